@@ -1,0 +1,180 @@
+"""Regenerate the bundled Shanghai demo inputs in data/demo/ (deterministic).
+
+    pip install pvcz==0.3.0     # only needed to rebuild the GHI raster
+    python data/make_demo_data.py
+
+Writes:
+- parks.geojson          real park names, districts and approximate centres;
+                         the outlines are synthetic rectangles, not legal boundaries
+- footprints.parquet     SYNTHETIC building footprints (GeoParquet, EPSG:4326)
+- ghi_gldas_0p25.tif     long-term mean GHI [kWh/m²/day] from the GLDAS-based
+                         climatology that the MIT-licensed pvcz package ships
+See data/README.md for sources and licences.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from shapely import affinity
+
+OUT = Path(__file__).resolve().parent / "demo"
+UTM51N = "EPSG:32651"
+SEED = 20221010  # the plan's month
+
+# id, Chinese name, English name, district, centre lat, lon, size (km), street angle (°),
+# share of large roofs that carry PV (drives the installations registry of the progress demo)
+PARKS = [
+    ("P01", "漕河泾新兴技术开发区", "Caohejing Hi-Tech Park", "徐汇区", 31.168, 121.395, (2.6, 1.8), 12, 0.55),
+    ("P02", "张江高科技园区", "Zhangjiang Hi-Tech Park", "浦东新区", 31.205, 121.600, (3.4, 2.6), 0, 0.40),
+    ("P03", "金桥经济技术开发区", "Jinqiao Economic & Technological Development Zone", "浦东新区", 31.262, 121.612, (3.0, 2.2), -8, 0.45),
+    ("P04", "临港新片区装备产业区", "Lingang Heavy Equipment Industrial Zone", "浦东新区", 30.905, 121.880, (3.6, 2.8), 30, 0.50),
+    ("P05", "上海化学工业区", "Shanghai Chemical Industry Park", "金山区", 30.805, 121.445, (3.8, 2.4), 5, 0.05),
+    ("P06", "松江工业区", "Songjiang Industrial Zone", "松江区", 31.040, 121.215, (3.2, 2.4), 0, 0.30),
+    ("P07", "嘉定工业区", "Jiading Industrial Zone", "嘉定区", 31.415, 121.235, (3.0, 2.6), -15, 0.20),
+    ("P08", "青浦工业园区", "Qingpu Industrial Park", "青浦区", 31.125, 121.075, (2.8, 2.0), 20, 0.10),
+    ("P09", "闵行经济技术开发区", "Minhang Economic & Technological Development Zone", "闵行区", 31.018, 121.405, (2.2, 1.6), 0, 0.50),
+    ("P10", "宝山城市工业园区", "Baoshan Urban Industrial Park", "宝山区", 31.395, 121.360, (2.6, 2.0), 10, 0.02),
+]
+
+# kind: share, (length range m), (width range m), storeys, pitched share
+KINDS = {
+    "factory": (0.55, (60, 220), (40, 140), (1, 2), 0.25),
+    "warehouse": (0.25, (40, 160), (30, 70), (1, 1), 0.15),
+    "office": (0.20, (25, 70), (15, 30), (3, 12), 0.35),
+}
+
+
+def park_polygons() -> gpd.GeoDataFrame:
+    rows = []
+    centres = gpd.GeoSeries(shapely.points([p[5] for p in PARKS], [p[4] for p in PARKS]), crs=4326).to_crs(UTM51N)
+    for p, c in zip(PARKS, centres):
+        w, h = p[6][0] * 1000, p[6][1] * 1000
+        box = shapely.box(c.x - w / 2, c.y - h / 2, c.x + w / 2, c.y + h / 2)
+        rows.append({"park_id": p[0], "name": p[1], "name_en": p[2], "district": p[3],
+                     "geometry": affinity.rotate(box, p[7], origin=c)})
+    return gpd.GeoDataFrame(rows, crs=UTM51N)
+
+
+def footprints(parks_m: gpd.GeoDataFrame, rng: np.random.Generator) -> gpd.GeoDataFrame:
+    rows = []
+    kinds = list(KINDS)
+    shares = np.array([KINDS[k][0] for k in kinds])
+    for p, park in zip(PARKS, parks_m.itertuples()):
+        c = park.geometry.centroid
+        w, h = p[6][0] * 1000, p[6][1] * 1000
+        plot = 175.0  # plots of ~175 m with roads between them; some left empty (green, parking)
+        xs = np.arange(-w / 2 + plot / 2, w / 2 - plot / 2 + 1, plot)
+        ys = np.arange(-h / 2 + plot / 2, h / 2 - plot / 2 + 1, plot)
+        n = 0
+        for x in xs:
+            for y in ys:
+                if rng.random() < 0.12:
+                    continue
+                # a plot holds one big hall or 2–4 smaller buildings
+                count = 1 if rng.random() < 0.45 else int(rng.integers(2, 5))
+                for k in range(count):
+                    kind = kinds[rng.choice(len(kinds), p=shares / shares.sum())]
+                    _, lr, wr, storeys, pitched_share = KINDS[kind]
+                    scale = 1.0 if count == 1 else 0.6
+                    length = rng.uniform(*lr) * scale
+                    width = min(rng.uniform(*wr) * scale, length)
+                    if kind == "factory" and count == 1:  # factory halls of 2,000–30,000 m²
+                        length, width = rng.uniform(80, 215), rng.uniform(45, 140)
+                    dx = (k % 2 - 0.5) * plot * 0.45 if count > 1 else 0.0
+                    dy = (k // 2 - 0.5) * plot * 0.45 if count > 2 else (0.0 if count < 3 else 0)
+                    cx, cy = c.x + x + dx + rng.normal(0, 4), c.y + y + dy + rng.normal(0, 4)
+                    geom = shapely.box(cx - length / 2, cy - width / 2, cx + length / 2, cy + width / 2)
+                    if kind == "factory" and rng.random() < 0.2:  # L-shaped halls
+                        geom = geom.difference(shapely.box(cx, cy, cx + length / 2, cy + width / 2))
+                    geom = affinity.rotate(geom, p[7] + rng.normal(0, 2), origin=(c.x, c.y))
+                    geom = affinity.rotate(geom, rng.choice([0, 0, 0, 90]), origin="centroid")
+                    pitched = rng.random() < pitched_share
+                    levels = int(rng.integers(storeys[0], storeys[1] + 1))
+                    n += 1
+                    rows.append({
+                        "id": f"SH-{p[0]}-{n:04d}",
+                        "name": f"示例{ {'factory': '厂房', 'warehouse': '仓库', 'office': '办公楼'}[kind] } {p[0]}-{n:04d}",
+                        "owner": f"示例企业{p[0]}-{(n - 1) // 3 + 1:03d}（合成数据）",
+                        "building": kind,
+                        "building:levels": levels,
+                        "height": round(levels * (4.5 if kind != "office" else 3.6) + rng.normal(0, 0.5), 1),
+                        "roof:shape": ("gabled" if pitched else "flat"),
+                        "roof:material": ("metal" if kind != "office" else "concrete"),
+                        "geometry": geom,
+                    })
+    gdf = gpd.GeoDataFrame(rows, crs=UTM51N)
+    # a few sheds and workshops between the parks (no park)
+    outside = []
+    for i in range(60):
+        p = PARKS[i % len(PARKS)]
+        c = parks_m.geometry.iloc[i % len(PARKS)].centroid
+        ang = rng.uniform(0, 2 * np.pi)
+        r = max(p[6]) * 1000 * 0.5 + rng.uniform(300, 1500)
+        cx, cy = c.x + r * np.cos(ang), c.y + r * np.sin(ang)
+        length, width = rng.uniform(20, 90), rng.uniform(12, 50)
+        outside.append({"id": f"SH-X-{i + 1:04d}", "name": f"示例厂房 X-{i + 1:04d}", "owner": None,
+                        "building": "industrial", "building:levels": 1, "height": 6.0,
+                        "roof:shape": "flat", "roof:material": "metal",
+                        "geometry": shapely.box(cx - length / 2, cy - width / 2, cx + length / 2, cy + width / 2)})
+    gdf = pd.concat([gdf, gpd.GeoDataFrame(outside, crs=UTM51N)], ignore_index=True)
+    # messy rows, as real sources have: a bow-tie, a 1 m² sliver, a duplicated id, an empty geometry
+    base = gdf.geometry.iloc[0].centroid
+    messy = gpd.GeoDataFrame([
+        {"id": "SH-BAD-BOWTIE", "name": "自相交轮廓（示例）", "geometry": shapely.Polygon(
+            [(base.x, base.y), (base.x + 30, base.y + 30), (base.x + 30, base.y), (base.x, base.y + 30)])},
+        {"id": "SH-BAD-TINY", "name": "极小图斑（示例）", "geometry": shapely.box(base.x + 500, base.y, base.x + 501, base.y + 1)},
+        {"id": gdf["id"].iloc[5], "name": "重复编号（示例）", "geometry": gdf.geometry.iloc[5]},
+        {"id": "SH-BAD-EMPTY", "name": "空几何（示例）", "geometry": shapely.Polygon()},
+    ], crs=UTM51N)
+    return pd.concat([gdf, messy], ignore_index=True)
+
+
+def ghi_raster(path: Path) -> None:
+    """0.25° GHI [kWh/m²/day] over Shanghai from pvcz's GLDAS climatology."""
+    import pvcz
+    import rasterio
+    from rasterio.transform import from_origin
+
+    df = pvcz.get_pvcz_data()
+    west, north, step, n = 120.75, 32.0, 0.25, 6
+    lats = north - step * (np.arange(n) + 0.5)
+    lons = west + step * (np.arange(n) + 0.5)
+    grid = np.full((n, n), np.nan, dtype="float32")
+    land = df[(df.lat.between(29.5, 33)) & (df.lon.between(119.5, 123.5))]
+    for i, la in enumerate(lats):
+        for j, lo in enumerate(lons):
+            hit = land[np.isclose(land.lat, la) & np.isclose(land.lon, lo)]
+            if len(hit):
+                grid[i, j] = hit.GHI_mean.iloc[0]
+    # GLDAS is a land model: coastal and sea cells are empty. Fill them from the
+    # nearest land cell so that the coastal parks (Lingang, Jinqiao) have a value.
+    filled = grid.copy()
+    for i, j in zip(*np.where(np.isnan(grid))):
+        d = (land.lat - lats[i]) ** 2 + (land.lon - lons[j]) ** 2
+        filled[i, j] = land.GHI_mean.to_numpy()[np.argmin(d.to_numpy())]
+    profile = dict(driver="GTiff", width=n, height=n, count=1, dtype="float32", crs="EPSG:4326",
+                   transform=from_origin(west, north, step, step), nodata=-9999.0)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(filled, 1)
+        dst.update_tags(units="kWh/m2/day", source="pvcz 0.3.0 GHI_mean (GLDAS NOAH 0.25 deg, 3-hourly)",
+                        filled_cells=str(int(np.isnan(grid).sum())))
+
+
+def main():
+    OUT.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(SEED)
+    parks_m = park_polygons()
+    parks_m.to_crs(4326).to_file(OUT / "parks.geojson", driver="GeoJSON")
+    fp = footprints(parks_m, rng).to_crs(4326)
+    fp.to_parquet(OUT / "footprints.parquet", compression="zstd", index=False, row_group_size=1000)
+    ghi_raster(OUT / "ghi_gldas_0p25.tif")
+    print(f"{len(parks_m)} parks, {len(fp)} footprints -> {OUT}")
+
+
+if __name__ == "__main__":
+    main()

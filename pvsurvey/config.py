@@ -1,0 +1,76 @@
+"""Load and validate a survey config (YAML)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from .errors import ConfigError
+from .params import SurveyConfig
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_CONFIG = REPO_ROOT / "pipelines" / "shanghai-demo.yaml"
+
+
+def _resolve(base: Path, path: Path | None) -> Path | None:
+    if path is None:
+        return None
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def _describe(error: dict) -> str:
+    key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"unknown key '{key}'"
+    if kind == "missing":
+        return f"missing key '{key}'"
+    got = error.get("input")
+    shown = f" (got {got!r})" if not isinstance(got, (dict, list)) else ""
+    return f"key '{key}': {error['msg']}{shown}"
+
+
+def config_from_dict(data: dict, base_dir: Path, source: str = "config") -> SurveyConfig:
+    """Validate a config mapping; relative paths are resolved against ``base_dir``.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the key and what is allowed.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys at the top level, got {type(data).__name__}")
+    try:
+        cfg = SurveyConfig.model_validate({**data, "base_dir": base_dir})
+    except ValidationError as exc:
+        errors = exc.errors()
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(f"{source}: {_describe(errors[0])}{more}") from None
+    update = {}
+    for key in ("footprints", "parks", "installations"):
+        src = getattr(cfg, key)
+        if src is not None:
+            update[key] = src.model_copy(update={"path": _resolve(base_dir, src.path)})
+    irr = cfg.irradiance
+    update["irradiance"] = irr.model_copy(update={
+        "ghi": _resolve(base_dir, irr.ghi), "weather": _resolve(base_dir, irr.weather)})
+    return cfg.model_copy(update=update)
+
+
+def load_config(path: str | Path | None = None) -> SurveyConfig:
+    """Read a survey YAML file (the bundled demo when ``path`` is None)."""
+    path = Path(path) if path is not None else DEMO_CONFIG
+    if not path.is_file():
+        hint = (" (the demo config ships with the repository: run from a clone installed with 'pip install -e .')"
+                if path == DEMO_CONFIG else "")
+        raise ConfigError(f"config file not found: {path}{hint}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    return config_from_dict(data, path.resolve().parent, source=str(path))

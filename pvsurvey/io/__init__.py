@@ -1,0 +1,1 @@
+"""Readers and writers: every file pvsurvey touches goes through this package."""

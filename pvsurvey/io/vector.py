@@ -1,0 +1,270 @@
+"""Vector readers: footprints, parks and registries from any supported format,
+read whole or in row partitions, with their CRS made explicit.
+
+Formats: GeoParquet, GeoPackage, GeoJSON, newline-delimited GeoJSON (Microsoft
+Global ML Building Footprints), Shapefile, FlatGeobuf, CSV with a WKT geometry
+column (Google Open Buildings) and OSM ``.pbf`` (building polygons).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pyogrio
+import shapely
+from pyproj import CRS
+
+from ..columns import ID_SOURCES
+from ..coords import gcj02_to_wgs84, transform_geometries
+from ..errors import CRSError, InputFileError
+
+_FORMATS = {
+    ".parquet": "parquet", ".geoparquet": "parquet",
+    ".gpkg": "ogr", ".geojson": "ogr", ".json": "ogr", ".shp": "ogr", ".fgb": "ogr",
+    ".geojsonl": "ogr", ".geojsons": "ogr", ".geojsonseq": "ogr", ".ndjson": "ogr", ".jsonl": "ogr",
+    ".csv": "csv", ".pbf": "osm",
+}
+CSV_GEOMETRY_COLUMNS = ("geometry", "wkt", "WKT", "geom")
+WGS84 = CRS.from_epsg(4326)
+# Declared coordinate systems: GCJ-02 is read as WGS84 and shifted back; CGCS2000
+# (EPSG:4490) differs from WGS84 by centimetres.
+DECLARED_CRS = {"wgs84": "EPSG:4326", "gcj02": "EPSG:4326", "cgcs2000": "EPSG:4490"}
+
+
+def vector_format(path: Path) -> str:
+    """Reader kind for a path: 'parquet', 'ogr', 'csv' or 'osm'."""
+    suffix = path.suffix.lower()
+    if suffix == ".gz" and path.name.lower().endswith(".csv.gz"):
+        return "csv"
+    if suffix not in _FORMATS:
+        raise InputFileError(f"{path}: unsupported file type '{suffix}'; use one of "
+                             f"{', '.join(sorted(_FORMATS))}")
+    return _FORMATS[suffix]
+
+
+def _check_exists(path: Path, what: str):
+    if not path.exists():
+        raise InputFileError(f"{what} file not found: {path} (check the path in the config; "
+                             "relative paths are relative to the config file)")
+
+
+@dataclass(frozen=True)
+class Partition:
+    """A slice of a vector file that one task reads."""
+
+    path: Path
+    kind: str
+    index: int
+    start: int  # first source row
+    stop: int  # one past the last source row
+    layer: str | None = None
+    row_groups: tuple = field(default=())
+
+
+def _parquet_crs(meta) -> CRS | None:
+    geo = json.loads(meta.metadata[b"geo"]) if meta.metadata and b"geo" in meta.metadata else None
+    if geo is None:
+        return None
+    col = geo["columns"][geo.get("primary_column", "geometry")]
+    if "crs" not in col:  # GeoParquet: an absent crs means OGC:CRS84
+        return WGS84
+    return CRS.from_user_input(col["crs"]) if col["crs"] is not None else None
+
+
+def plan_partitions(path: Path, rows_per_partition: int, layer: str | None = None,
+                    what: str = "footprints") -> list[Partition]:
+    """Split a vector file into row partitions, reading only its metadata.
+
+    GeoParquet splits along row groups, GDAL formats by feature offset, CSV by
+    row offset; OSM ``.pbf`` is read in one partition (GDAL reads it in one pass).
+    """
+    path = Path(path)
+    _check_exists(path, what)
+    kind = vector_format(path)
+    try:
+        if kind == "parquet":
+            meta = pq.ParquetFile(path).metadata
+            if b"geo" not in (meta.metadata or {}):
+                raise InputFileError(f"{path}: Parquet file without GeoParquet 'geo' metadata; "
+                                     "write it with geopandas.to_parquet or GDAL")
+            parts, groups, start, rows = [], [], 0, 0
+            for i in range(meta.num_row_groups):
+                groups.append(i)
+                rows += meta.row_group(i).num_rows
+                if rows >= rows_per_partition or i == meta.num_row_groups - 1:
+                    parts.append(Partition(path, kind, len(parts), start, start + rows, None, tuple(groups)))
+                    start, rows, groups = start + rows, 0, []
+            return parts
+        if kind == "osm":
+            return [Partition(path, kind, 0, 0, -1, "multipolygons")]
+        if kind == "csv":
+            with (pd.io.common.get_handle(path, "r", compression="infer")) as handle:
+                total = sum(1 for _ in handle.handle) - 1
+        else:
+            info = pyogrio.read_info(path, layer=layer, force_feature_count=True)
+            total = int(info["features"])
+    except InputFileError:
+        raise
+    except Exception as exc:
+        raise InputFileError(f"{path}: cannot read {what} ({exc})") from None
+    if total <= 0:
+        raise InputFileError(f"{path}: the {what} layer is empty")
+    bounds = range(0, total, rows_per_partition)
+    return [Partition(path, kind, i, s, min(s + rows_per_partition, total), layer)
+            for i, s in enumerate(bounds)]
+
+
+def read_partition(part: Partition, declared_crs: str | None = None) -> gpd.GeoDataFrame:
+    """Read one partition as a GeoDataFrame in WGS84 lon/lat with a ``source_row``
+    column; geometries that cannot be parsed come back as None.
+
+    Raises
+    ------
+    CRSError
+        When neither the file nor the config gives a coordinate system.
+    """
+    path = part.path
+    try:
+        if part.kind == "parquet":
+            table = pq.ParquetFile(path).read_row_groups(list(part.row_groups))
+            crs = _parquet_crs(pq.ParquetFile(path).schema_arrow)
+            geo = json.loads(table.schema.metadata[b"geo"])
+            geom_col = geo.get("primary_column", "geometry")
+            df = table.drop_columns([geom_col]).to_pandas()
+            geoms = shapely.from_wkb(table.column(geom_col).to_numpy(zero_copy_only=False), on_invalid="ignore")
+            gdf = gpd.GeoDataFrame(df, geometry=geoms, crs=crs)
+        elif part.kind == "osm":
+            gdf = pyogrio.read_dataframe(path, layer="multipolygons", where="building IS NOT NULL")
+            gdf = _osm_attributes(gdf)
+        elif part.kind == "csv":
+            gdf = _read_csv_wkt(path, part.start, part.stop - part.start)
+        else:
+            gdf = pyogrio.read_dataframe(path, layer=part.layer, skip_features=part.start,
+                                         max_features=part.stop - part.start, fid_as_index=False)
+    except (InputFileError, CRSError):
+        raise
+    except Exception as exc:
+        raise InputFileError(f"{path}: cannot read rows {part.start}–{part.stop}: {exc}") from None
+    start = part.start if part.start >= 0 else 0
+    gdf = gdf.reset_index(drop=True)
+    gdf["source_row"] = np.arange(start, start + len(gdf), dtype=np.int64)
+    return to_wgs84(gdf, declared_crs, path)
+
+
+def to_wgs84(gdf: gpd.GeoDataFrame, declared_crs: str | None, path: Path) -> gpd.GeoDataFrame:
+    """Give a frame its declared or stored CRS, then reproject it to WGS84.
+
+    GCJ-02 input is shifted to WGS84 vertex by vertex.
+    """
+    if declared_crs is not None:
+        crs = DECLARED_CRS.get(declared_crs, declared_crs)
+        try:
+            gdf = gdf.set_crs(crs, allow_override=True)
+        except Exception as exc:
+            raise CRSError(f"{path}: unknown coordinate system {declared_crs!r} ({exc})") from None
+    elif gdf.crs is None:
+        raise CRSError(f"{path}: no coordinate reference system in the file; declare it in the config, "
+                       "e.g. 'crs: wgs84' (or gcj02, cgcs2000, EPSG:<code>) under this input")
+    if not gdf.crs.equals(WGS84):
+        gdf = gdf.to_crs(WGS84)
+    if declared_crs == "gcj02":
+        gdf = gdf.set_geometry(transform_geometries(gdf.geometry.values, gcj02_to_wgs84), crs=WGS84)
+    return gdf
+
+
+def _read_csv_wkt(path: Path, start: int, nrows: int) -> gpd.GeoDataFrame:
+    df = pd.read_csv(path, skiprows=range(1, start + 1), nrows=nrows, dtype_backend="numpy_nullable"
+                     ) if start else pd.read_csv(path, nrows=nrows, dtype_backend="numpy_nullable")
+    geom_col = next((c for c in CSV_GEOMETRY_COLUMNS if c in df.columns), None)
+    if geom_col is None:
+        raise InputFileError(f"{path}: CSV without a WKT geometry column (expected one of "
+                             f"{', '.join(CSV_GEOMETRY_COLUMNS)})")
+    wkt = df.pop(geom_col).astype(object).where(lambda s: s.notna(), None).to_numpy()
+    geoms = shapely.from_wkt(wkt, on_invalid="ignore")
+    return gpd.GeoDataFrame(df, geometry=geoms, crs=None)
+
+
+_OSM_TAGS = {"building:levels": "levels", "roof:shape": "roof_shape", "roof:material": "roof_material",
+             "roof:angle": "roof_angle", "height": "height", "operator": "owner"}
+
+
+def _osm_attributes(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Keep OSM ids ('w123' ways, 'r45' relations) and the roof tags hidden in other_tags."""
+    way = gdf.get("osm_way_id")
+    rel = gdf.get("osm_id")
+    ids = pd.Series(pd.NA, index=gdf.index, dtype="string")
+    if rel is not None:
+        ids = ids.mask(rel.notna(), "r" + rel.astype("string"))
+    if way is not None:
+        ids = ids.mask(way.notna(), "w" + way.astype("string"))
+    out = gdf[["name", "building"]].copy() if "name" in gdf else gdf[["building"]].copy()
+    out["osm_id"] = ids
+    tags = gdf["other_tags"].astype("string") if "other_tags" in gdf else pd.Series(pd.NA, index=gdf.index, dtype="string")
+    for tag, col in _OSM_TAGS.items():
+        out[col] = tags.str.extract(rf'"{tag}"=>"([^"]*)"', expand=False)
+    return gpd.GeoDataFrame(out, geometry=gdf.geometry.values, crs=gdf.crs)
+
+
+def resolve_id_column(columns, configured: str | None = None) -> str | None:
+    """The column holding the source's own ids: the configured one, else the first known name."""
+    if configured is not None:
+        return configured if configured in columns else None
+    return next((c for c in ID_SOURCES if c in columns), None)
+
+
+def source_columns(part: Partition) -> list[str]:
+    """Attribute column names of a vector file, from its metadata or header."""
+    if part.kind == "parquet":
+        return list(pq.ParquetFile(part.path).schema_arrow.names)
+    if part.kind == "csv":
+        return list(pd.read_csv(part.path, nrows=0).columns)
+    if part.kind == "osm":
+        return ["osm_id"]
+    return list(pyogrio.read_info(part.path, layer=part.layer)["fields"])
+
+
+def duplicate_id_rows(part: Partition, id_column: str) -> np.ndarray:
+    """Source rows whose id was already used by an earlier row (whole file, ids only).
+
+    Reading one column is cheap, and it lets every partition reject its
+    duplicates of rows in other partitions without seeing them.
+    """
+    if part.kind == "parquet":
+        ids = pq.read_table(part.path, columns=[id_column]).column(0).to_pandas()
+    elif part.kind == "csv":
+        ids = pd.read_csv(part.path, usecols=[id_column], dtype={id_column: "string"})[id_column]
+    elif part.kind == "osm":
+        return np.empty(0, dtype=np.int64)
+    else:
+        ids = pyogrio.read_dataframe(part.path, layer=part.layer, columns=[id_column], read_geometry=False)[id_column]
+    ids = ids.astype("string")
+    dup = ids.duplicated() & ids.notna()
+    return np.flatnonzero(dup.to_numpy()).astype(np.int64)
+
+
+def read_vector(path: Path, declared_crs: str | None = None, layer: str | None = None,
+                what: str = "input") -> gpd.GeoDataFrame:
+    """Read a whole (small) vector file in WGS84: parks, registries, fixtures."""
+    parts = plan_partitions(path, rows_per_partition=10**12, layer=layer, what=what)
+    frames = [read_partition(p, declared_crs) for p in parts]
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def total_bounds_hint(path: Path) -> tuple[float, float, float, float] | None:
+    """Footprint bounds from file metadata when cheap (GeoParquet bbox), else None."""
+    try:
+        if vector_format(path) == "parquet":
+            meta = pq.ParquetFile(path).schema_arrow.metadata
+            geo = json.loads(meta[b"geo"])
+            col = geo["columns"][geo.get("primary_column", "geometry")]
+            if "bbox" in col and _parquet_crs(pq.ParquetFile(path).schema_arrow) == WGS84:
+                return tuple(col["bbox"])
+    except Exception:
+        return None
+    return None

@@ -1,0 +1,216 @@
+"""Every parameter of a survey, its default, and where the default comes from.
+
+These pydantic models are the config schema: a survey YAML file is validated
+against :class:`SurveyConfig` (unknown keys are errors). Each physical default
+carries a comment with its source; the README's config reference repeats them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+IRRADIANCE_UNITS = ("kWh/m2/day", "kWh/m2/yr", "W/m2")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VectorSource(_Strict):
+    """A vector input file, optionally with its coordinate system and layer."""
+
+    path: Path
+    # Declared coordinate system of the data: 'wgs84', 'gcj02', 'cgcs2000' or
+    # any 'EPSG:nnnn'. Needed for CSV (no CRS in the file); for other formats it
+    # overrides what the file says (use it when the file is mislabelled).
+    crs: Optional[str] = None
+    layer: Optional[str] = None
+    # Column holding the source's own id; by default the first present of
+    # building_id, id, osm_id, osm_way_id, full_plus_code.
+    id_column: Optional[str] = None
+
+    @field_validator("crs")
+    @classmethod
+    def _known_crs(cls, value):
+        if value is None:
+            return value
+        low = value.lower()
+        if low in ("wgs84", "gcj02", "cgcs2000") or low.startswith("epsg:"):
+            return low
+        raise ValueError("must be wgs84, gcj02, cgcs2000 or EPSG:<code>")
+
+
+class Irradiance(_Strict):
+    ghi: Path
+    units: Literal["kWh/m2/day", "kWh/m2/yr", "W/m2"] = "kWh/m2/day"
+    weather: Optional[Path] = None
+    # Side of the square lon/lat cells that each get one hourly typical year when
+    # no weather file is given: 0.25° matches the GLDAS climatology grid.
+    weather_cell_deg: float = Field(0.25, gt=0, le=5)
+
+
+class Roof(_Strict):
+    # Edge setback kept free of modules [m]: access and fire pathways. 1.0 m is the
+    # perimeter access band common in Chinese rooftop-PV practice for industrial
+    # roofs; the US International Fire Code 2018 §1204.3.2 asks 1.2 m (4 ft).
+    setback_m: float = Field(1.0, ge=0, le=20)
+    # Share of the set-back roof free of skylights, vents, HVAC and shade [0..1].
+    # 0.8 is a judgement inside the 0.6–0.9 range of published rooftop studies
+    # (IEA-PVPS T7-4, 2002; Gagnon et al., NREL/TP-6A20-65298, 2016).
+    obstruction_frac: float = Field(0.8, gt=0, le=1)
+    # Roofs with less usable area than this count as unusable [m²]
+    # (Gagnon et al. 2016 drop roof planes under 10 m²).
+    min_usable_area_m2: float = Field(10.0, ge=0)
+    # Roof shape when the source says nothing (industrial halls: mostly flat or
+    # low-pitch, treated as flat with tilted rows).
+    default_shape: Literal["flat", "pitched"] = "flat"
+    # Flat roofs carry south-facing tilted rows [°]; 15° is the flat-roof tilt
+    # of Gagnon et al. 2016 and common on Shanghai C&I roofs (wind load).
+    flat_tilt_deg: float = Field(15.0, ge=0, le=60)
+    flat_azimuth_deg: float = Field(180.0, ge=0, lt=360)
+    # Ground coverage ratio of tilted rows [0..1]; 'auto' spaces rows so that no
+    # row shades the next 9:00–15:00 solar time on the winter solstice, the rule of
+    # GB 50797-2012 (光伏发电站设计规范) §6.8.
+    ground_coverage_ratio: Union[Literal["auto"], float] = "auto"
+    # Pitched roofs: flush modules on the sunnier half [°] when the source has no
+    # roof angle; light-steel factory roofs are pitched about 5–10°.
+    pitched_tilt_deg: float = Field(10.0, ge=0, le=60)
+    # Share of a flush-mounted roof plane covered by modules (frame gaps, rails).
+    flush_coverage_frac: float = Field(0.9, gt=0, le=1)
+    # Footprints outside this range are rejected as implausible [m²].
+    min_footprint_area_m2: float = Field(4.0, ge=0)
+    max_footprint_area_m2: float = Field(1_000_000.0, gt=0)
+
+    @field_validator("ground_coverage_ratio")
+    @classmethod
+    def _gcr_range(cls, value):
+        if value != "auto" and not 0 < value <= 1:
+            raise ValueError("must be 'auto' or a number in (0, 1]")
+        return value
+
+
+class System(_Strict):
+    # Module STC power per module area [kWp/m²]: 21% efficiency, the 2024
+    # mainstream of mono PERC/TOPCon modules (ITRPV 15th ed., 2024).
+    module_power_density_kwp_per_m2: float = Field(0.21, gt=0, le=0.5)
+    # Temperature coefficient of power [1/°C]; PVWatts v5 standard module
+    # (Dobos 2014, NREL/TP-6A20-62641) uses -0.0047; TOPCon datasheets -0.0030;
+    # -0.0035 is typical of 2024 PERC/TOPCon.
+    temperature_coefficient_per_c: float = Field(-0.0035, ge=-0.01, le=0)
+    # System losses [%], the PVWatts v5 breakdown and defaults (Dobos 2014),
+    # combined by pvlib.pvsystem.pvwatts_losses (14.08 % in all).
+    soiling_pct: float = Field(2.0, ge=0, le=100)
+    shading_pct: float = Field(3.0, ge=0, le=100)
+    snow_pct: float = Field(0.0, ge=0, le=100)
+    mismatch_pct: float = Field(2.0, ge=0, le=100)
+    wiring_pct: float = Field(2.0, ge=0, le=100)
+    connections_pct: float = Field(0.5, ge=0, le=100)
+    lid_pct: float = Field(1.5, ge=0, le=100)
+    nameplate_rating_pct: float = Field(1.0, ge=0, le=100)
+    age_pct: float = Field(0.0, ge=0, le=100)
+    availability_pct: float = Field(3.0, ge=0, le=100)
+    # DC/AC ratio (PVWatts v5 default 1.2) and nominal inverter efficiency
+    # (PVWatts v5 default 0.96, pvlib.inverter.pvwatts).
+    dc_ac_ratio: float = Field(1.2, gt=0, le=3)
+    inverter_efficiency_nominal: float = Field(0.96, gt=0, le=1)
+    transposition_model: Literal["perez", "haydavies"] = "perez"
+    # Ground albedo seen by the array (pvlib default for unknown surfaces).
+    albedo: float = Field(0.25, ge=0, le=1)
+
+
+class Climate(_Strict):
+    """Air temperature and wind for the cell-temperature model when no weather file is given.
+
+    Defaults: Shanghai (Xujiahui) climate normals 1991–2020 of the China
+    Meteorological Administration, rounded: annual mean 17.1 °C, January 4.8 °C,
+    July 29.0 °C; a mean diurnal range of about 7 °C; mean 10 m wind about 3 m/s.
+    """
+
+    temp_air_mean_c: float = 17.1
+    temp_air_seasonal_amplitude_c: float = Field(12.1, ge=0)
+    temp_air_diurnal_amplitude_c: float = Field(3.5, ge=0)
+    wind_speed_m_s: float = Field(3.0, ge=0)
+
+
+class Targets(_Strict):
+    # 百一 plan (沪经信节〔2022〕…): usable industrial roofs with PV ≥ 50 %,
+    # at least 1 GW newly installed, over 2022–2025.
+    install_ratio: float = Field(0.5, gt=0, le=1)
+    new_capacity_mw: float = Field(1000.0, ge=0)
+    baseline_date: dt.date = dt.date(2022, 1, 1)
+    deadline: dt.date = dt.date(2025, 12, 31)
+    # Optional per-district / per-park overrides of the ratio target.
+    district_install_ratio: dict[str, float] = Field(default_factory=dict)
+    park_install_ratio: dict[str, float] = Field(default_factory=dict)
+
+
+class Economics(_Strict):
+    """Shanghai C&I rooftop economics, describing the year 2024."""
+
+    # Turnkey C&I distributed-PV system cost [CNY/W]: CPIA 中国光伏产业发展路线图
+    # (2023–2024), 工商业分布式 about 3.0 元/W in 2024.
+    capex_cny_per_w: float = Field(3.0, gt=0)
+    # Share of the yield used on site (self-consumption) [0..1]; a planning assumption.
+    self_consumed_frac: float = Field(0.7, ge=0, le=1)
+    # Average Shanghai general industrial & commercial tariff paid for grid power
+    # [CNY/kWh], 10 kV time-of-use average (上海市发改委 电价表, 2024), rounded.
+    tariff_cny_per_kwh: float = Field(0.75, ge=0)
+    # Exported power is paid Shanghai's coal-fired benchmark price [CNY/kWh]
+    # (燃煤发电基准价 0.4155 元/kWh, 国家发改委 2019).
+    feed_in_cny_per_kwh: float = Field(0.4155, ge=0)
+    # O&M [CNY/kW/yr]: about 1.3 % of capex a year (CPIA 2024).
+    om_cny_per_kw_yr: float = Field(40.0, ge=0)
+    discount_rate: float = Field(0.06, ge=0, le=1)
+    lifetime_yr: int = Field(25, ge=1, le=60)
+    # Annual module degradation [1/yr] (CPIA 2024: ≤ 0.4 %/yr for mono modules).
+    degradation_per_yr: float = Field(0.004, ge=0, le=0.1)
+    # Grid emission factor [tCO2/MWh]: Shanghai's purchased-electricity factor,
+    # 4.2 tCO2/10⁴ kWh (上海市生态环境局, 2022).
+    emission_factor_t_per_mwh: float = Field(0.42, ge=0)
+    # Standard coal per kWh of coal power supplied [kgce/kWh]: 302 gce/kWh, the
+    # 2023 national average of China Electricity Council.
+    coal_kgce_per_kwh: float = Field(0.302, ge=0)
+    # Smallest project worth listing as a candidate [kWp].
+    min_candidate_kwp: float = Field(50.0, ge=0)
+
+
+class Parallel(_Strict):
+    # Footprints per partition: small enough for bounded memory, big enough to
+    # amortise task overhead (about 40 MB of working memory per 50k buildings).
+    partition_rows: int = Field(50_000, ge=1)
+    # None = local machine; 'tcp://host:port' = an existing dask.distributed cluster.
+    scheduler: Optional[str] = None
+    workers: Optional[int] = Field(None, ge=1)
+
+
+class SurveyConfig(_Strict):
+    """A whole survey, as written in one YAML file under ``pipelines/``."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    footprints: VectorSource
+    parks: Optional[VectorSource] = None
+    installations: Optional[VectorSource] = None
+    irradiance: Irradiance
+    roof: Roof = Roof()
+    system: System = System()
+    climate: Climate = Climate()
+    targets: Targets = Targets()
+    economics: Economics = Economics()
+    parallel: Parallel = Parallel()
+    # The folder the config came from; relative paths were resolved against it.
+    base_dir: Path = Path(".")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _path_shorthand(cls, data):
+        # 'footprints: path' is shorthand for 'footprints: {path: path}'.
+        if isinstance(data, dict):
+            data = dict(data)
+            for key in ("footprints", "parks", "installations"):
+                if isinstance(data.get(key), (str, Path)):
+                    data[key] = {"path": data[key]}
+        return data

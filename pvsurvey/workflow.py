@@ -1,0 +1,293 @@
+"""Workflows ("tools"): paths in, a published run directory out.
+
+:func:`run_survey` loads and checks every input before any work, runs the Dask
+graph (or its serial twin), merges the partition files, aggregates per park and
+district, writes the manifest, and publishes the run directory in one rename so
+that readers never see a half-written run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib.metadata
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import geopandas as gpd
+import pandas as pd
+
+from . import __version__
+from .columns import SUM_COLUMNS
+from .config import load_config
+from .energy import SpecificYieldTable
+from .errors import InputFileError, PVSurveyError
+from .io.raster import open_irradiance
+from .io.vector import duplicate_id_rows, plan_partitions, read_vector, resolve_id_column, source_columns
+from .io.weather import read_weather
+from .io.writers import merge_parquet, write_csv, write_json
+from .params import SurveyConfig
+from .parallel import SurveyContext, run_dask, run_serial
+
+log = logging.getLogger(__name__)
+
+PACKAGES = ("numpy", "pandas", "geopandas", "shapely", "pyogrio", "pyarrow", "pyproj", "rasterio",
+            "pvlib", "dask", "distributed", "dask-geopandas", "folium", "pydantic")
+COMPLETE_MARKER = "_COMPLETE"
+PARK_NAME_SOURCES = ("park_name", "name", "名称", "园区名称")
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    manifest: dict
+
+
+class _Timer:
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(time.perf_counter() - t0, 3)
+
+
+def fingerprint(path: Path | None) -> dict | None:
+    """Size, mtime and SHA-256 of an input file (of its first and last 16 MiB when bigger than 64 MiB)."""
+    if path is None:
+        return None
+    path = Path(path)
+    stat = path.stat()
+    digest = hashlib.sha256()
+    chunk = 16 << 20
+    with open(path, "rb") as fh:
+        if stat.st_size <= 4 * chunk:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+            method = "sha256"
+        else:
+            digest.update(fh.read(chunk))
+            fh.seek(-chunk, os.SEEK_END)
+            digest.update(fh.read(chunk))
+            method = "sha256-head-tail-16MiB"
+    return {"path": str(path), "size_bytes": stat.st_size,
+            "modified": dt.datetime.fromtimestamp(stat.st_mtime, dt.timezone.utc).isoformat(),
+            method: digest.hexdigest()}
+
+
+def package_versions() -> dict:
+    versions = {"pvsurvey": __version__}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    import rasterio
+    versions["GDAL (rasterio)"] = rasterio.__gdal_version__
+    return versions
+
+
+def read_parks(config: SurveyConfig) -> gpd.GeoDataFrame | None:
+    """Park polygons in WGS84 with ``park_id``, ``park_name`` and ``district``."""
+    if config.parks is None:
+        return None
+    src = config.parks
+    parks = read_vector(src.path, src.crs, src.layer, what="parks")
+    name_col = next((c for c in PARK_NAME_SOURCES if c in parks.columns), None)
+    missing = [c for c, ok in (("park_id", "park_id" in parks), ("name", name_col), ("district", "district" in parks)) if not ok]
+    if missing:
+        raise InputFileError(f"{src.path}: parks need the columns park_id, name and district; missing "
+                             f"{', '.join(missing)} (found: {', '.join(map(str, parks.columns))})")
+    parks = parks.rename(columns={name_col: "park_name"})[["park_id", "park_name", "district", "geometry"]]
+    parks = parks[parks.geometry.notna() & ~parks.geometry.is_empty].reset_index(drop=True)
+    parks["park_id"] = parks["park_id"].astype("string")
+    return parks
+
+
+def build_yield_table(config: SurveyConfig) -> tuple[SpecificYieldTable, dict | None]:
+    irr = config.irradiance
+    if irr.weather is None:
+        return SpecificYieldTable(config.system, config.climate, irr.weather_cell_deg), None
+    data, meta = read_weather(irr.weather)
+    table = SpecificYieldTable(config.system, config.climate, irr.weather_cell_deg, weather=data,
+                               weather_location=(meta["latitude"], meta["longitude"]))
+    return table, meta
+
+
+def aggregate(results, parks: gpd.GeoDataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Per-park and per-district tables and city totals from partition summaries."""
+    by_park = pd.concat([r.by_park for r in results]).groupby(level=0).sum() if results else pd.DataFrame()
+    by_district = pd.concat([r.by_district for r in results]).groupby(level=0).sum() if results else pd.DataFrame()
+    totals = {c: float(by_park[c].sum()) if len(by_park) else 0.0 for c in SUM_COLUMNS}
+
+    def finish(table: pd.DataFrame) -> pd.DataFrame:
+        for col in SUM_COLUMNS:
+            if col not in table:
+                table[col] = 0.0
+        table[SUM_COLUMNS] = table[SUM_COLUMNS].fillna(0)
+        table["building_count"] = table["building_count"].astype("int64")
+        table["usable_building_count"] = table["usable_building_count"].astype("int64")
+        cap = table["capacity_kwp"].where(table["capacity_kwp"] > 0)
+        table["mean_specific_yield_kwh_per_kwp"] = (table["annual_yield_kwh"] / cap).fillna(0.0)
+        return table
+
+    if parks is not None:
+        park_table = parks[["park_id", "park_name", "district"]].merge(
+            by_park.reset_index(), on="park_id", how="left")
+    else:
+        park_table = by_park.reset_index().iloc[0:0].assign(park_name=None, district=None)
+    park_table = finish(park_table)
+    district_table = by_district.reset_index()
+    district_table = finish(district_table[district_table["district"] != ""].reset_index(drop=True))
+    outside = by_park.loc[""] if "" in by_park.index else None
+    totals["buildings_outside_parks"] = int(outside["building_count"]) if outside is not None else 0
+    return park_table, district_table, totals
+
+
+def publish(tmp_dir: Path, run_dir: Path) -> None:
+    """Replace ``run_dir`` by ``tmp_dir``: the old run stays whole until the new one is in place."""
+    old = None
+    if run_dir.exists():
+        old = run_dir.with_name(f".{run_dir.name}.old-{uuid.uuid4().hex[:8]}")
+        os.rename(run_dir, old)
+    os.rename(tmp_dir, run_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def default_run_dir(config: SurveyConfig) -> Path:
+    return Path("runs") / config.name
+
+
+def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | Path | None = None,
+               scheduler: str | None = None, workers: int | None = None, serial: bool = False,
+               progress: Callable[[int, int], None] | None = None) -> RunResult:
+    """Survey every footprint of a config and publish a run directory.
+
+    Parameters
+    ----------
+    config : SurveyConfig, path or None
+        A loaded config, a YAML path, or None for the bundled Shanghai demo.
+    out_dir : path, optional
+        The run directory to (re)write; default ``runs/<name>``.
+    scheduler : str, optional
+        Address of an existing dask.distributed scheduler; overrides the config.
+    workers : int, optional
+        Local worker processes (default: one per core).
+    serial : bool
+        Run in this process without Dask (for debugging and tests).
+    progress : callable(done, total), optional
+        Called as partitions finish.
+
+    Returns
+    -------
+    RunResult
+        The published run directory and its manifest.
+    """
+    timer = _Timer()
+    started = dt.datetime.now(dt.timezone.utc)
+    with timer.step("load_config"):
+        cfg = config if isinstance(config, SurveyConfig) else load_config(config)
+    run_dir = Path(out_dir) if out_dir is not None else default_run_dir(cfg)
+    scheduler = scheduler or cfg.parallel.scheduler
+    workers = workers or cfg.parallel.workers
+
+    with timer.step("check_inputs"):
+        raster = open_irradiance(cfg.irradiance.ghi, cfg.irradiance.units)
+        parts = plan_partitions(cfg.footprints.path, cfg.parallel.partition_rows, cfg.footprints.layer)
+        id_column = resolve_id_column(source_columns(parts[0]), cfg.footprints.id_column)
+        if cfg.footprints.id_column and id_column is None:
+            raise InputFileError(f"{cfg.footprints.path}: no column '{cfg.footprints.id_column}' "
+                                 "(footprints.id_column in the config)")
+        duplicates = duplicate_id_rows(parts[0], id_column) if id_column else None
+        parks = read_parks(cfg)
+        yield_table, weather_meta = build_yield_table(cfg)
+
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = run_dir.with_name(f".{run_dir.name}.partial-{uuid.uuid4().hex[:8]}")
+    parts_dir = tmp_dir / "_parts"
+    (parts_dir / "buildings").mkdir(parents=True)
+    (parts_dir / "rejected").mkdir(parents=True)
+    try:
+        ctx = SurveyContext(cfg, raster, parks, yield_table, parts_dir, id_column, duplicates)
+        log.info("surveying %s in %d partition(s)%s", cfg.footprints.path, len(parts),
+                 "" if serial else f" on {'local Dask cluster' if scheduler is None else scheduler}")
+        with timer.step("survey"):
+            if serial:
+                results = run_serial(parts, ctx, progress)
+            else:
+                results = run_dask(parts, ctx, scheduler, workers, progress)
+        with timer.step("write_outputs"):
+            manifest_counts = _write_outputs(results, parks, tmp_dir, run_dir)
+        shutil.rmtree(parts_dir)
+        manifest = {
+            "name": cfg.name,
+            "status": "complete",
+            "started_at": started.isoformat(),
+            "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+            "run_dir": str(run_dir.resolve()),
+            "config": cfg.model_dump(mode="json"),
+            "inputs": {"footprints": fingerprint(cfg.footprints.path),
+                       "parks": fingerprint(cfg.parks.path if cfg.parks else None),
+                       "installations": fingerprint(cfg.installations.path if cfg.installations else None),
+                       "ghi": fingerprint(cfg.irradiance.ghi),
+                       "weather": fingerprint(cfg.irradiance.weather)},
+            "weather": weather_meta or {"source": "pvlib Ineichen clear sky scaled to the raster GHI",
+                                        "cell_deg": cfg.irradiance.weather_cell_deg},
+            "packages": package_versions(),
+            "execution": {"mode": "serial" if serial else ("cluster" if scheduler else "local"),
+                          "scheduler": scheduler, "partitions": len(parts),
+                          "partition_rows": cfg.parallel.partition_rows},
+            **manifest_counts,
+            "timings_s": timer.seconds,
+        }
+        write_json(manifest, tmp_dir / "manifest.json")
+        (tmp_dir / COMPLETE_MARKER).write_text(manifest["finished_at"] + "\n")
+        publish(tmp_dir, run_dir)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    return RunResult(run_dir, manifest)
+
+
+def _write_outputs(results, parks, tmp_dir: Path, run_dir: Path) -> dict:
+    building_parts = [r.buildings_path for r in results if r.buildings_path is not None]
+    input_rows = sum(r.input_rows for r in results)
+    accepted = sum(r.accepted for r in results)
+    rejected = sum(r.rejected for r in results)
+    reasons = Counter()
+    for r in results:
+        reasons.update(r.reasons)
+    if input_rows != accepted + rejected:  # the invariant every run must keep
+        raise PVSurveyError(f"internal error: {input_rows} input rows but {accepted} accepted + {rejected} rejected")
+    if accepted == 0:
+        top = ", ".join(f"{k}: {v}" for k, v in reasons.most_common(3))
+        hint = (" — the irradiance raster does not overlap the footprints; check both files' CRS and extent"
+                if reasons.get("outside_raster") == rejected else "")
+        raise InputFileError(f"no footprint was accepted ({top}){hint}")
+    merge_parquet(building_parts, tmp_dir / "buildings.parquet")
+    merge_parquet([r.rejected_path for r in results], tmp_dir / "rejected.parquet", geo=False)
+    park_table, district_table, totals = aggregate(results, parks)
+    write_csv(park_table, tmp_dir / "parks.csv")
+    write_csv(district_table, tmp_dir / "districts.csv")
+    return {
+        "counts": {"input_rows": input_rows, "accepted": accepted, "rejected": rejected,
+                   "rejected_by_reason": dict(sorted(reasons.items())),
+                   "repaired_geometries": sum(r.repaired for r in results)},
+        "totals": totals,
+        "outputs": {name: str(run_dir / name) for name in
+                    ("buildings.parquet", "rejected.parquet", "parks.csv", "districts.csv", "manifest.json")},
+        "partition_seconds": [round(r.seconds, 3) for r in results],
+    }
