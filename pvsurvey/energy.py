@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import pvlib
 
-from .irradiance import clearsky_year, scale_to_annual_ghi
+from .irradiance import clearsky_year, hourly_index, scale_to_annual_ghi
 from .params import Climate, System
 
 # SAPM cell-temperature coefficients by mounting (King et al. 2004, Table 1):
@@ -56,7 +56,8 @@ def system_loss_frac(system: System) -> float:
 
 
 def specific_yield_kwh_per_kwp(weather: pd.DataFrame, latitude_deg: float, longitude_deg: float,
-                               surface_tilt_deg, surface_azimuth_deg, mount, system: System) -> np.ndarray:
+                               surface_tilt_deg, surface_azimuth_deg, mount, system: System,
+                               solar_position: pd.DataFrame | None = None) -> np.ndarray:
     """Annual AC energy per kWp of DC for each of K array orientations.
 
     Parameters
@@ -71,6 +72,9 @@ def specific_yield_kwh_per_kwp(weather: pd.DataFrame, latitude_deg: float, longi
     mount : array-like of str, shape (K,)
         'rack' (tilted rows) or 'flush' per orientation.
     system : pvsurvey.params.System
+    solar_position : DataFrame, optional
+        pvlib solar position (``apparent_zenith``, ``azimuth``) on the same
+        index, when the caller already has it.
 
     Returns
     -------
@@ -82,7 +86,8 @@ def specific_yield_kwh_per_kwp(weather: pd.DataFrame, latitude_deg: float, longi
     azimuth = np.atleast_1d(np.asarray(surface_azimuth_deg, dtype=float))
     mount = np.atleast_1d(np.asarray(mount))
     times = weather.index
-    solpos = pvlib.solarposition.get_solarposition(times, latitude_deg, longitude_deg)
+    solpos = (solar_position if solar_position is not None
+              else pvlib.solarposition.get_solarposition(times, latitude_deg, longitude_deg))
     zenith = solpos["apparent_zenith"].to_numpy()[:, None]
     sun_azimuth = solpos["azimuth"].to_numpy()[:, None]
     dni_extra = pvlib.irradiance.get_extra_radiation(times).to_numpy()[:, None]
@@ -153,6 +158,7 @@ class SpecificYieldTable:
         self.weather = weather
         self.weather_location = weather_location
         self._cache: dict[tuple, float] = {}
+        self._cells: dict[tuple, tuple] = {}
         self._lock = threading.Lock()
 
     def __getstate__(self):  # sent to dask workers: without the lock, keeping the cache
@@ -181,15 +187,23 @@ class SpecificYieldTable:
             return np.full(len(row), "file", dtype=object)
         return (pd.Series(row).astype(str) + "_" + pd.Series(col).astype(str)).to_numpy(dtype=object)
 
-    def _year(self, row: int, col: int, level: float) -> tuple[pd.DataFrame, float, float]:
-        if self.weather is not None:
-            lat, lon = self.weather_location
-            base = self.weather
-        else:
-            lat = (row + 0.5) * self.cell_deg - 90.0
-            lon = (col + 0.5) * self.cell_deg - 180.0
-            base = clearsky_year(lat, lon, self.climate)
-        return scale_to_annual_ghi(base, level, lat, lon), lat, lon
+    def _cell(self, row: int, col: int) -> tuple[pd.DataFrame, pd.DataFrame, float, float]:
+        """Unscaled hourly year, solar position and centre of a cell (cached: the
+        solar position is the costly part and does not depend on the level)."""
+        key = (row, col)
+        if key not in self._cells:
+            if self.weather is not None:
+                lat, lon = self.weather_location
+                base = self.weather
+            else:
+                lat = (row + 0.5) * self.cell_deg - 90.0
+                lon = (col + 0.5) * self.cell_deg - 180.0
+            solpos = pvlib.solarposition.get_solarposition(
+                self.weather.index if self.weather is not None else hourly_index(), lat, lon)
+            if self.weather is None:
+                base = clearsky_year(lat, lon, self.climate, solar_position=solpos)
+            self._cells[key] = (base, solpos, lat, lon)
+        return self._cells[key]
 
     def lookup(self, latitude_deg, longitude_deg, ghi_kwh_per_m2_yr, surface_tilt_deg,
                surface_azimuth_deg, mount):
@@ -210,9 +224,10 @@ class SpecificYieldTable:
         with self._lock:
             missing = unique[[k not in self._cache for k in unique.itertuples(index=False, name=None)]]
             for (r, c, lev), group in missing.groupby(["row", "col", "level"], sort=False):
-                year, lat, lon = self._year(r, c, lev)
+                base, solpos, lat, lon = self._cell(r, c)
+                year = scale_to_annual_ghi(base, lev, lat, lon, solar_position=solpos)
                 values = specific_yield_kwh_per_kwp(year, lat, lon, group["tilt"], group["az"],
-                                                    group["mount"], self.system)
+                                                    group["mount"], self.system, solar_position=solpos)
                 self._cache.update(zip(group.itertuples(index=False, name=None), values))
             unique["sy"] = [self._cache[k] for k in unique.itertuples(index=False, name=None)]
         sy = keys.merge(unique, on=list(keys.columns), how="left")["sy"].to_numpy()

@@ -36,7 +36,7 @@ def synthetic_temperature(times: pd.DatetimeIndex, longitude_deg: float, climate
 
 
 def clearsky_year(latitude_deg: float, longitude_deg: float, climate: Climate,
-                  year: int = TYPICAL_YEAR) -> pd.DataFrame:
+                  year: int = TYPICAL_YEAR, solar_position: pd.DataFrame | None = None) -> pd.DataFrame:
     """Clear-sky hourly year (Ineichen–Perez with pvlib's bundled Linke turbidity)
     plus synthetic temperature and constant wind.
 
@@ -50,7 +50,7 @@ def clearsky_year(latitude_deg: float, longitude_deg: float, climate: Climate,
     """
     times = hourly_index(year)
     location = pvlib.location.Location(latitude_deg, longitude_deg, tz="UTC")
-    clear = location.get_clearsky(times, model="ineichen")
+    clear = location.get_clearsky(times, model="ineichen", solar_position=solar_position)
     return pd.DataFrame({
         "ghi": clear["ghi"].to_numpy(),
         "temp_air": synthetic_temperature(times, longitude_deg, climate),
@@ -65,7 +65,8 @@ def annual_ghi_kwh_per_m2(weather: pd.DataFrame) -> float:
 
 
 def scale_to_annual_ghi(weather: pd.DataFrame, target_kwh_per_m2_yr: float,
-                        latitude_deg: float, longitude_deg: float) -> pd.DataFrame:
+                        latitude_deg: float, longitude_deg: float,
+                        solar_position: pd.DataFrame | None = None) -> pd.DataFrame:
     """Scale an hourly year so its annual GHI equals the target.
 
     Measured DNI and DHI (from a weather file) are scaled by the same factor;
@@ -91,7 +92,8 @@ def scale_to_annual_ghi(weather: pd.DataFrame, target_kwh_per_m2_yr: float,
         out["dni"] = weather["dni"].to_numpy() * factor
         out["dhi"] = weather["dhi"].to_numpy() * factor
         return out
-    solpos = pvlib.solarposition.get_solarposition(out.index, latitude_deg, longitude_deg)
+    solpos = (solar_position if solar_position is not None
+              else pvlib.solarposition.get_solarposition(out.index, latitude_deg, longitude_deg))
     parts = pvlib.irradiance.erbs(out["ghi"], solpos["zenith"], out.index)
     out["dni"] = np.asarray(parts["dni"], dtype=float)
     out["dhi"] = np.asarray(parts["dhi"], dtype=float)

@@ -59,6 +59,108 @@ def ground_coverage_ratio_no_winter_shade(latitude_deg, surface_tilt_deg):
     return np.clip(1.0 / pitch_per_length, 0.0, 1.0)
 
 
+def simple_polygon_rings(geoms) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exterior-ring vertices of the single-ring polygons among ``geoms``.
+
+    Returns
+    -------
+    index : numpy.ndarray of int
+        Positions in ``geoms`` of the polygons without holes.
+    xy : numpy.ndarray, shape (M, 2)
+        Their closed rings' vertices, ring after ring.
+    counts : numpy.ndarray of int
+        Vertices per ring (closing vertex included).
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    index = np.flatnonzero((shapely.get_type_id(geoms) == 3) & (shapely.get_num_interior_rings(geoms) == 0))
+    ring = shapely.get_exterior_ring(geoms[index])
+    return index, shapely.get_coordinates(ring), shapely.get_num_coordinates(ring)
+
+
+def closed_form_inset(xy_m, counts, setback_m: float):
+    """Area and inset area of closed rings given as vertex arrays [m, m²].
+
+    Parameters
+    ----------
+    xy_m : numpy.ndarray, shape (M, 2)
+        Closed rings' vertices in metres, ring after ring.
+    counts : numpy.ndarray of int
+        Vertices per ring, closing vertex included.
+    setback_m : float
+        Inward offset d [m].
+
+    Returns
+    -------
+    area : numpy.ndarray
+        Ring area [m²] (shoelace formula).
+    inset : numpy.ndarray
+        Area after shrinking by d: ``A − P·d + d²·Σ tan(τ_k/2)``, τ_k the exterior
+        turning angle at vertex k — the exact inner parallel polygon of a convex
+        ring while no edge shrinks to nothing.
+    exact : numpy.ndarray of bool
+        Where the closed form holds (convex, no edge vanishes, inset > 0); the
+        other rings need a real buffer.
+    """
+    counts = np.asarray(counts)
+    n_edges = counts - 1
+    ring_ok = n_edges >= 3
+    last = np.cumsum(counts) - 1
+    is_start = np.ones(len(xy_m), dtype=bool)
+    is_start[last] = False
+    starts = np.flatnonzero(is_start)
+    edge = xy_m[starts + 1] - xy_m[starts]
+    first_edge = np.concatenate([[0], np.cumsum(n_edges)[:-1]]).astype(np.int64)
+    ring_of_edge = np.repeat(np.arange(len(counts)), n_edges)
+    last_edge = first_edge + n_edges - 1
+    prev = np.arange(len(edge)) - 1
+    prev[first_edge] = last_edge  # a ring's first edge follows its last
+    nxt = np.arange(len(edge)) + 1
+    nxt[last_edge] = first_edge
+    # shoelace relative to each ring's first vertex keeps precision with UTM-size numbers
+    origin = xy_m[starts][first_edge][ring_of_edge]
+    rel = xy_m[starts] - origin
+    twice_area = np.add.reduceat(rel[:, 0] * (rel[:, 1] + edge[:, 1]) - (rel[:, 0] + edge[:, 0]) * rel[:, 1], first_edge)
+    area = np.abs(twice_area) / 2.0
+    length = np.hypot(edge[:, 0], edge[:, 1])
+    cross = edge[prev, 0] * edge[:, 1] - edge[prev, 1] * edge[:, 0]
+    dot = (edge[prev] * edge).sum(axis=1)
+    turn = np.arctan2(cross, dot) * np.sign(twice_area)[ring_of_edge]  # > 0 at convex vertices
+    convex = np.logical_and.reduceat((turn >= -1e-12) & (length > 1e-9), first_edge)
+    t_half = np.tan(np.clip(turn, 0.0, None) / 2.0)
+    d = float(setback_m)
+    keeps_edges = np.logical_and.reduceat(length - d * (t_half + t_half[nxt]) > 0, first_edge)
+    inset = area - np.add.reduceat(length, first_edge) * d + d * d * np.add.reduceat(t_half, first_edge)
+    return area, inset, ring_ok & convex & keeps_edges & (inset > 0)
+
+
+def inset_area_m2(geoms_m, setback_m: float) -> np.ndarray:
+    """Area [m²] left when each footprint is shrunk inward by ``setback_m`` [m].
+
+    Equals ``shapely.area(shapely.buffer(geoms_m, -setback_m))``; convex
+    single-ring polygons (most roofs) take :func:`closed_form_inset`, several
+    times faster than GEOS, and every other shape GEOS's buffer.
+    """
+    geoms_m = np.asarray(geoms_m, dtype=object)
+    if setback_m <= 0 or len(geoms_m) == 0:
+        return np.nan_to_num(shapely.area(geoms_m)) if len(geoms_m) else np.zeros(0)
+    out = np.zeros(len(geoms_m))
+    done = np.zeros(len(geoms_m), dtype=bool)
+    index, xy, counts = simple_polygon_rings(geoms_m)
+    if len(index):
+        _, inset, exact = closed_form_inset(xy, counts, setback_m)
+        out[index[exact]] = inset[exact]
+        done[index[exact]] = True
+    out[~done] = buffered_area_m2(geoms_m[~done], setback_m)
+    return out
+
+
+def buffered_area_m2(geoms_m, setback_m: float) -> np.ndarray:
+    """Inset area [m²] through GEOS (any shape: holes, concave, multi-part)."""
+    if len(geoms_m) == 0:
+        return np.zeros(0)
+    return np.nan_to_num(shapely.area(shapely.buffer(np.asarray(geoms_m, dtype=object), -setback_m, join_style="mitre")))
+
+
 def sunny_side_azimuth_deg(geoms_m):
     """Azimuth of the sunnier plane of a gabled roof whose ridge runs along the
     long axis of the footprint's minimum rotated rectangle.
@@ -102,7 +204,7 @@ def roof_model(geoms_m, roof_shape, roof_tilt_deg, latitude_deg, params: Roof):
         Footprints in a metric CRS [m].
     roof_shape : array of str
         'flat' or 'pitched' per roof.
-    roof_tilt_deg : array of float
+    roof_tilt_deg : array of float or None
         Roof pitch from the source [°]; NaN where unknown (the default pitch of
         ``params`` applies to pitched roofs).
     latitude_deg : array of float
@@ -115,29 +217,44 @@ def roof_model(geoms_m, roof_shape, roof_tilt_deg, latitude_deg, params: Roof):
     dict of numpy.ndarray
         ``footprint_area_m2``, ``usable_area_m2`` [m²], ``surface_tilt_deg``,
         ``surface_azimuth_deg`` [°] and ``coverage_frac`` [0..1].
+    """
+    geoms_m = np.asarray(geoms_m, dtype=object)
+    pitched = np.asarray(roof_shape) == "pitched"
+    azimuth = np.full(len(geoms_m), np.nan)
+    azimuth[pitched] = sunny_side_azimuth_deg(geoms_m[pitched])
+    return roof_from_areas(shapely.area(geoms_m), inset_area_m2(geoms_m, params.setback_m), roof_shape,
+                           roof_tilt_deg, latitude_deg, azimuth, params)
+
+
+def roof_from_areas(footprint_area_m2, inset_area_m2, roof_shape, roof_tilt_deg, latitude_deg,
+                    pitched_azimuth_deg, params: Roof):
+    """The roof model once the footprint and set-back areas are known.
+
+    Parameters
+    ----------
+    footprint_area_m2, inset_area_m2 : array of float
+        Footprint area and its area after the edge setback [m²].
+    roof_shape, roof_tilt_deg, latitude_deg, params
+        As in :func:`roof_model`.
+    pitched_azimuth_deg : array of float
+        Azimuth of the sunnier plane of pitched roofs [°] (ignored for flat ones).
 
     Notes
     -----
-    Flat roofs: usable = area of the footprint shrunk by the setback × the
-    obstruction share; modules in south-facing tilted rows at the ground coverage
-    ratio. Pitched roofs: the sunnier of two planes (half the shrunk footprint,
-    enlarged by 1/cos(pitch) to the sloped area) × the obstruction share, modules
-    flush at the flush coverage. Roofs whose usable area falls below the minimum
-    get 0.
+    Flat roofs: usable = set-back area × the obstruction share; modules in
+    tilted rows at the ground coverage ratio, facing ``flat_azimuth_deg``.
+    Pitched roofs: the sunnier of two planes — half the set-back footprint,
+    enlarged by 1/cos(pitch) to the sloped area — × the obstruction share,
+    modules flush at the flush coverage. Roofs whose usable area falls below the
+    minimum get 0.
     """
-    geoms_m = np.asarray(geoms_m, dtype=object)
-    n = len(geoms_m)
-    footprint = shapely.area(geoms_m)
-    # mitre joins keep the exact (L-2s)(W-2s) of rectangles and are faster than round ones
-    shrunk = shapely.area(shapely.buffer(geoms_m, -params.setback_m, join_style="mitre")) if params.setback_m > 0 else footprint
-    shrunk = np.nan_to_num(shrunk, nan=0.0)
-
+    footprint = np.asarray(footprint_area_m2, dtype=float)
+    shrunk = np.asarray(inset_area_m2, dtype=float)
+    n = len(footprint)
     pitched = np.asarray(roof_shape) == "pitched"
     tilt_src = np.asarray(roof_tilt_deg, dtype=float) if roof_tilt_deg is not None else np.full(n, np.nan)
     tilt = np.where(pitched, np.where(np.isfinite(tilt_src), tilt_src, params.pitched_tilt_deg), params.flat_tilt_deg)
-    azimuth = np.full(n, float(params.flat_azimuth_deg))
-    if pitched.any():
-        azimuth[pitched] = sunny_side_azimuth_deg(geoms_m[pitched])
+    azimuth = np.where(pitched, np.asarray(pitched_azimuth_deg, dtype=float), float(params.flat_azimuth_deg))
 
     plane_area = np.where(pitched, 0.5 * shrunk / np.cos(np.radians(tilt)), shrunk)
     usable = plane_area * params.obstruction_frac
@@ -146,7 +263,7 @@ def roof_model(geoms_m, roof_shape, roof_tilt_deg, latitude_deg, params: Roof):
     if params.ground_coverage_ratio == "auto":
         gcr = ground_coverage_ratio_no_winter_shade(latitude_deg, params.flat_tilt_deg)
     else:
-        gcr = np.full(n, float(params.ground_coverage_ratio))
+        gcr = float(params.ground_coverage_ratio)
     coverage = np.where(pitched, params.flush_coverage_frac, np.broadcast_to(gcr, (n,)))
     return {
         "footprint_area_m2": footprint,

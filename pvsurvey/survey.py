@@ -8,16 +8,20 @@ touches a file: the raster values come in as an array.
 
 from __future__ import annotations
 
+import functools
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import Transformer
 
 from .columns import BUILDING_COLUMNS, ID_SOURCES, REJECTED_COLUMNS
 from .coords import utm_epsg
 from .energy import SpecificYieldTable
 from .params import SurveyConfig
-from .roof import capacity_kwp, roof_model
+from .roof import (buffered_area_m2, capacity_kwp, closed_form_inset, roof_from_areas, simple_polygon_rings,
+                   sunny_side_azimuth_deg)
 
 # Reason codes of rejected rows (the README lists them with what the user sees).
 REASONS = {
@@ -121,7 +125,8 @@ def clean_footprints(raw: gpd.GeoDataFrame, source_file: str, id_column: str | N
     reason[pd.isna(geoms)] = "null_geometry"
     has = reason == None  # noqa: E711 (elementwise)
     geoms = geoms.copy()
-    geoms[has] = shapely.force_2d(geoms[has])
+    if shapely.has_z(geoms[has]).any():  # 3D/measured input: areas are planar, drop Z
+        geoms[has] = shapely.force_2d(geoms[has])
     empty = has & shapely.is_empty(np.where(has, geoms, None))
     reason[empty] = "empty_geometry"
     has &= ~empty
@@ -181,12 +186,13 @@ def clean_footprints(raw: gpd.GeoDataFrame, source_file: str, id_column: str | N
     return accepted, rejected_df, {"repaired": repaired}
 
 
-def metric_geometries(geoms_wgs84, lon, lat) -> np.ndarray:
-    """Project each geometry to the UTM zone of its own centroid (metres).
+@functools.lru_cache(maxsize=64)
+def _to_utm(epsg: int) -> Transformer:
+    return Transformer.from_crs(4326, epsg, always_xy=True)
 
-    Areas are then exact to the UTM scale error (< 0.1 % inside a zone) wherever
-    the roof is, and independent of how the input was partitioned.
-    """
+
+def metric_geometries(geoms_wgs84, lon, lat) -> np.ndarray:
+    """Project each geometry to the UTM zone of its own centroid (metres)."""
     geoms_wgs84 = np.asarray(geoms_wgs84, dtype=object)
     epsg = utm_epsg(lon, lat)
     out = np.empty(len(geoms_wgs84), dtype=object)
@@ -194,6 +200,46 @@ def metric_geometries(geoms_wgs84, lon, lat) -> np.ndarray:
         sel = epsg == code
         out[sel] = gpd.GeoSeries(geoms_wgs84[sel], crs=4326).to_crs(int(code)).values
     return out
+
+
+def roof_areas_m2(geoms_wgs84, lon, lat, setback_m: float, pitched):
+    """Footprint area, set-back area [m²] and sunny-side azimuth [°] of each roof.
+
+    Every roof is measured in the UTM zone of its own centroid (scale error
+    < 0.1 % inside a zone), so results do not depend on where it is or how the
+    input was partitioned. Convex single-ring footprints are measured straight
+    from their projected vertices (:func:`pvsurvey.roof.closed_form_inset`);
+    only the rest, and pitched roofs (for their orientation), are rebuilt as
+    metric geometries.
+    """
+    geoms_wgs84 = np.asarray(geoms_wgs84, dtype=object)
+    n = len(geoms_wgs84)
+    footprint = np.zeros(n)
+    inset = np.zeros(n)
+    exact = np.zeros(n, dtype=bool)
+    epsg = utm_epsg(lon, lat)
+    index, xy, counts = simple_polygon_rings(geoms_wgs84)
+    if len(index):
+        zone_of_vertex = np.repeat(epsg[index], counts)
+        xy_m = np.empty_like(xy)
+        for code in np.unique(zone_of_vertex):
+            sel = zone_of_vertex == code
+            xy_m[sel, 0], xy_m[sel, 1] = _to_utm(int(code)).transform(xy[sel, 0], xy[sel, 1])
+        area, shrunk, ok = closed_form_inset(xy_m, counts, setback_m)
+        footprint[index] = area
+        inset[index[ok]] = shrunk[ok]
+        exact[index[ok]] = True
+    pitched = np.asarray(pitched, dtype=bool)
+    azimuth = np.full(n, np.nan)
+    rebuild = ~exact | pitched
+    if rebuild.any():
+        geoms_m = metric_geometries(geoms_wgs84[rebuild], lon[rebuild], lat[rebuild])
+        rest = ~exact[rebuild]
+        footprint[np.flatnonzero(rebuild)[rest]] = shapely.area(geoms_m[rest])
+        inset[np.flatnonzero(rebuild)[rest]] = buffered_area_m2(geoms_m[rest], setback_m)
+        sel = pitched[rebuild]
+        azimuth[np.flatnonzero(rebuild)[sel]] = sunny_side_azimuth_deg(geoms_m[sel])
+    return footprint, inset, azimuth
 
 
 def assign_parks(lon, lat, parks: gpd.GeoDataFrame | None) -> pd.DataFrame:
@@ -239,8 +285,11 @@ def survey_buildings(buildings: gpd.GeoDataFrame, ghi_kwh_per_m2_yr: np.ndarray,
     roof = config.roof
     lon = buildings["lon"].to_numpy()
     lat = buildings["lat"].to_numpy()
-    geoms_m = metric_geometries(buildings.geometry.values, lon, lat)
-    footprint = shapely.area(geoms_m)
+    shape_src = buildings["roof_shape_src"].astype("string").str.lower()
+    shape = np.where(shape_src.isin(PITCHED_SHAPES).to_numpy(dtype=bool), "pitched",
+                     np.where(shape_src.isin(FLAT_SHAPES).to_numpy(dtype=bool), "flat", roof.default_shape))
+    footprint, inset, pitched_azimuth = roof_areas_m2(buildings.geometry.values, lon, lat, roof.setback_m,
+                                                      shape == "pitched")
 
     reason = np.full(len(buildings), None, dtype=object)
     reason[footprint < roof.min_footprint_area_m2] = "too_small"
@@ -252,12 +301,10 @@ def survey_buildings(buildings: gpd.GeoDataFrame, ghi_kwh_per_m2_yr: np.ndarray,
     rejected = [_rejected(buildings[reason == code], buildings["building_id"].to_numpy()[reason == code],
                           code, source_file) for code in REASONS if (reason == code).any()]
 
-    b = buildings[ok].copy()
-    geoms_m, ghi, lon, lat = geoms_m[ok], ghi[ok], lon[ok], lat[ok]
-    shape_src = b["roof_shape_src"].astype("string").str.lower()
-    shape = np.where(shape_src.isin(PITCHED_SHAPES).to_numpy(dtype=bool), "pitched",
-                     np.where(shape_src.isin(FLAT_SHAPES).to_numpy(dtype=bool), "flat", roof.default_shape))
-    r = roof_model(geoms_m, shape, b["roof_angle_deg"].to_numpy(dtype=float), lat, roof)
+    b = buildings[ok]
+    ghi, lon, lat, shape = ghi[ok], lon[ok], lat[ok], shape[ok]
+    r = roof_from_areas(footprint[ok], inset[ok], shape, b["roof_angle_deg"].to_numpy(dtype=float), lat,
+                        pitched_azimuth[ok], roof)
     cap = capacity_kwp(r["usable_area_m2"], r["coverage_frac"], config.system.module_power_density_kwp_per_m2)
     mount = np.where(shape == "pitched", "flush", "rack")
     sy, cell = yield_table.lookup(lat, lon, ghi, r["surface_tilt_deg"], r["surface_azimuth_deg"], mount)

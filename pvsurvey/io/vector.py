@@ -171,7 +171,9 @@ def to_wgs84(gdf: gpd.GeoDataFrame, declared_crs: str | None, path: Path) -> gpd
     elif gdf.crs is None:
         raise CRSError(f"{path}: no coordinate reference system in the file; declare it in the config, "
                        "e.g. 'crs: wgs84' (or gcj02, cgcs2000, EPSG:<code>) under this input")
-    if not gdf.crs.equals(WGS84):
+    if gdf.crs.equals(WGS84, ignore_axis_order=True):  # OGC:CRS84 is EPSG:4326 in lon/lat order
+        gdf = gdf.set_crs(WGS84, allow_override=True)
+    else:
         gdf = gdf.to_crs(WGS84)
     if declared_crs == "gcj02":
         gdf = gdf.set_geometry(transform_geometries(gdf.geometry.values, gcj02_to_wgs84), crs=WGS84)
