@@ -215,6 +215,8 @@ class SpecificYieldTable:
         """
         row, col = self.cells(latitude_deg, longitude_deg)
         ghi = np.asarray(ghi_kwh_per_m2_yr, dtype=float)
+        if len(ghi) == 0:
+            return np.zeros(0), np.zeros(0, dtype=object)
         level = ghi_level(ghi)
         tilt = np.round(np.asarray(surface_tilt_deg, dtype=float) / TILT_STEP_DEG) * TILT_STEP_DEG
         az = np.mod(np.round(np.asarray(surface_azimuth_deg, dtype=float) / AZIMUTH_STEP_DEG) * AZIMUTH_STEP_DEG, 360.0)
@@ -222,7 +224,7 @@ class SpecificYieldTable:
                              "mount": np.asarray(mount, dtype=object)})
         unique = keys.drop_duplicates().reset_index(drop=True)
         with self._lock:
-            missing = unique[[k not in self._cache for k in unique.itertuples(index=False, name=None)]]
+            missing = unique[np.array([k not in self._cache for k in unique.itertuples(index=False, name=None)], dtype=bool)]
             for (r, c, lev), group in missing.groupby(["row", "col", "level"], sort=False):
                 base, solpos, lat, lon = self._cell(r, c)
                 year = scale_to_annual_ghi(base, lev, lat, lon, solar_position=solpos)

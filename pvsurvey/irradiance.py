@@ -28,7 +28,7 @@ def synthetic_temperature(times: pd.DatetimeIndex, longitude_deg: float, climate
     The coldest day is 20 January and the warmest hour 15:00 local solar time,
     as in the Shanghai normals; used only when no weather file is given.
     """
-    doy = times.dayofyear.to_numpy()
+    doy = times.day_of_year.to_numpy()
     solar_hour = (times.hour.to_numpy() + times.minute.to_numpy() / 60 + longitude_deg / 15.0) % 24
     seasonal = -climate.temp_air_seasonal_amplitude_c * np.cos(2 * np.pi * (doy - 20) / 365.0)
     diurnal = climate.temp_air_diurnal_amplitude_c * np.cos(2 * np.pi * (solar_hour - 15.0) / 24.0)

@@ -152,6 +152,11 @@ def clean_footprints(raw: gpd.GeoDataFrame, source_file: str, id_column: str | N
         repaired = int(ok.sum())
         has[idx[~ok]] = False
 
+    # single-part multipolygons (OSM, many GIS exports) become plain polygons: the fast roof path takes them
+    single = has & (shapely.get_type_id(np.where(has, geoms, None)) == 6) & \
+        (shapely.get_num_geometries(np.where(has, geoms, None)) == 1)
+    if single.any():
+        geoms[single] = shapely.get_geometry(geoms[single], 0)
     centroid = shapely.centroid(np.where(has, geoms, None))
     lon, lat = shapely.get_x(centroid), shapely.get_y(centroid)
     ids = np.where(pd.isna(src_ids), None, src_ids)

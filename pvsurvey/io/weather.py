@@ -48,10 +48,10 @@ def read_weather(path: Path) -> tuple[pd.DataFrame, dict]:
         if kind == "epw":
             data, meta = pvlib.iotools.read_epw(path, coerce_year=2023)
         elif kind == "pvgis":
-            result = pvlib.iotools.read_pvgis_tmy(path, map_variables=True)
-            data, meta = result[0], result[-1]
-            meta = {"latitude": meta.get("latitude", meta.get("location", {}).get("latitude")),
-                    "longitude": meta.get("longitude", meta.get("location", {}).get("longitude"))}
+            data, meta = pvlib.iotools.read_pvgis_tmy(path, map_variables=True)
+            location = meta.get("inputs", {}).get("location", {}) if isinstance(meta, dict) else {}
+            meta = {"latitude": meta.get("latitude", location.get("latitude")),
+                    "longitude": meta.get("longitude", location.get("longitude"))}
         else:
             data, meta = pvlib.iotools.read_tmy3(path, coerce_year=2023, map_variables=True)
     except Exception as exc:

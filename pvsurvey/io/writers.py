@@ -66,5 +66,5 @@ def write_json(obj, path: Path) -> None:
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
     """CSV in UTF-8 with a byte-order mark, so Excel shows Chinese text correctly."""
-    df.to_csv(path, index=False, encoding="utf-8-sig", float_format="%.6g")
+    df.to_csv(path, index=False, encoding="utf-8-sig", float_format="%.12g")
 

@@ -1,0 +1,77 @@
+"""Shared fixtures: small hand-made inputs written with real writers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import shapely
+from rasterio.transform import from_origin
+
+REPO = Path(__file__).resolve().parent.parent
+UTM51N = "EPSG:32651"
+# Three roofs near 31.2 N 121.4 E, in UTM 51N: 100 × 50 m, 40 × 30 m, 20 × 10 m.
+ORIGIN = (339_000.0, 3_452_000.0)
+
+
+def roofs_utm() -> gpd.GeoDataFrame:
+    x, y = ORIGIN
+    return gpd.GeoDataFrame({
+        "id": ["A", "B", "C"],
+        "name": ["一号厂房", "=HYPERLINK(\"http://x\",\"y\")", "仓库"],
+        "height": [12.0, 8.0, -1.0],
+        "roof:shape": ["flat", "gabled", None],
+    }, geometry=[shapely.box(x, y, x + 100, y + 50), shapely.box(x + 200, y, x + 240, y + 30),
+                 shapely.box(x + 300, y, x + 320, y + 10)], crs=UTM51N)
+
+
+@pytest.fixture
+def roofs() -> gpd.GeoDataFrame:
+    return roofs_utm()
+
+
+def write_ghi_raster(path: Path, value: float = 3.6, units_scale: float = 1.0, nodata_cell=None) -> Path:
+    """A 4 × 4 cell 0.25° GHI raster over Shanghai (EPSG:4326) of one value [kWh/m²/day]."""
+    data = np.full((4, 4), value * units_scale, dtype="float32")
+    if nodata_cell is not None:
+        data[nodata_cell] = -9999.0
+    with rasterio.open(path, "w", driver="GTiff", width=4, height=4, count=1, dtype="float32",
+                       crs="EPSG:4326", transform=from_origin(120.9, 31.6, 0.25, 0.25), nodata=-9999.0) as dst:
+        dst.write(data, 1)
+    return path
+
+
+@pytest.fixture
+def ghi_tif(tmp_path) -> Path:
+    return write_ghi_raster(tmp_path / "ghi.tif")
+
+
+def write_osm_pbf(path: Path, gdf_wgs84: gpd.GeoDataFrame) -> Path:
+    """Write footprints as closed OSM ways with tags, via pyosmium."""
+    import osmium
+
+    if path.exists():
+        os.remove(path)
+    writer = osmium.SimpleWriter(str(path))
+    common = dict(version=1, visible=True, changeset=1, timestamp="2024-01-01T00:00:00Z", uid=1, user="test")
+    node_id = 1
+    ways = []
+    for i, row in enumerate(gdf_wgs84.itertuples()):
+        coords = list(row.geometry.exterior.coords)[:-1]
+        ids = []
+        for lon, lat in coords:
+            writer.add_node(osmium.osm.mutable.Node(id=node_id, location=(lon, lat), **common))
+            ids.append(node_id)
+            node_id += 1
+        tags = {"building": "industrial", "name": row.name}
+        if isinstance(getattr(row, "_4", None), str):
+            tags["roof:shape"] = row._4
+        ways.append(osmium.osm.mutable.Way(id=100 + i, nodes=ids + [ids[0]], tags=tags, **common))
+    for way in ways:
+        writer.add_way(way)
+    writer.close()
+    return path

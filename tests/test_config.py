@@ -1,0 +1,52 @@
+"""Config loading: defaults, relative paths, one-line errors."""
+
+from pathlib import Path
+
+import pytest
+
+from pvsurvey.config import DEMO_CONFIG, config_from_dict, load_config
+from pvsurvey.errors import ConfigError
+
+BASE = {"name": "t", "footprints": "fp.parquet", "irradiance": {"ghi": "ghi.tif"}}
+
+
+def test_demo_config_loads_with_defaults():
+    cfg = load_config(DEMO_CONFIG)
+    assert cfg.name == "shanghai-demo"
+    assert cfg.footprints.path.is_file() and cfg.parks.path.is_file() and cfg.irradiance.ghi.is_file()
+    assert cfg.roof.setback_m == 1.0 and cfg.targets.install_ratio == 0.5
+    assert cfg.targets.new_capacity_mw == 1000 and str(cfg.targets.deadline) == "2025-12-31"
+
+
+def test_paths_are_relative_to_the_config_file(tmp_path):
+    cfg = config_from_dict({**BASE, "footprints": {"path": "sub/fp.gpkg", "crs": "GCJ02"}}, tmp_path)
+    assert cfg.footprints.path == (tmp_path / "sub" / "fp.gpkg").resolve()
+    assert cfg.footprints.crs == "gcj02"
+    assert cfg.irradiance.ghi == (tmp_path / "ghi.tif").resolve()
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"roofs": {}}, "unknown key 'roofs'"),
+    ({"roof": {"setback": 1}}, "unknown key 'roof.setback'"),
+    ({"roof": {"setback_m": -1}}, "key 'roof.setback_m': Input should be greater than or equal to 0 (got -1)"),
+    ({"irradiance": {"ghi": "g.tif", "units": "kWh/m2"}}, "key 'irradiance.units': Input should be 'kWh/m2/day', 'kWh/m2/yr' or 'W/m2'"),
+    ({"roof": {"ground_coverage_ratio": 1.5}}, "key 'roof.ground_coverage_ratio'"),
+    ({"footprints": {"path": "x", "crs": "mars"}}, "must be wgs84, gcj02, cgcs2000 or EPSG:<code>"),
+    ({"name": None}, "key 'name'"),
+])
+def test_bad_values_fail_with_one_line_naming_the_key(tmp_path, change, message):
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({**BASE, **change}, tmp_path)
+    text = str(err.value)
+    assert message in text and "\n" not in text
+
+
+def test_missing_key_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="missing key 'irradiance'"):
+        config_from_dict({"name": "x", "footprints": "a.parquet"}, tmp_path)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml line \d+: not valid YAML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")

@@ -1,0 +1,133 @@
+"""Each footprint format through its real writer and our reader."""
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from conftest import roofs_utm, write_osm_pbf
+from pvsurvey.errors import CRSError, InputFileError
+from pvsurvey.io.vector import duplicate_id_rows, plan_partitions, read_partition, read_vector
+from pvsurvey.survey import clean_footprints
+
+EXPECTED_AREAS = [5000.0, 1200.0, 200.0]
+
+
+def _areas(gdf):
+    return gdf.to_crs("EPSG:32651").area.to_numpy()
+
+
+def write(fmt, gdf, path):
+    if fmt == "parquet":
+        gdf.to_parquet(path)
+    elif fmt == "csv":  # the Google Open Buildings form: WGS84 WKT in a 'geometry' column
+        df = pd.DataFrame(gdf.to_crs(4326).drop(columns="geometry"))
+        df["geometry"] = gdf.to_crs(4326).geometry.to_wkt(rounding_precision=10)
+        df.to_csv(path, index=False)
+    elif fmt == "pbf":
+        write_osm_pbf(path, gdf.to_crs(4326))
+    else:
+        driver = {"gpkg": "GPKG", "geojson": "GeoJSON", "geojsonl": "GeoJSONSeq", "shp": "ESRI Shapefile",
+                  "fgb": "FlatGeobuf"}[fmt]
+        gdf.to_file(path, driver=driver, engine="pyogrio")
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "gpkg", "geojson", "geojsonl", "shp", "fgb", "csv", "pbf"])
+def test_each_format_reads_back_with_ids_areas_and_attributes(tmp_path, fmt):
+    src = roofs_utm()
+    if fmt in ("geojson", "geojsonl"):
+        src = src.to_crs(4326)  # RFC 7946 GeoJSON is WGS84
+    path = write(fmt, src, tmp_path / f"roofs.{'osm.pbf' if fmt == 'pbf' else fmt}")
+    declared = "wgs84" if fmt == "csv" else None
+    gdf = read_vector(path, declared)
+    assert gdf.crs.to_epsg() == 4326
+    assert len(gdf) == 3 and list(gdf["source_row"]) == [0, 1, 2]
+    accepted, rejected, _ = clean_footprints(gdf, str(path))
+    if fmt == "fgb":  # FlatGeobuf's spatial index reorders features
+        accepted = accepted.sort_values("building_id").reset_index(drop=True)
+        gdf = gdf.sort_values("id").reset_index(drop=True)
+    # OSM and GeoJSONSeq store coordinates to 1e-7° (about 1 cm)
+    np.testing.assert_allclose(_areas(gdf), EXPECTED_AREAS, rtol=1e-3 if fmt in ("pbf", "geojsonl") else 1e-6)
+    assert len(rejected) == 0
+    if fmt == "pbf":
+        assert list(accepted["building_id"]) == ["w100", "w101", "w102"]
+        assert accepted["roof_shape_src"].iloc[1] == "gabled"
+    else:
+        assert list(accepted["building_id"]) == ["A", "B", "C"]
+        if fmt != "shp":  # shapefile field names are cut to 10 characters
+            assert accepted["roof_shape_src"].iloc[1] == "gabled"
+        np.testing.assert_allclose(accepted["height_m"].to_numpy(), [12.0, 8.0, np.nan])
+    assert accepted["name"].iloc[0] == "一号厂房"
+
+
+def test_partitions_cover_every_row_once(tmp_path):
+    gdf = pd.concat([roofs_utm()] * 7, ignore_index=True)
+    gdf["id"] = [f"R{i}" for i in range(len(gdf))]
+    for fmt in ("gpkg", "csv"):
+        path = write(fmt, gdf, tmp_path / f"many.{fmt}")
+        parts = plan_partitions(path, rows_per_partition=5)
+        assert [p.start for p in parts] == [0, 5, 10, 15, 20] and parts[-1].stop == 21
+        rows = np.concatenate([read_partition(p, "wgs84" if fmt == "csv" else None)["source_row"] for p in parts])
+        assert list(rows) == list(range(21))
+
+
+def test_parquet_partitions_follow_row_groups(tmp_path):
+    gdf = pd.concat([roofs_utm()] * 10, ignore_index=True)
+    path = tmp_path / "rg.parquet"
+    gdf.to_parquet(path, row_group_size=4)
+    parts = plan_partitions(path, rows_per_partition=8)
+    assert [(p.start, p.stop) for p in parts] == [(0, 8), (8, 16), (16, 24), (24, 30)]
+    assert [len(read_partition(p)) for p in parts] == [8, 8, 8, 6]
+
+
+def test_derived_ids_are_stable_and_catch_duplicates(tmp_path):
+    src = roofs_utm().drop(columns="id")
+    src = pd.concat([src, src.iloc[[0]]], ignore_index=True)  # the same roof twice
+    path = write("geojsonl", src.to_crs(4326), tmp_path / "ms.geojsonl")  # the Microsoft form: no ids
+    first, rej1, _ = clean_footprints(read_vector(path), str(path))
+    second, rej2, _ = clean_footprints(read_vector(path), str(path))
+    assert list(first["building_id"]) == list(second["building_id"])
+    assert first["building_id"].str.match(r"^g\d+$").all()
+    assert list(rej1["reason"]) == ["duplicate_id"] and rej1["source_row"].iloc[0] == 3
+
+
+def test_duplicate_ids_across_partitions(tmp_path):
+    gdf = roofs_utm()
+    gdf.loc[2, "id"] = "A"
+    path = write("gpkg", gdf, tmp_path / "dup.gpkg")
+    parts = plan_partitions(path, rows_per_partition=2)
+    dup = duplicate_id_rows(parts[0], "id")
+    assert list(dup) == [2]
+    accepted, rejected, _ = clean_footprints(read_partition(parts[1]), str(path), "id", dup)
+    assert len(accepted) == 0 and list(rejected["reason"]) == ["duplicate_id"]
+
+
+def test_csv_without_crs_is_an_error(tmp_path):
+    path = write("csv", roofs_utm(), tmp_path / "g.csv")
+    with pytest.raises(CRSError, match="no coordinate reference system.*crs: wgs84"):
+        read_vector(path)
+
+
+def test_gcj02_declared_input_is_shifted_to_wgs84(tmp_path):
+    from pvsurvey.coords import wgs84_to_gcj02
+
+    wgs = roofs_utm().to_crs(4326)
+    gcj = wgs.copy()
+    gcj.geometry = shapely.transform(wgs.geometry.values, lambda xy: np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1])))
+    path = write("gpkg", gcj, tmp_path / "gcj.gpkg")
+    back = read_vector(path, "gcj02")
+    def offset_m(a, b):
+        return a.to_crs(32651).centroid.distance(b.to_crs(32651).centroid).max()
+
+    assert offset_m(gcj, wgs) > 300  # GCJ-02 is hundreds of metres off in Shanghai
+    assert offset_m(back, wgs) < 0.001
+
+
+def test_unknown_extension_and_missing_file(tmp_path):
+    (tmp_path / "a.xyz").write_text("x")
+    with pytest.raises(InputFileError, match="unsupported file type '.xyz'"):
+        plan_partitions(tmp_path / "a.xyz", 10)
+    with pytest.raises(InputFileError, match="not found"):
+        plan_partitions(tmp_path / "nope.gpkg", 10)

@@ -1,0 +1,95 @@
+"""Roof model: hand-computed geometry."""
+
+import numpy as np
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pvsurvey.params import Roof
+from pvsurvey.roof import (capacity_kwp, closed_form_inset, ground_coverage_ratio_no_winter_shade,
+                           inset_area_m2, roof_model, sunny_side_azimuth_deg)
+
+
+def test_flat_100_by_50_roof_with_1m_setback():
+    params = Roof(setback_m=1.0, obstruction_frac=0.8, ground_coverage_ratio=0.5, min_usable_area_m2=10)
+    roof = shapely.box(0, 0, 100, 50)
+    r = roof_model([roof], ["flat"], None, [31.2], params)
+    # (100 - 2) × (50 - 2) = 4704 m² after the setback; × 0.8 obstruction = 3763.2 m²
+    assert r["footprint_area_m2"][0] == pytest.approx(5000.0)
+    assert r["usable_area_m2"][0] == pytest.approx(3763.2)
+    assert r["surface_tilt_deg"][0] == 15.0 and r["surface_azimuth_deg"][0] == 180.0
+    # 3763.2 m² × 0.5 coverage × 0.21 kWp/m² = 395.136 kWp
+    assert capacity_kwp(r["usable_area_m2"], r["coverage_frac"], 0.21)[0] == pytest.approx(395.136)
+
+
+def test_roof_below_minimum_is_unusable():
+    params = Roof(setback_m=1.0, obstruction_frac=1.0, min_usable_area_m2=10)
+    # 5 × 4 m shed: 3 × 2 = 6 m² after setback < 10 m²
+    r = roof_model([shapely.box(0, 0, 5, 4)], ["flat"], None, [31.0], params)
+    assert r["usable_area_m2"][0] == 0.0
+
+
+def test_pitched_roof_uses_the_sunny_half_on_the_slope():
+    params = Roof(setback_m=0.0, obstruction_frac=1.0, pitched_tilt_deg=30.0, flush_coverage_frac=0.9)
+    # ridge along x (east-west): planes face south (180) and north (0)
+    r = roof_model([shapely.box(0, 0, 40, 10)], ["pitched"], None, [31.0], params)
+    assert r["surface_azimuth_deg"][0] == pytest.approx(180.0)
+    assert r["usable_area_m2"][0] == pytest.approx(0.5 * 400 / np.cos(np.radians(30)))
+    assert r["coverage_frac"][0] == 0.9
+    # the source's roof angle wins over the default pitch
+    r = roof_model([shapely.box(0, 0, 40, 10)], ["pitched"], [20.0], [31.0], params)
+    assert r["surface_tilt_deg"][0] == 20.0
+
+
+def test_sunny_side_of_rotated_ridges():
+    # ridge running north-south: planes face east (90) and west (270), equally far from south
+    assert sunny_side_azimuth_deg([shapely.box(0, 0, 10, 40)])[0] in (90.0, 270.0)
+    # ridge turned 30° anticlockwise from east runs on a 60° bearing: planes face 150° and 330°
+    rotated = shapely.affinity.rotate(shapely.box(0, 0, 40, 10), 30, origin=(0, 0))
+    assert sunny_side_azimuth_deg([rotated])[0] == pytest.approx(150.0)
+
+
+def test_gcr_follows_gb50797_rule_at_shanghai():
+    # hand computation for 31.2° N, 15° tilt: sin α = sin φ sin δ + cos φ cos δ cos 45°
+    phi, delta = np.radians(31.2), np.radians(-23.44)
+    alpha = np.arcsin(np.sin(phi) * np.sin(delta) + np.cos(phi) * np.cos(delta) * np.cos(np.radians(45)))
+    psi = np.arcsin(np.cos(delta) * np.sin(np.radians(45)) / np.cos(alpha))
+    beta = np.radians(15)
+    expected = 1 / (np.cos(beta) + np.sin(beta) * np.cos(psi) / np.tan(alpha))
+    assert ground_coverage_ratio_no_winter_shade(31.2, 15.0) == pytest.approx(expected)
+    assert 0.66 < expected < 0.70  # rows about 1.46 module lengths apart
+    # steeper rows or higher latitude need wider spacing
+    assert ground_coverage_ratio_no_winter_shade(31.2, 30.0) < expected
+    assert ground_coverage_ratio_no_winter_shade(40.0, 15.0) < expected
+
+
+def test_inset_matches_geos_buffer_on_awkward_shapes():
+    shapes = [
+        shapely.Polygon([(0, 0), (40, 0), (40, 40), (20, 10), (0, 40)]),  # concave
+        shapely.Polygon([(0, 0), (50, 0), (50, 50), (0, 50)], [[(20, 20), (30, 20), (30, 30), (20, 30)]]),
+        shapely.Polygon([(0, 0), (3, 0), (0, 2.5)]),  # vanishes at 1 m
+        shapely.box(0, 0, 1.5, 100),
+        shapely.MultiPolygon([shapely.box(0, 0, 10, 10), shapely.box(20, 0, 30, 10)]),
+        shapely.Polygon([(0, 0), (10, 0), (10, 0), (10, 10), (0, 10)]),  # repeated vertex
+        shapely.reverse(shapely.box(0, 0, 20, 30)),  # clockwise ring
+    ]
+    expected = shapely.area(shapely.buffer(shapes, -1.0, join_style="mitre"))
+    np.testing.assert_allclose(inset_area_m2(shapes, 1.0), np.nan_to_num(expected), atol=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(-200, 200), st.floats(-200, 200)), min_size=3, max_size=12),
+       st.floats(0.1, 5.0))
+def test_closed_form_inset_equals_buffer_for_convex_polygons(points, setback):
+    hull = shapely.convex_hull(shapely.MultiPoint(points))
+    if hull.geom_type != "Polygon" or hull.area < 1e-3:
+        return
+    expected = shapely.area(shapely.buffer(hull, -setback, join_style="mitre"))
+    assert inset_area_m2([hull], setback)[0] == pytest.approx(expected, rel=1e-9, abs=1e-6)
+
+
+def test_closed_form_reports_area_and_flags():
+    ring = shapely.get_coordinates(shapely.box(0, 0, 100, 50).exterior)
+    area, inset, exact = closed_form_inset(ring, np.array([5]), 1.0)
+    assert area[0] == pytest.approx(5000.0) and inset[0] == pytest.approx(4704.0) and exact[0]
