@@ -137,7 +137,7 @@ class Climate(_Strict):
 
 
 class Targets(_Strict):
-    # 百一 plan (沪经信节〔2022〕…): usable industrial roofs with PV ≥ 50 %,
+    # 百一 plan (沪经信节〔2022〕167号): usable industrial roofs with PV ≥ 50 %,
     # at least 1 GW newly installed, over 2022–2025.
     install_ratio: float = Field(0.5, gt=0, le=1)
     new_capacity_mw: float = Field(1000.0, ge=0)
