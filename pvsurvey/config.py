@@ -54,6 +54,8 @@ def config_from_dict(data: dict, base_dir: Path, source: str = "config") -> Surv
         src = getattr(cfg, key)
         if src is not None:
             update[key] = src.model_copy(update={"path": _resolve(base_dir, src.path)})
+    if cfg.maps.publish_dir is not None:
+        update["maps"] = cfg.maps.model_copy(update={"publish_dir": _resolve(base_dir, cfg.maps.publish_dir)})
     irr = cfg.irradiance
     update["irradiance"] = irr.model_copy(update={
         "ghi": _resolve(base_dir, irr.ghi), "weather": _resolve(base_dir, irr.weather)})

@@ -132,7 +132,7 @@ def run_dask(parts: list[Partition], ctx: SurveyContext, scheduler: str | None =
         client = Client(cluster)
     else:
         try:
-            client = Client(scheduler, timeout="20s")
+            client = Client(scheduler, timeout="10s")
         except OSError as exc:
             from .errors import PVSurveyError
             raise PVSurveyError(f"cannot reach the Dask scheduler at {scheduler} ({exc}); "

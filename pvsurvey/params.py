@@ -187,6 +187,19 @@ class Parallel(_Strict):
     workers: Optional[int] = Field(None, ge=1)
 
 
+class Maps(_Strict):
+    # Folder where the latest run's maps land under stable names (index.html,
+    # park-<id>.html) for a web server; relative to the config file. None = do not publish.
+    publish_dir: Optional[Path] = None
+    lang: Literal["zh", "en"] = "zh"
+    # Base map: OpenStreetMap, Tianditu (天地图, needs a key), Gaode/AMap (GCJ-02), or none.
+    tiles: Literal["osm", "tianditu", "gaode", "none"] = "osm"
+    # Tianditu key; the environment variable TIANDITU_KEY is used when this is empty.
+    tianditu_key: Optional[str] = None
+    # Maps that load no script, style or font from the network (assets beside the HTML).
+    offline: bool = False
+
+
 class SurveyConfig(_Strict):
     """A whole survey, as written in one YAML file under ``pipelines/``."""
 
@@ -201,6 +214,7 @@ class SurveyConfig(_Strict):
     targets: Targets = Targets()
     economics: Economics = Economics()
     parallel: Parallel = Parallel()
+    maps: Maps = Maps()
     # The folder the config came from; relative paths were resolved against it.
     base_dir: Path = Path(".")
 
