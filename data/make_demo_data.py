@@ -25,6 +25,8 @@ from shapely import affinity
 OUT = Path(__file__).resolve().parent / "demo"
 UTM51N = "EPSG:32651"
 SEED = 20221010  # the plan's month
+# a field between Songjiang and Qingpu with no roof near it (UTM 51N)
+PARKS_CENTRE_OFFSET = (318_500.0, 3_438_000.0)
 
 # id, Chinese name, English name, district, centre lat, lon, size (km), street angle (°),
 # share of large roofs that carry PV (drives the installations registry of the progress demo)
@@ -134,6 +136,79 @@ def footprints(parks_m: gpd.GeoDataFrame, rng: np.random.Generator) -> gpd.GeoDa
     return pd.concat([gdf, messy], ignore_index=True)
 
 
+def installations(fp_m: gpd.GeoDataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """A SYNTHETIC installed-PV registry exercising every matching rule.
+
+    Per park, large roofs get PV until about the park's share (the last field of
+    PARKS) of its roof area carries it. Rows are located by building_id (55 %),
+    by a point on the roof (35 %), by a point a few metres off the roof (8 %:
+    the nearest-building rule), by the array polygon (2 rows), plus one point in
+    an empty field that matches nothing. Commissioning dates run from 2019 to
+    mid-2025 (a quarter before the plan's 2022 baseline); some systems are
+    under construction or planned (no date yet).
+    """
+    rows = []
+    good = fp_m[fp_m["id"].str.match(r"^SH-P\d\d-") & ~fp_m.geometry.is_empty].copy()
+    good["park"] = good["id"].str.slice(3, 6)
+    good["area"] = good.geometry.area
+    share = {p[0]: p[8] for p in PARKS}
+    start, end = pd.Timestamp("2019-06-01"), pd.Timestamp("2025-06-20")
+    for park, group in good.groupby("park"):
+        big = group[group["area"] >= 1500].sample(frac=1.0, random_state=int(rng.integers(1 << 31)))
+        covered = big["area"].cumsum() <= share[park] * group["area"].sum()
+        for b in big[covered].itertuples():
+            kind = rng.choice(["id", "point", "near", "polygon"], p=[0.55, 0.35, 0.08, 0.02])
+            kwp = round(b.area * 0.1 * rng.uniform(0.6, 1.0), 1)
+            day = start + pd.Timedelta(days=int(rng.integers(0, (end - start).days)))
+            status = "connected"
+            if rng.random() < 0.08:
+                status, day = rng.choice(["under_construction", "planned"]), None
+            rows.append({"kind": kind, "building": b.id, "geometry": b.geometry, "capacity_kwp": kwp,
+                         "commissioned_on": day, "status": status, "park": park})
+    reg = pd.DataFrame(rows)
+    reg["registry_id"] = [f"REG-{i + 1:04d}" for i in range(len(reg))]
+    reg["name"] = "示例光伏项目（合成数据）" + reg["registry_id"].str.slice(4)
+    pts = gpd.GeoSeries([g.representative_point() for g in reg["geometry"]], crs=UTM51N)
+    def corner_outside(g, metres=8.0):  # 8 m beyond a corner, away from the centroid
+        corner, centre = np.array(g.exterior.coords[0]), np.array(g.centroid.coords[0])
+        step = (corner - centre) / np.linalg.norm(corner - centre)
+        return shapely.Point(*(corner + metres * step))
+
+    off = gpd.GeoSeries([corner_outside(g) for g in reg["geometry"]], crs=UTM51N)
+    arrays = gpd.GeoSeries([g.centroid.buffer(8.0, cap_style="square") for g in reg["geometry"]], crs=UTM51N)
+    lonlat = pts.to_crs(4326)
+    off_ll = off.to_crs(4326)
+    out = pd.DataFrame({
+        "registry_id": reg["registry_id"], "name": reg["name"],
+        "building_id": np.where(reg["kind"] == "id", reg["building"], ""),
+        "lon": np.where(reg["kind"] == "point", lonlat.x.round(7), np.where(reg["kind"] == "near", off_ll.x.round(7), np.nan)),
+        "lat": np.where(reg["kind"] == "point", lonlat.y.round(7), np.where(reg["kind"] == "near", off_ll.y.round(7), np.nan)),
+        "geometry": np.where(reg["kind"] == "polygon", arrays.to_crs(4326).to_wkt(rounding_precision=8), ""),
+        "capacity_kwp": reg["capacity_kwp"],
+        "commissioned_on": [d.date().isoformat() if pd.notna(d) else "" for d in reg["commissioned_on"]],
+        "status": reg["status"],
+    })
+    # one row in an empty field, far from any roof: it must be reported, not dropped
+    nowhere = gpd.GeoSeries([shapely.Point(PARKS_CENTRE_OFFSET)], crs=UTM51N).to_crs(4326)
+    out.loc[len(out)] = {"registry_id": f"REG-{len(out) + 1:04d}", "name": "示例光伏项目（无法匹配）",
+                         "building_id": "", "lon": round(nowhere.x.iloc[0], 7), "lat": round(nowhere.y.iloc[0], 7),
+                         "geometry": "", "capacity_kwp": 120.0, "commissioned_on": "2024-03-15", "status": "connected"}
+    return out
+
+
+def snapshot(registry: pd.DataFrame, as_of: str) -> pd.DataFrame:
+    """The registry as it stood on ``as_of``: later systems were under construction
+    (connected within a year) or not registered yet; planned ones came later."""
+    date = pd.to_datetime(registry["commissioned_on"], errors="coerce")
+    cut = pd.Timestamp(as_of)
+    keep = (date <= cut + pd.Timedelta(days=365)) & registry["status"].eq("connected")
+    snap = registry[keep].copy()
+    later = pd.to_datetime(snap["commissioned_on"]) > cut
+    snap.loc[later, "status"] = "under_construction"
+    snap.loc[later, "commissioned_on"] = ""
+    return snap
+
+
 def ghi_raster(path: Path) -> None:
     """0.25° GHI [kWh/m²/day] over Shanghai from pvcz's GLDAS climatology."""
     import pvcz
@@ -173,7 +248,10 @@ def main():
     fp = footprints(parks_m, rng).to_crs(4326)
     fp.to_parquet(OUT / "footprints.parquet", compression="zstd", index=False, row_group_size=1000)
     ghi_raster(OUT / "ghi_gldas_0p25.tif")
-    print(f"{len(parks_m)} parks, {len(fp)} footprints -> {OUT}")
+    registry = installations(fp.to_crs(UTM51N), rng)
+    registry.to_csv(OUT / "installations-2025-06-30.csv", index=False, encoding="utf-8")
+    snapshot(registry, "2024-06-30").to_csv(OUT / "installations-2024-06-30.csv", index=False, encoding="utf-8")
+    print(f"{len(parks_m)} parks, {len(fp)} footprints, {len(registry)} registry rows -> {OUT}")
 
 
 if __name__ == "__main__":

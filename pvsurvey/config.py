@@ -56,6 +56,9 @@ def config_from_dict(data: dict, base_dir: Path, source: str = "config") -> Surv
             update[key] = src.model_copy(update={"path": _resolve(base_dir, src.path)})
     if cfg.maps.publish_dir is not None:
         update["maps"] = cfg.maps.model_copy(update={"publish_dir": _resolve(base_dir, cfg.maps.publish_dir)})
+    if cfg.progress.history_file is not None:
+        update["progress"] = cfg.progress.model_copy(
+            update={"history_file": _resolve(base_dir, cfg.progress.history_file)})
     irr = cfg.irradiance
     update["irradiance"] = irr.model_copy(update={
         "ghi": _resolve(base_dir, irr.ghi), "weather": _resolve(base_dir, irr.weather)})

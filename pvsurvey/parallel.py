@@ -25,6 +25,7 @@ from .io.raster import RasterInfo, sample_ghi_kwh_per_m2_yr
 from .io.vector import Partition, read_partition
 from .io.writers import write_geoparquet, write_rejected
 from .params import SurveyConfig
+from .progress import match_registry
 from .survey import clean_footprints, summarise, survey_buildings
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ class SurveyContext:
     parts_dir: Path
     id_column: str | None = None
     duplicate_rows: np.ndarray | None = None
+    registry: pd.DataFrame | None = None  # usable registry rows, matched inside each task
+    match_distance_m: float = 30.0
 
 
 @dataclass
@@ -56,6 +59,8 @@ class PartitionResult:
     buildings_path: Path | None
     rejected_path: Path
     seconds: float
+    matches: pd.DataFrame | None = None
+    bounds: tuple | None = None  # lon/lat bounds of the accepted buildings
 
 
 def survey_partition(part: Partition, ctx: SurveyContext) -> PartitionResult:
@@ -69,6 +74,8 @@ def survey_partition(part: Partition, ctx: SurveyContext) -> PartitionResult:
                                                ctx.yield_table, source)
     frames = [r for r in (rejected, rejected_more) if r is not None and len(r)]
     rejected_all = pd.concat(frames, ignore_index=True) if frames else rejected
+    matches = (match_registry(ctx.registry, accepted, ctx.match_distance_m)
+               if ctx.registry is not None and len(ctx.registry) else None)
     name = f"part-{part.index:05d}.parquet"
     buildings_path = None
     if len(accepted):
@@ -80,7 +87,8 @@ def survey_partition(part: Partition, ctx: SurveyContext) -> PartitionResult:
         index=part.index, input_rows=len(raw), accepted=len(accepted), rejected=len(rejected_all),
         reasons=dict(Counter(rejected_all["reason"].astype(str))), repaired=stats["repaired"],
         by_park=summarise(accepted, "park_id"), by_district=summarise(accepted, "district"),
-        buildings_path=buildings_path, rejected_path=rejected_path, seconds=time.perf_counter() - t0)
+        buildings_path=buildings_path, rejected_path=rejected_path, seconds=time.perf_counter() - t0,
+        matches=matches, bounds=tuple(accepted.total_bounds) if len(accepted) else None)
 
 
 def run_serial(parts: list[Partition], ctx: SurveyContext,

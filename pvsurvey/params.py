@@ -143,9 +143,26 @@ class Targets(_Strict):
     new_capacity_mw: float = Field(1000.0, ge=0)
     baseline_date: dt.date = dt.date(2022, 1, 1)
     deadline: dt.date = dt.date(2025, 12, 31)
-    # Optional per-district / per-park overrides of the ratio target.
+    # Optional per-district / per-park overrides of the ratio target [0..1] and
+    # new-capacity targets [MW] (keys: district names / park ids).
     district_install_ratio: dict[str, float] = Field(default_factory=dict)
     park_install_ratio: dict[str, float] = Field(default_factory=dict)
+    district_new_capacity_mw: dict[str, float] = Field(default_factory=dict)
+    park_new_capacity_mw: dict[str, float] = Field(default_factory=dict)
+
+
+class Progress(_Strict):
+    # Registry rows located by a point match the nearest building within this
+    # distance when no building contains the point [m] (typical geocoding error).
+    match_distance_m: float = Field(30.0, ge=0, le=1000)
+    # Installation ratio basis: usable roof area (the plan's "可利用的建筑屋顶") or building count.
+    ratio_basis: Literal["area", "count"] = "area"
+    # Date the figures describe (a registry snapshot's date); default: the day of the run.
+    as_of: Optional[dt.date] = None
+    # History CSV kept beside the runs; default <run dir's parent>/<name>-history.csv.
+    history_file: Optional[Path] = None
+    # Runs used for the pace (least-squares slope) and the forecast.
+    pace_window_runs: int = Field(5, ge=2, le=1000)
 
 
 class Economics(_Strict):
@@ -212,6 +229,7 @@ class SurveyConfig(_Strict):
     system: System = System()
     climate: Climate = Climate()
     targets: Targets = Targets()
+    progress: Progress = Progress()
     economics: Economics = Economics()
     parallel: Parallel = Parallel()
     maps: Maps = Maps()

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from . import __version__
@@ -32,10 +33,13 @@ from .energy import SpecificYieldTable
 from .errors import InputFileError, PVSurveyError
 from .io.raster import open_irradiance
 from .io.vector import duplicate_id_rows, plan_partitions, read_vector, resolve_id_column, source_columns
+from .io.registry import read_registry, usable_rows
 from .io.weather import read_weather
 from .io.writers import merge_parquet, write_csv, write_json
-from .params import SurveyConfig
+from .params import SurveyConfig, VectorSource
 from .parallel import SurveyContext, run_dask, run_serial
+from .tracking import (ProgressCollector, append_history, history_path, progress_csv, progress_document,
+                       progress_tables, read_history, registry_outcome)
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +177,8 @@ def default_run_dir(config: SurveyConfig) -> Path:
 
 def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | Path | None = None,
                scheduler: str | None = None, workers: int | None = None, serial: bool = False,
-               progress: Callable[[int, int], None] | None = None) -> RunResult:
+               progress: Callable[[int, int], None] | None = None, as_of: dt.date | None = None,
+               installations: str | Path | None = None) -> RunResult:
     """Survey every footprint of a config and publish a run directory.
 
     Parameters
@@ -190,6 +195,10 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
         Run in this process without Dask (for debugging and tests).
     progress : callable(done, total), optional
         Called as partitions finish.
+    as_of : datetime.date, optional
+        Date the progress figures describe (default: config ``progress.as_of``, else today).
+    installations : path, optional
+        Registry file replacing the config's (e.g. another snapshot).
 
     Returns
     -------
@@ -200,6 +209,9 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
     started = dt.datetime.now(dt.timezone.utc)
     with timer.step("load_config"):
         cfg = config if isinstance(config, SurveyConfig) else load_config(config)
+    if installations is not None:
+        cfg = cfg.model_copy(update={"installations": VectorSource(path=Path(installations).resolve())})
+    as_of = as_of or cfg.progress.as_of or started.date()
     run_dir = Path(out_dir) if out_dir is not None else default_run_dir(cfg)
     scheduler = scheduler or cfg.parallel.scheduler
     workers = workers or cfg.parallel.workers
@@ -213,6 +225,7 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
                                  "(footprints.id_column in the config)")
         duplicates = duplicate_id_rows(parts[0], id_column) if id_column else None
         parks = read_parks(cfg)
+        registry = read_registry(cfg.installations) if cfg.installations is not None else None
         yield_table, weather_meta = build_yield_table(cfg)
 
     run_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -221,7 +234,8 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
     (parts_dir / "buildings").mkdir(parents=True)
     (parts_dir / "rejected").mkdir(parents=True)
     try:
-        ctx = SurveyContext(cfg, raster, parks, yield_table, parts_dir, id_column, duplicates)
+        ctx = SurveyContext(cfg, raster, parks, yield_table, parts_dir, id_column, duplicates,
+                            usable_rows(registry) if registry is not None else None, cfg.progress.match_distance_m)
         log.info("surveying %s in %d partition(s)%s", cfg.footprints.path, len(parts),
                  "" if serial else f" on {'local Dask cluster' if scheduler is None else scheduler}")
         with timer.step("survey"):
@@ -230,7 +244,8 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
             else:
                 results = run_dask(parts, ctx, scheduler, workers, progress)
         with timer.step("write_outputs"):
-            manifest_counts = _write_outputs(results, parks, tmp_dir, run_dir)
+            manifest_counts, history_rows = _write_outputs(results, parks, registry, cfg, as_of, tmp_dir, run_dir,
+                                                           started)
         shutil.rmtree(parts_dir)
         manifest = {
             "name": cfg.name,
@@ -259,10 +274,13 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
+    # the history grows only with published runs
+    append_history(history_path(cfg, run_dir), history_rows, as_of, manifest["finished_at"])
     return RunResult(run_dir, manifest)
 
 
-def _write_outputs(results, parks, tmp_dir: Path, run_dir: Path) -> dict:
+def _write_outputs(results, parks, registry, cfg: SurveyConfig, as_of: dt.date, tmp_dir: Path, run_dir: Path,
+                   started: dt.datetime) -> tuple[dict, pd.DataFrame]:
     building_parts = [r.buildings_path for r in results if r.buildings_path is not None]
     input_rows = sum(r.input_rows for r in results)
     accepted = sum(r.accepted for r in results)
@@ -277,17 +295,42 @@ def _write_outputs(results, parks, tmp_dir: Path, run_dir: Path) -> dict:
         hint = (" — the irradiance raster does not overlap the footprints; check both files' CRS and extent"
                 if reasons.get("outside_raster") == rejected else "")
         raise InputFileError(f"no footprint was accepted ({top}){hint}")
-    merge_parquet(building_parts, tmp_dir / "buildings.parquet")
+    bounds = np.array([r.bounds for r in results if r.bounds is not None])
+    survey_bounds = (bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(), bounds[:, 3].max())
+    resolved, per_building = registry_outcome(registry, results, cfg, as_of, survey_bounds)
+    collector = ProgressCollector(per_building, cfg.economics.min_candidate_kwp)
+    merge_parquet(building_parts, tmp_dir / "buildings.parquet", transform=collector)
     merge_parquet([r.rejected_path for r in results], tmp_dir / "rejected.parquet", geo=False)
     park_table, district_table, totals = aggregate(results, parks)
     write_csv(park_table, tmp_dir / "parks.csv")
     write_csv(district_table, tmp_dir / "districts.csv")
+
+    tables = progress_tables(collector, parks, cfg)
+    table = progress_csv(tables)
+    old = read_history(history_path(cfg, run_dir))
+    now = table.assign(as_of=as_of.isoformat())
+    history = now if old is None else pd.concat([old[old["as_of"] != as_of.isoformat()], now], ignore_index=True)
+    doc = progress_document(tables, cfg, as_of, resolved, history)
+    write_json(doc, tmp_dir / "progress.json")
+    write_csv(table, tmp_dir / "progress.csv")
+    outputs = ["buildings.parquet", "rejected.parquet", "parks.csv", "districts.csv", "progress.json",
+               "progress.csv", "manifest.json"]
+    registry_counts = None
+    if resolved is not None:
+        write_csv(resolved, tmp_dir / "installations_matched.csv")
+        outputs.append("installations_matched.csv")
+        registry_counts = doc["registry"]
+    city = doc["city"]
+    totals.update({"install_ratio_area_frac": city.get("install_ratio_area_frac"),
+                   "installed_kwp": city.get("installed_kwp"),
+                   "new_kwp_since_baseline": city.get("new_kwp_since_baseline")})
     return {
         "counts": {"input_rows": input_rows, "accepted": accepted, "rejected": rejected,
                    "rejected_by_reason": dict(sorted(reasons.items())),
-                   "repaired_geometries": sum(r.repaired for r in results)},
+                   "repaired_geometries": sum(r.repaired for r in results),
+                   "registry": registry_counts},
+        "as_of": as_of.isoformat(),
         "totals": totals,
-        "outputs": {name: str(run_dir / name) for name in
-                    ("buildings.parquet", "rejected.parquet", "parks.csv", "districts.csv", "manifest.json")},
+        "outputs": {name: str(run_dir / name) for name in outputs},
         "partition_seconds": [round(r.seconds, 3) for r in results],
-    }
+    }, table

@@ -27,18 +27,22 @@ def write_rejected(df: pd.DataFrame | None, path: Path) -> None:
     df[REJECTED_COLUMNS].to_parquet(path, compression="zstd", index=False)
 
 
-def merge_parquet(parts: list[Path], path: Path, geo: bool = True) -> int:
+def merge_parquet(parts: list[Path], path: Path, geo: bool = True, transform=None) -> int:
     """Concatenate Parquet parts into one file, a row group per part, streaming.
 
     Returns the number of rows written. Parts must share one schema (the survey
     writes them with fixed dtypes). For GeoParquet the per-file bounding box is
     dropped from the metadata, since it is optional and the parts' boxes differ.
+    ``transform(table) -> table``, when given, sees (and may extend) each part
+    on its way through: one pass over the data serves several outputs.
     """
     rows = 0
     writer = None
     try:
         for part in parts:
             table = pq.read_table(part)
+            if transform is not None:
+                table = transform(table)
             if writer is None:
                 schema = table.schema
                 if geo and schema.metadata and b"geo" in schema.metadata:

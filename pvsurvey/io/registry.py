@@ -1,0 +1,131 @@
+"""The installed-PV registry: one row per grid-connected, under-construction or
+planned system, read from CSV, GeoPackage or GeoParquet and normalised.
+
+Located by ``building_id``, by ``lon``/``lat`` (WGS84, or the coordinate system
+declared in the config), or by the polygon of the array (the file's geometry,
+or a WKT ``geometry`` column in CSV). Row-level problems never stop the run:
+the row keeps a ``reject_reason`` and is reported, not dropped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from ..coords import gcj02_to_wgs84
+from ..errors import InputFileError
+from ..params import VectorSource
+from .vector import read_vector, vector_format
+
+REQUIRED = ("capacity_kwp", "commissioned_on", "status")
+# Accepted spellings of the statuses (registries are typed by hand, in Chinese too).
+STATUS_ALIASES = {
+    "connected": "connected", "grid_connected": "connected", "grid-connected": "connected", "operating": "connected",
+    "并网": "connected", "已并网": "connected", "已建成": "connected",
+    "under_construction": "under_construction", "under construction": "under_construction",
+    "construction": "under_construction", "在建": "under_construction", "建设中": "under_construction",
+    "planned": "planned", "plan": "planned", "规划": "planned", "计划": "planned", "拟建": "planned",
+}
+REGISTRY_REASONS = {
+    "invalid_capacity": "capacity_kwp is not a positive number",
+    "invalid_date": "commissioned_on is not an ISO date (YYYY-MM-DD)",
+    "unknown_status": "status is not connected, under_construction or planned",
+    "connected_without_date": "a connected system needs its commissioned_on date",
+    "invalid_coordinates": "lon/lat are not numbers within -180..180 / -90..90",
+}
+
+
+def read_registry(source: VectorSource) -> pd.DataFrame:
+    """Read and normalise the registry.
+
+    Returns
+    -------
+    DataFrame
+        ``registry_row`` (0-based row of the file), ``registry_id``,
+        ``building_id`` (NA when absent), ``lon``, ``lat`` [° WGS84] (NaN when
+        absent), ``array_geometry`` (shapely polygon in WGS84 or None),
+        ``capacity_kwp`` [kWp], ``commissioned_on`` (date or NaT), ``status``,
+        ``name``, ``reject_reason`` (NA when the row is usable).
+
+    Raises
+    ------
+    InputFileError
+        Missing file, or required columns missing.
+    """
+    path = Path(source.path)
+    if not path.exists():
+        raise InputFileError(f"installations file not found: {path} (check 'installations' in the config)")
+    kind = vector_format(path)
+    if kind == "csv":
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+        geometry = None
+        if "geometry" in frame.columns:
+            wkt = frame.pop("geometry")
+            geometry = shapely.from_wkt(wkt.astype(object).where(wkt.notna(), None).to_numpy(), on_invalid="ignore")
+    else:
+        gdf = read_vector(path, source.crs, source.layer, what="installations")
+        frame = pd.DataFrame(gdf.drop(columns=[gdf.geometry.name, "source_row"]))
+        geometry = np.asarray(gdf.geometry.values, dtype=object)
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    has_locator = "building_id" in frame.columns or {"lon", "lat"} <= set(frame.columns) or geometry is not None
+    if missing or not has_locator:
+        need = ", ".join(missing) if missing else "building_id, or lon and lat, or a geometry"
+        raise InputFileError(f"{path}: the installations registry needs the columns capacity_kwp, commissioned_on, "
+                             f"status and a location (building_id, lon/lat or geometry); missing {need} "
+                             f"(found: {', '.join(map(str, frame.columns))})")
+    n = len(frame)
+    out = pd.DataFrame({"registry_row": np.arange(n, dtype=np.int64)})
+    id_col = next((c for c in ("registry_id", "project_id", "id") if c in frame.columns), None)
+    out["registry_id"] = (frame[id_col].astype("string") if id_col else
+                          pd.Series(np.arange(1, n + 1), dtype="string").radd("R"))
+    out["building_id"] = (frame["building_id"].astype("string").str.strip().replace("", pd.NA)
+                          if "building_id" in frame.columns else pd.Series(pd.NA, index=out.index, dtype="string"))
+    name_col = next((c for c in ("name", "owner", "enterprise") if c in frame.columns), None)
+    out["name"] = frame[name_col].astype("string") if name_col else pd.Series(pd.NA, index=out.index, dtype="string")
+    reason = pd.Series(pd.NA, index=out.index, dtype="string")
+
+    def flag(mask, code):
+        reason[mask & reason.isna()] = code
+
+    capacity = pd.to_numeric(frame["capacity_kwp"], errors="coerce")
+    out["capacity_kwp"] = capacity.astype(float)
+    flag(~(capacity > 0), "invalid_capacity")
+    raw_date = frame["commissioned_on"].astype("string").str.strip().replace("", pd.NA)
+    date = pd.to_datetime(raw_date, format="%Y-%m-%d", errors="coerce")
+    out["commissioned_on"] = date.dt.date.where(date.notna(), None)
+    flag(raw_date.notna() & date.isna(), "invalid_date")
+    status = frame["status"].astype("string").str.strip().str.lower().map(STATUS_ALIASES)
+    out["status"] = status.astype("string")
+    flag(status.isna(), "unknown_status")
+    flag((status == "connected") & date.isna(), "connected_without_date")
+
+    blank = pd.Series(pd.NA, index=frame.index, dtype="string")
+    lon_raw, lat_raw = frame.get("lon", blank), frame.get("lat", blank)
+    lon = pd.to_numeric(lon_raw, errors="coerce").to_numpy(float, copy=True)
+    lat = pd.to_numeric(lat_raw, errors="coerce").to_numpy(float, copy=True)
+    given = lon_raw.notna().to_numpy() | lat_raw.notna().to_numpy()
+    bad = given & (~np.isfinite(lon) | ~np.isfinite(lat) | (np.abs(lon) > 180) | (np.abs(lat) > 90))
+    flag(pd.Series(bad, index=out.index), "invalid_coordinates")
+    lon[bad], lat[bad] = np.nan, np.nan
+    if source.crs == "gcj02" and kind == "csv":
+        lon, lat = gcj02_to_wgs84(lon, lat)
+    out["lon"], out["lat"] = lon, lat
+    arrays = np.full(n, None, dtype=object)
+    if geometry is not None:
+        polygonal = np.isin(shapely.get_type_id(geometry), (3, 6))
+        arrays[polygonal] = geometry[polygonal]
+        points = shapely.get_type_id(geometry) == 0
+        fill = points & ~np.isfinite(out["lon"].to_numpy())
+        out.loc[fill, "lon"] = shapely.get_x(geometry[fill])
+        out.loc[fill, "lat"] = shapely.get_y(geometry[fill])
+    out["array_geometry"] = arrays
+    out["reject_reason"] = reason
+    return out
+
+
+def usable_rows(registry: pd.DataFrame) -> pd.DataFrame:
+    """The rows that can be matched (no row-level problem), for the survey tasks."""
+    return registry[registry["reject_reason"].isna()][["registry_row", "building_id", "lon", "lat", "array_geometry"]]
