@@ -11,11 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import importlib.metadata
+import json
 import logging
 import os
 import shutil
 import time
 import uuid
+import warnings
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -334,3 +336,51 @@ def _write_outputs(results, parks, registry, cfg: SurveyConfig, as_of: dt.date, 
         "outputs": {name: str(run_dir / name) for name in outputs},
         "partition_seconds": [round(r.seconds, 3) for r in results],
     }, table
+
+
+def report_progress(run_dir: str | Path, lang: str = "en", history_file: str | Path | None = None
+                    ) -> tuple[str, list[Path]]:
+    """The progress table of a run and its trajectory chart.
+
+    Writes ``progress.png`` and ``progress.svg`` (text kept as text, so browsers
+    render Chinese labels even where no CJK font is installed for the PNG) into
+    the run directory.
+
+    Returns
+    -------
+    (str, list of Path)
+        The table as text and the chart files written.
+    """
+    from .report import has_cjk_font, progress_table, trajectory_figure
+
+    run_dir = Path(run_dir)
+    doc_path = run_dir / "progress.json"
+    if not doc_path.is_file():
+        raise InputFileError(f"{run_dir}: no progress.json here; give a run directory written by 'pvsurvey run'")
+    doc = json.loads(doc_path.read_text(encoding="utf-8"))
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    history_file = Path(history_file) if history_file else (
+        Path(manifest["config"]["progress"]["history_file"]) if manifest["config"]["progress"].get("history_file")
+        else run_dir.resolve().parent / f"{manifest['name']}-history.csv")
+    history = read_history(history_file)
+    if history is None:  # a run always has its own point
+        history = pd.read_csv(run_dir / "progress.csv", encoding="utf-8-sig").assign(as_of=doc["as_of"])
+    text = progress_table(doc, lang)
+    import matplotlib.pyplot as plt
+
+    written = []
+    png_lang = lang if (lang == "en" or has_cjk_font()) else "en"
+    if png_lang != lang:
+        log.warning("no CJK font for the PNG chart: its labels are in English; progress.svg has the Chinese ones")
+    for suffix, chart_lang in (("png", png_lang), ("svg", lang)):
+        with plt.rc_context({"svg.fonttype": "none"}), warnings.catch_warnings():
+            # SVG keeps text as text: the viewer's fonts draw it, so missing local glyphs do not matter
+            warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+            fig = trajectory_figure(history, doc, chart_lang)
+            target = run_dir / f"progress.{suffix}"
+            tmp = target.with_name(f".{target.name}.tmp")
+            fig.savefig(tmp, dpi=120, format=suffix)
+            plt.close(fig)
+        os.replace(tmp, target)
+        written.append(target)
+    return text, written

@@ -49,6 +49,6 @@ def cli(debug: bool, quiet: bool):
 
 
 def main():
-    from . import run  # noqa: F401  (registers the command)
+    from . import progress, run  # noqa: F401  (each module registers its command)
 
     cli(prog_name="pvsurvey")

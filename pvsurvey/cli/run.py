@@ -40,8 +40,12 @@ def make_progress(label: str):
 @click.option("--workers", type=click.IntRange(min=1),
               help="Local worker processes (default: one per CPU core).")
 @click.option("--serial", is_flag=True, help="Run in one process without Dask (debugging).")
+@click.option("--installations", type=click.Path(dir_okay=False, path_type=Path),
+              help="Installed-PV registry replacing the config's (e.g. another snapshot).")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Date the progress figures describe (default: config progress.as_of, else today).")
 @handle_errors
-def run_command(config, out_dir, scheduler, workers, serial):
+def run_command(config, out_dir, scheduler, workers, serial, installations, as_of):
     """Survey usable roof area, capacity and yield of every building.
 
     CONFIG is a survey YAML file (see pipelines/). Without it, the bundled
@@ -50,13 +54,18 @@ def run_command(config, out_dir, scheduler, workers, serial):
     from ..workflow import run_survey
 
     result = run_survey(config, out_dir, scheduler=scheduler, workers=workers, serial=serial,
-                        progress=make_progress("survey"))
+                        progress=make_progress("survey"), as_of=as_of.date() if as_of else None,
+                        installations=installations)
     m = result.manifest
     c, t = m["counts"], m["totals"]
     click.echo(
         f"{m['name']}: {c['accepted']:,} buildings surveyed, {c['rejected']:,} rows rejected; "
         f"usable roof {t['usable_area_m2'] / 1e6:,.2f} km², capacity {t['capacity_kwp'] / 1e3:,.1f} MWp, "
         f"yield {t['annual_yield_kwh'] / 1e6:,.1f} GWh/yr ({m['timings_s']['survey']:.1f} s)")
+    if t.get("install_ratio_area_frac") is not None:
+        click.echo(f"progress as of {m['as_of']}: installation ratio {100 * t['install_ratio_area_frac']:.1f} % "
+                   f"of usable roof area, {t['new_kwp_since_baseline'] / 1e3:,.1f} MW new since the baseline "
+                   f"(pvsurvey progress {result.run_dir})")
     click.echo(f"outputs: {result.run_dir.resolve()}")
-    for name in ("buildings.parquet", "rejected.parquet", "parks.csv", "districts.csv", "manifest.json"):
+    for name in m["outputs"]:
         click.echo(f"  {name}")

@@ -1,0 +1,157 @@
+"""Progress report: the text table and the trajectory chart (pure: data in,
+strings and figures out)."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import numpy as np
+import pandas as pd
+
+TEXT = {
+    "en": {"title": "Progress toward the rooftop-PV targets", "as_of": "as of", "city": "City",
+           "level": "", "name": "Name", "ratio_area": "Ratio (area)", "ratio_count": "Ratio (count)",
+           "target": "Target", "gap": "Gap", "installed": "Installed MW", "new": "New MW", "share": "of 1 GW",
+           "remaining": "Potential MW", "closable": "Closable", "yes": "yes", "no": "no",
+           "districts": "Districts", "parks": "Parks (furthest from target first)",
+           "forecast": "Forecast at the pace of the last {n} runs", "new_capacity": "new capacity",
+           "install_ratio": "installation ratio", "met": "target met", "on_pace": "reached on {date}",
+           "no_progress": "no progress at this pace", "too_few_points": "needs two or more runs in the history",
+           "deadline_ok": "before the deadline {d}", "deadline_late": "AFTER the deadline {d}",
+           "chart_new": "New capacity since baseline [MW]", "chart_ratio": "Installation ratio (usable roof area)",
+           "target_line": "target trajectory", "history": "runs", "forecast_line": "forecast",
+           "definition": "Ratio definition"},
+    "zh": {"title": "屋顶光伏目标进展", "as_of": "截至", "city": "全市",
+           "level": "", "name": "名称", "ratio_area": "安装比例(面积)", "ratio_count": "安装比例(栋数)",
+           "target": "目标", "gap": "差距", "installed": "已装机MW", "new": "新增MW", "share": "占1GW",
+           "remaining": "剩余潜力MW", "closable": "可补齐", "yes": "是", "no": "否",
+           "districts": "各区", "parks": "各园区（距目标最远者在前）",
+           "forecast": "按最近{n}次运行的速度预测", "new_capacity": "新增装机",
+           "install_ratio": "安装比例", "met": "已达标", "on_pace": "预计{date}达标",
+           "no_progress": "按当前速度无法达标", "too_few_points": "历史记录需至少两次运行",
+           "deadline_ok": "早于截止日期{d}", "deadline_late": "晚于截止日期{d}",
+           "chart_new": "基准日以来新增装机 [MW]", "chart_ratio": "屋顶光伏安装比例（按面积）",
+           "target_line": "目标轨迹", "history": "历次运行", "forecast_line": "预测",
+           "definition": "比例定义"},
+}
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int, right: bool = False) -> str:
+    fill = " " * max(0, width - _width(text))
+    return fill + text if right else text + fill
+
+
+def _pct(value) -> str:
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{100 * value:.1f}%"
+
+
+def _mw(value) -> str:
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value / 1000:,.1f}"
+
+
+def ordered_rows(doc: dict) -> list[tuple[str, dict]]:
+    """City, then districts, then parks furthest from their ratio target first."""
+    rows = [("city", doc["city"])]
+    rows += [("district", d) for d in sorted(doc["districts"], key=lambda r: -(r.get("ratio_gap_frac") or 0))]
+    rows += [("park", p) for p in sorted(doc["parks"], key=lambda r: (-(r.get("ratio_gap_frac") or 0),
+                                                                      r.get("install_ratio_frac") or 0))]
+    return rows
+
+
+def progress_table(doc: dict, lang: str = "en") -> str:
+    """The progress table as aligned text (CJK-width aware)."""
+    t = TEXT[lang]
+    headers = [t["name"], t["ratio_area"], t["ratio_count"], t["target"], t["gap"], t["installed"], t["new"],
+               t["share"], t["remaining"], t["closable"]]
+    lines, body = [], []
+    for level, r in ordered_rows(doc):
+        name = t["city"] if level == "city" else (r.get("district") if level == "district" else
+                                                  f"{r.get('park_id')} {r.get('park_name') or ''}".strip())
+        share = r.get("new_kwp_since_baseline", 0) / doc["targets"]["new_capacity_kwp"] \
+            if doc["targets"]["new_capacity_kwp"] else None
+        closable = r.get("can_close_ratio_gap")
+        body.append((level, [name, _pct(r.get("install_ratio_area_frac")), _pct(r.get("install_ratio_count_frac")),
+                             _pct(r.get("target_install_ratio")), _pct(r.get("ratio_gap_frac")),
+                             _mw(r.get("installed_kwp")), _mw(r.get("new_kwp_since_baseline")), _pct(share),
+                             _mw(r.get("remaining_potential_kwp")), t["yes"] if closable else t["no"]]))
+    widths = [max(_width(h), *(_width(row[i]) for _, row in body)) for i, h in enumerate(headers)]
+
+    def fmt(cells):
+        return "  ".join(_pad(c, w, right=i > 0) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    lines.append(f"{t['title']} ({t['as_of']} {doc['as_of']})")
+    lines.append(fmt(headers))
+    lines.append("-" * _width(fmt(headers)))
+    previous = None
+    for level, cells in body:
+        if level != previous and level != "city":
+            lines.append(f"[{t['districts'] if level == 'district' else t['parks']}]")
+        previous = level
+        lines.append(fmt(cells))
+    lines.append(f"{t['definition']}: {doc['definition']['install_ratio']}")
+    forecast = doc.get("forecast")
+    if forecast:
+        lines.append(t["forecast"].format(n=forecast["window_runs"]) + ":")
+        for key in ("new_capacity", "install_ratio"):
+            f = forecast[key]
+            status = t[f["status"]].format(date=f["forecast_date"]) if f["status"] in t else f["status"]
+            if f["status"] == "on_pace":
+                status += ", " + t["deadline_ok" if f["meets_deadline"] else "deadline_late"].format(
+                    d=doc["targets"]["deadline"])
+            lines.append(f"  {t[key]}: {status}")
+    return "\n".join(lines)
+
+
+def trajectory_figure(history: pd.DataFrame, doc: dict, lang: str = "en"):
+    """Matplotlib figure: city new capacity and installation ratio over the runs,
+    against the straight target trajectory from the baseline to the deadline,
+    with the forecast at the recent pace."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    t = TEXT[lang]
+    targets = doc["targets"]
+    city = history[history["level"] == "city"].copy()
+    city["as_of"] = pd.to_datetime(city["as_of"])
+    city = city.sort_values("as_of").drop_duplicates("as_of", keep="last")
+    base, deadline = pd.Timestamp(targets["baseline_date"]), pd.Timestamp(targets["deadline"])
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+
+    target_mw = targets["new_capacity_kwp"] / 1000
+    ax1.plot([base, deadline], [0, target_mw], "--", color="grey", label=t["target_line"])
+    ax1.plot(city["as_of"], city["new_kwp_since_baseline"] / 1000, "o-", color="tab:orange", label=t["history"])
+    ax1.set_title(t["chart_new"])
+    ratio_col = "install_ratio_area_frac"
+    ax2.axhline(targets["install_ratio"], color="grey", ls="--", label=t["target_line"])
+    ax2.plot(city["as_of"], city[ratio_col], "o-", color="tab:green", label=t["history"])
+    ax2.set_ylim(0, max(1.0 * targets["install_ratio"] * 1.2, city[ratio_col].max() * 1.1 if len(city) else 0.6))
+    ax2.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax2.set_title(t["chart_ratio"])
+    forecast = doc.get("forecast") or {}
+    for ax, key, col, scale in ((ax1, "new_capacity", "new_kwp_since_baseline", 1000), (ax2, "install_ratio", ratio_col, 1)):
+        f = forecast.get(key) or {}
+        if f.get("status") == "on_pace" and len(city):
+            end = pd.Timestamp(f["forecast_date"])
+            goal = target_mw if key == "new_capacity" else targets["install_ratio"]
+            ax.plot([city["as_of"].iloc[-1], end], [city[col].iloc[-1] / scale, goal], ":", color="tab:red",
+                    label=f"{t['forecast_line']} ({end.date().isoformat()})")
+        ax.axvline(deadline, color="black", lw=0.6)
+        ax.legend(loc="upper left", fontsize=8)
+        ax.tick_params(axis="x", labelrotation=30)
+    fig.suptitle(f"{t['title']} — {t['as_of']} {doc['as_of']}")
+    return fig
+
+
+def has_cjk_font() -> bool:
+    """Whether matplotlib can draw Chinese text (a CJK font is installed)."""
+    from matplotlib import font_manager
+
+    return any(any(k in f.name for k in ("CJK", "WenQuanYi", "Hei", "Song", "Noto Sans SC"))
+               for f in font_manager.fontManager.ttflist)
+

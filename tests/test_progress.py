@@ -1,0 +1,203 @@
+"""Progress toward the targets: hand-computable ratios, every matching rule, the history."""
+
+import datetime as dt
+import json
+import subprocess
+import sys
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from conftest import REPO
+from pvsurvey.errors import InputFileError
+from pvsurvey.io.registry import read_registry, usable_rows
+from pvsurvey.params import VectorSource
+from pvsurvey.progress import (match_registry, pace_and_forecast, progress_metrics, progress_sums, pv_by_building,
+                               resolve_matches)
+
+BASELINE = dt.date(2022, 1, 1)
+
+
+def four_buildings(has_pv):
+    return pd.DataFrame({
+        "park_id": ["P1"] * 4, "usable_area_m2": [100.0, 200.0, 300.0, 400.0],
+        "capacity_kwp": [10.0, 20.0, 30.0, 40.0], "annual_yield_kwh": [11e3, 22e3, 33e3, 44e3],
+        "has_pv": has_pv, "installed_kwp": np.where(has_pv, [5.0, 15.0, 25.0, 35.0], 0.0),
+        "new_kwp": np.where(has_pv, [0.0, 15.0, 0.0, 35.0], 0.0), "pipeline_kwp": 0.0})
+
+
+def test_area_and_count_ratios_of_four_buildings():
+    sums = progress_sums(four_buildings([False, True, False, True]), "park_id", min_candidate_kwp=0)
+    m = progress_metrics(sums, 0.5, np.nan).loc["P1"]
+    assert m["install_ratio_area_frac"] == pytest.approx(0.6)  # (200 + 400) / 1000
+    assert m["install_ratio_count_frac"] == pytest.approx(0.5)  # 2 of 4
+    assert m["installed_kwp"] == 50.0 and m["remaining_potential_kwp"] == 40.0  # 10 + 30 without PV
+    assert m["ratio_gap_frac"] == 0.0 and bool(m["can_close_ratio_gap"])
+    # PV only on the 100 m² roof: 10 %; 40 % of 1000 m² still to equip, and 900 m² are free
+    m = progress_metrics(progress_sums(four_buildings([True, False, False, False]), "park_id", 0), 0.5, 100.0).loc["P1"]
+    assert m["install_ratio_area_frac"] == pytest.approx(0.1)
+    assert m["ratio_gap_area_m2"] == pytest.approx(400.0) and bool(m["can_close_ratio_gap"])
+    assert m["new_capacity_gap_kwp"] == pytest.approx(100.0) and not bool(m["can_close_capacity_gap"])  # only 90 kWp left
+    # partition sums add up to the whole
+    parts = [progress_sums(four_buildings([False, True, False, True]).iloc[s], "park_id", 0) for s in (slice(0, 1), slice(1, 4))]
+    pd.testing.assert_frame_equal(pd.concat(parts).groupby(level=0).sum(), sums)
+
+
+def test_ratio_gap_not_closable_when_candidates_too_small():
+    sums = progress_sums(four_buildings([False, False, False, False]), "park_id", min_candidate_kwp=35.0)
+    m = progress_metrics(sums, 0.5, np.nan).loc["P1"]
+    assert m["ratio_gap_area_m2"] == pytest.approx(500.0)
+    assert not bool(m["can_close_ratio_gap"])  # only the 400 m² roof reaches 35 kWp
+
+
+@pytest.fixture
+def buildings():
+    # three 20 × 20 m roofs about 100 m apart near 31.2 N (degrees ≈ metres / 111 km)
+    d = 20 / 111_000
+    return gpd.GeoDataFrame({"building_id": ["A", "B", "C"]}, geometry=[
+        shapely.box(121.4, 31.2, 121.4 + d, 31.2 + d),
+        shapely.box(121.401, 31.2, 121.401 + d, 31.2 + d),
+        shapely.box(121.402, 31.2, 121.402 + d, 31.2 + d)], crs=4326)
+
+
+def registry_frame(rows):
+    frame = pd.DataFrame(rows)
+    for col, default in (("building_id", pd.NA), ("lon", np.nan), ("lat", np.nan), ("array_geometry", None),
+                         ("reject_reason", pd.NA), ("capacity_kwp", 100.0), ("status", "connected"),
+                         ("commissioned_on", dt.date(2023, 1, 1))):
+        if col not in frame:
+            frame[col] = [default] * len(frame)
+        else:
+            frame[col] = [default if pd.isna(v) else v for v in frame[col]]
+    frame["building_id"] = frame["building_id"].astype("string")
+    frame["reject_reason"] = frame["reject_reason"].astype("string")
+    frame["registry_row"] = np.arange(len(frame))
+    return frame
+
+
+def test_every_matching_rule_and_every_miss(buildings):
+    d = 20 / 111_000
+    reg = registry_frame([
+        {"building_id": "B"},                                          # by id
+        {"lon": 121.4 + d / 2, "lat": 31.2 + d / 2},                   # inside A
+        {"lon": 121.402 + d + 10 / 95_400, "lat": 31.2 + d / 2},       # 10 m east of C: nearest
+        {"array_geometry": shapely.box(121.401 - d / 4, 31.2, 121.401 + d / 4, 31.2 + d)},  # overlaps B
+        {"building_id": "Z"},                                          # unknown id
+        {"lon": 121.41, "lat": 31.2},                                  # ~900 m from any roof
+        {},                                                            # no location at all
+        {"building_id": "A", "capacity_kwp": 50.0},                    # second system on A
+    ])
+    cands = match_registry(usable_rows(reg), buildings, max_distance_m=30.0)
+    out = resolve_matches(reg, cands).set_index("registry_row")
+    assert list(out["matched_building_id"].iloc[:4]) == ["B", "A", "C", "B"]
+    assert list(out["match_method"].iloc[:4]) == ["id", "contains", "nearest", "polygon"]
+    assert out["match_distance_m"].iloc[2] == pytest.approx(10.0, abs=0.5)
+    assert list(out["unmatched_reason"].iloc[4:7]) == ["unknown_building_id", "no_building_within_distance", "no_location"]
+    per = pv_by_building(out.reset_index(), BASELINE, dt.date(2025, 6, 30))
+    assert per.loc["A", "installed_kwp"] == 150.0  # rows on one building add up
+    assert per.loc["B", "installed_kwp"] == 200.0
+
+
+def test_nearest_rule_respects_the_distance(buildings):
+    d = 20 / 111_000
+    reg = registry_frame([{"lon": 121.4 - 40 / 95_400, "lat": 31.2 + d / 2}])  # 40 m west of A
+    assert len(match_registry(usable_rows(reg), buildings, 30.0)) == 0
+    assert list(match_registry(usable_rows(reg), buildings, 50.0)["building_id"]) == ["A"]
+
+
+def test_new_capacity_counts_only_systems_after_the_baseline():
+    reg = registry_frame([
+        {"commissioned_on": dt.date(2021, 12, 31), "capacity_kwp": 100.0},  # before the baseline
+        {"commissioned_on": dt.date(2022, 1, 2), "capacity_kwp": 200.0},
+        {"commissioned_on": dt.date(2025, 7, 1), "capacity_kwp": 400.0},    # after the as-of date
+        {"commissioned_on": None, "status": "planned", "capacity_kwp": 800.0},
+    ]).assign(matched_building_id=["A", "A", "B", "C"])
+    per = pv_by_building(reg, BASELINE, dt.date(2025, 6, 30))
+    assert per.loc["A", "installed_kwp"] == 300.0 and per.loc["A", "new_kwp"] == 200.0
+    assert per.loc["B", "installed_kwp"] == 0.0 and per.loc["B", "pv_status"] == "under_construction"
+    assert per.loc["C", "pipeline_kwp"] == 800.0 and per.loc["C", "pv_status"] == "planned"
+    assert list(per["has_pv"]) == [True, False, False]
+
+
+def test_forecast_of_a_constant_pace_is_exact():
+    # 100 kWp a day from 2024-01-01: 1,000,000 kWp is reached on day 10,000
+    days = [0, 30, 61, 91]
+    history = pd.DataFrame({"as_of": pd.to_datetime("2024-01-01") + pd.to_timedelta(days, unit="D"),
+                            "new_kwp": [100.0 * d for d in days]})
+    f = pace_and_forecast(history, "new_kwp", 1_000_000.0)
+    assert f["pace_per_day"] == pytest.approx(100.0)
+    assert f["forecast_date"] == (dt.date(2024, 1, 1) + dt.timedelta(days=10_000)).isoformat()
+    assert pace_and_forecast(history.iloc[:1], "new_kwp", 1e6)["status"] == "too_few_points"
+    assert pace_and_forecast(history, "new_kwp", 5_000.0)["status"] == "met"
+    flat = history.assign(new_kwp=5.0)
+    assert pace_and_forecast(flat, "new_kwp", 1e6)["status"] == "no_progress"
+
+
+def test_registry_reader_flags_bad_rows_and_needs_columns(tmp_path):
+    path = tmp_path / "reg.csv"
+    path.write_text("registry_id,building_id,lon,lat,capacity_kwp,commissioned_on,status\n"
+                    "R1,A,,,120,2023-05-01,connected\n"
+                    "R2,,121.4,31.2,abc,2023-05-01,connected\n"
+                    "R3,,121.4,31.2,-5,2023-05-01,connected\n"
+                    "R4,A,,,50,2023-13-45,connected\n"
+                    "R5,A,,,50,,connected\n"
+                    "R6,A,,,50,,maybe\n"
+                    "R7,,500,31.2,50,2023-05-01,并网\n"
+                    "R8,B,,,80,,规划\n", encoding="utf-8")
+    reg = read_registry(VectorSource(path=path))
+    assert list(reg["reject_reason"].fillna("")) == ["", "invalid_capacity", "invalid_capacity", "invalid_date",
+                                                     "connected_without_date", "unknown_status",
+                                                     "invalid_coordinates", ""]
+    assert reg["status"].iloc[6] == "connected" and reg["status"].iloc[7] == "planned"  # Chinese spellings
+    assert len(usable_rows(reg)) == 2
+    bad = tmp_path / "bad.csv"
+    bad.write_text("building_id,capacity_kwp\nA,10\n")
+    with pytest.raises(InputFileError, match="needs the columns capacity_kwp, commissioned_on, status.*missing commissioned_on, status"):
+        read_registry(VectorSource(path=bad))
+
+
+def pvsurvey(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "pvsurvey", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+def test_two_registry_snapshots_give_a_history_a_forecast_and_a_report(tmp_path):
+    run = tmp_path / "runs" / "shanghai-demo"
+    first = pvsurvey("run", "--serial", "--out", run, "--installations",
+                     REPO / "data/demo/installations-2024-06-30.csv", "--as-of", "2024-06-30", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    second = pvsurvey("run", "--serial", "--out", run, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    history = pd.read_csv(tmp_path / "runs" / "shanghai-demo-history.csv", encoding="utf-8-sig")
+    city = history[history["level"] == "city"]
+    assert list(city["as_of"]) == ["2024-06-30", "2025-06-30"]
+    assert city["new_kwp_since_baseline"].is_monotonic_increasing
+    assert len(history[history["level"] == "park"]) == 20
+    doc = json.loads((run / "progress.json").read_text())
+    assert doc["forecast"]["points"] == 2 and doc["forecast"]["new_capacity"]["status"] == "on_pace"
+    # the demo registry exercises every rule, with exactly one row that matches nothing
+    assert set(doc["registry"]["matched_by"]) == {"id", "contains", "nearest", "polygon"}
+    assert doc["registry"]["unmatched_by_reason"] == {"no_building_within_distance": 1}
+    matched = pd.read_csv(run / "installations_matched.csv", encoding="utf-8-sig")
+    assert len(matched) == doc["registry"]["rows"]
+    b = gpd.read_parquet(run / "buildings.parquet")
+    assert b["installed_kwp"].sum() == pytest.approx(doc["city"]["installed_kwp"])
+    assert doc["city"]["install_ratio_area_frac"] == pytest.approx(
+        b.loc[b["has_pv"], "usable_area_m2"].sum() / b.loc[b["usable_area_m2"] > 0, "usable_area_m2"].sum())
+    # some parks are half built with PV, some hardly at all
+    ratios = {p["park_id"]: p["install_ratio_area_frac"] for p in doc["parks"]}
+    assert ratios["P01"] > 0.45 and ratios["P10"] < 0.05
+
+    report = pvsurvey("progress", run, "--lang", "en", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    lines = report.stdout.splitlines()
+    assert lines[1].startswith("Name") and lines[3].startswith("City")
+    parks = [line.split()[0] for line in lines if line.startswith("P") and line[1:3].isdigit()]
+    assert parks[0] == "P10" and parks[-1] == "P01"  # furthest from target first
+    assert (run / "progress.png").stat().st_size > 10_000 and (run / "progress.svg").is_file()
+    zh = pvsurvey("progress", run, "--lang", "zh", cwd=tmp_path)
+    assert "全市" in zh.stdout and "屋顶光伏目标进展" in zh.stdout
+    assert "安装比例" in (run / "progress.svg").read_text(encoding="utf-8")
