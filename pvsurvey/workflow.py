@@ -30,6 +30,7 @@ import pandas as pd
 
 from . import __version__
 from .columns import SUM_COLUMNS
+from .candidates import build_candidates
 from .config import load_config
 from .energy import SpecificYieldTable
 from .errors import InputFileError, PVSurveyError
@@ -160,6 +161,41 @@ def aggregate(results, parks: gpd.GeoDataFrame | None) -> tuple[pd.DataFrame, pd
     outside = by_park.loc[""] if "" in by_park.index else None
     totals["buildings_outside_parks"] = int(outside["building_count"]) if outside is not None else 0
     return park_table, district_table, totals
+
+
+CANDIDATE_READ_COLUMNS = ["building_id", "park_id", "park_name", "district", "name", "owner", "usable_area_m2",
+                          "capacity_kwp", "annual_yield_kwh", "has_pv", "pv_status", "geometry"]
+
+
+def candidate_status_path(name: str, run_dir: Path) -> Path:
+    """The park managers' status store, kept beside the runs so it outlives them."""
+    return Path(run_dir).resolve().parent / f"{name}-candidate-status.csv"
+
+
+def read_candidate_statuses(path: Path) -> pd.DataFrame | None:
+    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig") if path.is_file() else None
+
+
+def write_candidates(out_dir: Path, cfg: SurveyConfig, run_dir: Path) -> dict:
+    """Candidate projects of the run: ``candidates.parquet`` (GeoParquet), the
+    city's list ``candidates.csv`` and one list per park under ``candidates/``."""
+    buildings = gpd.read_parquet(out_dir / "buildings.parquet", columns=CANDIDATE_READ_COLUMNS,
+                                 filters=[("capacity_kwp", ">", 0)])
+    statuses = read_candidate_statuses(candidate_status_path(cfg.name, run_dir))
+    candidates = build_candidates(buildings, cfg.economics, statuses)
+    write_candidate_lists(candidates, out_dir)
+    return {"projects": int(len(candidates)), "capacity_kwp": float(candidates["capacity_kwp"].sum()),
+            "by_status": {k: int(v) for k, v in candidates["status"].value_counts().items()}}
+
+
+def write_candidate_lists(candidates: gpd.GeoDataFrame, out_dir: Path) -> None:
+    candidates.to_parquet(out_dir / "candidates.parquet", compression="zstd", index=False)
+    table = pd.DataFrame(candidates.drop(columns="geometry"))
+    write_csv(table, out_dir / "candidates.csv")
+    per_park = out_dir / "candidates"
+    per_park.mkdir(exist_ok=True)
+    for park_id, group in table[table["park_id"].notna()].groupby("park_id"):
+        write_csv(group, per_park / f"park-{park_id}.csv")
 
 
 def publish(tmp_dir: Path, run_dir: Path) -> None:
@@ -307,6 +343,7 @@ def _write_outputs(results, parks, registry, cfg: SurveyConfig, as_of: dt.date, 
     write_csv(park_table, tmp_dir / "parks.csv")
     write_csv(district_table, tmp_dir / "districts.csv")
 
+    candidate_counts = write_candidates(tmp_dir, cfg, run_dir)
     tables = progress_tables(collector, parks, cfg)
     table = progress_csv(tables)
     old = read_history(history_path(cfg, run_dir))
@@ -316,7 +353,7 @@ def _write_outputs(results, parks, registry, cfg: SurveyConfig, as_of: dt.date, 
     write_json(doc, tmp_dir / "progress.json")
     write_csv(table, tmp_dir / "progress.csv")
     outputs = ["buildings.parquet", "rejected.parquet", "parks.csv", "districts.csv", "progress.json",
-               "progress.csv", "manifest.json"]
+               "progress.csv", "candidates.parquet", "candidates.csv", "candidates/", "manifest.json"]
     registry_counts = None
     if resolved is not None:
         write_csv(resolved, tmp_dir / "installations_matched.csv")
@@ -330,7 +367,7 @@ def _write_outputs(results, parks, registry, cfg: SurveyConfig, as_of: dt.date, 
         "counts": {"input_rows": input_rows, "accepted": accepted, "rejected": rejected,
                    "rejected_by_reason": dict(sorted(reasons.items())),
                    "repaired_geometries": sum(r.repaired for r in results),
-                   "registry": registry_counts},
+                   "registry": registry_counts, "candidates": candidate_counts},
         "as_of": as_of.isoformat(),
         "totals": totals,
         "outputs": {name: str(run_dir / name) for name in outputs},

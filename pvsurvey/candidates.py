@@ -1,0 +1,218 @@
+"""Candidate projects (可建设项目清单): buildable rooftop-PV projects with their
+economics, their status along the park manager's pipeline, and the plan that
+closes a target gap at the least cost.
+
+Pure functions over (Geo)DataFrames; the status store and exports are I/O
+and live in ``workflow`` / ``io``.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from .economics import project_economics
+from .params import Economics
+
+# The park manager's pipeline, in order; "connected" is also set automatically
+# when the registry shows PV on the project's building.
+STATUSES = ("identified", "contacted", "agreed", "under_construction", "connected", "rejected")
+STATUS_ALIASES = {
+    "identified": "identified", "待联系": "identified", "已识别": "identified",
+    "contacted": "contacted", "已联系": "contacted",
+    "agreed": "agreed", "已同意": "agreed", "已签约": "agreed",
+    "under_construction": "under_construction", "under construction": "under_construction", "在建": "under_construction",
+    "建设中": "under_construction",
+    "connected": "connected", "已并网": "connected", "并网": "connected",
+    "rejected": "rejected", "declined": "rejected", "放弃": "rejected", "不具备条件": "rejected",
+}
+# Roofs of one owner closer than this are one project (a shared array across a gap) [m].
+ADJOINING_GAP_M = 5.0
+CANDIDATE_COLUMNS = [
+    "project_id", "rank", "park_id", "park_name", "district", "owner", "name", "building_ids", "building_count",
+    "usable_area_m2", "capacity_kwp", "annual_yield_kwh", "specific_yield_kwh_per_kwp", "co2_avoided_t_per_yr",
+    "coal_saved_tce_per_yr", "capex_cny", "annual_savings_cny", "simple_payback_yr", "lcoe_cny_per_kwh", "npv_cny",
+    "status", "status_source", "notes",
+]
+
+
+def _local_metres(geoms):
+    """Geometries in a local equirectangular frame [m] around their common centre,
+    good for gaps of a few metres inside one park."""
+    xmin, ymin, xmax, ymax = shapely.total_bounds(geoms)
+    lon0, lat0 = (xmin + xmax) / 2, (ymin + ymax) / 2
+    k_lon, k_lat = 111_320.0 * np.cos(np.radians(lat0)), 110_900.0
+    return shapely.transform(geoms, lambda c: np.column_stack([(c[:, 0] - lon0) * k_lon, (c[:, 1] - lat0) * k_lat]))
+
+
+def group_adjoining(buildings: gpd.GeoDataFrame, gap_m: float = ADJOINING_GAP_M) -> np.ndarray:
+    """Project number of each building: roofs of one owner in one park within
+    ``gap_m`` of each other form one project; roofs without an owner stand alone.
+
+    Returns
+    -------
+    numpy.ndarray of int
+        Group labels (0..G-1), equal for buildings of one project.
+    """
+    n = len(buildings)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    owner = buildings["owner"].astype("string").fillna("").to_numpy(dtype=object)
+    park = buildings["park_id"].astype("string").fillna("").to_numpy(dtype=object)
+    rows, cols = [np.arange(n)], [np.arange(n)]
+    has_owner = np.flatnonzero(owner != "")
+    if len(has_owner):
+        geoms = _local_metres(np.asarray(buildings.geometry.values, dtype=object)[has_owner])
+        a, b = shapely.STRtree(geoms).query(geoms, predicate="dwithin", distance=gap_m)
+        same = (owner[has_owner][a] == owner[has_owner][b]) & (park[has_owner][a] == park[has_owner][b]) & (a != b)
+        rows.append(has_owner[a[same]])
+        cols.append(has_owner[b[same]])
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    graph = coo_matrix((np.ones(len(r), dtype=np.int8), (r, c)), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+def build_candidates(buildings: gpd.GeoDataFrame, econ: Economics, statuses: pd.DataFrame | None = None,
+                     rank_by: str = "lcoe") -> gpd.GeoDataFrame:
+    """Candidate projects from surveyed buildings.
+
+    A candidate is a roof — or adjoining roofs of one owner in one park — without
+    connected PV whose capacity reaches ``econ.min_candidate_kwp``. Projects
+    already in the status store stay listed after their building gets PV, marked
+    ``connected`` by the registry.
+
+    Parameters
+    ----------
+    buildings : GeoDataFrame
+        Surveyed buildings (WGS84) with capacity, yield, owner, park and the
+        progress columns ``has_pv`` and ``pv_status``.
+    econ : pvsurvey.params.Economics
+    statuses : DataFrame, optional
+        The status store: ``project_id``, ``status``, ``notes``.
+    rank_by : {'lcoe', 'payback'}
+        Cheapest first by levelised cost or by simple payback.
+
+    Returns
+    -------
+    GeoDataFrame
+        ``CANDIDATE_COLUMNS`` and the union of the project's roofs (WGS84).
+    """
+    b = buildings[buildings["capacity_kwp"] > 0].reset_index(drop=True)
+    if "has_pv" not in b:
+        b = b.assign(has_pv=False, pv_status="none")
+    if "owner" not in b:
+        b = b.assign(owner=pd.NA)
+    group = group_adjoining(b)
+    b["_group"] = group
+    b["building_id"] = b["building_id"].astype(str)
+    agg = b.groupby("_group", sort=False).agg(
+        building_ids=("building_id", lambda s: ";".join(sorted(s))),
+        first_id=("building_id", "min"),
+        building_count=("building_id", "size"),
+        park_id=("park_id", "first"), park_name=("park_name", "first"), district=("district", "first"),
+        owner=("owner", "first"), name=("name", "first"),
+        usable_area_m2=("usable_area_m2", "sum"), capacity_kwp=("capacity_kwp", "sum"),
+        annual_yield_kwh=("annual_yield_kwh", "sum"), any_pv=("has_pv", "any"),
+        building_pv=("pv_status", lambda s: "under_construction" if (s == "under_construction").any() else
+                     ("planned" if (s == "planned").any() else "none")))
+    # a stable id: the project's smallest building id (unchanged while that roof belongs to it)
+    agg["project_id"] = "C-" + agg["first_id"]
+    geoms = b.groupby("_group", sort=False).geometry.agg(lambda g: shapely.union_all(g.to_numpy()))
+    known = set(statuses["project_id"]) if statuses is not None and len(statuses) else set()
+    keep = (agg["capacity_kwp"] >= econ.min_candidate_kwp) & (~agg["any_pv"] | agg["project_id"].isin(known))
+    agg, geoms = agg[keep], geoms[keep]
+    econ_table = project_economics(agg["capacity_kwp"].to_numpy(), agg["annual_yield_kwh"].to_numpy(), econ)
+    out = pd.concat([agg.reset_index(drop=True), econ_table.reset_index(drop=True)], axis=1)
+    out["specific_yield_kwh_per_kwp"] = out["annual_yield_kwh"] / out["capacity_kwp"]
+    out = apply_statuses(out, statuses)
+    key = "lcoe_cny_per_kwh" if rank_by == "lcoe" else "simple_payback_yr"
+    out = out.assign(_geom=geoms.to_numpy()).sort_values([key, "project_id"], kind="stable").reset_index(drop=True)
+    out["rank"] = np.arange(1, len(out) + 1)
+    return gpd.GeoDataFrame(out[CANDIDATE_COLUMNS], geometry=out["_geom"].to_numpy(), crs=buildings.crs)
+
+
+def apply_statuses(projects: pd.DataFrame, statuses: pd.DataFrame | None) -> pd.DataFrame:
+    """Carry the park managers' statuses and notes over; the registry overrides
+    them where it shows PV being built or connected."""
+    out = projects.copy()
+    out["status"] = "identified"
+    out["notes"] = ""
+    out["status_source"] = "default"
+    if statuses is not None and len(statuses):
+        s = statuses.drop_duplicates("project_id", keep="last").set_index("project_id")
+        known = out["project_id"].isin(s.index)
+        out.loc[known, "status"] = s.loc[out.loc[known, "project_id"], "status"].to_numpy()
+        out.loc[known, "notes"] = s.loc[out.loc[known, "project_id"], "notes"].fillna("").to_numpy()
+        out.loc[known, "status_source"] = "park manager"
+    building = out.get("building_pv", pd.Series("none", index=out.index))
+    started = (building == "under_construction") & ~out["status"].isin(["connected"])
+    out.loc[started, ["status", "status_source"]] = ["under_construction", "registry"]
+    if "any_pv" in out:
+        out.loc[out["any_pv"], ["status", "status_source"]] = ["connected", "registry"]
+    return out
+
+
+def normalise_status(values: pd.Series) -> pd.Series:
+    """Map typed statuses (English or Chinese) to the pipeline's codes; NA where unknown."""
+    return values.astype("string").str.strip().str.lower().map(STATUS_ALIASES).astype("string")
+
+
+def gap_closing_plan(candidates: pd.DataFrame, usable_area_m2: float, usable_area_with_pv_m2: float,
+                     new_kwp: float, target_ratio: float, target_new_kwp: float | None,
+                     rank_by: str = "lcoe") -> dict:
+    """The shortest cheapest-first list of candidates that closes both gaps.
+
+    Candidates are taken in order of cost (LCOE or payback, cheapest first) until
+    the installation ratio reaches ``target_ratio`` and the new capacity reaches
+    ``target_new_kwp``; the list is the shortest prefix of that order that does.
+
+    Parameters
+    ----------
+    candidates : DataFrame
+        Projects of the scope (park, district or city), with usable_area_m2,
+        capacity_kwp, lcoe_cny_per_kwh, simple_payback_yr and status.
+    usable_area_m2, usable_area_with_pv_m2 : float
+        The scope's usable roof area, and the part with PV [m²].
+    new_kwp : float
+        New capacity since the baseline [kWp].
+    target_ratio : float
+        Installation-ratio target [0..1].
+    target_new_kwp : float or None
+        New-capacity target [kWp]; None when the scope has none.
+
+    Returns
+    -------
+    dict
+        ``projects`` (the chosen rows, in order), ``closes_ratio_gap``,
+        ``closes_capacity_gap``, ``ratio_after``, ``new_kwp_after``,
+        ``capex_cny``, ``ratio_gap_area_m2``, ``capacity_gap_kwp``.
+    """
+    key = "lcoe_cny_per_kwh" if rank_by == "lcoe" else "simple_payback_yr"
+    open_ = candidates[~candidates["status"].isin(["connected", "rejected"])]
+    order = open_.sort_values([key, "project_id"], kind="stable")
+    area_gap = max(0.0, target_ratio * usable_area_m2 - usable_area_with_pv_m2)
+    cap_gap = max(0.0, (target_new_kwp or 0.0) - new_kwp)
+    area_cum = order["usable_area_m2"].cumsum().to_numpy()
+    cap_cum = order["capacity_kwp"].cumsum().to_numpy()
+    need_area = np.searchsorted(area_cum, area_gap - 1e-9) + 1 if area_gap > 0 else 0
+    need_cap = np.searchsorted(cap_cum, cap_gap - 1e-9) + 1 if cap_gap > 0 else 0
+    closes_ratio = need_area <= len(order)
+    closes_cap = need_cap <= len(order)
+    take = min(max(need_area, need_cap), len(order))
+    chosen = order.iloc[:take]
+    ratio_after = (usable_area_with_pv_m2 + chosen["usable_area_m2"].sum()) / usable_area_m2 if usable_area_m2 else 0.0
+    return {
+        "projects": chosen,
+        "closes_ratio_gap": bool(closes_ratio),
+        "closes_capacity_gap": bool(closes_cap),
+        "ratio_gap_area_m2": float(area_gap),
+        "capacity_gap_kwp": float(cap_gap),
+        "ratio_after": float(ratio_after),
+        "new_kwp_after": float(new_kwp + chosen["capacity_kwp"].sum()),
+        "capex_cny": float(chosen["capex_cny"].sum()) if "capex_cny" in chosen else None,
+        "rank_by": rank_by,
+    }

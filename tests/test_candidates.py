@@ -1,0 +1,85 @@
+"""Candidate projects: grouping, statuses across runs, and the gap-closing plan."""
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from pvsurvey.candidates import apply_statuses, build_candidates, gap_closing_plan, group_adjoining
+from pvsurvey.economics import project_economics
+from pvsurvey.params import Economics
+
+M = 1 / 111_000  # about a metre in degrees near 31° N (north-south)
+
+
+def roofs(rows):
+    """rows: (building_id, owner, park, x_m, width_m, capacity_kwp, has_pv)."""
+    geoms = [shapely.box(121.4 + x * M * 1.17, 31.2, 121.4 + (x + w) * M * 1.17, 31.2 + 40 * M) for _, _, _, x, w, _, _ in rows]
+    return gpd.GeoDataFrame({
+        "building_id": [r[0] for r in rows], "owner": [r[1] for r in rows], "park_id": [r[2] for r in rows],
+        "park_name": "测试园区", "district": "测试区", "name": [f"厂房{r[0]}" for r in rows],
+        "usable_area_m2": [r[4] * 40 * 0.8 for r in rows], "capacity_kwp": [r[5] for r in rows],
+        "annual_yield_kwh": [r[5] * 1100.0 for r in rows], "has_pv": [r[6] for r in rows],
+        "pv_status": ["connected" if r[6] else "none" for r in rows]}, geometry=geoms, crs=4326)
+
+
+def test_adjoining_roofs_of_one_owner_form_one_project():
+    b = roofs([("A", "甲公司", "P1", 0, 50, 200, False), ("B", "甲公司", "P1", 52, 50, 200, False),  # 2 m apart
+               ("C", "乙公司", "P1", 104, 50, 200, False),                                         # other owner
+               ("D", "甲公司", "P1", 300, 50, 200, False),                                         # far away
+               ("E", None, "P1", 356, 50, 200, False), ("F", None, "P1", 408, 50, 200, False)])    # no owner
+    labels = group_adjoining(b)
+    assert labels[0] == labels[1] and len(set(labels)) == 5
+    c = build_candidates(b, Economics(min_candidate_kwp=50)).set_index("project_id")
+    assert c.loc["C-A", "building_ids"] == "A;B" and c.loc["C-A", "capacity_kwp"] == 400
+    assert c.loc["C-A", "annual_yield_kwh"] == pytest.approx(440_000)
+    assert sorted(c.index) == ["C-A", "C-C", "C-D", "C-E", "C-F"]
+
+
+def test_minimum_size_pv_roofs_and_economics():
+    b = roofs([("A", None, "P1", 0, 50, 40, False), ("B", None, "P1", 100, 50, 60, False),
+               ("C", None, "P1", 200, 50, 500, True)])
+    c = build_candidates(b, Economics(min_candidate_kwp=50))
+    assert list(c["project_id"]) == ["C-B"]  # A is below 50 kWp, C already has PV
+    expected = project_economics(np.array([60.0]), np.array([66_000.0]), Economics())
+    for col in ("capex_cny", "simple_payback_yr", "lcoe_cny_per_kwh", "co2_avoided_t_per_yr", "coal_saved_tce_per_yr"):
+        assert c[col].iloc[0] == pytest.approx(expected[col].iloc[0])
+    assert c["co2_avoided_t_per_yr"].iloc[0] == pytest.approx(66_000 * 0.42 / 1000)  # Shanghai 0.42 tCO2/MWh
+    assert c["coal_saved_tce_per_yr"].iloc[0] == pytest.approx(66_000 * 0.302 / 1000)
+
+
+def test_statuses_carry_over_and_the_registry_marks_connected():
+    b = roofs([("A", None, "P1", 0, 50, 300, False), ("B", None, "P1", 100, 50, 300, True)])
+    store = pd.DataFrame({"project_id": ["C-A", "C-B"], "status": ["contacted", "agreed"], "notes": ["王经理 3月回电", ""]})
+    c = build_candidates(b, Economics(), store).set_index("project_id")
+    assert c.loc["C-A", "status"] == "contacted" and c.loc["C-A", "notes"] == "王经理 3月回电"
+    assert c.loc["C-B", "status"] == "connected" and c.loc["C-B", "status_source"] == "registry"
+
+
+def plan_frame(rows):
+    """rows: (project_id, usable_area_m2, capacity_kwp, lcoe, payback, status)."""
+    return pd.DataFrame(rows, columns=["project_id", "usable_area_m2", "capacity_kwp", "lcoe_cny_per_kwh",
+                                       "simple_payback_yr", "status"]).assign(capex_cny=lambda f: f["capacity_kwp"] * 3000)
+
+
+def test_gap_closing_plan_picks_exactly_the_cheapest_prefix():
+    # park: 10,000 m² usable, 2,000 m² with PV → 20 %; 50 % needs 3,000 m² more
+    c = plan_frame([("C-1", 1500, 200, 0.30, 6.0, "identified"),
+                    ("C-2", 1000, 150, 0.25, 5.0, "contacted"),
+                    ("C-3", 2500, 350, 0.28, 4.0, "identified"),
+                    ("C-4", 4000, 600, 0.40, 7.0, "identified"),
+                    ("C-5", 9000, 999, 0.10, 1.0, "rejected")])   # refused: never planned
+    plan = gap_closing_plan(c, 10_000, 2_000, new_kwp=0, target_ratio=0.5, target_new_kwp=None)
+    # cheapest first by LCOE: C-2 (1,000 m²) then C-3 (2,500 m²) → 3,500 ≥ 3,000
+    assert list(plan["projects"]["project_id"]) == ["C-2", "C-3"]
+    assert plan["closes_ratio_gap"] and plan["ratio_after"] == pytest.approx(0.55)
+    # by payback: C-3 (2,500) then C-2 (1,000)
+    assert list(gap_closing_plan(c, 10_000, 2_000, 0, 0.5, None, rank_by="payback")["projects"]["project_id"]) == ["C-3", "C-2"]
+    # a capacity target of 700 kWp needs C-2, C-3 and C-1 (150 + 350 + 200)
+    plan = gap_closing_plan(c, 10_000, 2_000, new_kwp=0, target_ratio=0.5, target_new_kwp=700)
+    assert list(plan["projects"]["project_id"]) == ["C-2", "C-3", "C-1"] and plan["closes_capacity_gap"]
+    # without PV yet, 100 % needs 10,000 m²: the open projects hold 9,000 (C-5 was refused)
+    plan = gap_closing_plan(c, 10_000, 0, 0, 1.0, None)
+    assert not plan["closes_ratio_gap"] and len(plan["projects"]) == 4  # all that is left, still short
+    assert gap_closing_plan(c, 10_000, 6_000, 0, 0.5, None)["projects"].empty  # already met
