@@ -204,6 +204,12 @@ class Parallel(_Strict):
     workers: Optional[int] = Field(None, ge=1)
 
 
+class Output(_Strict):
+    # Published runs kept behind the run directory's pointer; older ones are
+    # removed after each successful run (two weeks of nightly runs by default).
+    keep_runs: int = Field(14, ge=1, le=10_000)
+
+
 class Maps(_Strict):
     # Folder where the latest run's maps land under stable names (index.html,
     # park-<id>.html) for a web server; relative to the config file. None = do not publish.
@@ -233,6 +239,7 @@ class SurveyConfig(_Strict):
     economics: Economics = Economics()
     parallel: Parallel = Parallel()
     maps: Maps = Maps()
+    output: Output = Output()
     # The folder the config came from; relative paths were resolved against it.
     base_dir: Path = Path(".")
 

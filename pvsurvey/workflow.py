@@ -35,12 +35,13 @@ from .config import load_config
 from .energy import SpecificYieldTable
 from .errors import InputFileError, PVSurveyError
 from .io.raster import open_irradiance
-from .io.vector import duplicate_id_rows, plan_partitions, read_vector, resolve_id_column, source_columns
+from .io.vector import check_footprint_crs_and_extent, duplicate_id_rows, plan_partitions, read_vector, resolve_id_column, source_columns
 from .io.registry import read_registry, usable_rows
 from .io.weather import read_weather
 from .io.writers import merge_parquet, write_csv, write_json
 from .params import SurveyConfig, VectorSource
 from .parallel import SurveyContext, run_dask, run_serial
+from .publish import COMPLETE_MARKER, new_partial_dir, new_run_id, publish, run_lock
 from .tracking import (ProgressCollector, append_history, history_path, progress_csv, progress_document,
                        progress_tables, read_history, registry_outcome)
 
@@ -48,7 +49,6 @@ log = logging.getLogger(__name__)
 
 PACKAGES = ("numpy", "pandas", "geopandas", "shapely", "pyogrio", "pyarrow", "pyproj", "rasterio",
             "pvlib", "dask", "distributed", "dask-geopandas", "folium", "pydantic")
-COMPLETE_MARKER = "_COMPLETE"
 PARK_NAME_SOURCES = ("park_name", "name", "名称", "园区名称")
 
 
@@ -198,17 +198,6 @@ def write_candidate_lists(candidates: gpd.GeoDataFrame, out_dir: Path) -> None:
         write_csv(group, per_park / f"park-{park_id}.csv")
 
 
-def publish(tmp_dir: Path, run_dir: Path) -> None:
-    """Replace ``run_dir`` by ``tmp_dir``: the old run stays whole until the new one is in place."""
-    old = None
-    if run_dir.exists():
-        old = run_dir.with_name(f".{run_dir.name}.old-{uuid.uuid4().hex[:8]}")
-        os.rename(run_dir, old)
-    os.rename(tmp_dir, run_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def default_run_dir(config: SurveyConfig) -> Path:
     return Path("runs") / config.name
 
@@ -216,7 +205,7 @@ def default_run_dir(config: SurveyConfig) -> Path:
 def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | Path | None = None,
                scheduler: str | None = None, workers: int | None = None, serial: bool = False,
                progress: Callable[[int, int], None] | None = None, as_of: dt.date | None = None,
-               installations: str | Path | None = None) -> RunResult:
+               installations: str | Path | None = None, wait: bool = False) -> RunResult:
     """Survey every footprint of a config and publish a run directory.
 
     Parameters
@@ -237,6 +226,8 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
         Date the progress figures describe (default: config ``progress.as_of``, else today).
     installations : path, optional
         Registry file replacing the config's (e.g. another snapshot).
+    wait : bool
+        Wait for another run writing the same output instead of failing.
 
     Returns
     -------
@@ -255,70 +246,108 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
     workers = workers or cfg.parallel.workers
 
     with timer.step("check_inputs"):
-        raster = open_irradiance(cfg.irradiance.ghi, cfg.irradiance.units)
-        parts = plan_partitions(cfg.footprints.path, cfg.parallel.partition_rows, cfg.footprints.layer)
-        id_column = resolve_id_column(source_columns(parts[0]), cfg.footprints.id_column)
-        if cfg.footprints.id_column and id_column is None:
-            raise InputFileError(f"{cfg.footprints.path}: no column '{cfg.footprints.id_column}' "
-                                 "(footprints.id_column in the config)")
-        duplicates = duplicate_id_rows(parts[0], id_column) if id_column else None
-        parks = read_parks(cfg)
-        registry = read_registry(cfg.installations) if cfg.installations is not None else None
-        yield_table, weather_meta = build_yield_table(cfg)
+        inputs = check_inputs(cfg)
 
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = run_dir.with_name(f".{run_dir.name}.partial-{uuid.uuid4().hex[:8]}")
-    parts_dir = tmp_dir / "_parts"
-    (parts_dir / "buildings").mkdir(parents=True)
-    (parts_dir / "rejected").mkdir(parents=True)
-    try:
-        ctx = SurveyContext(cfg, raster, parks, yield_table, parts_dir, id_column, duplicates,
-                            usable_rows(registry) if registry is not None else None, cfg.progress.match_distance_m)
-        log.info("surveying %s in %d partition(s)%s", cfg.footprints.path, len(parts),
-                 "" if serial else f" on {'local Dask cluster' if scheduler is None else scheduler}")
-        with timer.step("survey"):
-            if serial:
-                results = run_serial(parts, ctx, progress)
-            else:
-                results = run_dask(parts, ctx, scheduler, workers, progress)
-        with timer.step("write_outputs"):
-            manifest_counts, history_rows = _write_outputs(results, parks, registry, cfg, as_of, tmp_dir, run_dir,
-                                                           started)
-        shutil.rmtree(parts_dir)
-        manifest = {
-            "name": cfg.name,
-            "status": "complete",
-            "started_at": started.isoformat(),
-            "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
-            "run_dir": str(run_dir.resolve()),
-            "config": cfg.model_dump(mode="json"),
-            "inputs": {"footprints": fingerprint(cfg.footprints.path),
-                       "parks": fingerprint(cfg.parks.path if cfg.parks else None),
-                       "installations": fingerprint(cfg.installations.path if cfg.installations else None),
-                       "ghi": fingerprint(cfg.irradiance.ghi),
-                       "weather": fingerprint(cfg.irradiance.weather)},
-            "weather": weather_meta or {"source": "pvlib Ineichen clear sky scaled to the raster GHI",
-                                        "cell_deg": cfg.irradiance.weather_cell_deg},
-            "packages": package_versions(),
-            "execution": {"mode": "serial" if serial else ("cluster" if scheduler else "local"),
-                          "scheduler": scheduler, "partitions": len(parts),
-                          "partition_rows": cfg.parallel.partition_rows},
-            **manifest_counts,
-            "timings_s": timer.seconds,
-        }
-        write_json(manifest, tmp_dir / "manifest.json")
-        (tmp_dir / COMPLETE_MARKER).write_text(manifest["finished_at"] + "\n")
-        publish(tmp_dir, run_dir)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
-    # the history grows only with published runs
-    append_history(history_path(cfg, run_dir), history_rows, as_of, manifest["finished_at"])
+    with run_lock(run_dir, wait=wait):
+        tmp_dir = new_partial_dir(run_dir)
+        run_id = new_run_id()
+        try:
+            manifest, history_rows = _survey_into(tmp_dir, run_dir, run_id, cfg, inputs, scheduler, workers, serial,
+                                                  progress, as_of, started, timer)
+            publish(tmp_dir, run_dir, cfg.output.keep_runs, run_id)
+        except BaseException:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+            raise
+        # the history grows only with published runs
+        append_history(history_path(cfg, run_dir), history_rows, as_of, manifest["finished_at"])
     return RunResult(run_dir, manifest)
 
 
-def _write_outputs(results, parks, registry, cfg: SurveyConfig, as_of: dt.date, tmp_dir: Path, run_dir: Path,
-                   started: dt.datetime) -> tuple[dict, pd.DataFrame]:
+@dataclass
+class CheckedInputs:
+    """Everything read and checked before any work starts."""
+
+    raster: object
+    parts: list
+    id_column: str | None
+    duplicates: np.ndarray | None
+    parks: gpd.GeoDataFrame | None
+    registry: pd.DataFrame | None
+    yield_table: SpecificYieldTable
+    weather_meta: dict | None
+
+
+def check_inputs(cfg: SurveyConfig) -> CheckedInputs:
+    """Open and check every input, so that a bad file stops the run before any work.
+
+    Raises
+    ------
+    PVSurveyError
+        One line naming the file and the fix (missing, unreadable, empty, no
+        CRS, implausible units, no overlap between raster and footprints, ...).
+    """
+    raster = open_irradiance(cfg.irradiance.ghi, cfg.irradiance.units)
+    parts = plan_partitions(cfg.footprints.path, cfg.parallel.partition_rows, cfg.footprints.layer)
+    check_footprint_crs_and_extent(parts[0], cfg.footprints.crs, raster)
+    id_column = resolve_id_column(source_columns(parts[0]), cfg.footprints.id_column)
+    if cfg.footprints.id_column and id_column is None:
+        raise InputFileError(f"{cfg.footprints.path}: no column '{cfg.footprints.id_column}' "
+                             "(footprints.id_column in the config)")
+    duplicates = duplicate_id_rows(parts[0], id_column) if id_column else None
+    parks = read_parks(cfg)
+    registry = read_registry(cfg.installations) if cfg.installations is not None else None
+    yield_table, weather_meta = build_yield_table(cfg)
+    return CheckedInputs(raster, parts, id_column, duplicates, parks, registry, yield_table, weather_meta)
+
+
+def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, inputs: CheckedInputs, scheduler,
+                 workers, serial, progress, as_of, started, timer):
+    """Run the survey into ``tmp_dir`` and write every output and the marker."""
+    parts, parks, registry = inputs.parts, inputs.parks, inputs.registry
+    parts_dir = tmp_dir / "_parts"
+    (parts_dir / "buildings").mkdir(parents=True)
+    (parts_dir / "rejected").mkdir(parents=True)
+    ctx = SurveyContext(cfg, inputs.raster, parks, inputs.yield_table, parts_dir, inputs.id_column, inputs.duplicates,
+                        usable_rows(registry) if registry is not None else None, cfg.progress.match_distance_m)
+    log.info("surveying %s in %d partition(s)%s", cfg.footprints.path, len(parts),
+             "" if serial else f" on {'local Dask cluster' if scheduler is None else scheduler}")
+    with timer.step("survey"):
+        if serial:
+            results = run_serial(parts, ctx, progress)
+        else:
+            results = run_dask(parts, ctx, scheduler, workers, progress)
+    with timer.step("write_outputs"):
+        manifest_counts, history_rows = _write_outputs(results, parks, registry, cfg, as_of, tmp_dir, run_dir)
+    shutil.rmtree(parts_dir)
+    manifest = {
+        "name": cfg.name,
+        "status": "complete",
+        "run_id": run_id,
+        "started_at": started.isoformat(),
+        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "run_dir": str(run_dir.absolute()),
+        "config": cfg.model_dump(mode="json"),
+        "inputs": {"footprints": fingerprint(cfg.footprints.path),
+                   "parks": fingerprint(cfg.parks.path if cfg.parks else None),
+                   "installations": fingerprint(cfg.installations.path if cfg.installations else None),
+                   "ghi": fingerprint(cfg.irradiance.ghi),
+                   "weather": fingerprint(cfg.irradiance.weather)},
+        "weather": inputs.weather_meta or {"source": "pvlib Ineichen clear sky scaled to the raster GHI",
+                                    "cell_deg": cfg.irradiance.weather_cell_deg},
+        "packages": package_versions(),
+        "execution": {"mode": "serial" if serial else ("cluster" if scheduler else "local"),
+                      "scheduler": scheduler, "partitions": len(parts),
+                      "partition_rows": cfg.parallel.partition_rows},
+        **manifest_counts,
+        "timings_s": timer.seconds,
+    }
+    write_json(manifest, tmp_dir / "manifest.json")
+    (tmp_dir / COMPLETE_MARKER).write_text(manifest["finished_at"] + "\n")
+    return manifest, history_rows
+
+
+def _write_outputs(results, parks, registry, cfg: SurveyConfig, as_of: dt.date, tmp_dir: Path,
+                   run_dir: Path) -> tuple[dict, pd.DataFrame]:
     building_parts = [r.buildings_path for r in results if r.buildings_path is not None]
     input_rows = sum(r.input_rows for r in results)
     accepted = sum(r.accepted for r in results)

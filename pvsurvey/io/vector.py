@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pyogrio
 import shapely
-from pyproj import CRS
+from pyproj import CRS, Transformer
 
 from ..columns import ID_SOURCES
 from ..coords import gcj02_to_wgs84, transform_geometries
@@ -258,15 +258,59 @@ def read_vector(path: Path, declared_crs: str | None = None, layer: str | None =
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
-def total_bounds_hint(path: Path) -> tuple[float, float, float, float] | None:
-    """Footprint bounds from file metadata when cheap (GeoParquet bbox), else None."""
-    try:
-        if vector_format(path) == "parquet":
-            meta = pq.ParquetFile(path).schema_arrow.metadata
-            geo = json.loads(meta[b"geo"])
-            col = geo["columns"][geo.get("primary_column", "geometry")]
-            if "bbox" in col and _parquet_crs(pq.ParquetFile(path).schema_arrow) == WGS84:
-                return tuple(col["bbox"])
-    except Exception:
+
+
+def stored_crs(part: Partition) -> CRS | None:
+    """The coordinate system a vector file declares (None when it declares none)."""
+    if part.kind == "parquet":
+        return _parquet_crs(pq.ParquetFile(part.path).schema_arrow)
+    if part.kind == "osm":
+        return WGS84  # OSM data are WGS84 by definition
+    if part.kind == "csv":
         return None
-    return None
+    crs = pyogrio.read_info(part.path, layer=part.layer)["crs"]
+    return CRS.from_user_input(crs) if crs else None
+
+
+def file_bounds_wgs84(part: Partition, crs: CRS) -> tuple[float, float, float, float] | None:
+    """Extent of a vector file in WGS84 from its metadata, when the format keeps one."""
+    try:
+        if part.kind == "parquet":
+            geo = json.loads(pq.ParquetFile(part.path).schema_arrow.metadata[b"geo"])
+            bbox = geo["columns"][geo.get("primary_column", "geometry")].get("bbox")
+        elif part.kind == "ogr":
+            bbox = pyogrio.read_info(part.path, layer=part.layer, force_total_bounds=True).get("total_bounds")
+        else:
+            return None
+        if bbox is None or not np.all(np.isfinite(bbox[:4])):
+            return None
+        return Transformer.from_crs(crs, WGS84, always_xy=True).transform_bounds(*bbox[:4])
+    except Exception:  # a missing extent only skips this early check
+        return None
+
+
+def check_footprint_crs_and_extent(part: Partition, declared_crs: str | None, raster) -> None:
+    """Stop before any work when the footprints have no CRS or miss the raster entirely.
+
+    Raises
+    ------
+    CRSError
+        No CRS in the file and none declared in the config.
+    InputFileError
+        The footprints' extent does not overlap the irradiance raster.
+    """
+    crs = CRS.from_user_input(DECLARED_CRS.get(declared_crs, declared_crs)) if declared_crs else stored_crs(part)
+    if crs is None:
+        raise CRSError(f"{part.path}: no coordinate reference system in the file; declare it in the config, "
+                       "e.g. 'footprints: {path: ..., crs: wgs84}' (or gcj02, cgcs2000, EPSG:<code>)")
+    bounds = file_bounds_wgs84(part, crs)
+    if bounds is None:
+        return
+    r_west, r_south, r_east, r_north = Transformer.from_crs(
+        CRS.from_wkt(raster.crs_wkt), WGS84, always_xy=True).transform_bounds(*raster.bounds)
+    west, south, east, north = bounds
+    if west > r_east or east < r_west or south > r_north or north < r_south:
+        raise InputFileError(
+            f"{raster.path}: the irradiance raster (lon {r_west:.3f}–{r_east:.3f}, lat {r_south:.3f}–{r_north:.3f}) "
+            f"does not overlap the footprints in {part.path} (lon {west:.3f}–{east:.3f}, lat {south:.3f}–{north:.3f}); "
+            "check both files' CRS and extent")
