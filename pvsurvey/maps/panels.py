@@ -1,0 +1,177 @@
+"""HTML of the panels and legends, rendered by Jinja with autoescaping.
+
+Every value from data reaches the page through ``{{ }}`` and is escaped there;
+labels come from the column registry (:func:`pvsurvey.columns.label`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import jinja2
+from markupsafe import Markup
+
+from ..columns import label
+
+_ENV = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+
+
+def _finite(value) -> bool:
+    try:
+        return value is not None and math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def fmt_num(value, digits: int = 0) -> str:
+    """Number with thousands separators, or an em dash when missing."""
+    return f"{float(value):,.{digits}f}" if _finite(value) else "\u2014"
+
+
+def fmt_pct(value, digits: int = 1) -> str:
+    """A fraction [0..1] as percent, or an em dash when missing."""
+    return f"{100 * float(value):,.{digits}f} %" if _finite(value) else "\u2014"
+
+
+def bar_pct(value, scale: float = 1.0) -> float:
+    """Width [%] of a progress bar for ``value`` out of ``scale``, clipped to 0–100."""
+    if not _finite(value) or not scale:
+        return 0.0
+    return round(max(0.0, min(100.0, 100.0 * float(value) / scale)), 1)
+
+
+def divide(value, by: float):
+    """``value / by``, None when the value is missing."""
+    return float(value) / by if _finite(value) else None
+
+
+_ENV.filters.update(num=fmt_num, pct=fmt_pct, div=divide)
+_ENV.globals.update(bar_pct=bar_pct, finite=_finite)
+
+PROGRESS = _ENV.from_string("""
+{% if progress %}
+<div>{{ t('install_ratio_area_frac') }}: <b>{{ progress.install_ratio_area_frac|pct }}</b>
+  / {{ t('map_target') }} {{ progress.target_install_ratio|pct(0) }}</div>
+<div class="pvs-bar"><span style="width: {{ bar_pct(progress.install_ratio_area_frac, bar_scale) }}%"></span><i style="left: {{ bar_pct(progress.target_install_ratio, bar_scale) }}%"></i></div>
+{% if finite(progress.install_ratio_count_frac) %}
+<div class="pvs-sub">{{ t('install_ratio_count_frac') }}: {{ progress.install_ratio_count_frac|pct }}</div>
+{% endif %}
+{% if finite(progress.new_capacity_target_kwp) and progress.new_capacity_target_kwp > 0 %}
+<div>{{ t('new_kwp_since_baseline') }}: <b>{{ progress.new_kwp_since_baseline|div(1000)|num(1) }} MW</b>
+  / {{ t('map_target') }} {{ progress.new_capacity_target_kwp|div(1000)|num(0) }} MW
+  ({{ progress.new_capacity_target_share_frac|pct }})</div>
+<div class="pvs-bar"><span style="width: {{ bar_pct(progress.new_capacity_target_share_frac) }}%"></span></div>
+{% elif finite(progress.new_kwp_since_baseline) %}
+<div>{{ t('new_kwp_since_baseline') }}: {{ progress.new_kwp_since_baseline|div(1000)|num(1) }} MW</div>
+{% endif %}
+<table>
+{% if finite(progress.installed_kwp) %}<tr><td>{{ t('installed_kwp') }}</td><td class="n">{{ progress.installed_kwp|div(1000)|num(1) }} MWp</td></tr>{% endif %}
+{% if finite(progress.remaining_potential_kwp) %}<tr><td>{{ t('remaining_potential_kwp') }}</td><td class="n">{{ progress.remaining_potential_kwp|div(1000)|num(1) }} MWp</td></tr>{% endif %}
+</table>
+{% else %}
+<div class="pvs-sub">{{ t('map_no_progress') }}</div>
+{% endif %}
+""")
+
+TOTALS = _ENV.from_string("""
+<table>
+<tr><td>{{ t('building_count') }}</td><td class="n">{{ totals.building_count|num }}</td></tr>
+<tr><td>{{ t('usable_area_m2') }}</td><td class="n">{{ totals.usable_area_m2|div(1e6)|num(2) }} km²</td></tr>
+<tr><td>{{ t('capacity_kwp') }}</td><td class="n">{{ totals.capacity_kwp|div(1000)|num(1) }} MWp</td></tr>
+<tr><td>{{ t('annual_yield_kwh') }}</td><td class="n">{{ totals.annual_yield_kwh|div(1e6)|num(1) }} GWh/yr</td></tr>
+</table>
+""")
+
+OVERVIEW_PANEL = _ENV.from_string("""
+<h1>{{ title }}</h1>
+<div class="pvs-sub">{{ survey }} · {{ t('map_generated') }} {{ generated }}</div>
+<details open><summary><b>{{ t('map_city_progress') }}</b></summary>
+{{ progress_html }}
+</details>
+<details><summary><b>{{ t('map_survey_totals') }}</b></summary>
+{{ totals_html }}
+</details>
+{% if districts %}
+<details><summary><b>{{ t('map_districts') }}</b></summary>
+<table>
+<tr><th>{{ t('district') }}</th><th class="n">{{ t('map_park_count') }}</th><th class="n">{{ t('capacity_kwp', False) }} (MWp)</th><th class="n">{{ t('install_ratio_area_frac', False) }}</th></tr>
+{% for d in districts %}
+<tr><td>{{ d.district }}</td><td class="n">{{ d.park_count|num }}</td><td class="n">{{ d.capacity_kwp|div(1000)|num(1) }}</td><td class="n">{{ d.install_ratio_area_frac|pct }}</td></tr>
+{% endfor %}
+</table>
+</details>
+{% endif %}
+{% if parks %}
+<details open><summary><b>{{ t('map_park_maps') }}</b></summary>
+<table>
+{% for p in parks %}
+<tr><td><span class="pvs-key" style="background: {{ p.colour }}"></span>{% if p.href %}<a href="{{ p.href }}">{{ p.park_name }}</a>{% else %}{{ p.park_name }}{% endif %}</td><td>{{ p.district }}</td><td class="n">{{ p.install_ratio_area_frac|pct }}</td></tr>
+{% endfor %}
+</table>
+</details>
+{% endif %}
+""")
+
+RATIO_LEGEND = _ENV.from_string("""
+<b>{{ t('install_ratio_area_frac') }}</b>
+{% for colour, text in steps %}
+<div><span class="pvs-key" style="background: {{ colour }}"></span>{{ text }}</div>
+{% endfor %}
+{% if note %}<div class="pvs-sub">{{ note }}</div>{% endif %}
+{% if candidates %}<div><span class="pvs-key" style="background: {{ candidate_colour }}; border-radius: 7px"></span>{{ t('map_layer_largest_candidates') }}</div>{% endif %}
+""")
+
+PARK_PANEL = _ENV.from_string("""
+<h1>{{ park_name }}</h1>
+<div class="pvs-sub">{{ district }} · {{ t('park_id') }} {{ park_id }}{% if overview_href %} · <a href="{{ overview_href }}">{{ t('map_back_to_overview') }}</a>{% endif %}</div>
+<details open><summary><b>{{ t('map_park_progress') }}</b></summary>
+{{ progress_html }}
+</details>
+<details><summary><b>{{ t('map_survey_totals') }}</b></summary>
+{{ totals_html }}
+</details>
+<h2>{{ t('map_status') }}</h2>
+<table>
+{% for s in statuses %}
+<tr><td><span class="pvs-key" style="background: {{ s.colour }}"></span>{{ s.label }}</td><td class="n">{{ s.count|num }}</td><td class="n">{{ s.capacity_kwp|div(1000)|num(1) }} MWp</td></tr>
+{% endfor %}
+</table>
+<div><span class="pvs-key" style="background: transparent; border: 2px dashed {{ candidate_outline }}"></span>{{ t('map_layer_candidates') }}</div>
+{% if irradiance %}
+<h2>{{ t('ghi_kwh_per_m2_yr', True) }}</h2>
+<div class="pvs-ramp" style="background: linear-gradient(to right, {{ irradiance.ramp }})"></div>
+<div class="pvs-sub">{% if irradiance.high - irradiance.low >= 0.5 %}{{ irradiance.low|num }} – {{ irradiance.high|num }}{% else %}{{ irradiance.low|num }}{% endif %}</div>
+{% endif %}
+<div class="pvs-sub">{{ survey }} · {{ t('map_generated') }} {{ generated }}</div>
+""")
+
+
+PROGRESS_KEYS = ("install_ratio_area_frac", "install_ratio_count_frac", "target_install_ratio", "installed_kwp",
+                 "new_kwp_since_baseline", "new_capacity_target_kwp", "new_capacity_target_share_frac",
+                 "remaining_potential_kwp")
+TOTAL_KEYS = ("building_count", "usable_area_m2", "capacity_kwp", "annual_yield_kwh")
+
+
+def progress_html(metrics: dict | None, lang: str) -> str:
+    """Progress block of a panel (ratio and new capacity against their targets), or the note that
+    the run has no installed-PV data when ``metrics`` is None or has no ratio."""
+    if not metrics or not _finite(metrics.get("install_ratio_area_frac")):
+        return render(PROGRESS, lang, progress=None, bar_scale=1.0)
+    return render(PROGRESS, lang, progress={k: metrics.get(k) for k in PROGRESS_KEYS}, bar_scale=1.0)
+
+
+def totals_html(totals: dict, lang: str) -> str:
+    """Survey totals block: buildings, usable roof, capacity, yield."""
+    return render(TOTALS, lang, totals={k: totals.get(k) for k in TOTAL_KEYS})
+
+
+def render(template: jinja2.Template, lang: str, **context) -> str:
+    """Render a panel template; ``t(name)`` gives the registry label in ``lang``.
+
+    Parts already rendered by this module (``*_html``) are passed on as markup.
+    """
+    def t(name: str, with_unit: bool = False) -> str:
+        return label(name, lang, with_unit)
+
+    context = {k: (Markup(v) if k.endswith("_html") else v) for k, v in context.items()}
+    return template.render(t=t, **context)
