@@ -97,7 +97,14 @@ class ClusteredGeoJson(ClassGeoJson):
 
     _template = Template("""
         {% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = L.markerClusterGroup({showCoverageOnHover: false, maxClusterRadius: 50});
+        var {{ this.get_name() }} = L.markerClusterGroup({
+            showCoverageOnHover: false, maxClusterRadius: 40,
+            // small cluster icons, so that the parks under them stay visible
+            iconCreateFunction: function (cluster) {
+                return L.divIcon({html: "<div><span>" + cluster.getChildCount() + "</span></div>",
+                                  className: "marker-cluster pvs-cluster", iconSize: L.point(26, 26)});
+            }
+        });
         {{ this.get_name() }}.addLayer(L.geoJson({{ this.data_json }}, {
             pointToLayer: (function (styles) {
                 return function (f, latlng) {

@@ -137,9 +137,10 @@ _CSS = """
 table.pvs-pop { border-collapse: collapse; font-size: 12.5px; }
 table.pvs-pop th { text-align: left; font-weight: normal; color: #555; padding: 1px 8px 1px 0; vertical-align: top; }
 table.pvs-pop td { padding: 1px 0; }
-.marker-cluster-small, .marker-cluster-medium, .marker-cluster-large { background-color: rgba(106,61,154,.3); }
-.marker-cluster-small div, .marker-cluster-medium div, .marker-cluster-large div {
-  background-color: rgba(106,61,154,.8); color: #fff; }
+.marker-cluster.pvs-cluster { background-color: rgba(106,61,154,.3); border-radius: 13px; }
+.marker-cluster.pvs-cluster div { width: 20px; height: 20px; margin: 3px; border-radius: 10px;
+  background-color: rgba(106,61,154,.85); color: #fff; font-size: 11px; line-height: 20px; }
+.marker-cluster.pvs-cluster span { line-height: 20px; }
 """
 
 _JS = """
