@@ -228,3 +228,20 @@ def test_errors_name_the_file_and_the_fix(table, tmp_path):
     with pytest.raises(InputFileError, match="sheet"):
         read_table(tmp_path / "ok.xlsx", sheet="nope")
     assert not list(tmp_path.glob(".*tmp*"))      # no temporary file left behind
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_dates_booleans_and_missing_values_round_trip(tmp_path, fmt):
+    import datetime as dt
+    df = pd.DataFrame({
+        "project_id": ["001", "002", "003"],                  # ids stay text, zeros kept
+        "status_date": [dt.date(2024, 6, 30), None, dt.date(2025, 1, 2)],
+        "has_pv": [True, None, False],
+        "capacity_kwp": [60.0, np.nan, -0.0],
+    })
+    back = read_table(export_table(df, tmp_path / f"t.{fmt}"))
+    assert back["project_id"].tolist() == ["001", "002", "003"]
+    assert back["status_date"].dtype.kind == "M"
+    assert back["status_date"].tolist()[0] == pd.Timestamp(2024, 6, 30) and pd.isna(back.loc[1, "status_date"])
+    assert back["has_pv"].tolist()[::2] == [True, False] and pd.isna(back.loc[1, "has_pv"])
+    assert back.loc[0, "capacity_kwp"] == 60.0 and np.isnan(back.loc[1, "capacity_kwp"])

@@ -232,16 +232,20 @@ def _unquote(text):
 
 
 def _plain_table(df: pd.DataFrame, lang: str | None) -> tuple[list[str], pd.DataFrame]:
-    """Canonical names and the table without geometry, categories as text, dates
-    as datetimes, columns renamed to headers."""
+    """Canonical names and the table without geometry, categories as text, object
+    columns of dates or booleans typed, columns renamed to headers."""
     keep = [i for i in range(df.shape[1]) if not isinstance(df.dtypes.iloc[i], gpd.array.GeometryDtype)]
     out = pd.DataFrame(df.iloc[:, keep])
     for i in range(out.shape[1]):
         s = out.iloc[:, i]
         if isinstance(s.dtype, pd.CategoricalDtype):
             out.isetitem(i, s.astype(object))
-        elif s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in ("date", "datetime"):
-            out.isetitem(i, pd.to_datetime(s))
+        elif s.dtype == object:
+            kind = pd.api.types.infer_dtype(s, skipna=True)
+            if kind in ("date", "datetime"):
+                out.isetitem(i, pd.to_datetime(s))
+            elif kind == "boolean":
+                out.isetitem(i, s.astype("boolean"))
     names = [str(c) for c in out.columns]
     out.columns = header_labels(names, lang)
     return names, out
@@ -500,8 +504,9 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 
 def _restore(s: pd.Series, name: str, from_csv: bool) -> pd.Series:
-    """Types back from text cells: ids and names stay text; columns of numbers
-    become numbers ('∞'/'inf' as inf); of true/false booleans; the rest text."""
+    """Types back: ids and names stay text. CSV cells are all text: columns of
+    numbers become numbers ('inf' included), of ISO dates datetimes, of
+    true/false booleans. XLSX cells carry their types: only '∞' needs mapping."""
     if not _is_text(s):
         return s
     if from_csv:
@@ -511,12 +516,17 @@ def _restore(s: pd.Series, name: str, from_csv: bool) -> pd.Series:
         return s.where(~present, s.astype(str))   # an id typed as 123 in Excel is "123"
     if not present.any():
         return s
+    if not from_csv:
+        numbers = s.replace({INF_TEXT: np.inf, "-" + INF_TEXT: -np.inf})
+        if pd.api.types.infer_dtype(numbers, skipna=True) in ("integer", "floating", "mixed-integer-float"):
+            return pd.to_numeric(numbers)
+        return s.infer_objects()
     words = s[present].astype(str).str.strip()
-    numbers = pd.to_numeric(words.replace({INF_TEXT: "inf", "-" + INF_TEXT: "-inf"}), errors="coerce")
+    numbers = pd.to_numeric(words, errors="coerce")
     if numbers.notna().all():
         return numbers.reindex(s.index)
-    if from_csv and words.str.fullmatch(_ISO_DATE).all():
-        return pd.to_datetime(s)
+    if words.str.fullmatch(_ISO_DATE).all():
+        return pd.to_datetime(s, format="ISO8601")
     if words.str.lower().isin(["true", "false"]).all():
         flags = (words.str.lower() == "true").reindex(s.index)
         return flags.astype(bool) if present.all() else flags.astype("boolean")
@@ -581,7 +591,7 @@ def read_table(path, *, sheet: str | int = 0, columns=None,
             df = _read_csv(path)
         elif fmt == "xlsx":
             with pd.ExcelFile(path, engine="openpyxl") as book:
-                df = pd.read_excel(book, sheet_name=sheet, keep_default_na=False, na_values=[""])
+                df = pd.read_excel(book, sheet_name=sheet, dtype=object, keep_default_na=False, na_values=[""])
                 recorded = _recorded_names(book)
         else:
             layer = {"layer": sheet} if fmt == "gpkg" and sheet != 0 else {}
