@@ -155,10 +155,24 @@ def inset_area_m2(geoms_m, setback_m: float) -> np.ndarray:
 
 
 def buffered_area_m2(geoms_m, setback_m: float) -> np.ndarray:
-    """Inset area [m²] through GEOS (any shape: holes, concave, multi-part)."""
+    """Inset area [m²] through GEOS (any shape: holes, concave, multi-part).
+
+    NaN where GEOS cannot buffer a degenerate shape (the caller rejects it).
+    """
+    geoms_m = np.asarray(geoms_m, dtype=object)
     if len(geoms_m) == 0:
         return np.zeros(0)
-    return np.nan_to_num(shapely.area(shapely.buffer(np.asarray(geoms_m, dtype=object), -setback_m, join_style="mitre")))
+    try:
+        with np.errstate(invalid="ignore"):  # degenerate shapes give NaN, rejected by the caller
+            return np.nan_to_num(shapely.area(shapely.buffer(geoms_m, -setback_m, join_style="mitre")))
+    except shapely.errors.GEOSException:
+        out = np.full(len(geoms_m), np.nan)
+        for i, geom in enumerate(geoms_m):  # rare fallback: find the shapes GEOS refuses
+            try:
+                out[i] = np.nan_to_num(shapely.area(shapely.buffer(geom, -setback_m, join_style="mitre")))
+            except shapely.errors.GEOSException:
+                pass
+        return out
 
 
 def sunny_side_azimuth_deg(geoms_m):

@@ -29,8 +29,10 @@ REASONS = {
     "unparsable_geometry": "geometry could not be parsed",
     "empty_geometry": "empty geometry",
     "not_polygon": "geometry is not a polygon",
+    "coordinates_out_of_range": "coordinates outside -180..180 / -90..90 after reprojection to WGS84 (wrong CRS?)",
     "invalid_geometry": "invalid polygon that make_valid could not turn into a polygon",
     "duplicate_id": "building id already seen in this input",
+    "unmeasurable": "area not computable in the roof's UTM zone (the shape spans far too wide)",
     "too_small": "footprint smaller than roof.min_footprint_area_m2",
     "too_large": "footprint larger than roof.max_footprint_area_m2",
     "outside_raster": "footprint outside the irradiance raster",
@@ -87,6 +89,25 @@ def _rejected(frame: pd.DataFrame, ids, reason: str, source_file: str) -> pd.Dat
     }, columns=REJECTED_COLUMNS)
 
 
+def _make_valid(geoms: np.ndarray) -> np.ndarray:
+    """``shapely.make_valid`` that returns None where GEOS cannot repair a shape.
+
+    GEOS raises on a few degenerate inputs (e.g. a collapsed shell with holes);
+    one bad row must not sink its partition, so only then are the invalid
+    geometries repaired one by one.
+    """
+    try:
+        return shapely.make_valid(geoms)
+    except shapely.errors.GEOSException:
+        out = np.empty(len(geoms), dtype=object)
+        for i, geom in enumerate(geoms):  # rare fallback over the invalid rows only
+            try:
+                out[i] = shapely.make_valid(geom)
+            except shapely.errors.GEOSException:
+                out[i] = None
+        return out
+
+
 def clean_footprints(raw: gpd.GeoDataFrame, source_file: str, id_column: str | None = None,
                      duplicate_rows: np.ndarray | None = None):
     """Validate and normalise raw footprint rows (WGS84).
@@ -133,10 +154,15 @@ def clean_footprints(raw: gpd.GeoDataFrame, source_file: str, id_column: str | N
     type_id = shapely.get_type_id(np.where(has, geoms, None))
     reason[has & ~np.isin(type_id, (3, 6))] = "not_polygon"
     has &= np.isin(type_id, (3, 6))
+    box = shapely.bounds(np.where(has, geoms, None))
+    in_range = np.isfinite(box).all(axis=1) & (box[:, 0] >= -180) & (box[:, 2] <= 180) & \
+        (box[:, 1] >= -90) & (box[:, 3] <= 90)
+    reason[has & ~in_range] = "coordinates_out_of_range"
+    has &= in_range
     invalid = has & ~shapely.is_valid(np.where(has, geoms, None))
     repaired = 0
     if invalid.any():
-        fixed = shapely.make_valid(geoms[invalid])
+        fixed = _make_valid(geoms[invalid])
         # keep only polygonal parts of what make_valid returns (collections may carry lines)
         parts, index = shapely.get_parts(fixed, return_index=True)
         poly = np.isin(shapely.get_type_id(parts), (3, 6))
@@ -299,6 +325,7 @@ def survey_buildings(buildings: gpd.GeoDataFrame, ghi_kwh_per_m2_yr: np.ndarray,
     reason = np.full(len(buildings), None, dtype=object)
     reason[footprint < roof.min_footprint_area_m2] = "too_small"
     reason[footprint > roof.max_footprint_area_m2] = "too_large"
+    reason[~np.isfinite(footprint) | ~np.isfinite(inset)] = "unmeasurable"
     ghi = np.asarray(ghi_kwh_per_m2_yr, dtype=float)
     reason[(reason == None) & outside_raster] = "outside_raster"  # noqa: E711
     reason[(reason == None) & ~np.isfinite(ghi)] = "no_irradiance"  # noqa: E711

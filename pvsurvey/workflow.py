@@ -42,6 +42,7 @@ from .io.writers import merge_parquet, write_csv, write_json
 from .params import SurveyConfig, VectorSource
 from .parallel import SurveyContext, run_dask, run_serial
 from .publish import COMPLETE_MARKER, new_partial_dir, new_run_id, publish, run_lock
+from .survey import clean_footprints
 from .tracking import (ProgressCollector, append_history, history_path, progress_csv, progress_document,
                        progress_tables, read_history, registry_outcome)
 
@@ -106,21 +107,34 @@ def package_versions() -> dict:
     return versions
 
 
-def read_parks(config: SurveyConfig) -> gpd.GeoDataFrame | None:
-    """Park polygons in WGS84 with ``park_id``, ``park_name`` and ``district``."""
+def read_parks(config: SurveyConfig) -> tuple[gpd.GeoDataFrame | None, dict | None]:
+    """Park polygons in WGS84 with ``park_id``, ``park_name`` and ``district``.
+
+    Park rows go through the same geometry checks as footprints (repair, empty,
+    not a polygon, duplicate id); the rejected ones are counted and listed in the
+    returned summary for the manifest.
+    """
     if config.parks is None:
-        return None
+        return None, None
     src = config.parks
-    parks = read_vector(src.path, src.crs, src.layer, what="parks")
-    name_col = next((c for c in PARK_NAME_SOURCES if c in parks.columns), None)
-    missing = [c for c, ok in (("park_id", "park_id" in parks), ("name", name_col), ("district", "district" in parks)) if not ok]
+    raw = read_vector(src.path, src.crs, src.layer, what="parks")
+    name_col = next((c for c in PARK_NAME_SOURCES if c in raw.columns), None)
+    missing = [c for c, ok in (("park_id", "park_id" in raw), ("name", name_col), ("district", "district" in raw)) if not ok]
     if missing:
         raise InputFileError(f"{src.path}: parks need the columns park_id, name and district; missing "
-                             f"{', '.join(missing)} (found: {', '.join(map(str, parks.columns))})")
-    parks = parks.rename(columns={name_col: "park_name"})[["park_id", "park_name", "district", "geometry"]]
-    parks = parks[parks.geometry.notna() & ~parks.geometry.is_empty].reset_index(drop=True)
-    parks["park_id"] = parks["park_id"].astype("string")
-    return parks
+                             f"{', '.join(missing)} (found: {', '.join(map(str, raw.columns))})")
+    accepted, rejected, stats = clean_footprints(raw, str(src.path), "park_id")
+    info = raw.set_index("source_row").loc[accepted["source_row"].to_numpy(), [name_col, "district"]]
+    parks = gpd.GeoDataFrame({"park_id": accepted["building_id"].astype("string").to_numpy(),
+                              "park_name": info[name_col].astype("string").to_numpy(),
+                              "district": info["district"].astype("string").to_numpy()},
+                             geometry=accepted.geometry.values, crs=accepted.crs)
+    summary = {"input_rows": int(len(raw)), "accepted": int(len(parks)), "repaired_geometries": stats["repaired"],
+               "rejected": rejected[["source_row", "building_id", "reason"]].rename(
+                   columns={"building_id": "park_id"}).to_dict(orient="records")}
+    if len(parks) == 0:
+        raise InputFileError(f"{src.path}: no usable park polygon ({len(rejected)} rows rejected)")
+    return parks, summary
 
 
 def build_yield_table(config: SurveyConfig) -> tuple[SpecificYieldTable, dict | None]:
@@ -272,6 +286,7 @@ class CheckedInputs:
     id_column: str | None
     duplicates: np.ndarray | None
     parks: gpd.GeoDataFrame | None
+    parks_summary: dict | None
     registry: pd.DataFrame | None
     yield_table: SpecificYieldTable
     weather_meta: dict | None
@@ -294,10 +309,11 @@ def check_inputs(cfg: SurveyConfig) -> CheckedInputs:
         raise InputFileError(f"{cfg.footprints.path}: no column '{cfg.footprints.id_column}' "
                              "(footprints.id_column in the config)")
     duplicates = duplicate_id_rows(parts[0], id_column) if id_column else None
-    parks = read_parks(cfg)
+    parks, parks_summary = read_parks(cfg)
     registry = read_registry(cfg.installations) if cfg.installations is not None else None
     yield_table, weather_meta = build_yield_table(cfg)
-    return CheckedInputs(raster, parts, id_column, duplicates, parks, registry, yield_table, weather_meta)
+    return CheckedInputs(raster, parts, id_column, duplicates, parks, parks_summary, registry, yield_table,
+                         weather_meta)
 
 
 def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, inputs: CheckedInputs, scheduler,
@@ -339,6 +355,7 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
                       "scheduler": scheduler, "partitions": len(parts),
                       "partition_rows": cfg.parallel.partition_rows},
         **manifest_counts,
+        "parks": inputs.parks_summary,
         "timings_s": timer.seconds,
     }
     write_json(manifest, tmp_dir / "manifest.json")

@@ -16,6 +16,7 @@ from .. import __version__
 from ..errors import PVSurveyError
 
 EXIT_INPUT_ERROR = 2
+EXIT_ROWS_REJECTED = 3  # the run succeeded, but some input rows were set aside
 
 
 def handle_errors(func):

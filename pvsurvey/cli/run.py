@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from . import cli, handle_errors
+from . import EXIT_ROWS_REJECTED, cli, handle_errors
 
 
 def make_progress(label: str):
@@ -44,18 +44,23 @@ def make_progress(label: str):
               help="Installed-PV registry replacing the config's (e.g. another snapshot).")
 @click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
               help="Date the progress figures describe (default: config progress.as_of, else today).")
+@click.option("--wait", is_flag=True, help="Wait for another run writing the same output instead of failing.")
 @handle_errors
-def run_command(config, out_dir, scheduler, workers, serial, installations, as_of):
+def run_command(config, out_dir, scheduler, workers, serial, installations, as_of, wait):
     """Survey usable roof area, capacity and yield of every building.
 
     CONFIG is a survey YAML file (see pipelines/). Without it, the bundled
     Shanghai demo runs.
+
+    Exit codes: 0 success; 3 success, but some input rows were rejected or
+    registry rows matched no building (see rejected.parquet and
+    installations_matched.csv); 2 bad input or config; 1 unexpected failure.
     """
     from ..workflow import run_survey
 
     result = run_survey(config, out_dir, scheduler=scheduler, workers=workers, serial=serial,
                         progress=make_progress("survey"), as_of=as_of.date() if as_of else None,
-                        installations=installations)
+                        installations=installations, wait=wait)
     m = result.manifest
     c, t = m["counts"], m["totals"]
     click.echo(
@@ -66,6 +71,17 @@ def run_command(config, out_dir, scheduler, workers, serial, installations, as_o
         click.echo(f"progress as of {m['as_of']}: installation ratio {100 * t['install_ratio_area_frac']:.1f} % "
                    f"of usable roof area, {t['new_kwp_since_baseline'] / 1e3:,.1f} MW new since the baseline "
                    f"(pvsurvey progress {result.run_dir})")
-    click.echo(f"outputs: {result.run_dir.resolve()}")
+    click.echo(f"outputs: {result.run_dir} (run {m['run_id']})")
     for name in m["outputs"]:
         click.echo(f"  {name}")
+    if rows_set_aside(m):
+        sys.exit(EXIT_ROWS_REJECTED)
+
+
+def rows_set_aside(manifest: dict) -> int:
+    """Input rows not used: rejected footprints and parks, unusable or unmatched registry rows."""
+    counts = manifest["counts"]
+    registry = counts.get("registry") or {}
+    parks = manifest.get("parks") or {}
+    return (counts["rejected"] + sum((registry.get("unmatched_by_reason") or {}).values())
+            + len(parks.get("rejected", [])))

@@ -93,6 +93,8 @@ def plan_partitions(path: Path, rows_per_partition: int, layer: str | None = Non
             if b"geo" not in (meta.metadata or {}):
                 raise InputFileError(f"{path}: Parquet file without GeoParquet 'geo' metadata; "
                                      "write it with geopandas.to_parquet or GDAL")
+            if meta.num_rows == 0:
+                raise InputFileError(f"{path}: the {what} layer is empty")
             parts, groups, start, rows = [], [], 0, 0
             for i in range(meta.num_row_groups):
                 groups.append(i)
