@@ -219,8 +219,10 @@ class Maps(_Strict):
     tiles: Literal["osm", "tianditu", "gaode", "none"] = "osm"
     # Tianditu key; the environment variable TIANDITU_KEY is used when this is empty.
     tianditu_key: Optional[str] = None
-    # Maps that load no script, style or font from the network (assets beside the HTML).
-    offline: bool = False
+    # Maps that load no script, style or font from the network: Leaflet and its
+    # plugins (~200 KB) sit beside the HTML, so pages work on an intranet and from
+    # file://; false loads the same pinned files from a public CDN.
+    offline: bool = True
 
 
 class SurveyConfig(_Strict):

@@ -38,6 +38,7 @@ from .io.raster import open_irradiance
 from .io.vector import check_footprint_crs_and_extent, duplicate_id_rows, plan_partitions, read_vector, resolve_id_column, source_columns
 from .io.registry import read_registry, usable_rows
 from .io.weather import read_weather
+from .mapping import map_options, publish_maps, write_maps
 from .io.writers import merge_parquet, write_csv, write_json
 from .params import SurveyConfig, VectorSource
 from .parallel import SurveyContext, run_dask, run_serial
@@ -272,6 +273,8 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
         except BaseException:
             shutil.rmtree(tmp_dir, ignore_errors=True)
             raise
+        if cfg.maps.publish_dir is not None:  # stable names for the web server, fresh every morning
+            publish_maps(run_dir / "maps", cfg.maps.publish_dir)
         # the history grows only with published runs
         append_history(history_path(cfg, run_dir), history_rows, as_of, manifest["finished_at"])
     return RunResult(run_dir, manifest)
@@ -312,6 +315,7 @@ def check_inputs(cfg: SurveyConfig) -> CheckedInputs:
     parks, parks_summary = read_parks(cfg)
     registry = read_registry(cfg.installations) if cfg.installations is not None else None
     yield_table, weather_meta = build_yield_table(cfg)
+    map_options(cfg.maps)  # a Tianditu base map without a key fails here, not after the survey
     return CheckedInputs(raster, parts, id_column, duplicates, parks, parks_summary, registry, yield_table,
                          weather_meta)
 
@@ -335,6 +339,9 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
     with timer.step("write_outputs"):
         manifest_counts, history_rows = _write_outputs(results, parks, registry, cfg, as_of, tmp_dir, run_dir)
     shutil.rmtree(parts_dir)
+    with timer.step("maps"):
+        write_maps(tmp_dir, config=cfg)
+    manifest_counts["outputs"]["maps/"] = str(run_dir / "maps")
     manifest = {
         "name": cfg.name,
         "status": "complete",
