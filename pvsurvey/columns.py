@@ -91,6 +91,14 @@ _COLUMNS = [
     Column("remaining_potential_kwh", "kWh/yr", "Yield of usable roofs without connected PV", "剩余潜力年发电量", "Remaining potential yield"),
     Column("match_method", "", "How the registry row found its building: id, polygon, contains, nearest", "匹配方式", "Match method"),
     Column("unmatched_reason", "", "Why a registry row matched no building", "未匹配原因", "Unmatched reason"),
+    # candidate projects (可建设项目清单)
+    Column("project_id", "", "Stable project id: C- and the project's smallest building id", "项目编号", "Project ID"),
+    Column("rank", "", "Order in the list, cheapest first", "排序", "Rank"),
+    Column("building_ids", "", "Buildings of the project, ';'-separated", "所含建筑编号", "Building IDs"),
+    Column("status", "", "Project status: identified, contacted, agreed, under_construction, connected, rejected",
+           "项目状态", "Project status"),
+    Column("status_source", "", "Who set the status: default, park manager or registry", "状态来源", "Status set by"),
+    Column("notes", "", "Park manager's follow-up notes", "跟进备注", "Follow-up notes"),
     # rejected rows
     Column("reason", "", "Reason code why the input row was not accepted", "剔除原因代码", "Reason code"),
     Column("message", "", "What was wrong with the row and how to fix it", "剔除说明", "Message"),

@@ -208,6 +208,8 @@ class Output(_Strict):
     # Published runs kept behind the run directory's pointer; older ones are
     # removed after each successful run (two weeks of nightly runs by default).
     keep_runs: int = Field(14, ge=1, le=10_000)
+    # Header language of the candidate lists each run writes for park managers.
+    lang: Literal["zh", "en"] = "zh"
 
 
 class Maps(_Strict):

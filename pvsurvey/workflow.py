@@ -184,7 +184,7 @@ CANDIDATE_READ_COLUMNS = ["building_id", "park_id", "park_name", "district", "na
 
 def candidate_status_path(name: str, run_dir: Path) -> Path:
     """The park managers' status store, kept beside the runs so it outlives them."""
-    return Path(run_dir).resolve().parent / f"{name}-candidate-status.csv"
+    return Path(run_dir).absolute().parent / f"{name}-candidate-status.csv"  # beside the pointer, not inside a run
 
 
 def read_candidate_statuses(path: Path) -> pd.DataFrame | None:
@@ -198,19 +198,27 @@ def write_candidates(out_dir: Path, cfg: SurveyConfig, run_dir: Path) -> dict:
                                  filters=[("capacity_kwp", ">", 0)])
     statuses = read_candidate_statuses(candidate_status_path(cfg.name, run_dir))
     candidates = build_candidates(buildings, cfg.economics, statuses)
-    write_candidate_lists(candidates, out_dir)
+    write_candidate_lists(candidates, out_dir, cfg.output.lang)
     return {"projects": int(len(candidates)), "capacity_kwp": float(candidates["capacity_kwp"].sum()),
             "by_status": {k: int(v) for k, v in candidates["status"].value_counts().items()}}
 
 
-def write_candidate_lists(candidates: gpd.GeoDataFrame, out_dir: Path) -> None:
+def write_candidate_lists(candidates: gpd.GeoDataFrame, out_dir: Path, lang: str) -> None:
+    """The city's list and one list per park, headers in ``lang`` for the park managers."""
     candidates.to_parquet(out_dir / "candidates.parquet", compression="zstd", index=False)
     table = pd.DataFrame(candidates.drop(columns="geometry"))
-    write_csv(table, out_dir / "candidates.csv")
+    write_csv(table, out_dir / "candidates.csv", lang)
     per_park = out_dir / "candidates"
     per_park.mkdir(exist_ok=True)
     for park_id, group in table[table["park_id"].notna()].groupby("park_id"):
-        write_csv(group, per_park / f"park-{park_id}.csv")
+        write_csv(group, per_park / f"park-{safe_file_part(park_id)}.csv", lang)
+
+
+def safe_file_part(text) -> str:
+    """A file-name part from data (park ids): letters, digits, - and _ only, so a
+    hostile id can never name a path outside the run directory."""
+    cleaned = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in str(text)).strip("_.")
+    return cleaned or "x"
 
 
 def default_run_dir(config: SurveyConfig) -> Path:
@@ -451,7 +459,7 @@ def report_progress(run_dir: str | Path, lang: str = "en", history_file: str | P
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
     history_file = Path(history_file) if history_file else (
         Path(manifest["config"]["progress"]["history_file"]) if manifest["config"]["progress"].get("history_file")
-        else run_dir.resolve().parent / f"{manifest['name']}-history.csv")
+        else run_dir.absolute().parent / f"{manifest['name']}-history.csv")
     history = read_history(history_file)
     if history is None:  # a run always has its own point
         history = pd.read_csv(run_dir / "progress.csv", encoding="utf-8-sig").assign(as_of=doc["as_of"])

@@ -50,7 +50,6 @@ def cli(debug: bool, quiet: bool):
 
 
 def main():
-    from . import progress, run  # noqa: F401  (each module registers its command)
-    from . import map  # noqa: F401,A004  (registers 'pvsurvey map')
+    from . import candidates, map, progress, run  # noqa: F401,A004  (each module registers its commands)
 
     cli(prog_name="pvsurvey")

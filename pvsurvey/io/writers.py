@@ -68,7 +68,11 @@ def write_json(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def write_csv(df: pd.DataFrame, path: Path) -> None:
-    """CSV in UTF-8 with a byte-order mark, so Excel shows Chinese text correctly."""
-    df.to_csv(path, index=False, encoding="utf-8-sig", float_format="%.12g")
+def write_csv(df: pd.DataFrame, path: Path, lang: str | None = None) -> None:
+    """CSV in UTF-8 with a byte-order mark, so Excel shows Chinese text correctly;
+    text from input data is neutralised so that it never runs as a formula.
+    Headers are the canonical names, or the registry labels in ``lang``."""
+    from .exports import export_table
+
+    export_table(df, path, "csv", lang=lang)
 

@@ -1,0 +1,115 @@
+"""Park managers' round trip: export, edit in Excel, import, next run; safe exports; the plan CLI."""
+
+import geopandas as gpd
+import openpyxl
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from conftest import roofs_utm, write_ghi_raster
+from pvsurvey.cli import cli
+from pvsurvey.cli import candidates as _candidates  # noqa: F401  (registers commands)
+from pvsurvey.cli import run as _run  # noqa: F401
+from pvsurvey.config import config_from_dict
+from pvsurvey.workflow import run_survey
+
+HOSTILE = '=HYPERLINK("http://x","y")'
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("small")
+    roofs = roofs_utm()
+    roofs["owner"] = [HOSTILE, "甲公司", "乙公司"]
+    roofs.to_file(tmp / "roofs.gpkg", engine="pyogrio")
+    write_ghi_raster(tmp / "ghi.tif")
+    cfg = config_from_dict({"name": "small", "footprints": "roofs.gpkg",
+                            "irradiance": {"ghi": "ghi.tif"}, "economics": {"min_candidate_kwp": 10}}, tmp)
+    return run_survey(cfg, tmp / "runs" / "small", serial=True), cfg
+
+
+def invoke(*args):
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result
+
+
+def test_hostile_text_arrives_inert_in_csv_and_xlsx(small_run):
+    run, _ = small_run
+    invoke("export", run.run_dir, "--format", "csv")
+    raw = (run.run_dir / "exports" / "candidates.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # the UTF-8 byte-order mark Excel needs for Chinese
+    text = raw.decode("utf-8-sig")
+    assert "'" + HOSTILE.replace('"', '""') in text and "," + HOSTILE not in text
+    invoke("export", run.run_dir, "--format", "xlsx")
+    ws = openpyxl.load_workbook(run.run_dir / "exports" / "candidates.xlsx")["可建设项目清单"]
+    cells = [c for row in ws.iter_rows() for c in row if c.value == HOSTILE]
+    assert cells and all(c.data_type == "s" for c in cells)  # text, not a formula
+    capacity_col = [c.value for c in ws[1]].index("可装机容量 (kWp)")
+    assert all(isinstance(row[capacity_col].value, float) for row in ws.iter_rows(min_row=2))  # numbers stay numbers
+    # the run's own list is as safe as the export
+    assert "'" + HOSTILE.replace('"', '""') in (run.run_dir / "candidates.csv").read_text(encoding="utf-8-sig")
+
+
+def test_gis_exports_read_back(small_run):
+    run, _ = small_run
+    for fmt in ("geojson", "gpkg"):
+        invoke("export", run.run_dir, "--format", fmt, "--lang", "en")
+        back = gpd.read_file(run.run_dir / "exports" / f"candidates.{fmt}")
+        assert back.crs.to_epsg() == 4326 and len(back) == 3
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_edited_statuses_survive_import_and_the_next_run(tmp_path, fmt):
+    roofs_utm().to_file(tmp_path / "roofs.gpkg", engine="pyogrio")
+    write_ghi_raster(tmp_path / "ghi.tif")
+    cfg = config_from_dict({"name": "rt", "footprints": "roofs.gpkg", "irradiance": {"ghi": "ghi.tif"},
+                            "economics": {"min_candidate_kwp": 10}}, tmp_path)
+    run_dir = tmp_path / "runs" / "rt"
+    run_survey(cfg, run_dir, serial=True)
+    exported = tmp_path / f"list.{fmt}"
+    invoke("export", run_dir, "--format", fmt, "--out", exported)
+    # the park manager edits the status and notes columns in Excel
+    if fmt == "csv":
+        table = pd.read_csv(exported, encoding="utf-8-sig", dtype=str)
+        table.loc[table["项目编号"] == "C-A", ["项目状态", "跟进备注"]] = ["已联系", "周一再打电话"]
+        table.loc[table["项目编号"] == "C-C", "项目状态"] = "agreed"
+        table.to_csv(exported, index=False, encoding="utf-8-sig")
+    else:
+        wb = openpyxl.load_workbook(exported)
+        ws = wb["可建设项目清单"]
+        header = [c.value for c in ws[1]]
+        for row in ws.iter_rows(min_row=2):
+            if row[header.index("项目编号")].value == "C-A":
+                row[header.index("项目状态")].value = "已联系"
+                row[header.index("跟进备注")].value = "周一再打电话"
+            if row[header.index("项目编号")].value == "C-C":
+                row[header.index("项目状态")].value = "agreed"
+        wb.save(exported)
+    out = invoke("candidates", "import", exported, "--run", run_dir)
+    assert "2 project(s) updated" in out.output
+    run_survey(cfg, run_dir, serial=True)  # the next nightly run
+    c = gpd.read_parquet(run_dir / "candidates.parquet").set_index("project_id")
+    assert c.loc["C-A", "status"] == "contacted" and c.loc["C-A", "notes"] == "周一再打电话"
+    assert c.loc["C-C", "status"] == "agreed" and c.loc["C-B", "status"] == "identified"
+    # importing the same file again changes nothing
+    assert "0 project(s) updated" in invoke("candidates", "import", exported, "--run", run_dir).output
+
+
+def test_unknown_status_is_reported_not_imported(tmp_path, small_run):
+    run, _ = small_run
+    path = tmp_path / "edit.csv"
+    pd.DataFrame({"project_id": ["C-A"], "status": ["maybe later"]}).to_csv(path, index=False)
+    result = CliRunner().invoke(cli, ["candidates", "import", str(path), "--run", str(run.run_dir)])
+    assert result.exit_code == 0 and "unknown status 'maybe later' left out" in result.stderr
+
+
+def test_plan_command_on_the_demo_park(tmp_path):
+    run = run_survey(None, tmp_path / "demo", serial=True)
+    out = invoke("candidates", "plan", run.run_dir, "--park", "P05", "--lang", "en")
+    assert out.output.startswith("P05: ratio 4.0 % -> 5")
+    plan = pd.read_csv(run.run_dir / "exports" / "plan-park-P05-lcoe.csv", encoding="utf-8-sig")
+    lcoe = plan["LCOE (CNY/kWh)"]
+    assert lcoe.is_monotonic_increasing and (plan["Park ID"] == "P05").all()
+    bad = CliRunner().invoke(cli, ["candidates", "plan", str(run.run_dir), "--park", "P99"])
+    assert bad.exit_code == 2 and "no candidate in park 'P99'" in bad.stderr
