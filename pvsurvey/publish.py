@@ -140,3 +140,25 @@ def prune(run_dir: Path, keep_runs: int) -> list[Path]:
     for link in run_dir.parent.glob(f".{run_dir.name}.link-*"):
         link.unlink(missing_ok=True)
     return removed
+
+
+def run_summaries(run_dir: Path) -> list[dict]:
+    """Headline figures of every published run behind ``run_dir``, newest first."""
+    import json
+
+    current = run_dir.resolve() if run_dir.is_symlink() else None
+    rows = []
+    for path in reversed(completed_runs(run_dir)):
+        try:
+            m = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        t, c = m.get("totals", {}), m.get("counts", {})
+        rows.append({
+            "run_id": path.name, "latest": path.resolve() == current, "finished_at": m.get("finished_at", "")[:19],
+            "as_of": m.get("as_of"), "buildings": c.get("accepted"), "rejected": c.get("rejected"),
+            "capacity_mwp": (t.get("capacity_kwp") or 0) / 1000, "install_ratio": t.get("install_ratio_area_frac"),
+            "new_mw": (t.get("new_kwp_since_baseline") or 0) / 1000,
+            "seconds": sum(v for v in m.get("timings_s", {}).values() if isinstance(v, (int, float))),
+        })
+    return rows

@@ -274,6 +274,7 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
     with run_lock(run_dir, wait=wait):
         tmp_dir = new_partial_dir(run_dir)
         run_id = new_run_id()
+        log_file = _log_to(tmp_dir / "run.log")
         try:
             manifest, history_rows = _survey_into(tmp_dir, run_dir, run_id, cfg, inputs, scheduler, workers, serial,
                                                   progress, as_of, started, timer)
@@ -281,11 +282,26 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
         except BaseException:
             shutil.rmtree(tmp_dir, ignore_errors=True)
             raise
+        finally:
+            logging.getLogger("pvsurvey").removeHandler(log_file)
+            log_file.close()
         if cfg.maps.publish_dir is not None:  # stable names for the web server, fresh every morning
             publish_maps(run_dir / "maps", cfg.maps.publish_dir)
         # the history grows only with published runs
         append_history(history_path(cfg, run_dir), history_rows, as_of, manifest["finished_at"])
     return RunResult(run_dir, manifest)
+
+
+def _log_to(path: Path) -> logging.Handler:
+    """Copy pvsurvey's log lines into the run directory (``run.log``)."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    logger = logging.getLogger("pvsurvey")
+    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+        logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    return handler
 
 
 @dataclass
@@ -344,6 +360,7 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
             results = run_serial(parts, ctx, progress)
         else:
             results = run_dask(parts, ctx, scheduler, workers, progress)
+    log.info("survey done in %.1f s; writing outputs", timer.seconds["survey"])
     with timer.step("write_outputs"):
         manifest_counts, history_rows = _write_outputs(results, parks, registry, cfg, as_of, tmp_dir, run_dir)
     shutil.rmtree(parts_dir)

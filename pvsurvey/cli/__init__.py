@@ -50,6 +50,6 @@ def cli(debug: bool, quiet: bool):
 
 
 def main():
-    from . import candidates, map, progress, run  # noqa: F401,A004  (each module registers its commands)
+    from . import candidates, map, progress, run, runs  # noqa: F401,A004  (each module registers its commands)
 
     cli(prog_name="pvsurvey")

@@ -237,19 +237,29 @@ def duplicate_id_rows(part: Partition, id_column: str) -> np.ndarray:
     """Source rows whose id was already used by an earlier row (whole file, ids only).
 
     Reading one column is cheap, and it lets every partition reject its
-    duplicates of rows in other partitions without seeing them.
+    duplicates of rows in other partitions without seeing them. The ids stay
+    in Arrow (dictionary-encoded): no Python string per row, ~20 bytes a row.
     """
-    if part.kind == "parquet":
-        ids = pq.read_table(part.path, columns=[id_column]).column(0).to_pandas()
-    elif part.kind == "csv":
-        ids = pd.read_csv(part.path, usecols=[id_column], dtype={id_column: "string"})[id_column]
-    elif part.kind == "osm":
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if part.kind == "osm":
         return np.empty(0, dtype=np.int64)
+    if part.kind == "parquet":
+        ids = pq.read_table(part.path, columns=[id_column]).column(0)
+    elif part.kind == "csv":
+        ids = pa.chunked_array([pa.array(pd.read_csv(part.path, usecols=[id_column], dtype={id_column: "string"})
+                                         [id_column].astype(object).where(lambda s: s.notna(), None))])
     else:
-        ids = pyogrio.read_dataframe(part.path, layer=part.layer, columns=[id_column], read_geometry=False)[id_column]
-    ids = ids.astype("string")
-    dup = ids.duplicated() & ids.notna()
-    return np.flatnonzero(dup.to_numpy()).astype(np.int64)
+        frame = pyogrio.read_dataframe(part.path, layer=part.layer, columns=[id_column], read_geometry=False)
+        ids = pa.chunked_array([pa.array(frame[id_column].astype(str).where(frame[id_column].notna(), None))])
+    codes = pc.dictionary_encode(pc.cast(ids, pa.string())).combine_chunks().indices
+    codes = np.asarray(codes.fill_null(-1), dtype=np.int64)
+    valid = np.flatnonzero(codes >= 0)
+    _, first = np.unique(codes[valid], return_index=True)
+    repeated = np.ones(len(valid), dtype=bool)
+    repeated[first] = False
+    return valid[repeated]
 
 
 def read_vector(path: Path, declared_crs: str | None = None, layer: str | None = None,
