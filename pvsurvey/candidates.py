@@ -30,6 +30,8 @@ STATUS_ALIASES = {
     "connected": "connected", "已并网": "connected", "并网": "connected",
     "rejected": "rejected", "declined": "rejected", "放弃": "rejected", "不具备条件": "rejected",
 }
+# Most advanced registry state of a project's roofs.
+PV_RANK = {"none": 0, "planned": 1, "under_construction": 2, "connected": 3}
 # Roofs of one owner closer than this are one project (a shared array across a gap) [m].
 ADJOINING_GAP_M = 5.0
 CANDIDATE_COLUMNS = [
@@ -109,19 +111,27 @@ def build_candidates(buildings: gpd.GeoDataFrame, econ: Economics, statuses: pd.
     group = group_adjoining(b)
     b["_group"] = group
     b["building_id"] = b["building_id"].astype(str)
-    agg = b.groupby("_group", sort=False).agg(
-        building_ids=("building_id", lambda s: ";".join(sorted(s))),
-        first_id=("building_id", "min"),
-        building_count=("building_id", "size"),
+    pv_rank = b["pv_status"].astype("string").map(PV_RANK).fillna(0).astype(int)
+    b = b.assign(_pv_rank=pv_rank).sort_values(["_group", "building_id"], kind="stable")
+    grouped = b.groupby("_group", sort=True)
+    agg = grouped.agg(
+        first_id=("building_id", "first"), building_count=("building_id", "size"),
         park_id=("park_id", "first"), park_name=("park_name", "first"), district=("district", "first"),
         owner=("owner", "first"), name=("name", "first"),
         usable_area_m2=("usable_area_m2", "sum"), capacity_kwp=("capacity_kwp", "sum"),
-        annual_yield_kwh=("annual_yield_kwh", "sum"), any_pv=("has_pv", "any"),
-        building_pv=("pv_status", lambda s: "under_construction" if (s == "under_construction").any() else
-                     ("planned" if (s == "planned").any() else "none")))
+        annual_yield_kwh=("annual_yield_kwh", "sum"), any_pv=("has_pv", "any"), _pv_rank=("_pv_rank", "max"))
+    agg["building_pv"] = agg["_pv_rank"].map({v: k for k, v in PV_RANK.items()})
+    # most projects are one roof: only the few multi-roof ones need a join and a union
+    agg["building_ids"] = agg["first_id"]
+    geoms = pd.Series(grouped.geometry.first().to_numpy(), index=agg.index, dtype=object)
+    multi = agg.index[agg["building_count"] > 1]
+    if len(multi):
+        several = b[b["_group"].isin(multi)]
+        agg.loc[multi, "building_ids"] = several.groupby("_group")["building_id"].agg(";".join)
+        unions = several.groupby("_group").geometry.agg(lambda g: shapely.union_all(g.to_numpy()))
+        geoms.loc[multi] = unions.loc[multi].to_numpy()
     # a stable id: the project's smallest building id (unchanged while that roof belongs to it)
     agg["project_id"] = "C-" + agg["first_id"]
-    geoms = b.groupby("_group", sort=False).geometry.agg(lambda g: shapely.union_all(g.to_numpy()))
     known = set(statuses["project_id"]) if statuses is not None and len(statuses) else set()
     keep = (agg["capacity_kwp"] >= econ.min_candidate_kwp) & (~agg["any_pv"] | agg["project_id"].isin(known))
     agg, geoms = agg[keep], geoms[keep]
