@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -11,6 +16,7 @@ import pytest
 import rasterio
 import shapely
 from rasterio.transform import from_origin
+from distributed import Client
 
 REPO = Path(__file__).resolve().parent.parent
 UTM51N = "EPSG:32651"
@@ -75,3 +81,39 @@ def write_osm_pbf(path: Path, gdf_wgs84: gpd.GeoDataFrame) -> Path:
         writer.add_way(way)
     writer.close()
     return path
+
+
+def _dask_cli(*args):
+    return [sys.executable, "-c", "import sys; from dask.__main__ import main; sys.exit(main())", *args]
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """A real `dask scheduler` and two `dask worker` processes on 127.0.0.1; yields
+    (address, worker processes). Each worker runs in its own session, so a test can
+    kill one (nanny and worker) with os.killpg."""
+    scheduler_file = tmp_path / "scheduler.json"
+    procs = [subprocess.Popen(_dask_cli("scheduler", "--host", "127.0.0.1", "--port", "0",
+                                        "--dashboard-address", ":0", "--scheduler-file", str(scheduler_file)),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    deadline = time.time() + 60
+    while not scheduler_file.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    for _ in range(2):
+        procs.append(subprocess.Popen(_dask_cli("worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1",
+                                                "--host", "127.0.0.1", "--dashboard-address", ":0",
+                                                "--memory-limit", "0"),
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+
+    address = json.loads(scheduler_file.read_text())["address"]
+    with Client(address, timeout="30s") as client:
+        client.wait_for_workers(2, timeout=60)
+    yield address, procs[1:]
+    for p in procs[1:]:  # workers (nanny and worker process) first, so they do not wait to reconnect
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.wait(timeout=30)
+    procs[0].kill()
+    procs[0].wait(timeout=30)
