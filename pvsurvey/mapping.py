@@ -21,6 +21,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
@@ -161,7 +162,9 @@ def load_run(run_dir: str | Path, config=None, lang: str = "zh") -> RunData:
 
     available = set(pq.read_schema(buildings_path).names)
     columns = [c for c in _BUILDING_COLUMNS if c in available]
-    buildings = gpd.read_parquet(buildings_path, columns=[*columns, "geometry"])
+    # only roofs inside parks are drawn: a city-wide run never loads its other buildings
+    in_parks = pc.is_valid(pc.field("park_id")) if "park_id" in available else None
+    buildings = gpd.read_parquet(buildings_path, columns=[*columns, "geometry"], filters=in_parks)
     if buildings.crs is not None and not buildings.crs.equals("EPSG:4326"):
         buildings = buildings.to_crs("EPSG:4326")
     buildings["park_id"] = buildings["park_id"].astype("string").fillna("")
@@ -171,7 +174,7 @@ def load_run(run_dir: str | Path, config=None, lang: str = "zh") -> RunData:
         progress = _fallback_progress(buildings, cfg.get("targets") or {})
     candidates = None
     if (run_dir / "candidates.parquet").is_file():
-        candidates = gpd.read_parquet(run_dir / "candidates.parquet")
+        candidates = _read_candidates_to_draw(run_dir / "candidates.parquet")
         if candidates.crs is not None and not candidates.crs.equals("EPSG:4326"):
             candidates = candidates.to_crs("EPSG:4326")
         candidates["park_id"] = candidates["park_id"].astype("string").fillna("")
@@ -180,6 +183,15 @@ def load_run(run_dir: str | Path, config=None, lang: str = "zh") -> RunData:
     districts = _district_table(run_dir, parks, progress)
     return RunData(run_dir, cfg, str(manifest.get("name") or cfg.get("name") or run_dir.name), generated,
                    buildings, parks, districts, progress, candidates)
+
+
+def _read_candidates_to_draw(path: Path, top: int = 1000) -> gpd.GeoDataFrame:
+    """Candidates in parks, and the largest ones anywhere (for the overview's
+    markers): a city-wide list of millions never comes into memory whole."""
+    keys = pq.read_table(path, columns=["project_id", "park_id", "capacity_kwp"]).to_pandas()
+    wanted = keys.loc[keys["park_id"].notna(), "project_id"]
+    wanted = pd.concat([wanted, keys.nlargest(top, "capacity_kwp")["project_id"]]).unique().tolist()
+    return gpd.read_parquet(path, filters=pc.field("project_id").isin(wanted))
 
 
 def _park_table(run_dir: Path, buildings: gpd.GeoDataFrame, cfg: dict, progress: dict | None,

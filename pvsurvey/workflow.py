@@ -27,15 +27,19 @@ from typing import Callable
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from . import __version__
 from .columns import SUM_COLUMNS
-from .candidates import build_candidates
+from .candidates import CANDIDATE_COLUMNS, build_candidates
 from .config import load_config
 from .energy import SpecificYieldTable
 from .errors import InputFileError, PVSurveyError
 from .io.raster import open_irradiance
-from .io.vector import check_footprint_crs_and_extent, duplicate_id_rows, plan_partitions, read_vector, resolve_id_column, source_columns
+from .io.vector import (check_footprint_crs_and_extent, duplicate_id_rows, geoframe_from_arrow, plan_partitions,
+                        read_vector, resolve_id_column, source_columns)
 from .io.registry import read_registry, usable_rows
 from .io.weather import read_weather
 from .mapping import map_options, publish_maps, write_maps
@@ -191,27 +195,93 @@ def read_candidate_statuses(path: Path) -> pd.DataFrame | None:
     return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig") if path.is_file() else None
 
 
+# The city's CSV list holds the best projects; the full list is candidates.parquet.
+CITY_LIST_MAX_ROWS = 50_000
+
+
 def write_candidates(out_dir: Path, cfg: SurveyConfig, run_dir: Path) -> dict:
-    """Candidate projects of the run: ``candidates.parquet`` (GeoParquet), the
-    city's list ``candidates.csv`` and one list per park under ``candidates/``."""
-    buildings = gpd.read_parquet(out_dir / "buildings.parquet", columns=CANDIDATE_READ_COLUMNS,
-                                 filters=[("capacity_kwp", ">", 0)])
+    """Candidate projects of the run, streaming: ``candidates.parquet`` (all, GeoParquet),
+    the city's list ``candidates.csv`` (the best ``CITY_LIST_MAX_ROWS``) and one
+    complete list per park under ``candidates/``.
+
+    Memory stays bounded by the largest park: one pass over the buildings' row
+    groups sorts park roofs into one temporary file per park (adjoining roofs of
+    one owner are grouped within a park) and turns roofs outside parks into
+    projects row group by row group; the city-wide rank comes from the projects'
+    costs alone.
+    """
     statuses = read_candidate_statuses(candidate_status_path(cfg.name, run_dir))
-    candidates = build_candidates(buildings, cfg.economics, statuses)
-    write_candidate_lists(candidates, out_dir, cfg.output.lang)
-    return {"projects": int(len(candidates)), "capacity_kwp": float(candidates["capacity_kwp"].sum()),
-            "by_status": {k: int(v) for k, v in candidates["status"].value_counts().items()}}
+    work = out_dir / "_candidates"
+    (work / "parks").mkdir(parents=True)
+    source = pq.ParquetFile(out_dir / "buildings.parquet")
+    parts: list[Path] = []
+    park_files: dict[str, pq.ParquetWriter] = {}
+
+    def survey_part(buildings: pd.DataFrame) -> None:
+        projects = build_candidates(buildings, cfg.economics, statuses)
+        if len(projects):
+            path = work / f"part-{len(parts):05d}.parquet"
+            projects.to_parquet(path, index=False)
+            parts.append(path)
+
+    try:
+        for i in range(source.num_row_groups):
+            table = source.read_row_group(i, columns=CANDIDATE_READ_COLUMNS)
+            table = table.filter(pc.greater(table["capacity_kwp"], 0))
+            in_park = pc.is_valid(table["park_id"])
+            outside = table.filter(pc.invert(in_park))
+            if outside.num_rows:
+                survey_part(geoframe_from_arrow(outside, source.schema_arrow))
+            inside = table.filter(in_park)
+            for park_id in pc.unique(inside["park_id"]).to_pylist():
+                rows = inside.filter(pc.equal(inside["park_id"], park_id))
+                if park_id not in park_files:
+                    park_files[park_id] = pq.ParquetWriter(work / "parks" / f"{len(park_files):06d}.parquet",
+                                                           rows.schema)
+                park_files[park_id].write_table(rows)
+    finally:
+        for writer in park_files.values():
+            writer.close()
+    for path in sorted((work / "parks").glob("*.parquet")):
+        survey_part(geoframe_from_arrow(pq.read_table(path), source.schema_arrow))
+    counts = _publish_candidate_lists(parts, out_dir, cfg)
+    shutil.rmtree(work)
+    return counts
 
 
-def write_candidate_lists(candidates: gpd.GeoDataFrame, out_dir: Path, lang: str) -> None:
-    """The city's list and one list per park, headers in ``lang`` for the park managers."""
-    candidates.to_parquet(out_dir / "candidates.parquet", compression="zstd", index=False)
-    table = pd.DataFrame(candidates.drop(columns="geometry"))
-    write_csv(table, out_dir / "candidates.csv", lang)
+def _publish_candidate_lists(parts: list[Path], out_dir: Path, cfg: SurveyConfig) -> dict:
+    """Global ranks, then candidates.parquet, the city's CSV and the per-park CSVs."""
+    lang = cfg.output.lang
     per_park = out_dir / "candidates"
     per_park.mkdir(exist_ok=True)
-    for park_id, group in table[table["park_id"].notna()].groupby("park_id"):
-        write_csv(group, per_park / f"park-{safe_file_part(park_id)}.csv", lang)
+    keys = pd.concat([pd.read_parquet(p, columns=["project_id", "lcoe_cny_per_kwh"]) for p in parts],
+                     ignore_index=True) if parts else pd.DataFrame(columns=["project_id", "lcoe_cny_per_kwh"])
+    keys = keys.sort_values(["lcoe_cny_per_kwh", "project_id"], kind="stable")
+    rank = pd.Series(np.arange(1, len(keys) + 1), index=keys["project_id"].to_numpy())
+
+    def with_rank(table):
+        ranks = rank.reindex(table.column("project_id").to_pylist()).to_numpy()
+        return table.set_column(table.schema.get_field_index("rank"), "rank", pa.array(ranks, type=pa.int64()))
+
+    top, counts = [], {"projects": int(len(keys)), "capacity_kwp": 0.0, "by_status": {}}
+    for path in parts:
+        frame = pd.read_parquet(path).drop(columns="geometry")
+        frame["rank"] = rank.reindex(frame["project_id"]).to_numpy()
+        counts["capacity_kwp"] += float(frame["capacity_kwp"].sum())
+        for status, n in frame["status"].value_counts().items():
+            counts["by_status"][status] = counts["by_status"].get(status, 0) + int(n)
+        top.append(frame[frame["rank"] <= CITY_LIST_MAX_ROWS])
+        park_ids = frame["park_id"].dropna().unique()
+        if len(park_ids) == 1:  # a park's part: its whole list, cheapest first
+            write_csv(frame.sort_values("rank"), per_park / f"park-{safe_file_part(park_ids[0])}.csv", lang)
+    if parts:
+        merge_parquet(parts, out_dir / "candidates.parquet", transform=with_rank)
+    else:
+        gpd.GeoDataFrame({c: [] for c in CANDIDATE_COLUMNS}, geometry=[], crs=4326).to_parquet(
+            out_dir / "candidates.parquet")
+    city = pd.concat(top, ignore_index=True).sort_values("rank") if top else pd.DataFrame(columns=CANDIDATE_COLUMNS)
+    write_csv(city, out_dir / "candidates.csv", lang)
+    return counts
 
 
 def safe_file_part(text) -> str:
@@ -365,8 +435,11 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
         manifest_counts, history_rows = _write_outputs(results, parks, registry, cfg, as_of, tmp_dir, run_dir)
     shutil.rmtree(parts_dir)
     with timer.step("maps"):
-        write_maps(tmp_dir, config=cfg)
-    manifest_counts["outputs"]["maps/"] = str(run_dir / "maps")
+        try:
+            write_maps(tmp_dir, config=cfg)
+            manifest_counts["outputs"]["maps/"] = str(run_dir / "maps")
+        except PVSurveyError as exc:  # maps are a view of the run: without them the run still stands
+            log.warning("no maps for this run: %s", exc)
     manifest = {
         "name": cfg.name,
         "status": "complete",

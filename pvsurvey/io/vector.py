@@ -77,6 +77,15 @@ def _parquet_crs(meta) -> CRS | None:
     return CRS.from_user_input(col["crs"]) if col["crs"] is not None else None
 
 
+def geoframe_from_arrow(table, schema) -> gpd.GeoDataFrame:
+    """A GeoDataFrame from an Arrow table read out of a GeoParquet file whose
+    schema (with its 'geo' metadata) is ``schema``; unparsable WKB becomes None."""
+    geo = json.loads(schema.metadata[b"geo"])
+    geom_col = geo.get("primary_column", "geometry")
+    geoms = shapely.from_wkb(table.column(geom_col).to_numpy(zero_copy_only=False), on_invalid="ignore")
+    return gpd.GeoDataFrame(table.drop_columns([geom_col]).to_pandas(), geometry=geoms, crs=_parquet_crs(schema))
+
+
 def plan_partitions(path: Path, rows_per_partition: int, layer: str | None = None,
                     what: str = "footprints") -> list[Partition]:
     """Split a vector file into row partitions, reading only its metadata.
@@ -134,13 +143,8 @@ def read_partition(part: Partition, declared_crs: str | None = None) -> gpd.GeoD
     path = part.path
     try:
         if part.kind == "parquet":
-            table = pq.ParquetFile(path).read_row_groups(list(part.row_groups))
-            crs = _parquet_crs(pq.ParquetFile(path).schema_arrow)
-            geo = json.loads(table.schema.metadata[b"geo"])
-            geom_col = geo.get("primary_column", "geometry")
-            df = table.drop_columns([geom_col]).to_pandas()
-            geoms = shapely.from_wkb(table.column(geom_col).to_numpy(zero_copy_only=False), on_invalid="ignore")
-            gdf = gpd.GeoDataFrame(df, geometry=geoms, crs=crs)
+            parquet = pq.ParquetFile(path)
+            gdf = geoframe_from_arrow(parquet.read_row_groups(list(part.row_groups)), parquet.schema_arrow)
         elif part.kind == "osm":
             gdf = pyogrio.read_dataframe(path, layer="multipolygons", where="building IS NOT NULL")
             gdf = _osm_attributes(gdf)
