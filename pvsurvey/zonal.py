@@ -436,14 +436,15 @@ def block_sums(values, pieces: Pieces, n: int, row_off: int = 0, col_off: int = 
 
     piece, col, x_mid, dy = _column_split(pieces, col_off, width)
     flat = rows[piece] * (width + 1) + col  # index of c[row, col] in the prefix-sum table
+    flat_right = flat + 1
     frac = x_mid - col
+    # F at the sub-piece's middle interpolates c[row, col] and c[row, col + 1]
+    w_left, w_right = dy * (1.0 - frac), dy * frac
     building = pieces.building[piece]
 
     def integrate(c: np.ndarray) -> np.ndarray:
         cf = c.ravel()
-        left = cf[flat]
-        f_mid = left + frac * (cf[flat + 1] - left)  # F at the sub-piece's middle
-        return np.bincount(building, weights=dy * f_mid, minlength=n)
+        return np.bincount(building, weights=cf[flat] * w_left + cf[flat_right] * w_right, minlength=n)
 
     area = np.bincount(building, weights=dy * x_mid, minlength=n)  # F of a block of ones is x
     value_sum = integrate(_prefix(data if all_valid else np.where(valid, data, 0), ws, "value", np.float64))
