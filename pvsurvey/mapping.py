@@ -21,6 +21,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
@@ -188,9 +189,11 @@ def load_run(run_dir: str | Path, config=None, lang: str = "zh") -> RunData:
 def _read_candidates_to_draw(path: Path, top: int = 1000) -> gpd.GeoDataFrame:
     """Candidates in parks, and the largest ones anywhere (for the overview's
     markers): a city-wide list of millions never comes into memory whole."""
-    keys = pq.read_table(path, columns=["project_id", "park_id", "capacity_kwp"]).to_pandas()
-    wanted = keys.loc[keys["park_id"].notna(), "project_id"]
-    wanted = pd.concat([wanted, keys.nlargest(top, "capacity_kwp")["project_id"]]).unique().tolist()
+    keys = pq.read_table(path, columns=["project_id", "park_id", "capacity_kwp"])
+    in_parks = keys.filter(pc.is_valid(keys["park_id"])).column("project_id")
+    largest = keys.take(pc.select_k_unstable(keys, top, [("capacity_kwp", "descending")])).column("project_id")
+    kind = keys.schema.field("project_id").type
+    wanted = pc.unique(pa.concat_arrays([in_parks.combine_chunks().cast(kind), largest.combine_chunks().cast(kind)]))
     return gpd.read_parquet(path, filters=pc.field("project_id").isin(wanted))
 
 

@@ -254,19 +254,22 @@ def _publish_candidate_lists(parts: list[Path], out_dir: Path, cfg: SurveyConfig
     lang = cfg.output.lang
     per_park = out_dir / "candidates"
     per_park.mkdir(exist_ok=True)
-    keys = pd.concat([pd.read_parquet(p, columns=["project_id", "lcoe_cny_per_kwh"]) for p in parts],
-                     ignore_index=True) if parts else pd.DataFrame(columns=["project_id", "lcoe_cny_per_kwh"])
-    keys = keys.sort_values(["lcoe_cny_per_kwh", "project_id"], kind="stable")
-    rank = pd.Series(np.arange(1, len(keys) + 1), index=keys["project_id"].to_numpy())
+    # ranks from the costs alone (no ids in memory): cheapest first, ties in list order
+    costs = [pq.read_table(p, columns=["lcoe_cny_per_kwh"]).column(0).to_numpy() for p in parts]
+    sizes = np.array([len(c) for c in costs], dtype=np.int64)
+    order = np.argsort(np.concatenate(costs) if costs else np.zeros(0), kind="stable")
+    rank_all = np.empty(len(order), dtype=np.int64)
+    rank_all[order] = np.arange(1, len(order) + 1)
+    ranks = dict(zip(parts, np.split(rank_all, np.cumsum(sizes)[:-1]))) if parts else {}
+    part_of = iter(parts)
 
     def with_rank(table):
-        ranks = rank.reindex(table.column("project_id").to_pylist()).to_numpy()
-        return table.set_column(table.schema.get_field_index("rank"), "rank", pa.array(ranks, type=pa.int64()))
+        return table.set_column(table.schema.get_field_index("rank"), "rank", pa.array(ranks[next(part_of)]))
 
-    top, counts = [], {"projects": int(len(keys)), "capacity_kwp": 0.0, "by_status": {}}
+    top, counts = [], {"projects": int(len(order)), "capacity_kwp": 0.0, "by_status": {}}
     for path in parts:
         frame = pd.read_parquet(path).drop(columns="geometry")
-        frame["rank"] = rank.reindex(frame["project_id"]).to_numpy()
+        frame["rank"] = ranks[path]
         counts["capacity_kwp"] += float(frame["capacity_kwp"].sum())
         for status, n in frame["status"].value_counts().items():
             counts["by_status"][status] = counts["by_status"].get(status, 0) + int(n)
