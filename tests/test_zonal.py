@@ -248,3 +248,19 @@ def test_zonal_on_a_geographic_climatology(ghi_tif, roofs):
     ghi, frac, outside = zonal_ghi_kwh_per_m2_yr(info, geoms, lon, lat, threshold_kwh_per_m2_yr=1000.0)
     np.testing.assert_allclose(ghi, 3.6 * 365, rtol=1e-6)
     assert (frac == 1.0).all() and not outside.any()
+
+
+def test_mask_band_and_integer_raster(tmp_path):
+    """A dataset mask (no nodata value) is honoured; integer rasters work too."""
+    path = tmp_path / "masked.tif"
+    data = gradient().astype("uint16")
+    with rasterio.open(path, "w", driver="GTiff", width=COLS, height=ROWS, count=1, dtype="uint16", crs=UTM51N,
+                       transform=TRANSFORM) as dst:
+        dst.write(data, 1)
+        mask = np.full((ROWS, COLS), 255, dtype="uint8")
+        mask[:, 5] = 0  # column 5 masked out
+        dst.write_mask(mask)
+    info = open_irradiance(path, "kWh/m2/yr")
+    geoms, lon, lat = to_wgs84([box_px(3, 0, 7, 2)])
+    ghi, _, _ = zonal_ghi_kwh_per_m2_yr(info, geoms, lon, lat)
+    assert ghi[0] == pytest.approx(1000 + 10 * (3 + 4 + 6) / 3 + 0.5, rel=1e-6)
