@@ -8,17 +8,22 @@ workers. :func:`run_serial` is the plain twin the parallel run is tested against
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import pickle
+import shutil
 import time
+import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from .energy import SpecificYieldTable
 from .io.raster import RasterInfo, sample_ghi_kwh_per_m2_yr
@@ -44,6 +49,10 @@ class SurveyContext:
     duplicate_rows: np.ndarray | None = None
     registry: pd.DataFrame | None = None  # usable registry rows, matched inside each task
     match_distance_m: float = 30.0
+    # Reuse of unchanged partitions across runs: results keyed by the partition's
+    # bytes and by everything else that shapes them (cache_salt).
+    cache_dir: Path | None = None
+    cache_salt: str = ""
 
 
 @dataclass
@@ -61,13 +70,83 @@ class PartitionResult:
     seconds: float
     matches: pd.DataFrame | None = None
     bounds: tuple | None = None  # lon/lat bounds of the accepted buildings
+    cache_key: str | None = None
+    cached: bool = False
+
+
+def _cache_key(part: Partition, ctx: SurveyContext, raw: pd.DataFrame | None) -> str:
+    """What the partition's result depends on: its rows (stored bytes, or the rows
+    as read), its duplicate-id rows, and the run's cache salt."""
+    digest = hashlib.sha256(ctx.cache_salt.encode())
+    if part.fingerprint is not None:
+        digest.update(part.fingerprint.encode())
+    else:
+        digest.update(pd.util.hash_pandas_object(pd.DataFrame(raw.drop(columns=raw.geometry.name)),
+                                                 index=False).to_numpy().tobytes())
+        digest.update(b"".join(shapely.to_wkb(raw.geometry.values[~pd.isna(raw.geometry.values)])))
+    if ctx.duplicate_rows is not None:
+        lo, hi = np.searchsorted(ctx.duplicate_rows, [part.start, part.stop if part.stop >= 0 else np.iinfo(np.int64).max])
+        digest.update(ctx.duplicate_rows[lo:hi].tobytes())
+    return digest.hexdigest()[:32]
+
+
+def _link(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)  # same file system: no copy
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def _from_cache(entry: Path, part: Partition, ctx: SurveyContext, t0: float) -> PartitionResult:
+    with open(entry / "result.pkl", "rb") as fh:
+        result: PartitionResult = pickle.load(fh)
+    name = f"part-{part.index:05d}.parquet"
+    if (entry / "buildings.parquet").is_file():
+        result.buildings_path = ctx.parts_dir / "buildings" / name
+        _link(entry / "buildings.parquet", result.buildings_path)
+    result.rejected_path = ctx.parts_dir / "rejected" / name
+    _link(entry / "rejected.parquet", result.rejected_path)
+    if ctx.registry is not None and len(ctx.registry) and result.buildings_path is not None:
+        # the registry changes every night; matching needs only ids and outlines
+        accepted = gpd.read_parquet(result.buildings_path, columns=["building_id", "geometry"])
+        result.matches = match_registry(ctx.registry, accepted, ctx.match_distance_m)
+    result.index, result.cached, result.seconds = part.index, True, time.perf_counter() - t0
+    return result
+
+
+def _to_cache(entry: Path, result: PartitionResult) -> None:
+    tmp = entry.with_name(f".{entry.name}.{uuid.uuid4().hex[:8]}")
+    tmp.mkdir(parents=True)
+    if result.buildings_path is not None:
+        _link(result.buildings_path, tmp / "buildings.parquet")
+    _link(result.rejected_path, tmp / "rejected.parquet")
+    stored = replace(result, matches=None, buildings_path=None, rejected_path=None)
+    with open(tmp / "result.pkl", "wb") as fh:
+        pickle.dump(stored, fh)
+    try:
+        os.rename(tmp, entry)
+    except OSError:  # another worker stored the same key first
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def survey_partition(part: Partition, ctx: SurveyContext) -> PartitionResult:
-    """Read, survey and write one partition; return its summaries."""
+    """Read, survey and write one partition; return its summaries.
+
+    With a cache, a partition whose key is stored is not surveyed again: its
+    part files are linked and only the registry matching is redone.
+    """
     t0 = time.perf_counter()
     source = str(part.path)
-    raw = read_partition(part, ctx.config.footprints.crs)
+    raw = None
+    if part.fingerprint is None:
+        raw = read_partition(part, ctx.config.footprints.crs)
+    key = _cache_key(part, ctx, raw) if ctx.cache_dir is not None else None
+    if key is not None and (ctx.cache_dir / key / "result.pkl").is_file():
+        result = _from_cache(ctx.cache_dir / key, part, ctx, t0)
+        result.cache_key = key
+        return result
+    if raw is None:
+        raw = read_partition(part, ctx.config.footprints.crs)
     buildings, rejected, stats = clean_footprints(raw, source, ctx.id_column, ctx.duplicate_rows)
     ghi, outside = sample_ghi_kwh_per_m2_yr(ctx.raster, buildings["lon"].to_numpy(), buildings["lat"].to_numpy())
     accepted, rejected_more = survey_buildings(buildings, ghi, outside, ctx.parks, ctx.config,
@@ -83,12 +162,15 @@ def survey_partition(part: Partition, ctx: SurveyContext) -> PartitionResult:
         write_geoparquet(accepted, buildings_path)
     rejected_path = ctx.parts_dir / "rejected" / name
     write_rejected(rejected_all, rejected_path)
-    return PartitionResult(
+    result = PartitionResult(
         index=part.index, input_rows=len(raw), accepted=len(accepted), rejected=len(rejected_all),
         reasons=dict(Counter(rejected_all["reason"].astype(str))), repaired=stats["repaired"],
         by_park=summarise(accepted, "park_id"), by_district=summarise(accepted, "district"),
         buildings_path=buildings_path, rejected_path=rejected_path, seconds=time.perf_counter() - t0,
-        matches=matches, bounds=tuple(accepted.total_bounds) if len(accepted) else None)
+        matches=matches, bounds=tuple(accepted.total_bounds) if len(accepted) else None, cache_key=key)
+    if key is not None:
+        _to_cache(ctx.cache_dir / key, result)
+    return result
 
 
 def run_serial(parts: list[Partition], ctx: SurveyContext,

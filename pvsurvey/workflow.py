@@ -46,7 +46,7 @@ from .mapping import map_options, publish_maps, write_maps
 from .io.writers import merge_parquet, write_csv, write_json
 from .params import SurveyConfig, VectorSource
 from .parallel import SurveyContext, run_dask, run_serial
-from .publish import COMPLETE_MARKER, new_partial_dir, new_run_id, publish, run_lock
+from .publish import COMPLETE_MARKER, new_partial_dir, new_run_id, publish, run_lock, store_dir
 from .survey import clean_footprints
 from .tracking import (ProgressCollector, append_history, history_path, progress_csv, progress_document,
                        progress_tables, read_history, registry_outcome)
@@ -301,7 +301,7 @@ def default_run_dir(config: SurveyConfig) -> Path:
 def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | Path | None = None,
                scheduler: str | None = None, workers: int | None = None, serial: bool = False,
                progress: Callable[[int, int], None] | None = None, as_of: dt.date | None = None,
-               installations: str | Path | None = None, wait: bool = False) -> RunResult:
+               installations: str | Path | None = None, wait: bool = False, reuse: bool = True) -> RunResult:
     """Survey every footprint of a config and publish a run directory.
 
     Parameters
@@ -324,6 +324,9 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
         Registry file replacing the config's (e.g. another snapshot).
     wait : bool
         Wait for another run writing the same output instead of failing.
+    reuse : bool
+        Reuse the results of partitions whose rows and model inputs are unchanged
+        since the last run (the registry is matched afresh); False surveys all.
 
     Returns
     -------
@@ -350,8 +353,9 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
         log_file = _log_to(tmp_dir / "run.log")
         try:
             manifest, history_rows = _survey_into(tmp_dir, run_dir, run_id, cfg, inputs, scheduler, workers, serial,
-                                                  progress, as_of, started, timer)
+                                                  progress, as_of, started, timer, reuse)
             publish(tmp_dir, run_dir, cfg.output.keep_runs, run_id)
+            prune_cache(run_dir, set(manifest["partitions"]["keys"]))
         except BaseException:
             shutil.rmtree(tmp_dir, ignore_errors=True)
             raise
@@ -417,15 +421,57 @@ def check_inputs(cfg: SurveyConfig) -> CheckedInputs:
                          weather_meta)
 
 
+def input_fingerprints(cfg: SurveyConfig) -> dict:
+    return {"footprints": fingerprint(cfg.footprints.path),
+            "parks": fingerprint(cfg.parks.path if cfg.parks else None),
+            "installations": fingerprint(cfg.installations.path if cfg.installations else None),
+            "ghi": fingerprint(cfg.irradiance.ghi),
+            "weather": fingerprint(cfg.irradiance.weather)}
+
+
+def cache_dir(run_dir: Path) -> Path:
+    """Partition results kept for the next run (beside the dated runs)."""
+    return store_dir(run_dir) / ".cache"
+
+
+def cache_salt(cfg: SurveyConfig, fingerprints: dict, id_column: str | None) -> str:
+    """Everything besides a partition's own rows that shapes its result: the
+    model parameters, the raster, weather and parks, the reader settings and
+    pvsurvey's version. The registry is not in it: matching is redone each run."""
+    def digest(fp):
+        return None if fp is None else {k: v for k, v in fp.items() if k.startswith("sha256") or k == "size_bytes"}
+
+    shaping = {"version": __version__, "id_column": id_column,
+               "footprints": cfg.footprints.model_dump(mode="json", exclude={"path"}),
+               "roof": cfg.roof.model_dump(mode="json"), "system": cfg.system.model_dump(mode="json"),
+               "climate": cfg.climate.model_dump(mode="json"),
+               "irradiance": {"units": cfg.irradiance.units, "cell_deg": cfg.irradiance.weather_cell_deg},
+               "ghi": digest(fingerprints["ghi"]), "weather": digest(fingerprints["weather"]),
+               "parks": digest(fingerprints["parks"])}
+    return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()
+
+
+def prune_cache(run_dir: Path, keep: set) -> None:
+    """Drop cached partitions the latest run did not use (the cache holds one run)."""
+    root = cache_dir(run_dir)
+    if root.is_dir():
+        for entry in root.iterdir():
+            if entry.name not in keep:
+                shutil.rmtree(entry, ignore_errors=True)
+
+
 def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, inputs: CheckedInputs, scheduler,
-                 workers, serial, progress, as_of, started, timer):
+                 workers, serial, progress, as_of, started, timer, reuse: bool):
     """Run the survey into ``tmp_dir`` and write every output and the marker."""
     parts, parks, registry = inputs.parts, inputs.parks, inputs.registry
     parts_dir = tmp_dir / "_parts"
     (parts_dir / "buildings").mkdir(parents=True)
     (parts_dir / "rejected").mkdir(parents=True)
+    fingerprints = input_fingerprints(cfg)
     ctx = SurveyContext(cfg, inputs.raster, parks, inputs.yield_table, parts_dir, inputs.id_column, inputs.duplicates,
-                        usable_rows(registry) if registry is not None else None, cfg.progress.match_distance_m)
+                        usable_rows(registry) if registry is not None else None, cfg.progress.match_distance_m,
+                        cache_dir=cache_dir(run_dir) if reuse else None,
+                        cache_salt=cache_salt(cfg, fingerprints, inputs.id_column))
     log.info("surveying %s in %d partition(s)%s", cfg.footprints.path, len(parts),
              "" if serial else f" on {'local Dask cluster' if scheduler is None else scheduler}")
     with timer.step("survey"):
@@ -451,11 +497,9 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
         "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
         "run_dir": str(run_dir.absolute()),
         "config": cfg.model_dump(mode="json"),
-        "inputs": {"footprints": fingerprint(cfg.footprints.path),
-                   "parks": fingerprint(cfg.parks.path if cfg.parks else None),
-                   "installations": fingerprint(cfg.installations.path if cfg.installations else None),
-                   "ghi": fingerprint(cfg.irradiance.ghi),
-                   "weather": fingerprint(cfg.irradiance.weather)},
+        "inputs": fingerprints,
+        "partitions": {"reused": sum(r.cached for r in results), "surveyed": sum(not r.cached for r in results),
+                       "keys": [r.cache_key for r in results]},
         "weather": inputs.weather_meta or {"source": "pvlib Ineichen clear sky scaled to the raster GHI",
                                     "cell_deg": cfg.irradiance.weather_cell_deg},
         "packages": package_versions(),

@@ -45,8 +45,9 @@ def make_progress(label: str):
 @click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
               help="Date the progress figures describe (default: config progress.as_of, else today).")
 @click.option("--wait", is_flag=True, help="Wait for another run writing the same output instead of failing.")
+@click.option("--full", is_flag=True, help="Survey every partition again, even those unchanged since the last run.")
 @handle_errors
-def run_command(config, out_dir, scheduler, workers, serial, installations, as_of, wait):
+def run_command(config, out_dir, scheduler, workers, serial, installations, as_of, wait, full):
     """Survey usable roof area, capacity and yield of every building.
 
     CONFIG is a survey YAML file (see pipelines/). Without it, the bundled
@@ -60,13 +61,15 @@ def run_command(config, out_dir, scheduler, workers, serial, installations, as_o
 
     result = run_survey(config, out_dir, scheduler=scheduler, workers=workers, serial=serial,
                         progress=make_progress("survey"), as_of=as_of.date() if as_of else None,
-                        installations=installations, wait=wait)
+                        installations=installations, wait=wait, reuse=not full)
     m = result.manifest
     c, t = m["counts"], m["totals"]
     click.echo(
         f"{m['name']}: {c['accepted']:,} buildings surveyed, {c['rejected']:,} rows rejected; "
         f"usable roof {t['usable_area_m2'] / 1e6:,.2f} km², capacity {t['capacity_kwp'] / 1e3:,.1f} MWp, "
-        f"yield {t['annual_yield_kwh'] / 1e6:,.1f} GWh/yr ({m['timings_s']['survey']:.1f} s)")
+        f"yield {t['annual_yield_kwh'] / 1e6:,.1f} GWh/yr ({m['timings_s']['survey']:.1f} s; "
+        f"{m['partitions']['reused']} of {m['partitions']['reused'] + m['partitions']['surveyed']} "
+        f"partitions unchanged and reused)")
     if t.get("install_ratio_area_frac") is not None:
         click.echo(f"progress as of {m['as_of']}: installation ratio {100 * t['install_ratio_area_frac']:.1f} % "
                    f"of usable roof area, {t['new_kwp_since_baseline'] / 1e3:,.1f} MW new since the baseline "

@@ -8,6 +8,7 @@ column (Google Open Buildings) and OSM ``.pbf`` (building polygons).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +66,7 @@ class Partition:
     stop: int  # one past the last source row
     layer: str | None = None
     row_groups: tuple = field(default=())
+    fingerprint: str | None = None  # hash of the partition's stored bytes, where cheap to get
 
 
 def _parquet_crs(meta) -> CRS | None:
@@ -86,6 +88,21 @@ def geoframe_from_arrow(table, schema) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(table.drop_columns([geom_col]).to_pandas(), geometry=geoms, crs=_parquet_crs(schema))
 
 
+def _row_group_digest(fh, meta, groups) -> str:
+    """SHA-256 of the compressed column chunks of some row groups: the same rows
+    give the same digest wherever they sit in the file, without decoding."""
+    digest = hashlib.sha256()
+    for i in groups:
+        group = meta.row_group(i)
+        for c in range(group.num_columns):
+            chunk = group.column(c)
+            start = chunk.dictionary_page_offset if chunk.has_dictionary_page and chunk.dictionary_page_offset else \
+                chunk.data_page_offset
+            fh.seek(start)
+            digest.update(fh.read(chunk.total_compressed_size))
+    return digest.hexdigest()
+
+
 def plan_partitions(path: Path, rows_per_partition: int, layer: str | None = None,
                     what: str = "footprints") -> list[Partition]:
     """Split a vector file into row partitions, reading only its metadata.
@@ -105,12 +122,14 @@ def plan_partitions(path: Path, rows_per_partition: int, layer: str | None = Non
             if meta.num_rows == 0:
                 raise InputFileError(f"{path}: the {what} layer is empty")
             parts, groups, start, rows = [], [], 0, 0
-            for i in range(meta.num_row_groups):
-                groups.append(i)
-                rows += meta.row_group(i).num_rows
-                if rows >= rows_per_partition or i == meta.num_row_groups - 1:
-                    parts.append(Partition(path, kind, len(parts), start, start + rows, None, tuple(groups)))
-                    start, rows, groups = start + rows, 0, []
+            with open(path, "rb") as fh:
+                for i in range(meta.num_row_groups):
+                    groups.append(i)
+                    rows += meta.row_group(i).num_rows
+                    if rows >= rows_per_partition or i == meta.num_row_groups - 1:
+                        parts.append(Partition(path, kind, len(parts), start, start + rows, None, tuple(groups),
+                                               _row_group_digest(fh, meta, groups)))
+                        start, rows, groups = start + rows, 0, []
             return parts
         if kind == "osm":
             return [Partition(path, kind, 0, 0, -1, "multipolygons")]

@@ -1,0 +1,44 @@
+"""Nightly reruns reuse the partitions whose rows and model inputs did not change."""
+
+import geopandas as gpd
+import pandas as pd
+
+from conftest import REPO, write_ghi_raster
+from pvsurvey.config import config_from_dict
+from pvsurvey.workflow import run_survey
+
+
+def config(tmp_path, **overrides):
+    return config_from_dict({"name": "inc", "footprints": "fp.parquet", "installations": str(
+        REPO / "data/demo/installations-2025-06-30.csv"), "irradiance": {"ghi": "ghi.tif"},
+        "parallel": {"partition_rows": 1000}, **overrides}, tmp_path)
+
+
+def test_unchanged_partitions_are_reused_and_give_the_same_result(tmp_path):
+    fp = gpd.read_parquet(REPO / "data/demo/footprints.parquet")
+    fp.to_parquet(tmp_path / "fp.parquet", row_group_size=1000)
+    write_ghi_raster(tmp_path / "ghi.tif", value=3.6)
+    run_dir = tmp_path / "runs" / "inc"
+    first = run_survey(config(tmp_path), run_dir, serial=True)
+    assert first.manifest["partitions"] == {**first.manifest["partitions"], "reused": 0, "surveyed": 4}
+    before = gpd.read_parquet(run_dir / "buildings.parquet")
+
+    # nothing changed but the night: every partition is reused, the result is the same
+    second = run_survey(config(tmp_path), run_dir, serial=True)
+    assert second.manifest["partitions"]["reused"] == 4
+    pd.testing.assert_frame_equal(before, gpd.read_parquet(run_dir / "buildings.parquet"))
+    assert second.manifest["counts"] == first.manifest["counts"]
+
+    # one row group edited (a roof redrawn): only its partition is surveyed again
+    fp.loc[1500, "geometry"] = fp.loc[1500, "geometry"].buffer(-0.00001)
+    fp.to_parquet(tmp_path / "fp.parquet", row_group_size=1000)
+    third = run_survey(config(tmp_path), run_dir, serial=True)
+    assert (third.manifest["partitions"]["reused"], third.manifest["partitions"]["surveyed"]) == (3, 1)
+    after = gpd.read_parquet(run_dir / "buildings.parquet").set_index("source_row")
+    assert after.loc[1500, "footprint_area_m2"] < before.set_index("source_row").loc[1500, "footprint_area_m2"]
+
+    # a model parameter changes every partition's result: nothing is reused
+    fourth = run_survey(config(tmp_path, roof={"setback_m": 1.5}), run_dir, serial=True)
+    assert fourth.manifest["partitions"]["reused"] == 0
+    # and the cache keeps only what the latest run used
+    assert len(list((tmp_path / "runs" / "inc.runs" / ".cache").iterdir())) == 4
