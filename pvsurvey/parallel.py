@@ -26,7 +26,7 @@ import pandas as pd
 import shapely
 
 from .energy import SpecificYieldTable
-from .io.raster import RasterInfo, sample_ghi_kwh_per_m2_yr
+from .io.raster import RasterInfo, is_high_resolution, sample_ghi_kwh_per_m2_yr, zonal_ghi_kwh_per_m2_yr
 from .io.vector import Partition, read_partition
 from .io.writers import write_geoparquet, write_rejected
 from .params import SurveyConfig
@@ -148,7 +148,11 @@ def survey_partition(part: Partition, ctx: SurveyContext) -> PartitionResult:
     if raw is None:
         raw = read_partition(part, ctx.config.footprints.crs)
     buildings, rejected, stats = clean_footprints(raw, source, ctx.id_column, ctx.duplicate_rows)
-    ghi, outside = sample_ghi_kwh_per_m2_yr(ctx.raster, buildings["lon"].to_numpy(), buildings["lat"].to_numpy())
+    lon, lat = buildings["lon"].to_numpy(), buildings["lat"].to_numpy()
+    if is_high_resolution(ctx.raster):  # rooftop rasters (≤ 5 m pixels): the roof's mean, window by window
+        ghi, _, outside = zonal_ghi_kwh_per_m2_yr(ctx.raster, buildings.geometry.values, lon, lat)
+    else:  # a climatology: the cell under the roof
+        ghi, outside = sample_ghi_kwh_per_m2_yr(ctx.raster, lon, lat)
     accepted, rejected_more = survey_buildings(buildings, ghi, outside, ctx.parks, ctx.config,
                                                ctx.yield_table, source)
     frames = [r for r in (rejected, rejected_more) if r is not None and len(r)]

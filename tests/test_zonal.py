@@ -264,3 +264,27 @@ def test_mask_band_and_integer_raster(tmp_path):
     geoms, lon, lat = to_wgs84([box_px(3, 0, 7, 2)])
     ghi, _, _ = zonal_ghi_kwh_per_m2_yr(info, geoms, lon, lat)
     assert ghi[0] == pytest.approx(1000 + 10 * (3 + 4 + 6) / 3 + 0.5, rel=1e-6)
+
+
+def test_survey_uses_roof_means_on_a_rooftop_raster(tmp_path):
+    """End to end: a 1 m raster switches the survey from centroid sampling to roof means."""
+    from pvsurvey.config import config_from_dict
+    from pvsurvey.workflow import run_survey
+
+    x0, y0 = 339_000.0, 3_452_000.0
+    # west half 1,000 kWh/m²/yr, east half 1,400: a roof across the middle averages its halves
+    values = np.full((200, 200), 1000.0, dtype="float32")
+    values[:, 100:] = 1400.0
+    with rasterio.open(tmp_path / "roof.tif", "w", driver="GTiff", width=200, height=200, count=1, dtype="float32",
+                       crs="EPSG:32651", transform=from_origin(x0, y0 + 200, 1.0, 1.0)) as dst:
+        dst.write(values, 1)
+    roofs = gpd.GeoDataFrame({"id": ["across", "west"]}, geometry=[
+        shapely.box(x0 + 80, y0 + 50, x0 + 140, y0 + 90),    # 20 m west, 40 m east of the edge
+        shapely.box(x0 + 10, y0 + 10, x0 + 50, y0 + 40)], crs="EPSG:32651")
+    roofs.to_file(tmp_path / "roofs.gpkg", engine="pyogrio")
+    cfg = config_from_dict({"name": "hires", "footprints": "roofs.gpkg",
+                            "irradiance": {"ghi": "roof.tif", "units": "kWh/m2/yr"}}, tmp_path)
+    result = run_survey(cfg, tmp_path / "run", serial=True)
+    b = gpd.read_parquet(result.run_dir / "buildings.parquet").set_index("building_id")
+    assert b.loc["across", "ghi_kwh_per_m2_yr"] == pytest.approx((20 * 1000 + 40 * 1400) / 60, rel=2e-3)
+    assert b.loc["west", "ghi_kwh_per_m2_yr"] == pytest.approx(1000.0, rel=1e-6)
