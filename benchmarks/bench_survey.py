@@ -75,7 +75,8 @@ def main():
         for mode, workers in modes:
             with PeakRSS() as rss:
                 t0 = time.perf_counter()
-                result = run_survey(cfg, Path(tmp) / "run", workers=workers, serial=mode == "serial")
+                # reuse=False: every mode surveys every partition (no results from the previous mode)
+                result = run_survey(cfg, Path(tmp) / "run", workers=workers, serial=mode == "serial", reuse=False)
                 wall = time.perf_counter() - t0
             n = result.manifest["counts"]["input_rows"]
             label = mode if mode == "serial" else f"dask, {workers or 'all-core'} workers"

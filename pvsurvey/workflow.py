@@ -196,7 +196,7 @@ def read_candidate_statuses(path: Path) -> pd.DataFrame | None:
 
 
 # The city's CSV list holds the best projects; the full list is candidates.parquet.
-CITY_LIST_MAX_ROWS = 50_000
+CITY_LIST_MAX_ROWS = 20_000
 
 
 def write_candidates(out_dir: Path, cfg: SurveyConfig, run_dir: Path) -> dict:

@@ -13,9 +13,14 @@ import pyarrow.parquet as pq
 from ..columns import REJECTED_COLUMNS
 
 
+# Snappy: several times faster to write than zstd for ~25 % more disk; the
+# survey writes every building twice (part file, merged file), so speed wins.
+PARQUET_COMPRESSION = "snappy"
+
+
 def write_geoparquet(gdf: gpd.GeoDataFrame, path: Path) -> None:
-    """Write one GeoParquet file (WKB geometry, zstd, GeoParquet 1.0 metadata)."""
-    gdf.to_parquet(path, compression="zstd", index=False, write_covering_bbox=False)
+    """Write one GeoParquet file (WKB geometry, GeoParquet 1.0 metadata)."""
+    gdf.to_parquet(path, compression=PARQUET_COMPRESSION, index=False, write_covering_bbox=False)
 
 
 def write_rejected(df: pd.DataFrame | None, path: Path) -> None:
@@ -24,7 +29,7 @@ def write_rejected(df: pd.DataFrame | None, path: Path) -> None:
         df = pd.DataFrame(columns=REJECTED_COLUMNS)
     df = df.astype({"source_file": "string", "source_row": "int64", "building_id": "string",
                     "reason": "string", "message": "string"})
-    df[REJECTED_COLUMNS].to_parquet(path, compression="zstd", index=False)
+    df[REJECTED_COLUMNS].to_parquet(path, compression=PARQUET_COMPRESSION, index=False)
 
 
 def merge_parquet(parts: list[Path], path: Path, geo: bool = True, transform=None) -> int:
@@ -50,7 +55,7 @@ def merge_parquet(parts: list[Path], path: Path, geo: bool = True, transform=Non
                     for col in meta.get("columns", {}).values():
                         col.pop("bbox", None)
                     schema = schema.with_metadata({**schema.metadata, b"geo": json.dumps(meta).encode()})
-                writer = pq.ParquetWriter(path, schema, compression="zstd")
+                writer = pq.ParquetWriter(path, schema, compression=PARQUET_COMPRESSION)
             writer.write_table(table.cast(writer.schema))
             rows += table.num_rows
     finally:
