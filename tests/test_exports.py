@@ -166,7 +166,7 @@ def test_edit_in_excel_and_reimport(table, tmp_path):
     # the park manager edits a status, adds a note, and saves the workbook
     wb = openpyxl.load_workbook(path)
     ws = wb["清单"]
-    status_col = [c.value for c in ws[1]].index("status") + 1
+    status_col = [c.value for c in ws[1]].index(columns.label("status", "zh")) + 1
     ws.cell(row=3, column=status_col, value="contacted")
     ws.cell(row=3, column=status_col + 1, value="已电话联系")
     ws.cell(row=1, column=status_col + 1, value="联系人")
