@@ -145,6 +145,37 @@ def build_candidates(buildings: gpd.GeoDataFrame, econ: Economics, statuses: pd.
     return gpd.GeoDataFrame(out[CANDIDATE_COLUMNS], geometry=out["_geom"].to_numpy(), crs=buildings.crs)
 
 
+def project_pv(building_ids: pd.Series, per_building: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The registry state of projects from their buildings' ('C-A' of roofs 'A;B').
+
+    Parameters
+    ----------
+    building_ids : Series of str
+        Each project's ';'-joined building ids.
+    per_building : DataFrame
+        Indexed by building id, with ``pv_status`` (connected, under_construction,
+        planned, none) for the buildings the registry matched.
+
+    Returns
+    -------
+    any_pv : numpy.ndarray of bool
+        Some roof of the project carries connected PV.
+    building_pv : numpy.ndarray of str
+        The most advanced state among the project's roofs.
+    """
+    ids = building_ids.astype(str).reset_index(drop=True)
+    rank_of = per_building["pv_status"].astype(str).map(PV_RANK) if len(per_building) else pd.Series(dtype=float)
+    rank = np.zeros(len(ids), dtype=np.int64)
+    multi = ids.str.contains(";", regex=False).to_numpy()
+    rank[~multi] = rank_of.reindex(ids[~multi]).fillna(0).to_numpy(dtype=np.int64)
+    if multi.any():  # few projects span several roofs
+        exploded = ids[multi].str.split(";").explode()
+        member = pd.Series(rank_of.reindex(exploded.to_numpy()).fillna(0).to_numpy(), index=exploded.index)
+        rank[multi] = member.groupby(level=0).max().to_numpy(dtype=np.int64)
+    names = np.array(sorted(PV_RANK, key=PV_RANK.get), dtype=object)
+    return rank == PV_RANK["connected"], names[rank]
+
+
 def apply_statuses(projects: pd.DataFrame, statuses: pd.DataFrame | None) -> pd.DataFrame:
     """Carry the park managers' statuses and notes over; the registry overrides
     them where it shows PV being built or connected."""

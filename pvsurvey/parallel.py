@@ -30,6 +30,7 @@ from .io.raster import RasterInfo, is_high_resolution, sample_ghi_kwh_per_m2_yr,
 from .io.vector import Partition, read_partition
 from .io.writers import write_geoparquet, write_rejected
 from .params import SurveyConfig
+from .candidates import build_candidates
 from .progress import match_registry
 from .survey import clean_footprints, summarise, survey_buildings
 
@@ -72,6 +73,7 @@ class PartitionResult:
     bounds: tuple | None = None  # lon/lat bounds of the accepted buildings
     cache_key: str | None = None
     cached: bool = False
+    candidates_path: Path | None = None  # projects of the roofs outside parks (registry not yet applied)
 
 
 def _cache_key(part: Partition, ctx: SurveyContext, raw: pd.DataFrame | None) -> str:
@@ -106,6 +108,9 @@ def _from_cache(entry: Path, part: Partition, ctx: SurveyContext, t0: float) -> 
         _link(entry / "buildings.parquet", result.buildings_path)
     result.rejected_path = ctx.parts_dir / "rejected" / name
     _link(entry / "rejected.parquet", result.rejected_path)
+    if (entry / "candidates.parquet").is_file():
+        result.candidates_path = ctx.parts_dir / "candidates" / name
+        _link(entry / "candidates.parquet", result.candidates_path)
     if ctx.registry is not None and len(ctx.registry) and result.buildings_path is not None:
         # the registry changes every night; matching needs only ids and outlines
         accepted = gpd.read_parquet(result.buildings_path, columns=["building_id", "geometry"])
@@ -120,7 +125,9 @@ def _to_cache(entry: Path, result: PartitionResult) -> None:
     if result.buildings_path is not None:
         _link(result.buildings_path, tmp / "buildings.parquet")
     _link(result.rejected_path, tmp / "rejected.parquet")
-    stored = replace(result, matches=None, buildings_path=None, rejected_path=None)
+    if result.candidates_path is not None:
+        _link(result.candidates_path, tmp / "candidates.parquet")
+    stored = replace(result, matches=None, buildings_path=None, rejected_path=None, candidates_path=None)
     with open(tmp / "result.pkl", "wb") as fh:
         pickle.dump(stored, fh)
     try:
@@ -166,12 +173,21 @@ def survey_partition(part: Partition, ctx: SurveyContext) -> PartitionResult:
         write_geoparquet(accepted, buildings_path)
     rejected_path = ctx.parts_dir / "rejected" / name
     write_rejected(rejected_all, rejected_path)
+    # roofs outside parks become projects here, in parallel; park roofs are grouped per park later
+    candidates_path = None
+    outside = accepted[accepted["park_id"].isna()]
+    if len(outside):
+        projects = build_candidates(outside.assign(has_pv=False, pv_status="none"), ctx.config.economics)
+        if len(projects):
+            candidates_path = ctx.parts_dir / "candidates" / name
+            write_geoparquet(projects, candidates_path)
     result = PartitionResult(
         index=part.index, input_rows=len(raw), accepted=len(accepted), rejected=len(rejected_all),
         reasons=dict(Counter(rejected_all["reason"].astype(str))), repaired=stats["repaired"],
         by_park=summarise(accepted, "park_id"), by_district=summarise(accepted, "district"),
         buildings_path=buildings_path, rejected_path=rejected_path, seconds=time.perf_counter() - t0,
-        matches=matches, bounds=tuple(accepted.total_bounds) if len(accepted) else None, cache_key=key)
+        matches=matches, bounds=tuple(accepted.total_bounds) if len(accepted) else None, cache_key=key,
+        candidates_path=candidates_path)
     if key is not None:
         _to_cache(ctx.cache_dir / key, result)
     return result
@@ -186,6 +202,15 @@ def run_serial(parts: list[Partition], ctx: SurveyContext,
         if progress:
             progress(i + 1, len(parts))
     return results
+
+
+def _one_thread_per_worker() -> None:
+    """Arrow's own thread pools would put several threads on each core that a
+    single-threaded worker process already keeps busy; one each is faster."""
+    import pyarrow as pa
+
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
 
 
 def local_cluster_kwargs(workers: int | None) -> dict:
@@ -232,6 +257,8 @@ def run_dask(parts: list[Partition], ctx: SurveyContext, scheduler: str | None =
             raise PVSurveyError(f"cannot reach the Dask scheduler at {scheduler} ({exc}); "
                                 "start one with 'dask scheduler' or drop --scheduler to run locally") from None
     try:
+        if scheduler is None:
+            client.run(_one_thread_per_worker)
         ctx_future = client.scatter(ctx, broadcast=True)
         futures = [client.submit(survey_partition, part, ctx_future, key=f"survey-partition-{part.index}-{id(ctx)}",
                                  retries=2, pure=False) for part in parts]

@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 from . import __version__
 from .columns import SUM_COLUMNS
-from .candidates import CANDIDATE_COLUMNS, build_candidates
+from .candidates import CANDIDATE_COLUMNS, apply_statuses, build_candidates, project_pv
 from .config import load_config
 from .energy import SpecificYieldTable
 from .errors import InputFileError, PVSurveyError
@@ -199,16 +199,16 @@ def read_candidate_statuses(path: Path) -> pd.DataFrame | None:
 CITY_LIST_MAX_ROWS = 20_000
 
 
-def write_candidates(out_dir: Path, cfg: SurveyConfig, run_dir: Path) -> dict:
+def write_candidates(out_dir: Path, cfg: SurveyConfig, run_dir: Path, results, per_building: pd.DataFrame) -> dict:
     """Candidate projects of the run, streaming: ``candidates.parquet`` (all, GeoParquet),
     the city's list ``candidates.csv`` (the best ``CITY_LIST_MAX_ROWS``) and one
     complete list per park under ``candidates/``.
 
-    Memory stays bounded by the largest park: one pass over the buildings' row
-    groups sorts park roofs into one temporary file per park (adjoining roofs of
-    one owner are grouped within a park) and turns roofs outside parks into
-    projects row group by row group; the city-wide rank comes from the projects'
-    costs alone.
+    Roofs outside parks became projects in the survey tasks (in parallel); here
+    the registry and the park managers' statuses are applied to them, part by
+    part, without decoding a geometry. Park roofs are sorted into one temporary
+    file per park and grouped there (adjoining roofs of one owner). Memory stays
+    bounded by the largest park; the city-wide rank comes from the costs alone.
     """
     statuses = read_candidate_statuses(candidate_status_path(cfg.name, run_dir))
     work = out_dir / "_candidates"
@@ -216,23 +216,27 @@ def write_candidates(out_dir: Path, cfg: SurveyConfig, run_dir: Path) -> dict:
     source = pq.ParquetFile(out_dir / "buildings.parquet")
     parts: list[Path] = []
     park_files: dict[str, pq.ParquetWriter] = {}
+    known = set(statuses["project_id"]) if statuses is not None else set()
 
-    def survey_part(buildings: pd.DataFrame) -> None:
-        projects = build_candidates(buildings, cfg.economics, statuses)
-        if len(projects):
+    for result in results:
+        if result.candidates_path is None:
+            continue
+        table = pq.read_table(result.candidates_path)
+        frame = table.drop_columns(["geometry"]).to_pandas()
+        any_pv, building_pv = project_pv(frame["building_ids"], per_building)
+        frame = apply_statuses(frame.drop(columns=["status", "notes", "status_source"])
+                               .assign(any_pv=any_pv, building_pv=building_pv), statuses)
+        keep = ~any_pv | frame["project_id"].isin(known).to_numpy()
+        if keep.any():
+            kept = pa.Table.from_pandas(frame.loc[keep, CANDIDATE_COLUMNS], preserve_index=False)
+            kept = kept.append_column("geometry", table.column("geometry").filter(pa.array(keep)))
             path = work / f"part-{len(parts):05d}.parquet"
-            projects.to_parquet(path, index=False)
+            pq.write_table(kept.replace_schema_metadata({b"geo": table.schema.metadata[b"geo"]}), path)
             parts.append(path)
-
     try:
         for i in range(source.num_row_groups):
             table = source.read_row_group(i, columns=CANDIDATE_READ_COLUMNS)
-            table = table.filter(pc.greater(table["capacity_kwp"], 0))
-            in_park = pc.is_valid(table["park_id"])
-            outside = table.filter(pc.invert(in_park))
-            if outside.num_rows:
-                survey_part(geoframe_from_arrow(outside, source.schema_arrow))
-            inside = table.filter(in_park)
+            inside = table.filter(pc.and_(pc.greater(table["capacity_kwp"], 0), pc.is_valid(table["park_id"])))
             for park_id in pc.unique(inside["park_id"]).to_pylist():
                 rows = inside.filter(pc.equal(inside["park_id"], park_id))
                 if park_id not in park_files:
@@ -243,7 +247,11 @@ def write_candidates(out_dir: Path, cfg: SurveyConfig, run_dir: Path) -> dict:
         for writer in park_files.values():
             writer.close()
     for path in sorted((work / "parks").glob("*.parquet")):
-        survey_part(geoframe_from_arrow(pq.read_table(path), source.schema_arrow))
+        projects = build_candidates(geoframe_from_arrow(pq.read_table(path), source.schema_arrow),
+                                    cfg.economics, statuses)
+        if len(projects):
+            parts.append(work / f"part-{len(parts):05d}.parquet")
+            projects.to_parquet(parts[-1], index=False)
     counts = _publish_candidate_lists(parts, out_dir, cfg)
     shutil.rmtree(work)
     return counts
@@ -467,6 +475,7 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
     parts_dir = tmp_dir / "_parts"
     (parts_dir / "buildings").mkdir(parents=True)
     (parts_dir / "rejected").mkdir(parents=True)
+    (parts_dir / "candidates").mkdir(parents=True)
     fingerprints = input_fingerprints(cfg)
     ctx = SurveyContext(cfg, inputs.raster, parks, inputs.yield_table, parts_dir, inputs.id_column, inputs.duplicates,
                         usable_rows(registry) if registry is not None else None, cfg.progress.match_distance_m,
@@ -541,7 +550,7 @@ def _write_outputs(results, parks, registry, cfg: SurveyConfig, as_of: dt.date, 
     write_csv(park_table, tmp_dir / "parks.csv")
     write_csv(district_table, tmp_dir / "districts.csv")
 
-    candidate_counts = write_candidates(tmp_dir, cfg, run_dir)
+    candidate_counts = write_candidates(tmp_dir, cfg, run_dir, results, per_building)
     tables = progress_tables(collector, parks, cfg)
     table = progress_csv(tables)
     old = read_history(history_path(cfg, run_dir))

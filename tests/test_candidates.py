@@ -83,3 +83,12 @@ def test_gap_closing_plan_picks_exactly_the_cheapest_prefix():
     plan = gap_closing_plan(c, 10_000, 0, 0, 1.0, None)
     assert not plan["closes_ratio_gap"] and len(plan["projects"]) == 4  # all that is left, still short
     assert gap_closing_plan(c, 10_000, 6_000, 0, 0.5, None)["projects"].empty  # already met
+
+
+def test_project_pv_takes_the_most_advanced_roof():
+    from pvsurvey.candidates import project_pv
+
+    per_building = pd.DataFrame({"pv_status": ["connected", "planned", "under_construction"]}, index=["B", "C", "D"])
+    any_pv, state = project_pv(pd.Series(["A", "B", "A;C", "C;D", "E;B"]), per_building)
+    assert list(any_pv) == [False, True, False, False, True]
+    assert list(state) == ["none", "connected", "planned", "under_construction", "connected"]
