@@ -16,7 +16,6 @@ import logging
 import os
 import shutil
 import time
-import uuid
 import warnings
 from collections import Counter
 from contextlib import contextmanager

@@ -18,9 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import ORIGIN, roofs_utm, write_ghi_raster
-from pvsurvey.cli import cli
-from pvsurvey.cli import progress as _progress  # noqa: F401  (registers commands)
-from pvsurvey.cli import run as _run  # noqa: F401
+from pvsurvey.cli import commands
 from pvsurvey.energy import SpecificYieldTable
 from pvsurvey.io.weather import read_weather
 from pvsurvey.params import Climate, SurveyConfig, System
@@ -45,7 +43,7 @@ def good_inputs(tmp_path):
 
 
 def run_cli(*args):
-    result = CliRunner().invoke(cli, ["run", *map(str, args), "--serial"])
+    result = CliRunner().invoke(commands(), ["run", *map(str, args), "--serial"])
     return result
 
 

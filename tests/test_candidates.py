@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from pvsurvey.candidates import apply_statuses, build_candidates, gap_closing_plan, group_adjoining
+from pvsurvey.candidates import build_candidates, gap_closing_plan, group_adjoining
 from pvsurvey.economics import project_economics
 from pvsurvey.params import Economics
 

@@ -1,7 +1,5 @@
 """Config loading: defaults, relative paths, one-line errors."""
 
-from pathlib import Path
-
 import pytest
 
 from pvsurvey.config import DEMO_CONFIG, config_from_dict, load_config

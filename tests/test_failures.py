@@ -2,7 +2,6 @@
 run on the same output waits or fails clearly; a dead Dask worker costs a retry."""
 
 import hashlib
-import json
 import os
 import signal
 import subprocess
@@ -11,14 +10,12 @@ import threading
 import time
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from conftest import REPO, write_ghi_raster
-from pvsurvey.cli import cli
-from pvsurvey.cli import run as _run  # noqa: F401  (registers the command)
+from conftest import REPO
+from pvsurvey.cli import commands
 from pvsurvey.config import config_from_dict, load_config
 from pvsurvey.publish import run_lock, store_dir
 from pvsurvey.workflow import run_survey
@@ -63,7 +60,7 @@ def test_kill_9_mid_run_leaves_the_published_run_whole_and_a_rerun_succeeds(publ
 
 def test_second_run_on_the_same_output_fails_clearly(published):
     with run_lock(published):
-        result = CliRunner().invoke(cli, ["run", "--serial", "--out", str(published)])
+        result = CliRunner().invoke(commands(), ["run", "--serial", "--out", str(published)])
     assert result.exit_code == 2
     assert "another run is writing it (pid" in result.stderr and "--wait" in result.stderr
 

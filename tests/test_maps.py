@@ -378,10 +378,9 @@ def test_cli_map_command(run_dir, tmp_path):
     assert "park-PA.html" in out.stdout and (run / "maps" / "lib" / "leaflet-1.9.4" / "leaflet.js").is_file()
     from click.testing import CliRunner
 
-    from pvsurvey.cli import cli
-    import pvsurvey.cli.map  # noqa: F401  (registers the command)
+    from pvsurvey.cli import commands
 
-    out = CliRunner().invoke(cli, ["map", str(run), "--park", "ZZ"])
+    out = CliRunner().invoke(commands(), ["map", str(run), "--park", "ZZ"])
     assert out.exit_code == 2 and len(out.stderr.strip().splitlines()) == 1
     assert out.stderr.startswith("pvsurvey: error: ") and "no park 'ZZ'" in out.stderr
 

@@ -7,9 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import roofs_utm, write_ghi_raster
-from pvsurvey.cli import cli
-from pvsurvey.cli import candidates as _candidates  # noqa: F401  (registers commands)
-from pvsurvey.cli import run as _run  # noqa: F401
+from pvsurvey.cli import commands
 from pvsurvey.config import config_from_dict
 from pvsurvey.workflow import run_survey
 
@@ -29,7 +27,7 @@ def small_run(tmp_path_factory):
 
 
 def invoke(*args):
-    result = CliRunner().invoke(cli, [str(a) for a in args])
+    result = CliRunner().invoke(commands(), [str(a) for a in args])
     assert result.exit_code == 0, (result.output, result.exception)
     return result
 
@@ -100,7 +98,7 @@ def test_unknown_status_is_reported_not_imported(tmp_path, small_run):
     run, _ = small_run
     path = tmp_path / "edit.csv"
     pd.DataFrame({"project_id": ["C-A"], "status": ["maybe later"]}).to_csv(path, index=False)
-    result = CliRunner().invoke(cli, ["candidates", "import", str(path), "--run", str(run.run_dir)])
+    result = CliRunner().invoke(commands(), ["candidates", "import", str(path), "--run", str(run.run_dir)])
     assert result.exit_code == 0 and "unknown status 'maybe later' left out" in result.stderr
 
 
@@ -111,5 +109,5 @@ def test_plan_command_on_the_demo_park(tmp_path):
     plan = pd.read_csv(run.run_dir / "exports" / "plan-park-P05-lcoe.csv", encoding="utf-8-sig")
     lcoe = plan["LCOE (CNY/kWh)"]
     assert lcoe.is_monotonic_increasing and (plan["Park ID"] == "P05").all()
-    bad = CliRunner().invoke(cli, ["candidates", "plan", str(run.run_dir), "--park", "P99"])
+    bad = CliRunner().invoke(commands(), ["candidates", "plan", str(run.run_dir), "--park", "P99"])
     assert bad.exit_code == 2 and "no candidate in park 'P99'" in bad.stderr

@@ -1,6 +1,5 @@
 """Each footprint format through its real writer and our reader."""
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest

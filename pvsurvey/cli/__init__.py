@@ -49,7 +49,12 @@ def cli(debug: bool, quiet: bool):
     logging.getLogger("pvsurvey").setLevel(logging.DEBUG if debug else (logging.WARNING if quiet else logging.INFO))
 
 
-def main():
+def commands() -> click.Group:
+    """The ``pvsurvey`` command group with every command registered."""
     from . import candidates, map, progress, run, runs  # noqa: F401,A004  (each module registers its commands)
 
-    cli(prog_name="pvsurvey")
+    return cli
+
+
+def main():
+    commands()(prog_name="pvsurvey")
