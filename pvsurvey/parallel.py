@@ -23,6 +23,7 @@ from typing import Callable
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import shapely
 
 from .energy import SpecificYieldTable
@@ -112,11 +113,35 @@ def _from_cache(entry: Path, part: Partition, ctx: SurveyContext, t0: float) -> 
         result.candidates_path = ctx.parts_dir / "candidates" / name
         _link(entry / "candidates.parquet", result.candidates_path)
     if ctx.registry is not None and len(ctx.registry) and result.buildings_path is not None:
-        # the registry changes every night; matching needs only ids and outlines
-        accepted = gpd.read_parquet(result.buildings_path, columns=["building_id", "geometry"])
-        result.matches = match_registry(ctx.registry, accepted, ctx.match_distance_m)
+        # the registry changes every night: match again, reading outlines only when
+        # some located registry row lies near this partition (ids suffice otherwise)
+        registry = _registry_near(ctx.registry, result.bounds, ctx.match_distance_m)
+        if registry["building_id"].isna().any():
+            accepted = gpd.read_parquet(result.buildings_path, columns=["building_id", "geometry"])
+        else:
+            ids = pq.read_table(result.buildings_path, columns=["building_id"]).column(0).to_pandas()
+            accepted = gpd.GeoDataFrame({"building_id": ids}, geometry=[None] * len(ids))
+        result.matches = match_registry(registry, accepted, ctx.match_distance_m)
     result.index, result.cached, result.seconds = part.index, True, time.perf_counter() - t0
     return result
+
+
+def _registry_near(registry: pd.DataFrame, bounds, distance_m: float) -> pd.DataFrame:
+    """Registry rows that could match a partition with these lon/lat bounds: all
+    rows located by id, and the located ones within reach of the bounds."""
+    by_id = registry["building_id"].notna()
+    if bounds is None:
+        return registry[by_id]
+    margin = distance_m / 90_000.0 + 1e-4  # degrees, generous at any latitude below 60°
+    west, south, east, north = bounds
+    lon, lat = registry["lon"].to_numpy(float), registry["lat"].to_numpy(float)
+    has_array = registry["array_geometry"].notna().to_numpy()
+    near = (lon >= west - margin) & (lon <= east + margin) & (lat >= south - margin) & (lat <= north + margin)
+    if has_array.any():
+        box = shapely.box(west - margin, south - margin, east + margin, north + margin)
+        arrays = registry["array_geometry"].to_numpy(dtype=object)
+        near[has_array] = shapely.intersects(arrays[has_array], box)
+    return registry[by_id.to_numpy() | near]
 
 
 def _to_cache(entry: Path, result: PartitionResult) -> None:

@@ -70,6 +70,9 @@ def match_registry(registry: pd.DataFrame, buildings, max_distance_m: float) -> 
                                "building_id": by_id.loc[hit, "building_id"].astype(str).to_numpy(),
                                "match_method": "id", "match_distance_m": 0.0}))
     spatial = registry[registry["building_id"].isna()]
+    if len(spatial) == 0:
+        frames = [f for f in found if len(f)]
+        return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
     tree = shapely.STRtree(geoms)
 
     poly = spatial[spatial["array_geometry"].notna()]
