@@ -420,6 +420,7 @@ def check_inputs(cfg: SurveyConfig) -> CheckedInputs:
         raise InputFileError(f"{cfg.footprints.path}: no column '{cfg.footprints.id_column}' "
                              "(footprints.id_column in the config)")
     duplicates = duplicate_id_rows(parts[0], id_column) if id_column else None
+    pa.default_memory_pool().release_unused()  # the id scan's buffers, before the workers start
     parks, parks_summary = read_parks(cfg)
     registry = read_registry(cfg.installations) if cfg.installations is not None else None
     yield_table, weather_meta = build_yield_table(cfg)
