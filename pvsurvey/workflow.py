@@ -446,8 +446,8 @@ def cache_salt(cfg: SurveyConfig, fingerprints: dict, id_column: str | None) -> 
     """Everything besides a partition's own rows that shapes its result: the
     model parameters, the raster, weather and parks, the reader settings and
     pvsurvey's version. The registry is not in it: matching is redone each run."""
-    def digest(fp):
-        return None if fp is None else {k: v for k, v in fp.items() if k.startswith("sha256") or k == "size_bytes"}
+    def digest(fp):  # the mtime too: a big file is hashed at its head and tail only
+        return None if fp is None else {k: v for k, v in fp.items() if k != "path"}
 
     shaping = {"version": __version__, "id_column": id_column,
                "footprints": cfg.footprints.model_dump(mode="json", exclude={"path"}),
