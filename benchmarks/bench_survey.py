@@ -25,23 +25,35 @@ from pvsurvey.workflow import run_survey
 
 
 class PeakRSS:
-    """Samples the summed RSS of this process and all its children every 50 ms."""
+    """Samples the memory of this process and all its children every 50 ms: the
+    summed RSS (what the targets name; it counts shared libraries once per
+    process) and the summed PSS (shared pages split between processes), with the
+    per-process breakdown at the RSS peak."""
 
     def __init__(self):
         self.peak = 0
+        self.peak_pss = 0
+        self.breakdown: list[tuple[str, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
         me = psutil.Process()
         while not self._stop.is_set():
-            total = 0
+            total = pss = 0
+            parts = []
             for p in [me, *me.children(recursive=True)]:
                 try:
-                    total += p.memory_info().rss
-                except psutil.Error:
-                    pass
-            self.peak = max(self.peak, total)
+                    info = p.memory_full_info()
+                    name = " ".join(p.cmdline()[1:3])[:40] or p.name()
+                except psutil.Error:  # a child that just ended
+                    continue
+                total += info.rss
+                pss += info.pss
+                parts.append((name, info.rss))
+            if total > self.peak:
+                self.peak, self.breakdown = total, parts
+            self.peak_pss = max(self.peak_pss, pss)
             time.sleep(0.05)
 
     def __enter__(self):
@@ -81,7 +93,9 @@ def main():
             n = result.manifest["counts"]["input_rows"]
             label = mode if mode == "serial" else f"dask, {workers or 'all-core'} workers"
             print(f"{label:>22}: {n:,} footprints in {wall:6.1f} s wall = {n / wall:10,.0f} buildings/s; "
-                  f"peak RSS {rss.peak / 2**30:5.2f} GiB; steps {result.manifest['timings_s']}")
+                  f"peak RSS {rss.peak / 2**30:5.2f} GiB (PSS {rss.peak_pss / 2**30:4.2f} GiB); "
+                  f"steps {result.manifest['timings_s']}")
+            print("    at the RSS peak: " + ", ".join(f"{name} {size / 2**20:,.0f} MB" for name, size in rss.breakdown))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
+from .io.vector import geoframe_from_arrow
 from .errors import InputFileError
 from .maps import (TOP_CANDIDATES, IrradianceGrid, MapOptions, asset_files, build_overview_map, build_park_map,
                    park_file_name, render)
@@ -194,7 +195,15 @@ def _read_candidates_to_draw(path: Path, top: int = 1000) -> gpd.GeoDataFrame:
     largest = keys.take(pc.select_k_unstable(keys, top, [("capacity_kwp", "descending")])).column("project_id")
     kind = keys.schema.field("project_id").type
     wanted = pc.unique(pa.concat_arrays([in_parks.combine_chunks().cast(kind), largest.combine_chunks().cast(kind)]))
-    return gpd.read_parquet(path, filters=pc.field("project_id").isin(wanted))
+    source = pq.ParquetFile(path)
+    pieces = []
+    for i in range(source.num_row_groups):  # a row group at a time: a filtered read would load every row
+        ids = source.read_row_group(i, columns=["project_id"]).column(0)
+        mask = pc.is_in(ids, value_set=wanted)
+        if pc.any(mask).as_py():
+            pieces.append(source.read_row_group(i).filter(mask))
+    table = pa.concat_tables(pieces) if pieces else source.schema_arrow.empty_table()
+    return geoframe_from_arrow(table, source.schema_arrow)
 
 
 def _park_table(run_dir: Path, buildings: gpd.GeoDataFrame, cfg: dict, progress: dict | None,
