@@ -233,7 +233,11 @@ def write_candidates(out_dir: Path, cfg: SurveyConfig, run_dir: Path, results, p
             pq.write_table(kept.replace_schema_metadata({b"geo": table.schema.metadata[b"geo"]}), path)
             parts.append(path)
     try:
+        park_col = source.schema_arrow.get_field_index("park_id")
         for i in range(source.num_row_groups):
+            stats = source.metadata.row_group(i).column(park_col).statistics
+            if stats is not None and stats.null_count == source.metadata.row_group(i).num_rows:
+                continue  # no roof of this row group is in a park: skip reading its outlines
             table = source.read_row_group(i, columns=CANDIDATE_READ_COLUMNS)
             inside = table.filter(pc.and_(pc.greater(table["capacity_kwp"], 0), pc.is_valid(table["park_id"])))
             for park_id in pc.unique(inside["park_id"]).to_pylist():
