@@ -36,9 +36,10 @@ from .candidates import CANDIDATE_COLUMNS, apply_statuses, build_candidates, pro
 from .config import load_config
 from .energy import SpecificYieldTable
 from .errors import InputFileError, PVSurveyError
-from .io.raster import open_irradiance
-from .io.vector import (check_footprint_crs_and_extent, duplicate_id_rows, geoframe_from_arrow, plan_partitions,
-                        read_vector, resolve_id_column, source_columns)
+from .io.raster import open_irradiance, pixel_centres_kwh_per_m2_yr
+from .io.vector import (WGS84, check_footprint_crs_and_extent, duplicate_id_rows, file_bounds_wgs84,
+                        geoframe_from_arrow, plan_partitions, read_vector, resolve_id_column, source_columns,
+                        stored_crs)
 from .io.registry import read_registry, usable_rows
 from .io.weather import read_weather
 from .mapping import map_options, publish_maps, write_maps
@@ -139,6 +140,22 @@ def read_parks(config: SurveyConfig) -> tuple[gpd.GeoDataFrame | None, dict | No
     if len(parks) == 0:
         raise InputFileError(f"{src.path}: no usable park polygon ({len(rejected)} rows rejected)")
     return parks, summary
+
+
+def prewarm_flat_roofs(table: SpecificYieldTable, raster, bounds, cfg: SurveyConfig) -> None:
+    """Fill the yield table for flat roofs under every pixel of a coarse raster
+    before the workers start: each worker then gets it with the context instead
+    of computing the same entries again (most roofs are flat)."""
+    if bounds is None or cfg.footprints.crs is not None:  # a declared CRS may contradict the file's bounds
+        return
+    pixels = pixel_centres_kwh_per_m2_yr(raster, bounds)
+    if pixels is None:
+        return
+    lon, lat, ghi = pixels
+    keep = np.isfinite(ghi) & (ghi > 0)
+    n = int(keep.sum())
+    table.lookup(lat[keep], lon[keep], ghi[keep], np.full(n, cfg.roof.flat_tilt_deg),
+                 np.full(n, cfg.roof.flat_azimuth_deg), np.full(n, "rack", dtype=object))
 
 
 def build_yield_table(config: SurveyConfig) -> tuple[SpecificYieldTable, dict | None]:
@@ -428,6 +445,10 @@ def check_inputs(cfg: SurveyConfig) -> CheckedInputs:
     parks, parks_summary = read_parks(cfg)
     registry = read_registry(cfg.installations) if cfg.installations is not None else None
     yield_table, weather_meta = build_yield_table(cfg)
+    try:
+        prewarm_flat_roofs(yield_table, raster, file_bounds_wgs84(parts[0], stored_crs(parts[0]) or WGS84), cfg)
+    except Exception as exc:  # an optimisation only: the tasks compute whatever is missing
+        log.debug("yield table not prewarmed: %s", exc)
     map_options(cfg.maps)  # a Tianditu base map without a key fails here, not after the survey
     return CheckedInputs(raster, parts, id_column, duplicates, parks, parks_summary, registry, yield_table,
                          weather_meta)

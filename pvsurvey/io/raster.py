@@ -72,6 +72,28 @@ def open_irradiance(path: Path, units: str) -> RasterInfo:
     return RasterInfo(path, units, info.crs_wkt, info.bounds, info.nodata, median)
 
 
+def pixel_centres_kwh_per_m2_yr(info: RasterInfo, bounds_wgs84, max_pixels: int = 10_000):
+    """Lon, lat [°] and annual GHI [kWh/m²/yr] of the valid pixel centres of a
+    coarse raster within WGS84 bounds; None when the window holds more pixels
+    than ``max_pixels`` (a rooftop raster) or none."""
+    with rasterio.open(info.path) as src:
+        to_raster = Transformer.from_crs(CRS.from_epsg(4326), CRS.from_wkt(info.crs_wkt), always_xy=True)
+        left, bottom, right, top = to_raster.transform_bounds(*bounds_wgs84)
+        window = rasterio.windows.from_bounds(left, bottom, right, top, src.transform).round_offsets().round_lengths()
+        window = Window(window.col_off, window.row_off, max(1, window.width), max(1, window.height))
+        try:
+            window = window.intersection(Window(0, 0, src.width, src.height))
+        except rasterio.errors.WindowError:  # the bounds miss the raster
+            return None
+        if window.width * window.height > max_pixels or window.width * window.height == 0:
+            return None
+        block = src.read(1, window=window, masked=True).filled(np.nan).astype(float)
+        rows, cols = np.nonzero(np.isfinite(block))
+        xs, ys = rasterio.transform.xy(src.window_transform(window), rows, cols)
+    lon, lat = Transformer.from_crs(CRS.from_wkt(info.crs_wkt), CRS.from_epsg(4326), always_xy=True).transform(xs, ys)
+    return np.asarray(lon), np.asarray(lat), ghi_to_kwh_per_m2_yr(block[rows, cols], info.units)
+
+
 def sample_ghi_kwh_per_m2_yr(info: RasterInfo, lon, lat) -> tuple[np.ndarray, np.ndarray]:
     """Annual GHI [kWh/m²/yr] of the raster cell under each WGS84 point.
 
