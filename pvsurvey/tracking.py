@@ -19,8 +19,6 @@ from .params import SurveyConfig
 from .progress import (PROGRESS_SUMS, RATIO_DEFINITION, pace_and_forecast, progress_metrics, progress_sums,
                        pv_by_building, resolve_matches)
 
-PV_COLUMNS = ["has_pv", "installed_kwp", "pv_status"]
-LEVELS = ("city", "district", "park")
 HISTORY_COLUMNS = ["as_of", "run_finished_at", "level", "key", "name", "usable_area_m2", "usable_area_with_pv_m2",
                    "install_ratio_area_frac", "install_ratio_count_frac", "installed_kwp",
                    "new_kwp_since_baseline", "pipeline_kwp", "target_install_ratio", "new_capacity_target_kwp"]
