@@ -17,7 +17,8 @@ import pandas as pd
 from .candidates import CANDIDATE_COLUMNS, STATUSES, apply_statuses, gap_closing_plan, normalise_status
 from .errors import InputFileError
 from .io.exports import export_table, read_table
-from .workflow import candidate_status_path, read_candidate_statuses, safe_file_part
+from .naming import safe_file_stem
+from .workflow import candidate_status_path, read_candidate_statuses
 
 PARK_SUMMARY_FIELDS = ["park_id", "park_name", "district", "usable_area_m2", "install_ratio_area_frac",
                        "install_ratio_count_frac", "target_install_ratio", "installed_kwp", "new_kwp_since_baseline",
@@ -56,6 +57,13 @@ def current_candidates(run_dir: Path, manifest: dict) -> gpd.GeoDataFrame:
     fresh.loc[registry_set.to_numpy(), ["status", "status_source"]] = \
         candidates.loc[registry_set, ["status", "status_source"]].to_numpy()
     return gpd.GeoDataFrame(fresh[CANDIDATE_COLUMNS], geometry=candidates.geometry.values, crs=candidates.crs)
+
+
+def scope_suffix(park: str | None, district: str | None) -> str:
+    """File-name suffix of a scope: ``-park-<id>``, ``-district-<name>`` or nothing (the city)."""
+    if park:
+        return f"-park-{safe_file_stem(park)}"
+    return f"-district-{safe_file_stem(district)}" if district else ""
 
 
 def select_scope(candidates: pd.DataFrame, park: str | None, district: str | None) -> pd.DataFrame:
@@ -110,7 +118,7 @@ def export_candidates(run_dir: str | Path, fmt: str, lang: str = "zh", park: str
     """
     run_dir, manifest = load_run(run_dir)
     candidates = select_scope(current_candidates(run_dir, manifest), park, district)
-    scope = f"-park-{safe_file_part(park)}" if park else (f"-district-{safe_file_part(district)}" if district else "")
+    scope = scope_suffix(park, district)
     path = Path(out) if out else run_dir / "exports" / f"candidates{scope}.{fmt}"
     if fmt in ("csv", "xlsx"):
         table = pd.DataFrame(candidates.drop(columns="geometry"))
@@ -178,7 +186,7 @@ def plan_gap(run_dir: str | Path, park: str | None = None, district: str | None 
         target_kwp = progress["targets"]["new_capacity_kwp"]
     plan = gap_closing_plan(candidates, figures["usable_area_m2"], figures["usable_area_with_pv_m2"],
                             figures["new_kwp_since_baseline"], figures["target_install_ratio"], target_kwp, rank_by)
-    scope = f"-park-{safe_file_part(park)}" if park else (f"-district-{safe_file_part(district)}" if district else "")
+    scope = scope_suffix(park, district)
     path = Path(out) if out else run_dir / "exports" / f"plan{scope}-{rank_by}.csv"
     export_table(pd.DataFrame(plan["projects"].drop(columns="geometry", errors="ignore")), path, lang=lang)
     plan["path"] = str(path)

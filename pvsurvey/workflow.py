@@ -42,6 +42,7 @@ from .io.vector import (WGS84, check_footprint_crs_and_extent, duplicate_id_rows
                         stored_crs)
 from .io.registry import read_registry, usable_rows
 from .io.weather import read_weather
+from .naming import safe_file_stem
 from .mapping import map_options, publish_maps, write_maps
 from .io.writers import merge_parquet, write_csv, write_json
 from .params import SurveyConfig, VectorSource
@@ -304,7 +305,7 @@ def _publish_candidate_lists(parts: list[Path], out_dir: Path, cfg: SurveyConfig
         top.append(frame[frame["rank"] <= CITY_LIST_MAX_ROWS])
         park_ids = frame["park_id"].dropna().unique()
         if len(park_ids) == 1:  # a park's part: its whole list, cheapest first
-            write_csv(frame.sort_values("rank"), per_park / f"park-{safe_file_part(park_ids[0])}.csv", lang)
+            write_csv(frame.sort_values("rank"), per_park / f"park-{safe_file_stem(park_ids[0])}.csv", lang)
     if parts:
         merge_parquet(parts, out_dir / "candidates.parquet", transform=with_rank)
     else:
@@ -313,13 +314,6 @@ def _publish_candidate_lists(parts: list[Path], out_dir: Path, cfg: SurveyConfig
     city = pd.concat(top, ignore_index=True).sort_values("rank") if top else pd.DataFrame(columns=CANDIDATE_COLUMNS)
     write_csv(city, out_dir / "candidates.csv", lang)
     return counts
-
-
-def safe_file_part(text) -> str:
-    """A file-name part from data (park ids): letters, digits, - and _ only, so a
-    hostile id can never name a path outside the run directory."""
-    cleaned = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in str(text)).strip("_.")
-    return cleaned or "x"
 
 
 def default_run_dir(config: SurveyConfig) -> Path:

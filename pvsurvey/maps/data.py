@@ -6,8 +6,6 @@ to GCJ-02 for Gaode tiles), and compact GeoJSON text. Nothing here reads files.
 
 from __future__ import annotations
 
-import hashlib
-import re
 
 import numpy as np
 import pandas as pd
@@ -15,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
 
+from ..naming import safe_file_stem
 from ..coords import transform_geometries, wgs84_to_gcj02
 
 # Building statuses on a park map, in drawing priority; the code is the index.
@@ -185,16 +184,9 @@ def feature_collection_json(geoms, properties: pd.DataFrame) -> str:
 
 
 def park_file_name(park_id: str) -> str:
-    """Stable HTML file name of a park's map: ``park-<id>.html``.
-
-    Ids with characters unsafe in a file name or URL are slugged and get a short
-    hash of the id, so that two ids never share a file.
-    """
-    pid = str(park_id)
-    slug = re.sub(r"[^A-Za-z0-9_.-]", "_", pid).strip(".")
-    if slug != pid or not slug:
-        slug = f"{slug[:40]}-{hashlib.sha1(pid.encode('utf-8')).hexdigest()[:8]}"
-    return f"park-{slug}.html"
+    """Stable HTML file name of a park's map: ``park-<id>.html`` (unsafe ids slugged
+    with a short hash, :func:`pvsurvey.naming.safe_file_stem`)."""
+    return f"park-{safe_file_stem(park_id)}.html"
 
 
 def ratio_class(ratio, target, steps: int = 5) -> np.ndarray:
