@@ -563,13 +563,17 @@ def _write_outputs(results, parks, registry, cfg: SurveyConfig, as_of: dt.date, 
     survey_bounds = (bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(), bounds[:, 3].max())
     resolved, per_building = registry_outcome(registry, results, cfg, as_of, survey_bounds)
     collector = ProgressCollector(per_building, cfg.economics.min_candidate_kwp)
+    # the output step runs in this process and takes a while on big inputs: say where it is
+    log.info("writing buildings.parquet from %d part(s) with the registry's PV columns", len(building_parts))
     merge_parquet(building_parts, tmp_dir / "buildings.parquet", transform=collector)
     merge_parquet([r.rejected_path for r in results], tmp_dir / "rejected.parquet", geo=False)
     park_table, district_table, totals = aggregate(results, parks)
     write_csv(park_table, tmp_dir / "parks.csv")
     write_csv(district_table, tmp_dir / "districts.csv")
 
+    log.info("building the candidate-project lists")
     candidate_counts = write_candidates(tmp_dir, cfg, run_dir, results, per_building)
+    log.info("%d candidate project(s); writing progress", candidate_counts["projects"])
     tables = progress_tables(collector, parks, cfg)
     table = progress_csv(tables)
     old = read_history(history_path(cfg, run_dir))
