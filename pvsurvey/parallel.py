@@ -94,6 +94,9 @@ def _cache_key(part: Partition, ctx: SurveyContext, raw: pd.DataFrame | None) ->
 
 
 def _link(src: Path, dst: Path) -> None:
+    """Put ``src`` at ``dst`` (a hard link on the same file system, else a copy),
+    replacing what a retried task's first attempt may have left there."""
+    dst.unlink(missing_ok=True)  # one task owns this part name; a rename over a hard link of itself is a no-op
     try:
         os.link(src, dst)  # same file system: no copy
     except OSError:

@@ -42,3 +42,16 @@ def test_unchanged_partitions_are_reused_and_give_the_same_result(tmp_path):
     assert fourth.manifest["partitions"]["reused"] == 0
     # and the cache keeps only what the latest run used
     assert len(list((tmp_path / "runs" / "inc.runs" / ".cache").iterdir())) == 4
+
+
+def test_a_retried_task_may_link_over_its_first_attempt(tmp_path):
+    """A worker that dies after storing a partition leaves the part file behind;
+    the retry links the cached copy over it."""
+    from pvsurvey.parallel import _link
+
+    (tmp_path / "cached.parquet").write_bytes(b"new")
+    (tmp_path / "part.parquet").write_bytes(b"left by the first attempt")
+    _link(tmp_path / "cached.parquet", tmp_path / "part.parquet")
+    _link(tmp_path / "cached.parquet", tmp_path / "part.parquet")  # already the same file
+    assert (tmp_path / "part.parquet").read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cached.parquet", "part.parquet"]
