@@ -40,6 +40,26 @@ CANDIDATE_COLUMNS = [
     "coal_saved_tce_per_yr", "capex_cny", "annual_savings_cny", "simple_payback_yr", "lcoe_cny_per_kwh", "npv_cny",
     "status", "status_source", "notes",
 ]
+# candidates.parquet/ keeps no rank: a rank is city-wide, so one changed part
+# would change every part. Readers number the projects by cost (ranks_by_cost).
+STORED_CANDIDATE_COLUMNS = [c for c in CANDIDATE_COLUMNS if c != "rank"]
+CANDIDATE_TEXT_COLUMNS = ["project_id", "park_id", "park_name", "district", "owner", "name", "building_ids",
+                          "status", "status_source", "notes"]
+
+
+def stored_candidates(projects: pd.DataFrame) -> pd.DataFrame:
+    """``STORED_CANDIDATE_COLUMNS`` with one fixed type each (text, int64 count,
+    float64 figures), so that every part of ``candidates.parquet/`` has one
+    schema whatever its rows hold (a part outside parks has no park id at all)."""
+    out = pd.DataFrame(index=projects.index)
+    for col in STORED_CANDIDATE_COLUMNS:
+        if col in CANDIDATE_TEXT_COLUMNS:
+            out[col] = projects[col].astype("string")
+        elif col == "building_count":
+            out[col] = projects[col].astype("int64")
+        else:
+            out[col] = projects[col].astype("float64")
+    return out
 
 
 def _local_metres(geoms):
@@ -143,6 +163,28 @@ def build_candidates(buildings: gpd.GeoDataFrame, econ: Economics, statuses: pd.
     out = out.assign(_geom=geoms.to_numpy()).sort_values([key, "project_id"], kind="stable").reset_index(drop=True)
     out["rank"] = np.arange(1, len(out) + 1)
     return gpd.GeoDataFrame(out[CANDIDATE_COLUMNS], geometry=out["_geom"].to_numpy(), crs=buildings.crs)
+
+
+def ranks_by_cost(costs: list[np.ndarray]) -> list[np.ndarray]:
+    """City-wide ranks (1 = cheapest) of projects held in several parts.
+
+    Parameters
+    ----------
+    costs : list of numpy.ndarray
+        Each part's ranking cost (LCOE [CNY/kWh]), parts in file-name order.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        Each part's ranks; equal costs keep part and row order (each part is
+        sorted by cost, then project id).
+    """
+    sizes = [len(c) for c in costs]
+    flat = np.concatenate(costs) if costs else np.zeros(0)
+    order = np.argsort(flat, kind="stable")
+    ranks = np.empty(len(flat), dtype=np.int64)
+    ranks[order] = np.arange(1, len(flat) + 1)
+    return np.split(ranks, np.cumsum(sizes)[:-1]) if costs else []
 
 
 def project_pv(building_ids: pd.Series, per_building: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
+from .io.datasets import dataset_exists, dataset_schema, parquet_parts
 from .io.vector import geoframe_from_arrow
 from .errors import InputFileError
 from .maps import (TOP_CANDIDATES, IrradianceGrid, MapOptions, asset_files, build_overview_map, build_park_map,
@@ -147,7 +148,7 @@ def load_run(run_dir: str | Path, config=None, lang: str = "zh") -> RunData:
         raise InputFileError(f"{run_dir}: no such run directory; give the folder 'pvsurvey run' wrote "
                              "(e.g. runs/shanghai-demo)")
     buildings_path = run_dir / "buildings.parquet"
-    if not buildings_path.is_file():
+    if not dataset_exists(buildings_path):
         raise InputFileError(f"{run_dir}: no buildings.parquet here; give a run directory written by 'pvsurvey run'")
     manifest = {}
     if config is None:
@@ -162,7 +163,7 @@ def load_run(run_dir: str | Path, config=None, lang: str = "zh") -> RunData:
     when = dt.datetime.fromisoformat(finished) if finished else dt.datetime.now(dt.timezone.utc)
     generated = when.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
-    available = set(pq.read_schema(buildings_path).names)
+    available = set(dataset_schema(buildings_path).names)
     columns = [c for c in _BUILDING_COLUMNS if c in available]
     # only roofs inside parks are drawn: a city-wide run never loads its other buildings
     in_parks = pc.is_valid(pc.field("park_id")) if "park_id" in available else None
@@ -175,7 +176,7 @@ def load_run(run_dir: str | Path, config=None, lang: str = "zh") -> RunData:
     if progress is None:
         progress = _fallback_progress(buildings, cfg.get("targets") or {})
     candidates = None
-    if (run_dir / "candidates.parquet").is_file():
+    if dataset_exists(run_dir / "candidates.parquet"):
         candidates = _read_candidates_to_draw(run_dir / "candidates.parquet")
         if candidates.crs is not None and not candidates.crs.equals("EPSG:4326"):
             candidates = candidates.to_crs("EPSG:4326")
@@ -190,20 +191,22 @@ def load_run(run_dir: str | Path, config=None, lang: str = "zh") -> RunData:
 def _read_candidates_to_draw(path: Path, top: int = 1000) -> gpd.GeoDataFrame:
     """Candidates in parks, and the largest ones anywhere (for the overview's
     markers): a city-wide list of millions never comes into memory whole."""
-    keys = pq.read_table(path, columns=["project_id", "park_id", "capacity_kwp"])
+    parts = parquet_parts(path)
+    keys = pa.concat_tables([pq.read_table(p, columns=["project_id", "park_id", "capacity_kwp"]) for p in parts])
     in_parks = keys.filter(pc.is_valid(keys["park_id"])).column("project_id")
     largest = keys.take(pc.select_k_unstable(keys, top, [("capacity_kwp", "descending")])).column("project_id")
-    kind = keys.schema.field("project_id").type
-    wanted = pc.unique(pa.concat_arrays([in_parks.combine_chunks().cast(kind), largest.combine_chunks().cast(kind)]))
-    source = pq.ParquetFile(path)
+    wanted = pc.unique(pa.concat_arrays([in_parks.combine_chunks(), largest.combine_chunks()]))
+    schema = pq.read_schema(parts[0])
     pieces = []
-    for i in range(source.num_row_groups):  # a row group at a time: a filtered read would load every row
-        ids = source.read_row_group(i, columns=["project_id"]).column(0)
-        mask = pc.is_in(ids, value_set=wanted)
-        if pc.any(mask).as_py():
-            pieces.append(source.read_row_group(i).filter(mask))
-    table = pa.concat_tables(pieces) if pieces else source.schema_arrow.empty_table()
-    return geoframe_from_arrow(table, source.schema_arrow)
+    for part in parts:  # a row group at a time: a filtered read would load every row
+        source = pq.ParquetFile(part)
+        for i in range(source.num_row_groups):
+            ids = source.read_row_group(i, columns=["project_id"]).column(0)
+            mask = pc.is_in(ids, value_set=wanted)
+            if pc.any(mask).as_py():
+                pieces.append(source.read_row_group(i).filter(mask))
+    table = pa.concat_tables(pieces) if pieces else schema.empty_table()
+    return geoframe_from_arrow(table, schema)
 
 
 def _park_table(run_dir: Path, buildings: gpd.GeoDataFrame, cfg: dict, progress: dict | None,

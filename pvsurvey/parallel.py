@@ -1,9 +1,10 @@
-"""The Dask graph: one task per footprint partition.
+"""Round 1 of the run's tasks: one survey task per footprint partition, and
+the :class:`Executor` that runs every round (here, or on dask.distributed).
 
 Each task reads its own slice of the footprints and the raster window under
 it, runs the pure survey, writes its part files and returns only small
-summaries (counts and per-park sums) — no big frame travels to or from the
-workers. :func:`run_serial` is the plain twin the parallel run is tested against.
+summaries (counts, per-park sums, registry match candidates) — no big frame
+travels to or from the workers. Rounds 2 and 3 are in :mod:`pvsurvey.finishing`.
 """
 
 from __future__ import annotations
@@ -11,10 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import pickle
-import shutil
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,6 +24,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import shapely
 
+from .cache import has_entry, load_entry, store_entry
 from .energy import SpecificYieldTable
 from .io.raster import RasterInfo, is_high_resolution, sample_ghi_kwh_per_m2_yr, zonal_ghi_kwh_per_m2_yr
 from .io.vector import Partition, read_partition
@@ -93,28 +92,20 @@ def _cache_key(part: Partition, ctx: SurveyContext, raw: pd.DataFrame | None) ->
     return digest.hexdigest()[:32]
 
 
-def _link(src: Path, dst: Path) -> None:
-    """Put ``src`` at ``dst`` (a hard link on the same file system, else a copy),
-    replacing what a retried task's first attempt may have left there."""
-    dst.unlink(missing_ok=True)  # one task owns this part name; a rename over a hard link of itself is a no-op
-    try:
-        os.link(src, dst)  # same file system: no copy
-    except OSError:
-        shutil.copyfile(src, dst)
+def survey_cache_key(part: Partition, ctx: SurveyContext) -> str | None:
+    """The partition's cache key where it can be had without reading its rows."""
+    return _cache_key(part, ctx, None) if ctx.cache_dir is not None and part.fingerprint is not None else None
 
 
 def _from_cache(entry: Path, part: Partition, ctx: SurveyContext, t0: float) -> PartitionResult:
-    with open(entry / "result.pkl", "rb") as fh:
-        result: PartitionResult = pickle.load(fh)
     name = f"part-{part.index:05d}.parquet"
-    if (entry / "buildings.parquet").is_file():
-        result.buildings_path = ctx.parts_dir / "buildings" / name
-        _link(entry / "buildings.parquet", result.buildings_path)
-    result.rejected_path = ctx.parts_dir / "rejected" / name
-    _link(entry / "rejected.parquet", result.rejected_path)
-    if (entry / "candidates.parquet").is_file():
-        result.candidates_path = ctx.parts_dir / "candidates" / name
-        _link(entry / "candidates.parquet", result.candidates_path)
+    targets = {"buildings.parquet": ctx.parts_dir / "buildings" / name,
+               "rejected.parquet": ctx.parts_dir / "rejected" / name,
+               "candidates.parquet": ctx.parts_dir / "candidates" / name}
+    result: PartitionResult = load_entry(entry, targets)
+    result.rejected_path = targets["rejected.parquet"]
+    result.buildings_path = targets["buildings.parquet"] if result.accepted else None
+    result.candidates_path = targets["candidates.parquet"] if targets["candidates.parquet"].is_file() else None
     if ctx.registry is not None and len(ctx.registry) and result.buildings_path is not None:
         # the registry changes every night: match again, reading outlines only when
         # some located registry row lies near this partition (ids suffice otherwise)
@@ -148,20 +139,10 @@ def _registry_near(registry: pd.DataFrame, bounds, distance_m: float) -> pd.Data
 
 
 def _to_cache(entry: Path, result: PartitionResult) -> None:
-    tmp = entry.with_name(f".{entry.name}.{uuid.uuid4().hex[:8]}")
-    tmp.mkdir(parents=True)
-    if result.buildings_path is not None:
-        _link(result.buildings_path, tmp / "buildings.parquet")
-    _link(result.rejected_path, tmp / "rejected.parquet")
-    if result.candidates_path is not None:
-        _link(result.candidates_path, tmp / "candidates.parquet")
-    stored = replace(result, matches=None, buildings_path=None, rejected_path=None, candidates_path=None)
-    with open(tmp / "result.pkl", "wb") as fh:
-        pickle.dump(stored, fh)
-    try:
-        os.rename(tmp, entry)
-    except OSError:  # another worker stored the same key first
-        shutil.rmtree(tmp, ignore_errors=True)
+    files = {"buildings.parquet": result.buildings_path, "rejected.parquet": result.rejected_path,
+             "candidates.parquet": result.candidates_path}
+    store_entry(entry, {k: v for k, v in files.items() if v is not None},
+                replace(result, matches=None, buildings_path=None, rejected_path=None, candidates_path=None))
 
 
 def survey_partition(part: Partition, ctx: SurveyContext) -> PartitionResult:
@@ -176,7 +157,7 @@ def survey_partition(part: Partition, ctx: SurveyContext) -> PartitionResult:
     if part.fingerprint is None:
         raw = read_partition(part, ctx.config.footprints.crs)
     key = _cache_key(part, ctx, raw) if ctx.cache_dir is not None else None
-    if key is not None and (ctx.cache_dir / key / "result.pkl").is_file():
+    if key is not None and has_entry(ctx.cache_dir / key):
         result = _from_cache(ctx.cache_dir / key, part, ctx, t0)
         result.cache_key = key
         return result
@@ -221,17 +202,6 @@ def survey_partition(part: Partition, ctx: SurveyContext) -> PartitionResult:
     return result
 
 
-def run_serial(parts: list[Partition], ctx: SurveyContext,
-               progress: Callable[[int, int], None] | None = None) -> list[PartitionResult]:
-    """Survey partitions one after another in this process (the serial twin)."""
-    results = []
-    for i, part in enumerate(parts):
-        results.append(survey_partition(part, ctx))
-        if progress:
-            progress(i + 1, len(parts))
-    return results
-
-
 def _one_thread_per_worker() -> None:
     """Arrow's own thread pools would put several threads on each core that a
     single-threaded worker process already keeps busy; one each is faster."""
@@ -249,54 +219,106 @@ def local_cluster_kwargs(workers: int | None) -> dict:
                 memory_limit=0, silence_logs=logging.ERROR)
 
 
-def run_dask(parts: list[Partition], ctx: SurveyContext, scheduler: str | None = None,
-             workers: int | None = None, progress: Callable[[int, int], None] | None = None
-             ) -> list[PartitionResult]:
-    """Survey partitions on a dask.distributed cluster.
+class Executor:
+    """Runs rounds of tasks (one function over many items) in this process or on
+    dask.distributed, with one cluster for all rounds of a run.
 
     Parameters
     ----------
     scheduler : str, optional
-        Address of an existing scheduler ('tcp://host:port'); None starts a local
-        cluster for the duration of the run.
+        Address of an existing scheduler ('tcp://host:port'): every round runs there.
     workers : int, optional
         Worker processes of the local cluster (default: one per core).
+    serial : bool
+        Every round in this process (the plain twin the parallel run is tested against).
+    in_process_max_rows : int
+        A local run keeps a round with at most this many rows to compute in this
+        process rather than start the cluster for it (config ``parallel.in_process_max_rows``).
 
     Notes
     -----
-    Tasks are retried twice, so a worker that dies mid-run costs a retry, not
-    the run. With a remote cluster, inputs and the run directory must be on a
-    path every worker can read and write.
+    The local cluster starts on the first round worth it, so a night that
+    reuses nearly every cached partition starts no processes. Tasks
+    are retried twice, so a worker that dies mid-run costs a retry, not the run.
+    With a remote cluster, inputs and the run directory must be on a path every
+    worker can read and write.
     """
-    from distributed import Client, LocalCluster, as_completed
 
-    if not log.isEnabledFor(logging.DEBUG):  # distributed sets its loggers to INFO on import
-        logging.getLogger("distributed").setLevel(logging.WARNING)
+    def __init__(self, scheduler: str | None = None, workers: int | None = None, serial: bool = False,
+                 in_process_max_rows: int = 0):
+        self.scheduler, self.workers, self.serial = scheduler, workers, serial
+        self.in_process_max_rows = in_process_max_rows
+        self.client = None
+        self.cluster = None
+        self.used = "serial" if serial else None
 
-    cluster = None
-    if scheduler is None:
-        cluster = LocalCluster(**local_cluster_kwargs(workers))
-        client = Client(cluster)
-    else:
-        try:
-            client = Client(scheduler, timeout="10s")
-        except OSError as exc:
-            from .errors import PVSurveyError
-            raise PVSurveyError(f"cannot reach the Dask scheduler at {scheduler} ({exc}); "
-                                "start one with 'dask scheduler' or drop --scheduler to run locally") from None
-    try:
-        if scheduler is None:
-            client.run(_one_thread_per_worker)
-        ctx_future = client.scatter(ctx, broadcast=True)
-        futures = [client.submit(survey_partition, part, ctx_future, key=f"survey-partition-{part.index}-{id(ctx)}",
-                                 retries=2, pure=False) for part in parts]
-        results = []
-        for i, future in enumerate(as_completed(futures), start=1):
-            results.append(future.result())
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+        self.client = self.cluster = None
+
+    @property
+    def mode(self) -> str:
+        """What ran the tasks: 'serial', 'local', 'cluster', or 'in-process' (a
+        local run whose rounds were all too small to start a cluster)."""
+        return self.used or "in-process"
+
+    def map(self, fn: Callable, items: list, ctx, progress: Callable[[int, int], None] | None = None,
+            rows_to_compute: int | None = None) -> list:
+        """``[fn(item, ctx) for item in items]``, in item order.
+
+        ``rows_to_compute`` (the rows the round must really process, cached ones
+        excluded; None: unknown) lets a local run keep small rounds in this process.
+        """
+        if not items:
+            return []
+        small = rows_to_compute is not None and rows_to_compute <= self.in_process_max_rows
+        if self.serial or (self.client is None and self.scheduler is None and small):
+            results = []
+            for i, item in enumerate(items, start=1):
+                results.append(fn(item, ctx))
+                if progress:
+                    progress(i, len(items))
+            return results
+        client = self._client()
+        from distributed import as_completed
+
+        ctx_future = client.scatter(ctx, broadcast=True, hash=False)  # a fresh key: an earlier round's release must not drop it
+        futures = {client.submit(fn, item, ctx_future, key=f"{fn.__name__}-{i}-{id(ctx)}", retries=2,
+                                 pure=False): i for i, item in enumerate(items)}
+        results = [None] * len(items)
+        for done, future in enumerate(as_completed(futures), start=1):
+            results[futures[future]] = future.result()
             if progress:
-                progress(i, len(parts))
-        return sorted(results, key=lambda r: r.index)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+                progress(done, len(items))
+        return results
+
+    def _client(self):
+        if self.client is not None:
+            return self.client
+        from distributed import Client, LocalCluster
+
+        if not log.isEnabledFor(logging.DEBUG):  # distributed sets its loggers to INFO on import
+            logging.getLogger("distributed").setLevel(logging.WARNING)
+        if self.scheduler is None:
+            self.cluster = LocalCluster(**local_cluster_kwargs(self.workers))
+            self.client = Client(self.cluster)
+            self.client.run(_one_thread_per_worker)
+            self.used = "local"
+        else:
+            try:
+                self.client = Client(self.scheduler, timeout="10s")
+            except OSError as exc:
+                from .errors import PVSurveyError
+                raise PVSurveyError(f"cannot reach the Dask scheduler at {self.scheduler} ({exc}); "
+                                    "start one with 'dask scheduler' or drop --scheduler to run locally") from None
+            self.used = "cluster"
+        return self.client

@@ -202,6 +202,11 @@ class Parallel(_Strict):
     # None = local machine; 'tcp://host:port' = an existing dask.distributed cluster.
     scheduler: Optional[str] = None
     workers: Optional[int] = Field(None, ge=1)
+    # A local run keeps a round of tasks in its own process when it has at most
+    # this many rows to compute (cached partitions excluded): about 3 s of work on
+    # one core, what starting the worker processes costs (bench_incremental.py).
+    # 0 = always start the local cluster.
+    in_process_max_rows: int = Field(100_000, ge=0)
 
 
 class Output(_Strict):

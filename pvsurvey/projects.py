@@ -16,6 +16,7 @@ import pandas as pd
 
 from .candidates import CANDIDATE_COLUMNS, STATUSES, apply_statuses, gap_closing_plan, normalise_status
 from .errors import InputFileError
+from .io.datasets import dataset_exists, read_candidates
 from .io.exports import export_table, read_table
 from .naming import safe_file_stem
 from .workflow import candidate_status_path, read_candidate_statuses
@@ -45,9 +46,9 @@ def load_run(run_dir: str | Path) -> tuple[Path, dict]:
 def current_candidates(run_dir: Path, manifest: dict) -> gpd.GeoDataFrame:
     """The run's candidates with the park managers' latest statuses applied."""
     path = run_dir / "candidates.parquet"
-    if not path.is_file():
+    if not dataset_exists(path):
         raise InputFileError(f"{run_dir}: no candidates.parquet; rerun 'pvsurvey run' with this version")
-    candidates = gpd.read_parquet(path)
+    candidates = read_candidates(path)
     statuses = read_candidate_statuses(candidate_status_path(manifest["name"], run_dir))
     if statuses is None:
         return candidates

@@ -1,8 +1,9 @@
 """Workflow glue for progress tracking: registry outcome, PV columns on the
 buildings, progress tables, and the history kept beside the runs.
 
-The figures come from one streaming pass over the partition files (while they
-are merged into ``buildings.parquet``), so the buildings are never all in memory.
+The figures are summed per partition in the tasks that write the buildings'
+final part files (:func:`with_pv_columns`), so the buildings are never all in
+one process's memory.
 """
 
 from __future__ import annotations
@@ -24,32 +25,40 @@ HISTORY_COLUMNS = ["as_of", "run_finished_at", "level", "key", "name", "usable_a
                    "new_kwp_since_baseline", "pipeline_kwp", "target_install_ratio", "new_capacity_target_kwp"]
 
 
-class ProgressCollector:
-    """Adds PV columns to each buildings table on its way to the merged file and
-    sums the progress figures per park, district and city."""
+BY_LEVEL = ("park_id", "district", "city")
 
-    def __init__(self, per_building: pd.DataFrame, min_candidate_kwp: float):
-        self.per_building = per_building
-        self.min_candidate_kwp = min_candidate_kwp
-        self.by = {"park_id": [], "district": [], "city": []}
 
-    def __call__(self, table: pa.Table) -> pa.Table:
-        cols = ["building_id", "park_id", "district", "usable_area_m2", "capacity_kwp", "annual_yield_kwh"]
-        frame = table.select(cols).to_pandas()
-        pv = self.per_building.reindex(frame["building_id"].astype(str))
-        frame["has_pv"] = pv["has_pv"].fillna(False).to_numpy(dtype=bool)
-        for col in ("installed_kwp", "new_kwp", "pipeline_kwp"):
-            frame[col] = pv[col].fillna(0.0).to_numpy(dtype=float)
-        frame["city"] = "city"
-        for by in self.by:
-            self.by[by].append(progress_sums(frame, by, self.min_candidate_kwp))
-        status = pv["pv_status"].astype("string").fillna("none").to_numpy(dtype=object)
-        table = table.append_column("has_pv", pa.array(frame["has_pv"].to_numpy()))
-        table = table.append_column("installed_kwp", pa.array(frame["installed_kwp"].to_numpy()))
-        return table.append_column("pv_status", pa.array(status, type=pa.string()))
+def with_pv_columns(table: pa.Table, per_building: pd.DataFrame, min_candidate_kwp: float
+                    ) -> tuple[pa.Table, dict[str, pd.DataFrame]]:
+    """One partition's buildings with the registry's PV columns (``has_pv``,
+    ``installed_kwp``, ``pv_status``) and its progress sums per park, district
+    and city (sums of partitions add up).
+
+    ``per_building`` is the registry outcome indexed by building id (only the
+    matched buildings; any others are simply absent).
+    """
+    cols = ["building_id", "park_id", "district", "usable_area_m2", "capacity_kwp", "annual_yield_kwh"]
+    frame = table.select(cols).to_pandas()
+    pv = per_building.reindex(frame["building_id"].astype(str))
+    frame["has_pv"] = pv["has_pv"].fillna(False).to_numpy(dtype=bool)
+    for col in ("installed_kwp", "new_kwp", "pipeline_kwp"):
+        frame[col] = pv[col].fillna(0.0).to_numpy(dtype=float)
+    frame["city"] = "city"
+    sums = {by: progress_sums(frame, by, min_candidate_kwp) for by in BY_LEVEL}
+    status = pv["pv_status"].astype("string").fillna("none").to_numpy(dtype=object)
+    table = table.append_column("has_pv", pa.array(frame["has_pv"].to_numpy()))
+    table = table.append_column("installed_kwp", pa.array(frame["installed_kwp"].to_numpy()))
+    return table.append_column("pv_status", pa.array(status, type=pa.string())), sums
+
+
+class ProgressSums:
+    """The partitions' progress sums, added up per park, district or city."""
+
+    def __init__(self, parts: list[dict[str, pd.DataFrame]]):
+        self.parts = parts
 
     def sums(self, by: str) -> pd.DataFrame:
-        frames = self.by[by]
+        frames = [p[by] for p in self.parts if p is not None and len(p[by])]
         if not frames:
             return pd.DataFrame(columns=PROGRESS_SUMS)
         return pd.concat(frames).groupby(level=0).sum()
@@ -78,7 +87,7 @@ def registry_outcome(registry: pd.DataFrame | None, results, cfg: SurveyConfig, 
     return resolved, pv_by_building(resolved, cfg.targets.baseline_date, as_of)
 
 
-def progress_tables(collector: ProgressCollector, parks: pd.DataFrame | None, cfg: SurveyConfig) -> dict:
+def progress_tables(collector: ProgressSums, parks: pd.DataFrame | None, cfg: SurveyConfig) -> dict:
     """City, district and park metrics with their targets (DataFrames)."""
     t = cfg.targets
     basis = cfg.progress.ratio_basis

@@ -27,29 +27,31 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import __version__
 from .columns import SUM_COLUMNS
-from .candidates import CANDIDATE_COLUMNS, apply_statuses, build_candidates, project_pv
+from .cache import combine, frame_digest, has_entry
+from .candidates import CANDIDATE_COLUMNS, STORED_CANDIDATE_COLUMNS, ranks_by_cost
 from .config import load_config
 from .energy import SpecificYieldTable
 from .errors import InputFileError, PVSurveyError
 from .io.raster import open_irradiance, pixel_centres_kwh_per_m2_yr
 from .io.vector import (WGS84, check_footprint_crs_and_extent, duplicate_id_rows, file_bounds_wgs84,
-                        geoframe_from_arrow, plan_partitions, read_vector, resolve_id_column, source_columns,
+                        plan_partitions, read_vector, resolve_id_column, source_columns,
                         stored_crs)
 from .io.registry import read_registry, usable_rows
 from .io.weather import read_weather
-from .naming import safe_file_stem
 from .mapping import map_options, publish_maps, write_maps
 from .io.writers import merge_parquet, write_csv, write_json
 from .params import SurveyConfig, VectorSource
-from .parallel import SurveyContext, run_dask, run_serial
+from .finishing import (FinishContext, FinishTask, add_counts, candidate_part, finish_partition, park_projects,
+                        park_tasks, rows_to_compute)
+from .io.datasets import dataset_exists, parquet_parts
+from .parallel import Executor, SurveyContext, survey_cache_key, survey_partition
 from .publish import COMPLETE_MARKER, new_partial_dir, new_run_id, publish, run_lock, store_dir
 from .survey import clean_footprints
-from .tracking import (ProgressCollector, append_history, history_path, progress_csv, progress_document,
+from .tracking import (ProgressSums, append_history, history_path, progress_csv, progress_document,
                        progress_tables, read_history, registry_outcome)
 
 log = logging.getLogger(__name__)
@@ -199,10 +201,6 @@ def aggregate(results, parks: gpd.GeoDataFrame | None) -> tuple[pd.DataFrame, pd
     return park_table, district_table, totals
 
 
-CANDIDATE_READ_COLUMNS = ["building_id", "park_id", "park_name", "district", "name", "owner", "usable_area_m2",
-                          "capacity_kwp", "annual_yield_kwh", "has_pv", "pv_status", "geometry"]
-
-
 def candidate_status_path(name: str, run_dir: Path) -> Path:
     """The park managers' status store, kept beside the runs so it outlives them."""
     return Path(run_dir).absolute().parent / f"{name}-candidate-status.csv"  # beside the pointer, not inside a run
@@ -216,104 +214,36 @@ def read_candidate_statuses(path: Path) -> pd.DataFrame | None:
 CITY_LIST_MAX_ROWS = 20_000
 
 
-def write_candidates(out_dir: Path, cfg: SurveyConfig, run_dir: Path, results, per_building: pd.DataFrame) -> dict:
-    """Candidate projects of the run, streaming: ``candidates.parquet`` (all, GeoParquet),
-    the city's list ``candidates.csv`` (the best ``CITY_LIST_MAX_ROWS``) and one
-    complete list per park under ``candidates/``.
-
-    Roofs outside parks became projects in the survey tasks (in parallel); here
-    the registry and the park managers' statuses are applied to them, part by
-    part, without decoding a geometry. Park roofs are sorted into one temporary
-    file per park and grouped there (adjoining roofs of one owner). Memory stays
-    bounded by the largest park; the city-wide rank comes from the costs alone.
-    """
-    statuses = read_candidate_statuses(candidate_status_path(cfg.name, run_dir))
-    work = out_dir / "_candidates"
-    (work / "parks").mkdir(parents=True)
-    source = pq.ParquetFile(out_dir / "buildings.parquet")
-    parts: list[Path] = []
-    park_files: dict[str, pq.ParquetWriter] = {}
-    known = set(statuses["project_id"]) if statuses is not None else set()
-
-    for result in results:
-        if result.candidates_path is None:
-            continue
-        table = pq.read_table(result.candidates_path)
-        frame = table.drop_columns(["geometry"]).to_pandas()
-        any_pv, building_pv = project_pv(frame["building_ids"], per_building)
-        frame = apply_statuses(frame.drop(columns=["status", "notes", "status_source"])
-                               .assign(any_pv=any_pv, building_pv=building_pv), statuses)
-        keep = ~any_pv | frame["project_id"].isin(known).to_numpy()
-        if keep.any():
-            kept = pa.Table.from_pandas(frame.loc[keep, CANDIDATE_COLUMNS], preserve_index=False)
-            kept = kept.append_column("geometry", table.column("geometry").filter(pa.array(keep)))
-            path = work / f"part-{len(parts):05d}.parquet"
-            pq.write_table(kept.replace_schema_metadata({b"geo": table.schema.metadata[b"geo"]}), path)
-            parts.append(path)
-    try:
-        park_col = source.schema_arrow.get_field_index("park_id")
-        for i in range(source.num_row_groups):
-            stats = source.metadata.row_group(i).column(park_col).statistics
-            if stats is not None and stats.null_count == source.metadata.row_group(i).num_rows:
-                continue  # no roof of this row group is in a park: skip reading its outlines
-            table = source.read_row_group(i, columns=CANDIDATE_READ_COLUMNS)
-            inside = table.filter(pc.and_(pc.greater(table["capacity_kwp"], 0), pc.is_valid(table["park_id"])))
-            for park_id in pc.unique(inside["park_id"]).to_pylist():
-                rows = inside.filter(pc.equal(inside["park_id"], park_id))
-                if park_id not in park_files:
-                    park_files[park_id] = pq.ParquetWriter(work / "parks" / f"{len(park_files):06d}.parquet",
-                                                           rows.schema)
-                park_files[park_id].write_table(rows)
-    finally:
-        for writer in park_files.values():
-            writer.close()
-    for path in sorted((work / "parks").glob("*.parquet")):
-        projects = build_candidates(geoframe_from_arrow(pq.read_table(path), source.schema_arrow),
-                                    cfg.economics, statuses)
-        if len(projects):
-            parts.append(work / f"part-{len(parts):05d}.parquet")
-            projects.to_parquet(parts[-1], index=False)
-    counts = _publish_candidate_lists(parts, out_dir, cfg)
-    shutil.rmtree(work)
-    return counts
-
-
-def _publish_candidate_lists(parts: list[Path], out_dir: Path, cfg: SurveyConfig) -> dict:
-    """Global ranks, then candidates.parquet, the city's CSV and the per-park CSVs."""
-    lang = cfg.output.lang
+def publish_candidate_lists(out_dir: Path, lang: str) -> None:
+    """The city's list ``candidates.csv`` (the cheapest ``CITY_LIST_MAX_ROWS``)
+    and one complete list per park under ``candidates/``, with city-wide ranks,
+    from the parts of ``candidates.parquet/`` (only costs are read in full)."""
+    parts = parquet_parts(out_dir / "candidates.parquet")
+    ranks = ranks_by_cost([pq.read_table(p, columns=["lcoe_cny_per_kwh"]).column(0).to_numpy() for p in parts])
     per_park = out_dir / "candidates"
     per_park.mkdir(exist_ok=True)
-    # ranks from the costs alone (no ids in memory): cheapest first, ties in list order
-    costs = [pq.read_table(p, columns=["lcoe_cny_per_kwh"]).column(0).to_numpy() for p in parts]
-    sizes = np.array([len(c) for c in costs], dtype=np.int64)
-    order = np.argsort(np.concatenate(costs) if costs else np.zeros(0), kind="stable")
-    rank_all = np.empty(len(order), dtype=np.int64)
-    rank_all[order] = np.arange(1, len(order) + 1)
-    ranks = dict(zip(parts, np.split(rank_all, np.cumsum(sizes)[:-1]))) if parts else {}
-    part_of = iter(parts)
-
-    def with_rank(table):
-        return table.set_column(table.schema.get_field_index("rank"), "rank", pa.array(ranks[next(part_of)]))
-
-    top, counts = [], {"projects": int(len(order)), "capacity_kwp": 0.0, "by_status": {}}
-    for path in parts:
-        frame = pd.read_parquet(path).drop(columns="geometry")
-        frame["rank"] = ranks[path]
-        counts["capacity_kwp"] += float(frame["capacity_kwp"].sum())
-        for status, n in frame["status"].value_counts().items():
-            counts["by_status"][status] = counts["by_status"].get(status, 0) + int(n)
-        top.append(frame[frame["rank"] <= CITY_LIST_MAX_ROWS])
-        park_ids = frame["park_id"].dropna().unique()
-        if len(park_ids) == 1:  # a park's part: its whole list, cheapest first
-            write_csv(frame.sort_values("rank"), per_park / f"park-{safe_file_stem(park_ids[0])}.csv", lang)
-    if parts:
-        merge_parquet(parts, out_dir / "candidates.parquet", transform=with_rank)
-    else:
-        gpd.GeoDataFrame({c: [] for c in CANDIDATE_COLUMNS}, geometry=[], crs=4326).to_parquet(
-            out_dir / "candidates.parquet")
+    top = []
+    for path, rank in zip(parts, ranks):
+        is_park = path.name.startswith("park-")
+        best = np.flatnonzero(rank <= CITY_LIST_MAX_ROWS)
+        if not is_park and not len(best):
+            continue
+        table = pq.read_table(path, columns=STORED_CANDIDATE_COLUMNS)
+        frame = (table if is_park else table.take(pa.array(best))).to_pandas()
+        frame.insert(1, "rank", rank if is_park else rank[best])
+        if is_park:  # a park's whole list, cheapest first
+            write_csv(frame, per_park / f"{path.stem}.csv", lang)
+            frame = frame.iloc[best]
+        top.append(frame)
     city = pd.concat(top, ignore_index=True).sort_values("rank") if top else pd.DataFrame(columns=CANDIDATE_COLUMNS)
     write_csv(city, out_dir / "candidates.csv", lang)
-    return counts
+
+
+def _empty_candidates(out_dir: Path) -> None:
+    """A dataset with no project still has one (empty) file, so readers see its columns."""
+    path = candidate_part(out_dir, "empty")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    gpd.GeoDataFrame({c: [] for c in STORED_CANDIDATE_COLUMNS}, geometry=[], crs=4326).to_parquet(path)
 
 
 def default_run_dir(config: SurveyConfig) -> Path:
@@ -377,7 +307,7 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
             manifest, history_rows = _survey_into(tmp_dir, run_dir, run_id, cfg, inputs, scheduler, workers, serial,
                                                   progress, as_of, started, timer, reuse)
             publish(tmp_dir, run_dir, cfg.output.keep_runs, run_id)
-            prune_cache(run_dir, set(manifest["partitions"]["keys"]))
+            prune_cache(run_dir, set(manifest["partitions"]["cache_entries"]))
         except BaseException:
             shutil.rmtree(tmp_dir, ignore_errors=True)
             raise
@@ -463,7 +393,8 @@ def cache_dir(run_dir: Path) -> Path:
 
 def cache_salt(cfg: SurveyConfig, fingerprints: dict, id_column: str | None) -> str:
     """Everything besides a partition's own rows that shapes its result: the
-    model parameters, the raster, weather and parks, the reader settings and
+    model parameters and economics (projects of roofs outside parks are built in
+    the survey tasks), the raster, weather and parks, the reader settings and
     pvsurvey's version. The registry is not in it: matching is redone each run."""
     def digest(fp):  # the mtime too: a big file is hashed at its head and tail only
         return None if fp is None else {k: v for k, v in fp.items() if k != "path"}
@@ -471,7 +402,7 @@ def cache_salt(cfg: SurveyConfig, fingerprints: dict, id_column: str | None) -> 
     shaping = {"version": __version__, "id_column": id_column,
                "footprints": cfg.footprints.model_dump(mode="json", exclude={"path"}),
                "roof": cfg.roof.model_dump(mode="json"), "system": cfg.system.model_dump(mode="json"),
-               "climate": cfg.climate.model_dump(mode="json"),
+               "climate": cfg.climate.model_dump(mode="json"), "economics": cfg.economics.model_dump(mode="json"),
                "irradiance": {"units": cfg.irradiance.units, "cell_deg": cfg.irradiance.weather_cell_deg},
                "ghi": digest(fingerprints["ghi"]), "weather": digest(fingerprints["weather"]),
                "parks": digest(fingerprints["parks"])}
@@ -490,26 +421,27 @@ def prune_cache(run_dir: Path, keep: set) -> None:
 def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, inputs: CheckedInputs, scheduler,
                  workers, serial, progress, as_of, started, timer, reuse: bool):
     """Run the survey into ``tmp_dir`` and write every output and the marker."""
-    parts, parks, registry = inputs.parts, inputs.parks, inputs.registry
+    parts = inputs.parts
     parts_dir = tmp_dir / "_parts"
-    (parts_dir / "buildings").mkdir(parents=True)
-    (parts_dir / "rejected").mkdir(parents=True)
-    (parts_dir / "candidates").mkdir(parents=True)
+    for sub in ("buildings", "rejected", "candidates"):
+        (parts_dir / sub).mkdir(parents=True)
     fingerprints = input_fingerprints(cfg)
-    ctx = SurveyContext(cfg, inputs.raster, parks, inputs.yield_table, parts_dir, inputs.id_column, inputs.duplicates,
-                        usable_rows(registry) if registry is not None else None, cfg.progress.match_distance_m,
-                        cache_dir=cache_dir(run_dir) if reuse else None,
+    cache = cache_dir(run_dir) if reuse else None
+    ctx = SurveyContext(cfg, inputs.raster, inputs.parks, inputs.yield_table, parts_dir, inputs.id_column,
+                        inputs.duplicates, usable_rows(inputs.registry) if inputs.registry is not None else None,
+                        cfg.progress.match_distance_m, cache_dir=cache,
                         cache_salt=cache_salt(cfg, fingerprints, inputs.id_column))
-    log.info("surveying %s in %d partition(s)%s", cfg.footprints.path, len(parts),
-             "" if serial else f" on {'local Dask cluster' if scheduler is None else scheduler}")
-    with timer.step("survey"):
-        if serial:
-            results = run_serial(parts, ctx, progress)
-        else:
-            results = run_dask(parts, ctx, scheduler, workers, progress)
-    log.info("survey done in %.1f s; writing outputs", timer.seconds["survey"])
-    with timer.step("write_outputs"):
-        manifest_counts, history_rows = _write_outputs(results, parks, registry, cfg, as_of, tmp_dir, run_dir)
+    with Executor(scheduler, workers, serial, cfg.parallel.in_process_max_rows) as executor:
+        with timer.step("survey"):
+            todo = [p for p in parts if not (cache is not None and has_entry(cache / (survey_cache_key(p, ctx) or "-")))]
+            rows = sum(p.stop - p.start for p in todo) if all(p.stop >= 0 for p in todo) else None
+            log.info("surveying %s: %d partition(s), %d to survey (%s rows), the rest from the cache",
+                     cfg.footprints.path, len(parts), len(todo), f"{rows:,}" if rows is not None else "unknown")
+            results = executor.map(survey_partition, parts, ctx, progress, rows)
+        log.info("survey done in %.1f s (%s); writing outputs", timer.seconds["survey"], executor.mode)
+        with timer.step("write_outputs"):
+            manifest_counts, history_rows = _write_outputs(results, inputs, cfg, as_of, tmp_dir, run_dir, executor,
+                                                           cache)
     shutil.rmtree(parts_dir)
     with timer.step("maps"):
         try:
@@ -527,12 +459,11 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
         "config": cfg.model_dump(mode="json"),
         "inputs": fingerprints,
         "partitions": {"reused": sum(r.cached for r in results), "surveyed": sum(not r.cached for r in results),
-                       "keys": [r.cache_key for r in results]},
+                       "keys": [r.cache_key for r in results], **manifest_counts.pop("finishing")},
         "weather": inputs.weather_meta or {"source": "pvlib Ineichen clear sky scaled to the raster GHI",
-                                    "cell_deg": cfg.irradiance.weather_cell_deg},
+                                           "cell_deg": cfg.irradiance.weather_cell_deg},
         "packages": package_versions(),
-        "execution": {"mode": "serial" if serial else ("cluster" if scheduler else "local"),
-                      "scheduler": scheduler, "partitions": len(parts),
+        "execution": {"mode": executor.mode, "scheduler": scheduler, "partitions": len(parts),
                       "partition_rows": cfg.parallel.partition_rows},
         **manifest_counts,
         "parks": inputs.parks_summary,
@@ -543,9 +474,8 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
     return manifest, history_rows
 
 
-def _write_outputs(results, parks, registry, cfg: SurveyConfig, as_of: dt.date, tmp_dir: Path,
-                   run_dir: Path) -> tuple[dict, pd.DataFrame]:
-    building_parts = [r.buildings_path for r in results if r.buildings_path is not None]
+def _check_counts(results) -> dict:
+    """Row counts of the survey; stops the run when nothing was accepted."""
     input_rows = sum(r.input_rows for r in results)
     accepted = sum(r.accepted for r in results)
     rejected = sum(r.rejected for r in results)
@@ -559,22 +489,52 @@ def _write_outputs(results, parks, registry, cfg: SurveyConfig, as_of: dt.date, 
         hint = (" — the irradiance raster does not overlap the footprints; check both files' CRS and extent"
                 if reasons.get("outside_raster") == rejected else "")
         raise InputFileError(f"no footprint was accepted ({top}){hint}")
+    return {"input_rows": input_rows, "accepted": accepted, "rejected": rejected,
+            "rejected_by_reason": dict(sorted(reasons.items())),
+            "repaired_geometries": sum(r.repaired for r in results)}
+
+
+def _finish_tasks(results, per_building: pd.DataFrame, statuses: pd.DataFrame | None, keyed: bool) -> list[FinishTask]:
+    """Round 2's tasks: each partition with the registry outcome of its own roofs,
+    keyed by its survey key, that outcome and the status store."""
+    statuses_digest = frame_digest(statuses)
+    tasks = []
+    for r in results:
+        mine = per_building.iloc[0:0]
+        if r.matches is not None and len(r.matches) and len(per_building):
+            mine = per_building[per_building.index.isin(r.matches["building_id"].astype(str))]
+        key = combine("finish", r.cache_key, frame_digest(mine), statuses_digest) if keyed and r.cache_key else None
+        tasks.append(FinishTask(r.index, r.buildings_path, r.candidates_path, mine, r.accepted, key))
+    return tasks
+
+
+def _write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.date, tmp_dir: Path,
+                   run_dir: Path, executor: Executor, cache: Path | None) -> tuple[dict, pd.DataFrame]:
+    counts = _check_counts(results)
     bounds = np.array([r.bounds for r in results if r.bounds is not None])
     survey_bounds = (bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(), bounds[:, 3].max())
-    resolved, per_building = registry_outcome(registry, results, cfg, as_of, survey_bounds)
-    collector = ProgressCollector(per_building, cfg.economics.min_candidate_kwp)
-    # the output step runs in this process and takes a while on big inputs: say where it is
-    log.info("writing buildings.parquet from %d part(s) with the registry's PV columns", len(building_parts))
-    merge_parquet(building_parts, tmp_dir / "buildings.parquet", transform=collector)
+    resolved, per_building = registry_outcome(inputs.registry, results, cfg, as_of, survey_bounds)
+    statuses = read_candidate_statuses(candidate_status_path(cfg.name, run_dir))
+    fctx = FinishContext(cfg.economics, statuses, tmp_dir, tmp_dir / "_parts", cache)
+
+    tasks = _finish_tasks(results, per_building, statuses, cache is not None)
+    todo = rows_to_compute(tasks, cache, "finish")
+    log.info("finishing %d partition(s) (%s rows to compute): PV columns, progress sums, candidate projects",
+             len(tasks), f"{todo:,}")
+    finished = executor.map(finish_partition, tasks, fctx, rows_to_compute=todo)
+    parks = park_tasks(finished, cache is not None)
+    finished_parks = executor.map(park_projects, parks, fctx, rows_to_compute=rows_to_compute(parks, cache, "park"))
+    candidate_counts = add_counts([f.candidates for f in finished] + [p.candidates for p in finished_parks])
+    if not dataset_exists(tmp_dir / "candidates.parquet"):
+        _empty_candidates(tmp_dir)
     merge_parquet([r.rejected_path for r in results], tmp_dir / "rejected.parquet", geo=False)
-    park_table, district_table, totals = aggregate(results, parks)
+    park_table, district_table, totals = aggregate(results, inputs.parks)
     write_csv(park_table, tmp_dir / "parks.csv")
     write_csv(district_table, tmp_dir / "districts.csv")
 
-    log.info("building the candidate-project lists")
-    candidate_counts = write_candidates(tmp_dir, cfg, run_dir, results, per_building)
-    log.info("%d candidate project(s); writing progress", candidate_counts["projects"])
-    tables = progress_tables(collector, parks, cfg)
+    log.info("%d candidate project(s); writing the lists and progress", candidate_counts["projects"])
+    publish_candidate_lists(tmp_dir, cfg.output.lang)
+    tables = progress_tables(ProgressSums([f.sums for f in finished]), inputs.parks, cfg)
     table = progress_csv(tables)
     old = read_history(history_path(cfg, run_dir))
     now = table.assign(as_of=as_of.isoformat())
@@ -593,15 +553,16 @@ def _write_outputs(results, parks, registry, cfg: SurveyConfig, as_of: dt.date, 
     totals.update({"install_ratio_area_frac": city.get("install_ratio_area_frac"),
                    "installed_kwp": city.get("installed_kwp"),
                    "new_kwp_since_baseline": city.get("new_kwp_since_baseline")})
+    entries = [r.cache_key for r in results if r.cache_key] + [f"finish-{f.key}" for f in finished if f.key] + \
+        [f"park-{p.key}" for p in finished_parks if p.key]
     return {
-        "counts": {"input_rows": input_rows, "accepted": accepted, "rejected": rejected,
-                   "rejected_by_reason": dict(sorted(reasons.items())),
-                   "repaired_geometries": sum(r.repaired for r in results),
-                   "registry": registry_counts, "candidates": candidate_counts},
+        "counts": {**counts, "registry": registry_counts, "candidates": candidate_counts},
         "as_of": as_of.isoformat(),
         "totals": totals,
         "outputs": {name: str(run_dir / name) for name in outputs},
         "partition_seconds": [round(r.seconds, 3) for r in results],
+        "finishing": {"finished_from_cache": sum(f.cached for f in finished),
+                      "parks_from_cache": sum(p.cached for p in finished_parks), "cache_entries": entries},
     }, table
 
 

@@ -23,7 +23,8 @@ def test_demo_run_prints_where_outputs_are(tmp_path):
     assert out.returncode == 3, out.stderr  # success, with the demo's deliberately bad rows set aside
     assert f"outputs: {tmp_path / 'demo'} (run " in out.stdout
     assert "shanghai-demo: 3,878 buildings surveyed, 3 rows rejected" in out.stdout
-    assert (tmp_path / "demo" / "buildings.parquet").is_file()
+    parts = sorted((tmp_path / "demo" / "buildings.parquet").iterdir())  # a dataset: a part per partition
+    assert [p.name for p in parts] == [f"part-{i:05d}.parquet" for i in range(4)]
 
 
 @pytest.mark.parametrize("text,message", [

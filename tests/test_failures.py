@@ -25,6 +25,9 @@ from synthetic import rectangles  # noqa: E402
 
 
 def digest(path):
+    """A file's SHA-256, or a dataset directory's (its part names and bytes)."""
+    if path.is_dir():
+        return {p.name: digest(p) for p in sorted(path.iterdir())}
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 

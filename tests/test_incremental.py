@@ -1,5 +1,7 @@
 """Nightly reruns reuse the partitions whose rows and model inputs did not change."""
 
+import json
+
 import geopandas as gpd
 import pandas as pd
 
@@ -40,14 +42,49 @@ def test_unchanged_partitions_are_reused_and_give_the_same_result(tmp_path):
     # a model parameter changes every partition's result: nothing is reused
     fourth = run_survey(config(tmp_path, roof={"setback_m": 1.5}), run_dir, serial=True)
     assert fourth.manifest["partitions"]["reused"] == 0
-    # and the cache keeps only what the latest run used
-    assert len(list((tmp_path / "runs" / "inc.runs" / ".cache").iterdir())) == 4
+    assert fourth.manifest["partitions"]["finished_from_cache"] == 0
+    # and the cache keeps only what the latest run used: 4 surveyed and 4 finished partitions
+    names = sorted(p.name for p in (tmp_path / "runs" / "inc.runs" / ".cache").iterdir())
+    assert names == sorted(fourth.manifest["partitions"]["cache_entries"]) and len(names) == 8
+    assert sum(n.startswith("finish-") for n in names) == 4
+
+
+def read_outputs(run_dir):
+    buildings = gpd.read_parquet(run_dir / "buildings.parquet").sort_values("building_id").reset_index(drop=True)
+    candidates = pd.read_csv(run_dir / "candidates.csv", encoding="utf-8-sig")
+    return buildings, candidates, json.loads((run_dir / "progress.json").read_text())["city"]
+
+
+def test_a_night_with_a_new_registry_finishes_only_the_partitions_it_touches(tmp_path):
+    """The registry changes every night; partitions whose registry rows did not
+    change link last night's final files, and the run equals one without a cache."""
+    fp = gpd.read_parquet(REPO / "data/demo/footprints.parquet")
+    fp.to_parquet(tmp_path / "fp.parquet", row_group_size=1000)
+    write_ghi_raster(tmp_path / "ghi.tif", value=3.6)
+    run_dir = tmp_path / "runs" / "inc"
+    last_night = run_survey(config(tmp_path), run_dir, serial=True)
+
+    registry = pd.read_csv(REPO / "data/demo/installations-2025-06-30.csv")
+    located = registry[registry["building_id"].notna() & (registry["status"] == "connected")]
+    gone = located["building_id"].iloc[0]  # tonight's registry no longer lists this system
+    assert read_outputs(last_night.run_dir)[0].set_index("building_id").loc[gone, "has_pv"]
+    registry[registry["building_id"] != gone].to_csv(tmp_path / "tonight.csv", index=False)
+    night = run_survey(config(tmp_path, installations="tonight.csv"), run_dir, serial=True)
+    p = night.manifest["partitions"]
+    assert (p["reused"], p["finished_from_cache"]) == (4, 3)  # one partition holds that building
+    fresh = run_survey(config(tmp_path, installations="tonight.csv"), tmp_path / "fresh", serial=True, reuse=False)
+    assert fresh.manifest["partitions"]["finished_from_cache"] == 0
+    (b_night, c_night, city_night), (b_fresh, c_fresh, city_fresh) = read_outputs(run_dir), read_outputs(fresh.run_dir)
+    pd.testing.assert_frame_equal(b_night, b_fresh)
+    pd.testing.assert_frame_equal(c_night, c_fresh)
+    assert city_night == city_fresh
+    assert not b_night.set_index("building_id").loc[gone, "has_pv"]
 
 
 def test_a_retried_task_may_link_over_its_first_attempt(tmp_path):
     """A worker that dies after storing a partition leaves the part file behind;
     the retry links the cached copy over it."""
-    from pvsurvey.parallel import _link
+    from pvsurvey.cache import link as _link
 
     (tmp_path / "cached.parquet").write_bytes(b"new")
     (tmp_path / "part.parquet").write_bytes(b"left by the first attempt")

@@ -1,6 +1,7 @@
 """End to end: the demo, a hand-made survey, and the Dask run against its serial twin."""
 
 import json
+import os
 from pathlib import Path
 
 import geopandas as gpd
@@ -25,8 +26,11 @@ def demo_run(tmp_path_factory):
 
 def test_demo_outputs_and_accounting(demo_run):
     run_dir, manifest = demo_run.run_dir, demo_run.manifest
-    for name in ("buildings.parquet", "rejected.parquet", "parks.csv", "districts.csv", "manifest.json", "_COMPLETE"):
+    for name in ("rejected.parquet", "parks.csv", "districts.csv", "manifest.json", "_COMPLETE"):
         assert (run_dir / name).is_file(), name
+    for name in ("buildings.parquet", "candidates.parquet"):  # datasets: a directory of part files
+        files = list((run_dir / name).iterdir())
+        assert files and all(p.suffix == ".parquet" and p.is_file() for p in files), name
     buildings = gpd.read_parquet(run_dir / "buildings.parquet")
     rejected = pd.read_parquet(run_dir / "rejected.parquet")
     source = gpd.read_parquet(REPO / "data/demo/footprints.parquet")
@@ -82,14 +86,35 @@ def test_manifest_records_inputs_versions_counts_and_timings(demo_run):
 
 
 def test_dask_run_equals_serial_run(tmp_path, demo_run):
-    cfg = load_config()
+    cfg = load_config()  # every round on the local cluster, however small
+    cfg = cfg.model_copy(update={"parallel": cfg.parallel.model_copy(update={"in_process_max_rows": 0})})
     dask_run = run_survey(cfg, tmp_path / "dask", workers=2)
     assert dask_run.manifest["execution"]["partitions"] == 4  # the demo's 1,000-row row groups
+    assert dask_run.manifest["execution"]["mode"] == "local"
+    for name in ("candidates.csv", "progress.csv", "candidates/park-P05.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(demo_run.run_dir / name), pd.read_csv(dask_run.run_dir / name))
     serial = gpd.read_parquet(demo_run.run_dir / "buildings.parquet").sort_values("building_id").reset_index(drop=True)
     parallel = gpd.read_parquet(dask_run.run_dir / "buildings.parquet").sort_values("building_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(serial.drop(columns="geometry"), parallel.drop(columns="geometry"))
     assert serial.geometry.geom_equals_exact(parallel.geometry, tolerance=0).all()
     pd.testing.assert_frame_equal(pd.read_csv(demo_run.run_dir / "parks.csv"), pd.read_csv(dask_run.run_dir / "parks.csv"))
+
+
+def square_where(x, ctx):
+    return x * x + ctx, os.getpid()
+
+
+def test_small_rounds_stay_in_this_process_and_big_ones_start_the_cluster():
+    from pvsurvey.parallel import Executor
+
+    with Executor(workers=1, in_process_max_rows=100) as ex:
+        assert ex.map(square_where, [1, 2, 3], 10, rows_to_compute=100) == [(11, os.getpid()), (14, os.getpid()),
+                                                                             (19, os.getpid())]
+        assert ex.client is None and ex.mode == "in-process"
+        out = ex.map(square_where, [1, 2, 3], 10, rows_to_compute=101)  # too many rows: the cluster
+        assert [v for v, _ in out] == [11, 14, 19] and {pid for _, pid in out} != {os.getpid()}
+        assert ex.mode == "local" and len(ex.client.scheduler_info()["workers"]) == 1
+        assert ex.map(square_where, [4], 0, rows_to_compute=1)[0][1] != os.getpid()  # once started, every round
 
 
 def _hand_made_config(tmp_path, **overrides):

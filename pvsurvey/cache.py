@@ -1,0 +1,71 @@
+"""Results kept between nightly runs: one directory per key, holding a task's
+output files (hard links, so keeping them costs no copy) and its small result.
+
+An entry appears in one rename, so a reader sees it whole or not at all; two
+workers storing the same key leave one entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import shutil
+import uuid
+from pathlib import Path
+
+import pandas as pd
+
+RESULT_FILE = "result.pkl"
+
+
+def link(src: Path, dst: Path) -> None:
+    """Put ``src`` at ``dst`` (a hard link on the same file system, else a copy),
+    replacing what a retried task's first attempt may have left there."""
+    dst.unlink(missing_ok=True)  # one task owns this name; a rename over a hard link of itself is a no-op
+    try:
+        os.link(src, dst)  # same file system: no copy
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def has_entry(entry: Path | None) -> bool:
+    return entry is not None and (entry / RESULT_FILE).is_file()
+
+
+def store_entry(entry: Path, files: dict[str, Path], result) -> None:
+    """Keep ``files`` (name in the entry -> file written by the task) and ``result``."""
+    tmp = entry.with_name(f".{entry.name}.{uuid.uuid4().hex[:8]}")
+    tmp.mkdir(parents=True)
+    for name, path in files.items():
+        link(path, tmp / name)
+    with open(tmp / RESULT_FILE, "wb") as fh:
+        pickle.dump(result, fh)
+    try:
+        os.rename(tmp, entry)
+    except OSError:  # another worker stored the same key first
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_entry(entry: Path, targets: dict[str, Path]):
+    """Link the entry's files to ``targets`` (name in the entry -> destination;
+    names the entry lacks are skipped) and return its stored result."""
+    with open(entry / RESULT_FILE, "rb") as fh:
+        result = pickle.load(fh)
+    for name, dst in targets.items():
+        if (entry / name).is_file():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            link(entry / name, dst)
+    return result
+
+
+def frame_digest(frame: pd.DataFrame | None) -> str:
+    """A digest of a small table's values and index (order matters)."""
+    if frame is None or not len(frame):
+        return "none"
+    values = pd.util.hash_pandas_object(frame, index=True).to_numpy()
+    return hashlib.sha256(values.tobytes() + ",".join(map(str, frame.columns)).encode()).hexdigest()[:32]
+
+
+def combine(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]

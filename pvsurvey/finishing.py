@@ -1,0 +1,234 @@
+"""The second and third rounds of tasks, after the registry is resolved.
+
+Round 1 (:mod:`pvsurvey.parallel`) surveys each partition and matches the
+registry's rows to its roofs. Once the client has resolved those matches into
+one outcome per registry row (tiny), round 2 finishes each partition in its own
+task: the registry's PV columns on its roofs, written as the partition's part of
+``buildings.parquet/``; its progress sums; the statuses on the projects of its
+roofs outside parks; and its park roofs sorted into one piece per park. Round 3
+groups each park's roofs into projects (adjoining roofs of one owner can lie in
+two partitions, so parks wait for round 2). The client only adds up sums, ranks
+projects by cost and writes the small tables.
+
+Every task's output is kept in the run cache under a key of everything it
+depends on, so a night where a partition's roofs, its registry rows and the
+park managers' statuses are unchanged links last night's files.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .cache import combine, has_entry, link, load_entry, store_entry
+from .candidates import apply_statuses, build_candidates, project_pv, stored_candidates
+from .io.vector import geoframe_from_arrow
+from .io.writers import PARQUET_COMPRESSION, write_geoparquet
+from .naming import safe_file_stem
+from .params import Economics
+from .tracking import with_pv_columns
+
+# What round 3 needs of a park roof to group it into projects.
+PARK_ROOF_COLUMNS = ["building_id", "park_id", "park_name", "district", "name", "owner", "usable_area_m2",
+                     "capacity_kwp", "annual_yield_kwh", "has_pv", "pv_status", "geometry"]
+
+
+@dataclass
+class FinishContext:
+    """Read-only inputs of rounds 2 and 3 (shipped to each worker once)."""
+
+    economics: Economics
+    statuses: pd.DataFrame | None  # the park managers' status store
+    out_dir: Path  # the run directory being written
+    work_dir: Path  # scratch space inside it
+    cache_dir: Path | None = None
+
+
+@dataclass
+class FinishTask:
+    index: int
+    buildings_path: Path | None  # round 1's part (no PV columns yet)
+    candidates_path: Path | None  # round 1's projects of roofs outside parks
+    per_building: pd.DataFrame  # the registry outcome of this partition's roofs
+    rows: int
+    key: str | None = None
+
+
+@dataclass
+class FinishResult:
+    index: int
+    sums: dict | None  # level -> progress sums (park_id, district, city)
+    candidates: dict  # projects, capacity_kwp, by_status of its part of the list
+    park_pieces: dict = field(default_factory=dict)  # park id -> (path, rows)
+    seconds: float = 0.0
+    cached: bool = False
+    key: str | None = None
+
+
+@dataclass
+class ParkTask:
+    park_id: str
+    pieces: list  # paths of the park's roofs, one per partition
+    rows: int
+    key: str | None = None
+
+
+@dataclass
+class ParkResult:
+    park_id: str
+    candidates: dict
+    cached: bool = False
+    key: str | None = None
+
+
+def building_part(out_dir: Path, index: int) -> Path:
+    return out_dir / "buildings.parquet" / f"part-{index:05d}.parquet"
+
+
+def candidate_part(out_dir: Path, name: str) -> Path:
+    return out_dir / "candidates.parquet" / f"{name}.parquet"
+
+
+def candidate_counts(frame: pd.DataFrame) -> dict:
+    """Size of a part of the list: projects, capacity and projects per status."""
+    return {"projects": int(len(frame)), "capacity_kwp": float(frame["capacity_kwp"].sum()),
+            "by_status": {str(k): int(v) for k, v in frame["status"].value_counts().items()}}
+
+
+def add_counts(counts: list[dict]) -> dict:
+    total = {"projects": 0, "capacity_kwp": 0.0, "by_status": {}}
+    for c in counts:
+        total["projects"] += c["projects"]
+        total["capacity_kwp"] += c["capacity_kwp"]
+        for status, n in c["by_status"].items():
+            total["by_status"][status] = total["by_status"].get(status, 0) + n
+    return total
+
+
+def _write_stored(table: pa.Table, path: Path, geo_meta: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table.replace_schema_metadata({b"geo": geo_meta}), path, compression=PARQUET_COMPRESSION)
+
+
+def _finish_outside_projects(task: FinishTask, ctx: FinishContext, path: Path) -> dict:
+    """Registry state and statuses on the projects of roofs outside parks; those
+    whose roofs carry connected PV leave the list unless a manager tracks them."""
+    table = pq.read_table(task.candidates_path)
+    frame = table.drop_columns(["geometry"]).to_pandas()
+    any_pv, building_pv = project_pv(frame["building_ids"], task.per_building)
+    frame = apply_statuses(frame.drop(columns=["status", "notes", "status_source"])
+                           .assign(any_pv=any_pv, building_pv=building_pv), ctx.statuses)
+    known = set(ctx.statuses["project_id"]) if ctx.statuses is not None else set()
+    keep = ~any_pv | frame["project_id"].isin(known).to_numpy()
+    if not keep.any():
+        return candidate_counts(frame.iloc[0:0])
+    kept = stored_candidates(frame.loc[keep])
+    out = pa.Table.from_pandas(kept, preserve_index=False)
+    out = out.append_column("geometry", table.column("geometry").filter(pa.array(keep)))
+    _write_stored(out, path, table.schema.metadata[b"geo"])
+    return candidate_counts(kept)
+
+
+def finish_partition(task: FinishTask, ctx: FinishContext) -> FinishResult:
+    """Round 2 for one partition (see the module's text)."""
+    t0 = time.perf_counter()
+    final = building_part(ctx.out_dir, task.index)
+    projects = candidate_part(ctx.out_dir, f"part-{task.index:05d}")
+    piece_name = f"part-{task.index:05d}.parquet"
+    entry = ctx.cache_dir / f"finish-{task.key}" if ctx.cache_dir is not None and task.key else None
+    if has_entry(entry):
+        result: FinishResult = load_entry(entry, {"buildings.parquet": final, "candidates.parquet": projects})
+        pieces = {}
+        for park_id, (name, rows) in result.park_pieces.items():
+            target = ctx.work_dir / "parks" / safe_file_stem(park_id) / piece_name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            link(entry / name, target)
+            pieces[park_id] = (target, rows)
+        result.park_pieces, result.cached, result.seconds = pieces, True, time.perf_counter() - t0
+        return result
+
+    files: dict[str, Path] = {}
+    sums = None
+    pieces: dict[str, tuple[Path, int]] = {}
+    if task.buildings_path is not None:
+        table, sums = with_pv_columns(pq.read_table(task.buildings_path), task.per_building,
+                                      ctx.economics.min_candidate_kwp)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, final, compression=PARQUET_COMPRESSION)
+        files["buildings.parquet"] = final
+        inside = table.select(PARK_ROOF_COLUMNS).filter(
+            pc.and_(pc.greater(table["capacity_kwp"], 0), pc.is_valid(table["park_id"])))
+        for park_id in pc.unique(inside["park_id"]).to_pylist():
+            rows = inside.filter(pc.equal(inside["park_id"], park_id))
+            target = ctx.work_dir / "parks" / safe_file_stem(park_id) / piece_name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(rows, target, compression=PARQUET_COMPRESSION)
+            pieces[park_id] = (target, rows.num_rows)
+            files[f"park-{safe_file_stem(park_id)}.parquet"] = target
+    counts = candidate_counts(pd.DataFrame({"capacity_kwp": [], "status": []}))
+    if task.candidates_path is not None:
+        counts = _finish_outside_projects(task, ctx, projects)
+        if projects.is_file():
+            files["candidates.parquet"] = projects
+    result = FinishResult(task.index, sums, counts, pieces, time.perf_counter() - t0, key=task.key)
+    if entry is not None:
+        stored = {park_id: (f"park-{safe_file_stem(park_id)}.parquet", rows) for park_id, (_, rows) in pieces.items()}
+        store_entry(entry, files, FinishResult(task.index, sums, counts, stored, key=task.key))
+    return result
+
+
+def park_projects(task: ParkTask, ctx: FinishContext) -> ParkResult:
+    """Round 3 for one park: its roofs (from every partition) grouped into projects."""
+    path = candidate_part(ctx.out_dir, f"park-{safe_file_stem(task.park_id)}")
+    entry = ctx.cache_dir / f"park-{task.key}" if ctx.cache_dir is not None and task.key else None
+    if has_entry(entry):
+        result: ParkResult = load_entry(entry, {"candidates.parquet": path})
+        result.cached = True
+        return result
+    tables = [pq.read_table(p) for p in task.pieces]
+    schema = tables[0].schema
+    roofs = geoframe_from_arrow(pa.concat_tables(tables), schema)
+    projects = build_candidates(roofs, ctx.economics, ctx.statuses)
+    files = {}
+    if len(projects):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_geoparquet(gpd.GeoDataFrame(stored_candidates(projects), geometry=projects.geometry.values,
+                                          crs=projects.crs), path)
+        files["candidates.parquet"] = path
+    result = ParkResult(task.park_id, candidate_counts(projects), key=task.key)
+    if entry is not None:
+        store_entry(entry, files, result)
+    return result
+
+
+def park_tasks(results: list[FinishResult], keyed: bool) -> list[ParkTask]:
+    """One task per park from round 2's pieces, keyed by the keys of the
+    partitions that hold its roofs (when every one of them has a key)."""
+    by_park: dict[str, list] = {}
+    for r in results:
+        for park_id, (path, rows) in r.park_pieces.items():
+            by_park.setdefault(park_id, []).append((r.key, path, rows))
+    tasks = []
+    for park_id, pieces in sorted(by_park.items()):
+        keys = [k for k, _, _ in pieces]
+        key = combine("park", park_id, *keys) if keyed and all(keys) else None
+        tasks.append(ParkTask(park_id, [p for _, p, _ in pieces], sum(n for _, _, n in pieces), key))
+    return tasks
+
+
+def rows_to_compute(tasks, cache_dir: Path | None, prefix: str) -> int:
+    """Rows of the tasks whose result is not in the cache."""
+    return sum(t.rows for t in tasks
+               if not (cache_dir is not None and t.key and has_entry(cache_dir / f"{prefix}-{t.key}")))
+
+
+__all__ = ["FinishContext", "FinishTask", "FinishResult", "ParkTask", "ParkResult", "finish_partition",
+           "park_projects", "park_tasks", "candidate_counts", "add_counts", "rows_to_compute",
+           "building_part", "candidate_part"]

@@ -1,0 +1,46 @@
+"""Reading a run's Parquet datasets.
+
+``buildings.parquet`` and ``candidates.parquet`` are directories of part files
+(one per partition, and one per park for candidates), as Spark, Dask and GDAL
+write and read them: ``geopandas.read_parquet``, ``pandas.read_parquet``,
+DuckDB and QGIS open the directory as one table. Runs of older versions wrote
+single files; every function here takes either.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..candidates import CANDIDATE_COLUMNS, ranks_by_cost
+
+
+def parquet_parts(path: Path) -> list[Path]:
+    """The files of a dataset in file-name order (the order of its rows), or the file itself."""
+    path = Path(path)
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.suffix == ".parquet" and not p.name.startswith((".", "_")))
+    return [path]
+
+
+def dataset_exists(path: Path) -> bool:
+    return Path(path).is_file() or bool(Path(path).is_dir() and parquet_parts(path))
+
+
+def dataset_schema(path: Path) -> pa.Schema:
+    """The schema of the first part (every part of a run shares it)."""
+    return pq.read_schema(parquet_parts(path)[0])
+
+
+def read_candidates(path: Path) -> gpd.GeoDataFrame:
+    """Every candidate project of a run with its city-wide ``rank`` (1 = lowest LCOE)."""
+    parts = [gpd.read_parquet(p) for p in parquet_parts(path)]
+    if "rank" not in parts[0]:
+        for part, ranks in zip(parts, ranks_by_cost([p["lcoe_cny_per_kwh"].to_numpy(float) for p in parts])):
+            part["rank"] = ranks
+    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    return gpd.GeoDataFrame(frame[CANDIDATE_COLUMNS], geometry=frame.geometry.values, crs=parts[0].crs)
