@@ -59,6 +59,24 @@ def load_entry(entry: Path, targets: dict[str, Path]):
     return result
 
 
+def read_pickle(path: Path):
+    """A kept object, or None when absent or unreadable (a cache is never required)."""
+    try:
+        with open(path, "rb") as fh:
+            return pickle.load(fh)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+        return None
+
+
+def write_pickle(path: Path, obj) -> None:
+    """Keep an object (written under a temporary name, then renamed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    with open(tmp, "wb") as fh:
+        pickle.dump(obj, fh)
+    os.replace(tmp, path)
+
+
 def frame_digest(frame: pd.DataFrame | None) -> str:
     """A digest of a small table's values and index (order matters)."""
     if frame is None or not len(frame):

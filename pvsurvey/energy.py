@@ -115,7 +115,9 @@ def specific_yield_kwh_per_kwp(weather: pd.DataFrame, latitude_deg: float, longi
         dc = pvlib.pvsystem.pvwatts_dc(effective, temp_cell, 1.0, system.temperature_coefficient_per_c)
         dc = np.asarray(dc) * (1.0 - loss)
         ac = pvlib.inverter.pvwatts(dc, inverter_pdc0, system.inverter_efficiency_nominal)
-        out[sl] = np.nansum(np.clip(np.asarray(ac), 0.0, None), axis=0) * hours_per_step
+        # each orientation's hours summed as one contiguous row: the same bits whatever else is in the batch
+        hourly = np.ascontiguousarray(np.clip(np.asarray(ac, dtype=float), 0.0, None).T)
+        out[sl] = np.nansum(hourly, axis=1) * hours_per_step
     return out
 
 
@@ -169,6 +171,16 @@ class SpecificYieldTable:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._lock = threading.Lock()
+
+    def entries(self) -> dict:
+        """The computed yields by key (to keep for the next run with the same inputs)."""
+        with self._lock:
+            return dict(self._cache)
+
+    def add_entries(self, entries: dict) -> None:
+        """Take yields a run with the same system, climate and weather computed."""
+        with self._lock:
+            self._cache.update(entries)
 
     def cells(self, latitude_deg, longitude_deg):
         """Weather-cell row/column of each point, and each cell's centre [°]."""

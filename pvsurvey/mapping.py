@@ -21,8 +21,8 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import shapely
 
@@ -192,20 +192,12 @@ def _read_candidates_to_draw(path: Path, top: int = 1000) -> gpd.GeoDataFrame:
     """Candidates in parks, and the largest ones anywhere (for the overview's
     markers): a city-wide list of millions never comes into memory whole."""
     parts = parquet_parts(path)
-    keys = pa.concat_tables([pq.read_table(p, columns=["project_id", "park_id", "capacity_kwp"]) for p in parts])
-    in_parks = keys.filter(pc.is_valid(keys["park_id"])).column("project_id")
-    largest = keys.take(pc.select_k_unstable(keys, top, [("capacity_kwp", "descending")])).column("project_id")
-    wanted = pc.unique(pa.concat_arrays([in_parks.combine_chunks(), largest.combine_chunks()]))
     schema = pq.read_schema(parts[0])
-    pieces = []
-    for part in parts:  # a row group at a time: a filtered read would load every row
-        source = pq.ParquetFile(part)
-        for i in range(source.num_row_groups):
-            ids = source.read_row_group(i, columns=["project_id"]).column(0)
-            mask = pc.is_in(ids, value_set=wanted)
-            if pc.any(mask).as_py():
-                pieces.append(source.read_row_group(i).filter(mask))
-    table = pa.concat_tables(pieces) if pieces else schema.empty_table()
+    dataset = ds.dataset([str(p) for p in parts], schema=schema, format="parquet")  # scanned on every core
+    capacity = dataset.to_table(columns=["capacity_kwp"]).column(0).to_numpy()
+    # the capacity of the top-th largest project: ties may add a few markers
+    least = np.partition(capacity, len(capacity) - top)[len(capacity) - top] if len(capacity) > top else -np.inf
+    table = dataset.to_table(filter=pc.field("park_id").is_valid() | (pc.field("capacity_kwp") >= least))
     return geoframe_from_arrow(table, schema)
 
 

@@ -113,8 +113,7 @@ def _from_cache(entry: Path, part: Partition, ctx: SurveyContext, t0: float) -> 
         if registry["building_id"].isna().any():
             accepted = gpd.read_parquet(result.buildings_path, columns=["building_id", "geometry"])
         else:
-            ids = pq.read_table(result.buildings_path, columns=["building_id"]).column(0).to_pandas()
-            accepted = gpd.GeoDataFrame({"building_id": ids}, geometry=[None] * len(ids))
+            accepted = pq.read_table(result.buildings_path, columns=["building_id"]).to_pandas()
         result.matches = match_registry(registry, accepted, ctx.match_distance_m)
     result.index, result.cached, result.seconds = part.index, True, time.perf_counter() - t0
     return result
@@ -271,6 +270,13 @@ class Executor:
         local run whose rounds were all too small to start a cluster)."""
         return self.used or "in-process"
 
+    def distributes(self, rows_to_compute: int | None) -> bool:
+        """Whether a round with this many rows to compute goes to the workers."""
+        if self.serial:
+            return False
+        small = rows_to_compute is not None and rows_to_compute <= self.in_process_max_rows
+        return self.client is not None or self.scheduler is not None or not small
+
     def map(self, fn: Callable, items: list, ctx, progress: Callable[[int, int], None] | None = None,
             rows_to_compute: int | None = None) -> list:
         """``[fn(item, ctx) for item in items]``, in item order.
@@ -280,8 +286,7 @@ class Executor:
         """
         if not items:
             return []
-        small = rows_to_compute is not None and rows_to_compute <= self.in_process_max_rows
-        if self.serial or (self.client is None and self.scheduler is None and small):
+        if not self.distributes(rows_to_compute):
             results = []
             for i, item in enumerate(items, start=1):
                 results.append(fn(item, ctx))

@@ -46,7 +46,8 @@ def match_registry(registry: pd.DataFrame, buildings, max_distance_m: float) -> 
         ``registry_row``, ``building_id`` (may be NA), ``lon``, ``lat`` [°, WGS84]
         (may be NaN), ``array_geometry`` (shapely polygons in WGS84, may be None).
     buildings : GeoDataFrame
-        Surveyed buildings (WGS84) with ``building_id``.
+        Surveyed buildings (WGS84) with ``building_id``; a plain DataFrame of
+        ids serves when every registry row names its building.
     max_distance_m : float
         Search radius of the nearest-building rule [m].
 
@@ -61,18 +62,19 @@ def match_registry(registry: pd.DataFrame, buildings, max_distance_m: float) -> 
     if len(registry) == 0 or len(buildings) == 0:
         return pd.DataFrame(columns=cols)
     ids = buildings["building_id"].astype("string").to_numpy(dtype=object)
-    geoms = np.asarray(buildings.geometry.values, dtype=object)
     found = []
 
-    by_id = registry[registry["building_id"].notna()]
-    hit = by_id["building_id"].astype(str).isin(set(ids))
-    found.append(pd.DataFrame({"registry_row": by_id.loc[hit, "registry_row"].to_numpy(),
-                               "building_id": by_id.loc[hit, "building_id"].astype(str).to_numpy(),
+    # plain arrays: this runs for every partition every night, and pandas indexing costs more than the lookup
+    has_id = registry["building_id"].notna().to_numpy()
+    wanted = registry["building_id"].to_numpy(dtype=object)[has_id]
+    hit = pd.Index(wanted, dtype=object).isin(ids)  # a hash lookup (an Arrow-backed isin loops in Python)
+    found.append(pd.DataFrame({"registry_row": registry["registry_row"].to_numpy()[has_id][hit],
+                               "building_id": wanted[hit].astype(str),
                                "match_method": "id", "match_distance_m": 0.0}))
-    spatial = registry[registry["building_id"].isna()]
-    if len(spatial) == 0:
-        frames = [f for f in found if len(f)]
-        return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+    if has_id.all():
+        return found[0][cols]
+    spatial = registry[~has_id]
+    geoms = np.asarray(buildings.geometry.values, dtype=object)  # outlines are needed from here on only
     tree = shapely.STRtree(geoms)
 
     poly = spatial[spatial["array_geometry"].notna()]

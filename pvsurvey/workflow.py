@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from . import __version__
 from .columns import SUM_COLUMNS
-from .cache import combine, frame_digest, has_entry
+from .cache import combine, frame_digest, has_entry, read_pickle, write_pickle
 from .candidates import CANDIDATE_COLUMNS, STORED_CANDIDATE_COLUMNS, ranks_by_cost
 from .config import load_config
 from .energy import SpecificYieldTable
@@ -47,7 +47,7 @@ from .io.writers import merge_parquet, write_csv, write_json
 from .params import SurveyConfig, VectorSource
 from .finishing import (FinishContext, FinishTask, add_counts, candidate_part, finish_partition, park_projects,
                         park_tasks, rows_to_compute)
-from .io.datasets import dataset_exists, parquet_parts
+from .io.datasets import dataset_exists, parquet_parts, read_parts
 from .parallel import Executor, SurveyContext, survey_cache_key, survey_partition
 from .publish import COMPLETE_MARKER, new_partial_dir, new_run_id, publish, run_lock, store_dir
 from .survey import clean_footprints
@@ -219,22 +219,29 @@ def publish_candidate_lists(out_dir: Path, lang: str) -> None:
     and one complete list per park under ``candidates/``, with city-wide ranks,
     from the parts of ``candidates.parquet/`` (only costs are read in full)."""
     parts = parquet_parts(out_dir / "candidates.parquet")
-    ranks = ranks_by_cost([pq.read_table(p, columns=["lcoe_cny_per_kwh"]).column(0).to_numpy() for p in parts])
+    ranks = ranks_by_cost([t.column(0).to_numpy() for t in read_parts(parts, ["lcoe_cny_per_kwh"])])
     per_park = out_dir / "candidates"
     per_park.mkdir(exist_ok=True)
     top = []
     for path, rank in zip(parts, ranks):
         is_park = path.name.startswith("park-")
-        best = np.flatnonzero(rank <= CITY_LIST_MAX_ROWS)
-        if not is_park and not len(best):
-            continue
-        table = pq.read_table(path, columns=STORED_CANDIDATE_COLUMNS)
-        frame = (table if is_park else table.take(pa.array(best))).to_pandas()
-        frame.insert(1, "rank", rank if is_park else rank[best])
+        # a part is sorted by cost, so its rows in the city's list are its first ones
+        best = int(np.count_nonzero(rank <= CITY_LIST_MAX_ROWS))
         if is_park:  # a park's whole list, cheapest first
+            frame = pq.read_table(path, columns=STORED_CANDIDATE_COLUMNS).to_pandas()
+            frame.insert(1, "rank", rank)
             write_csv(frame, per_park / f"{path.stem}.csv", lang)
-            frame = frame.iloc[best]
-        top.append(frame)
+            top.append(frame.iloc[:best])
+        elif best and (rank[:best] <= CITY_LIST_MAX_ROWS).all():
+            batch = next(pq.ParquetFile(path).iter_batches(batch_size=best, columns=STORED_CANDIDATE_COLUMNS))
+            frame = batch.to_pandas()
+            frame.insert(1, "rank", rank[:best])
+            top.append(frame)
+        elif best:  # not sorted (written by hand?): pick the rows
+            chosen = np.flatnonzero(rank <= CITY_LIST_MAX_ROWS)
+            frame = pq.read_table(path, columns=STORED_CANDIDATE_COLUMNS).take(pa.array(chosen)).to_pandas()
+            frame.insert(1, "rank", rank[chosen])
+            top.append(frame)
     city = pd.concat(top, ignore_index=True).sort_values("rank") if top else pd.DataFrame(columns=CANDIDATE_COLUMNS)
     write_csv(city, out_dir / "candidates.csv", lang)
 
@@ -369,10 +376,6 @@ def check_inputs(cfg: SurveyConfig) -> CheckedInputs:
     parks, parks_summary = read_parks(cfg)
     registry = read_registry(cfg.installations) if cfg.installations is not None else None
     yield_table, weather_meta = build_yield_table(cfg)
-    try:
-        prewarm_flat_roofs(yield_table, raster, file_bounds_wgs84(parts[0], stored_crs(parts[0]) or WGS84), cfg)
-    except Exception as exc:  # an optimisation only: the tasks compute whatever is missing
-        log.debug("yield table not prewarmed: %s", exc)
     map_options(cfg.maps)  # a Tianditu base map without a key fails here, not after the survey
     return CheckedInputs(raster, parts, id_column, duplicates, parks, parks_summary, registry, yield_table,
                          weather_meta)
@@ -410,12 +413,15 @@ def cache_salt(cfg: SurveyConfig, fingerprints: dict, id_column: str | None) -> 
 
 
 def prune_cache(run_dir: Path, keep: set) -> None:
-    """Drop cached partitions the latest run did not use (the cache holds one run)."""
+    """Drop cached results the latest run did not use (the cache holds one run)."""
     root = cache_dir(run_dir)
     if root.is_dir():
         for entry in root.iterdir():
             if entry.name not in keep:
-                shutil.rmtree(entry, ignore_errors=True)
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
 
 
 def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, inputs: CheckedInputs, scheduler,
@@ -431,17 +437,30 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
                         inputs.duplicates, usable_rows(inputs.registry) if inputs.registry is not None else None,
                         cfg.progress.match_distance_m, cache_dir=cache,
                         cache_salt=cache_salt(cfg, fingerprints, inputs.id_column))
+    # the yield table of the last run with the same model inputs: no pvlib year is computed twice
+    yields_path = cache / f"yields-{ctx.cache_salt[:32]}.pkl" if cache is not None else None
+    known_yields = read_pickle(yields_path) if yields_path is not None else None
+    if known_yields:
+        inputs.yield_table.add_entries(known_yields)
     with Executor(scheduler, workers, serial, cfg.parallel.in_process_max_rows) as executor:
         with timer.step("survey"):
             todo = [p for p in parts if not (cache is not None and has_entry(cache / (survey_cache_key(p, ctx) or "-")))]
             rows = sum(p.stop - p.start for p in todo) if all(p.stop >= 0 for p in todo) else None
             log.info("surveying %s: %d partition(s), %d to survey (%s rows), the rest from the cache",
                      cfg.footprints.path, len(parts), len(todo), f"{rows:,}" if rows is not None else "unknown")
+            if executor.distributes(rows):  # workers get the table with the context: fill it once, here
+                try:
+                    prewarm_flat_roofs(inputs.yield_table, inputs.raster,
+                                       file_bounds_wgs84(parts[0], stored_crs(parts[0]) or WGS84), cfg)
+                except Exception as exc:  # an optimisation only: the tasks compute whatever is missing
+                    log.debug("yield table not prewarmed: %s", exc)
             results = executor.map(survey_partition, parts, ctx, progress, rows)
         log.info("survey done in %.1f s (%s); writing outputs", timer.seconds["survey"], executor.mode)
+        if yields_path is not None and len(inputs.yield_table.entries()) > len(known_yields or ()):
+            write_pickle(yields_path, inputs.yield_table.entries())
         with timer.step("write_outputs"):
             manifest_counts, history_rows = _write_outputs(results, inputs, cfg, as_of, tmp_dir, run_dir, executor,
-                                                           cache)
+                                                           cache, ctx.cache_salt)
     shutil.rmtree(parts_dir)
     with timer.step("maps"):
         try:
@@ -509,7 +528,7 @@ def _finish_tasks(results, per_building: pd.DataFrame, statuses: pd.DataFrame | 
 
 
 def _write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.date, tmp_dir: Path,
-                   run_dir: Path, executor: Executor, cache: Path | None) -> tuple[dict, pd.DataFrame]:
+                   run_dir: Path, executor: Executor, cache: Path | None, salt: str) -> tuple[dict, pd.DataFrame]:
     counts = _check_counts(results)
     bounds = np.array([r.bounds for r in results if r.bounds is not None])
     survey_bounds = (bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(), bounds[:, 3].max())
@@ -554,7 +573,7 @@ def _write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.
                    "installed_kwp": city.get("installed_kwp"),
                    "new_kwp_since_baseline": city.get("new_kwp_since_baseline")})
     entries = [r.cache_key for r in results if r.cache_key] + [f"finish-{f.key}" for f in finished if f.key] + \
-        [f"park-{p.key}" for p in finished_parks if p.key]
+        [f"park-{p.key}" for p in finished_parks if p.key] + [f"yields-{salt[:32]}.pkl"]
     return {
         "counts": {**counts, "registry": registry_counts, "candidates": candidate_counts},
         "as_of": as_of.isoformat(),

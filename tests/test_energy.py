@@ -89,3 +89,16 @@ def test_unit_conversions():
     np.testing.assert_allclose(ghi_to_kwh_per_m2_yr([3.6], "kWh/m2/day"), [1314.0])
     np.testing.assert_allclose(ghi_to_kwh_per_m2_yr([150.0], "W/m2"), [1314.0])
     np.testing.assert_allclose(ghi_to_kwh_per_m2_yr([1314.0], "kWh/m2/yr"), [1314.0])
+
+
+def test_a_keys_yield_has_the_same_bits_alone_or_in_a_batch():
+    """Entries are computed in batches whose make-up depends on the partitioning
+    (and on what an earlier run cached); equal costs must rank the same way."""
+    tilts = np.array([10.0, 20.0, 30.0, 0.0, 15.0, 25.0, 5.0])
+    azimuths = np.array([180.0, 170.0, 200.0, 180.0, 90.0, 270.0, 180.0])
+    mounts = np.array(["rack", "flush", "flush", "rack", "flush", "flush", "rack"], dtype=object)
+    lat, lon, ghi = np.full(7, 31.2), np.full(7, 121.4), np.full(7, 1300.0)
+    batch, _ = SpecificYieldTable(System(), Climate()).lookup(lat, lon, ghi, tilts, azimuths, mounts)
+    alone = [SpecificYieldTable(System(), Climate()).lookup(lat[i:i + 1], lon[i:i + 1], ghi[i:i + 1], tilts[i:i + 1],
+                                                           azimuths[i:i + 1], mounts[i:i + 1])[0][0] for i in range(7)]
+    assert batch.tolist() == alone  # exact equality, not a tolerance

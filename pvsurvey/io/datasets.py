@@ -9,6 +9,8 @@ single files; every function here takes either.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import geopandas as gpd
@@ -25,6 +27,12 @@ def parquet_parts(path: Path) -> list[Path]:
     if path.is_dir():
         return sorted(p for p in path.iterdir() if p.suffix == ".parquet" and not p.name.startswith((".", "_")))
     return [path]
+
+
+def read_parts(parts: list[Path], columns: list[str] | None = None) -> list[pa.Table]:
+    """Each part's table, read on every core (Arrow releases the GIL), in order."""
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return list(pool.map(lambda p: pq.read_table(p, columns=columns), parts))
 
 
 def dataset_exists(path: Path) -> bool:
