@@ -2,6 +2,7 @@
 
     python benchmarks/bench_survey.py                 # 1,000,000 footprints, local cluster
     python benchmarks/bench_survey.py -n 10000000 --workers 1 --workers 2
+    python benchmarks/bench_survey.py --workers 1 --workers 2 --repeat 3 --ceiling   # scaling
 
 Target (issue: survey core) on a 2-core machine: 1M footprints end to end in
 ≤ 20 s wall and ≤ 4 GB peak RSS (the whole process tree: client and workers).
@@ -10,6 +11,7 @@ Target (issue: survey core) on a 2-core machine: 1M footprints end to end in
 from __future__ import annotations
 
 import argparse
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,11 +26,21 @@ from pvsurvey.config import config_from_dict
 from pvsurvey.workflow import run_survey
 
 
+def _name(process) -> str:
+    try:
+        return " ".join(process.cmdline()[1:3])[:40] or process.name()
+    except psutil.Error:
+        return "ended"
+
+
 class PeakRSS:
-    """Samples the memory of this process and all its children every 50 ms: the
-    summed RSS (what the targets name; it counts shared libraries once per
-    process) and the summed PSS (shared pages split between processes), with the
-    per-process breakdown at the RSS peak."""
+    """Samples the memory of this process and all its children: the summed RSS
+    every 50 ms (what the targets name; it counts shared libraries once per
+    process), with the per-process breakdown at the RSS peak, and the summed PSS
+    (shared pages split between processes) every second — reading PSS walks the
+    page tables, which at 50 ms took enough CPU to skew the 1-vs-2-worker ratio."""
+
+    PSS_EVERY = 20  # samples
 
     def __init__(self):
         self.peak = 0
@@ -39,21 +51,26 @@ class PeakRSS:
 
     def _run(self):
         me = psutil.Process()
+        tick = 0
         while not self._stop.is_set():
             total = pss = 0
-            parts = []
+            sizes = []
+            with_pss = tick % self.PSS_EVERY == 0
             for p in [me, *me.children(recursive=True)]:
                 try:
-                    info = p.memory_full_info()
-                    name = " ".join(p.cmdline()[1:3])[:40] or p.name()
+                    if with_pss:
+                        info = p.memory_full_info()
+                        pss += info.pss
+                    else:
+                        info = p.memory_info()
                 except psutil.Error:  # a child that just ended
                     continue
                 total += info.rss
-                pss += info.pss
-                parts.append((name, info.rss))
+                sizes.append((p, info.rss))
             if total > self.peak:
-                self.peak, self.breakdown = total, parts
+                self.peak, self.breakdown = total, [(_name(p), rss) for p, rss in sizes]
             self.peak_pss = max(self.peak_pss, pss)
+            tick += 1
             time.sleep(0.05)
 
     def __enter__(self):
@@ -71,6 +88,9 @@ def main():
     ap.add_argument("--partition-rows", type=int, default=50_000)
     ap.add_argument("--workers", type=int, action="append", help="local workers; repeat to compare")
     ap.add_argument("--serial", action="store_true", help="also time the serial twin")
+    ap.add_argument("--repeat", type=int, default=1, help="rounds of all modes, interleaved; medians printed")
+    ap.add_argument("--ceiling", action="store_true",
+                    help="also measure how much a pure CPU loop gains from a second process on this machine")
     args = ap.parse_args()
     # generate in a child process, so that the generator's memory is not counted below
     subprocess.run([sys.executable, "-c", f"from synthetic import write_footprints; write_footprints({args.n})"],
@@ -83,19 +103,53 @@ def main():
     }, REPO)
     modes = [("serial", None)] if args.serial else []
     modes += [("dask", w) for w in (args.workers or [None])]
+    if args.ceiling:
+        print(f"machine ceiling: a pure CPU loop runs {cpu_ceiling():.2f}x faster in 2 processes than in 1")
+    walls: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for mode, workers in modes:
-            with PeakRSS() as rss:
-                t0 = time.perf_counter()
-                # reuse=False: every mode surveys every partition (no results from the previous mode)
-                result = run_survey(cfg, Path(tmp) / "run", workers=workers, serial=mode == "serial", reuse=False)
-                wall = time.perf_counter() - t0
-            n = result.manifest["counts"]["input_rows"]
-            label = mode if mode == "serial" else f"dask, {workers or 'all-core'} workers"
-            print(f"{label:>22}: {n:,} footprints in {wall:6.1f} s wall = {n / wall:10,.0f} buildings/s; "
-                  f"peak RSS {rss.peak / 2**30:5.2f} GiB (PSS {rss.peak_pss / 2**30:4.2f} GiB); "
-                  f"steps {result.manifest['timings_s']}")
-            print("    at the RSS peak: " + ", ".join(f"{name} {size / 2**20:,.0f} MB" for name, size in rss.breakdown))
+        for round_ in range(args.repeat):  # modes interleaved, so that the machine's drift hits each alike
+            for mode, workers in modes:
+                with PeakRSS() as rss:
+                    t0 = time.perf_counter()
+                    # reuse=False: every mode surveys every partition (no results from the previous mode)
+                    result = run_survey(cfg, Path(tmp) / "run", workers=workers, serial=mode == "serial",
+                                        reuse=False)
+                    wall = time.perf_counter() - t0
+                n = result.manifest["counts"]["input_rows"]
+                label = mode if mode == "serial" else f"dask, {workers or 'all-core'} workers"
+                walls.setdefault(label, []).append(wall)
+                print(f"{label:>22}: {n:,} footprints in {wall:6.1f} s wall = {n / wall:10,.0f} buildings/s; "
+                      f"peak RSS {rss.peak / 2**30:5.2f} GiB (PSS {rss.peak_pss / 2**30:4.2f} GiB); "
+                      f"steps {result.manifest['timings_s']}")
+                print("    at the RSS peak: " + ", ".join(f"{name} {size / 2**20:,.0f} MB"
+                                                        for name, size in rss.breakdown))
+    if args.repeat > 1 or len(walls) > 1:
+        medians = {label: statistics.median(w) for label, w in walls.items()}
+        print("median wall: " + "; ".join(f"{label} {m:.1f} s" for label, m in medians.items()))
+        if "dask, 1 workers" in medians and "dask, 2 workers" in medians:
+            print(f"2 workers vs 1: {medians['dask, 1 workers'] / medians['dask, 2 workers']:.2f}x throughput")
+
+
+def _spin(_):
+    total = 0
+    for i in range(4_000_000):
+        total += i * i
+    return total
+
+
+def cpu_ceiling() -> float:
+    """How much faster 2 processes finish 8 units of pure CPU work than 1 (2.0 on
+    two idle physical cores; less where the cores are shared or throttled)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    walls = []
+    for n in (1, 2):
+        with ProcessPoolExecutor(n) as pool:
+            list(pool.map(_spin, range(n)))  # start the processes first
+            t0 = time.perf_counter()
+            list(pool.map(_spin, range(8)))
+            walls.append(time.perf_counter() - t0)
+    return walls[0] / walls[1]
 
 
 if __name__ == "__main__":

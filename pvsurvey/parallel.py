@@ -9,6 +9,7 @@ travels to or from the workers. Rounds 2 and 3 are in :mod:`pvsurvey.finishing`.
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import logging
 import os
@@ -247,6 +248,7 @@ class Executor:
                  in_process_max_rows: int = 0):
         self.scheduler, self.workers, self.serial = scheduler, workers, serial
         self.in_process_max_rows = in_process_max_rows
+        self._starting: concurrent.futures.Future | None = None
         self.client = None
         self.cluster = None
         self.used = "serial" if serial else None
@@ -258,6 +260,9 @@ class Executor:
         self.close()
 
     def close(self) -> None:
+        if self._starting is not None:
+            self._starting.exception()  # a cluster half-started is closed below
+            self._starting = None
         if self.client is not None:
             self.client.close()
         if self.cluster is not None:
@@ -306,9 +311,21 @@ class Executor:
                 progress(done, len(items))
         return results
 
+    def start(self, rows_to_compute: int | None) -> None:
+        """Start the workers in the background when a coming round will need
+        them, so that they boot while this process prepares the round."""
+        if self.distributes(rows_to_compute) and self.client is None and self._starting is None:
+            self._starting = concurrent.futures.ThreadPoolExecutor(1).submit(self._connect)
+
     def _client(self):
-        if self.client is not None:
-            return self.client
+        if self._starting is not None:
+            starting, self._starting = self._starting, None
+            starting.result()  # re-raises what went wrong while starting
+        if self.client is None:
+            self._connect()
+        return self.client
+
+    def _connect(self) -> None:
         from distributed import Client, LocalCluster
 
         if not log.isEnabledFor(logging.DEBUG):  # distributed sets its loggers to INFO on import
@@ -326,4 +343,3 @@ class Executor:
                 raise PVSurveyError(f"cannot reach the Dask scheduler at {self.scheduler} ({exc}); "
                                     "start one with 'dask scheduler' or drop --scheduler to run locally") from None
             self.used = "cluster"
-        return self.client

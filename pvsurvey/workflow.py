@@ -448,6 +448,7 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
             rows = sum(p.stop - p.start for p in todo) if all(p.stop >= 0 for p in todo) else None
             log.info("surveying %s: %d partition(s), %d to survey (%s rows), the rest from the cache",
                      cfg.footprints.path, len(parts), len(todo), f"{rows:,}" if rows is not None else "unknown")
+            executor.start(rows)  # the workers boot while the yield table fills
             if executor.distributes(rows):  # workers get the table with the context: fill it once, here
                 try:
                     prewarm_flat_roofs(inputs.yield_table, inputs.raster,
