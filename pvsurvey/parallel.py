@@ -32,7 +32,7 @@ from .io.vector import Partition, read_partition
 from .io.writers import write_geoparquet, write_rejected
 from .params import SurveyConfig
 from .candidates import build_candidates
-from .progress import match_registry
+from .progress import match_by_id, match_registry
 from .survey import clean_footprints, summarise, survey_buildings
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,15 @@ class SurveyContext:
     # bytes and by everything else that shapes them (cache_salt).
     cache_dir: Path | None = None
     cache_salt: str = ""
+
+    def registry_by_id(self) -> tuple[np.ndarray, pd.Index]:
+        """Row numbers and building ids of the registry rows that name a building
+        (built once per worker: every cached partition looks them up)."""
+        if getattr(self, "_by_id", None) is None:
+            named = self.registry[self.registry["building_id"].notna()]
+            self._by_id = (named["registry_row"].to_numpy(),
+                           pd.Index(named["building_id"].to_numpy(dtype=object), dtype=object))
+        return self._by_id
 
 
 @dataclass
@@ -113,9 +122,10 @@ def _from_cache(entry: Path, part: Partition, ctx: SurveyContext, t0: float) -> 
         registry = _registry_near(ctx.registry, result.bounds, ctx.match_distance_m)
         if registry["building_id"].isna().any():
             accepted = gpd.read_parquet(result.buildings_path, columns=["building_id", "geometry"])
-        else:
-            accepted = pq.read_table(result.buildings_path, columns=["building_id"]).to_pandas()
-        result.matches = match_registry(registry, accepted, ctx.match_distance_m)
+            result.matches = match_registry(registry, accepted, ctx.match_distance_m)
+        else:  # every row near names its building: the ids suffice
+            ids = pq.read_table(result.buildings_path, columns=["building_id"]).column(0)
+            result.matches = match_by_id(*ctx.registry_by_id(), ids.to_numpy(zero_copy_only=False))
     result.index, result.cached, result.seconds = part.index, True, time.perf_counter() - t0
     return result
 

@@ -64,15 +64,11 @@ def match_registry(registry: pd.DataFrame, buildings, max_distance_m: float) -> 
     ids = buildings["building_id"].astype("string").to_numpy(dtype=object)
     found = []
 
-    # plain arrays: this runs for every partition every night, and pandas indexing costs more than the lookup
     has_id = registry["building_id"].notna().to_numpy()
-    wanted = registry["building_id"].to_numpy(dtype=object)[has_id]
-    hit = pd.Index(wanted, dtype=object).isin(ids)  # a hash lookup (an Arrow-backed isin loops in Python)
-    found.append(pd.DataFrame({"registry_row": registry["registry_row"].to_numpy()[has_id][hit],
-                               "building_id": wanted[hit].astype(str),
-                               "match_method": "id", "match_distance_m": 0.0}))
+    found.append(match_by_id(registry["registry_row"].to_numpy()[has_id],
+                             pd.Index(registry["building_id"].to_numpy(dtype=object)[has_id], dtype=object), ids))
     if has_id.all():
-        return found[0][cols]
+        return found[0]
     spatial = registry[~has_id]
     geoms = np.asarray(buildings.geometry.values, dtype=object)  # outlines are needed from here on only
     tree = shapely.STRtree(geoms)
@@ -111,6 +107,25 @@ def match_registry(registry: pd.DataFrame, buildings, max_distance_m: float) -> 
                                            "match_distance_m": dist_m[near]}))
     frames = [f for f in found if len(f)]
     return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+
+
+def match_by_id(registry_rows: np.ndarray, registry_ids: pd.Index, building_ids: np.ndarray) -> pd.DataFrame:
+    """The id rule of :func:`match_registry` on plain arrays (it runs for every
+    partition every night; pandas indexing would cost more than the lookup).
+
+    Parameters
+    ----------
+    registry_rows : numpy.ndarray of int
+        Registry row numbers of the rows that name a building.
+    registry_ids : pandas.Index of str (object dtype)
+        The building id each of those rows names.
+    building_ids : numpy.ndarray of str
+        The partition's building ids.
+    """
+    hit = registry_ids.isin(building_ids)  # a hash lookup (an Arrow-backed isin loops in Python)
+    return pd.DataFrame({"registry_row": registry_rows[hit],
+                         "building_id": registry_ids.to_numpy()[hit].astype(str),
+                         "match_method": "id", "match_distance_m": 0.0})
 
 
 def _distance_m(points, geoms) -> np.ndarray:

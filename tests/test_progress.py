@@ -15,7 +15,7 @@ from conftest import REPO
 from pvsurvey.errors import InputFileError
 from pvsurvey.io.registry import read_registry, usable_rows
 from pvsurvey.params import VectorSource
-from pvsurvey.progress import (match_registry, pace_and_forecast, progress_metrics, progress_sums, pv_by_building,
+from pvsurvey.progress import (match_by_id, match_registry, pace_and_forecast, progress_metrics, progress_sums, pv_by_building,
                                resolve_matches)
 
 BASELINE = dt.date(2022, 1, 1)
@@ -99,6 +99,19 @@ def test_every_matching_rule_and_every_miss(buildings):
     per = pv_by_building(out.reset_index(), BASELINE, dt.date(2025, 6, 30))
     assert per.loc["A", "installed_kwp"] == 150.0  # rows on one building add up
     assert per.loc["B", "installed_kwp"] == 200.0
+
+
+def test_a_cached_partition_matched_by_ids_alone_gives_the_same_candidates(buildings):
+    """A night's cached partitions use the id rule on plain arrays (parallel.SurveyContext.registry_by_id)."""
+    from pvsurvey.parallel import SurveyContext
+
+    reg = usable_rows(registry_frame([{"building_id": "B"}, {"building_id": "Z"}, {"building_id": "A"},
+                                      {"building_id": "B", "capacity_kwp": 20.0}]))
+    ctx = SurveyContext(None, None, None, None, None, registry=reg)
+    fast = match_by_id(*ctx.registry_by_id(), np.array(["A", "B", "C"], dtype=object))
+    full = match_registry(reg, buildings, max_distance_m=30.0)
+    pd.testing.assert_frame_equal(fast.reset_index(drop=True), full.reset_index(drop=True))
+    assert list(fast["registry_row"]) == [0, 2, 3] and list(fast["building_id"]) == ["B", "A", "B"]
 
 
 def test_nearest_rule_respects_the_distance(buildings):
