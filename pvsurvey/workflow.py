@@ -1,9 +1,10 @@
 """Workflows ("tools"): paths in, a published run directory out.
 
-:func:`run_survey` loads and checks every input before any work, runs the Dask
-graph (or its serial twin), merges the partition files, aggregates per park and
-district, writes the manifest, and publishes the run directory in one rename so
-that readers never see a half-written run.
+:func:`run_survey` loads and checks every input before any work, runs the three
+rounds of tasks (here or on Dask; see :mod:`pvsurvey.finishing`), adds up the
+partitions' sums per park and district, ranks the candidate projects, writes the
+tables, maps and manifest, and publishes the run directory in one rename so that
+readers never see a half-written run.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import pyarrow.parquet as pq
 from . import __version__
 from .columns import SUM_COLUMNS
 from .cache import combine, frame_digest, has_entry, read_pickle, write_pickle
-from .candidates import CANDIDATE_COLUMNS, STORED_CANDIDATE_COLUMNS, ranks_by_cost
+from .candidates import CANDIDATE_COLUMNS, STORED_CANDIDATE_COLUMNS, ranks_by_cost, stored_candidates
 from .config import load_config
 from .energy import SpecificYieldTable
 from .errors import InputFileError, PVSurveyError
@@ -250,7 +251,8 @@ def _empty_candidates(out_dir: Path) -> None:
     """A dataset with no project still has one (empty) file, so readers see its columns."""
     path = candidate_part(out_dir, "empty")
     path.parent.mkdir(parents=True, exist_ok=True)
-    gpd.GeoDataFrame({c: [] for c in STORED_CANDIDATE_COLUMNS}, geometry=[], crs=4326).to_parquet(path)
+    empty = stored_candidates(pd.DataFrame({c: [] for c in STORED_CANDIDATE_COLUMNS}))
+    gpd.GeoDataFrame(empty, geometry=gpd.GeoSeries([], crs=4326)).to_parquet(path)
 
 
 def default_run_dir(config: SurveyConfig) -> Path:

@@ -1,4 +1,4 @@
-"""Writers: partition results and their merge into one GeoParquet file."""
+"""Writers: partition results, their merge into one Parquet file (rejected rows), JSON and CSV."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from ..columns import REJECTED_COLUMNS
 
 
 # Snappy: several times faster to write than zstd for ~25 % more disk; the
-# survey writes every building twice (part file, merged file), so speed wins.
+# survey writes every building twice (round 1's part, the final part), so speed wins.
 PARQUET_COMPRESSION = "snappy"
 
 
