@@ -325,7 +325,9 @@ class Executor:
         """Start the workers in the background when a coming round will need
         them, so that they boot while this process prepares the round."""
         if self.distributes(rows_to_compute) and self.client is None and self._starting is None:
-            self._starting = concurrent.futures.ThreadPoolExecutor(1).submit(self._connect)
+            pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="pvsurvey-start-workers")
+            self._starting = pool.submit(self._connect)
+            pool.shutdown(wait=False)  # the thread ends with the start
 
     def _client(self):
         if self._starting is not None:

@@ -232,7 +232,7 @@ def publish_candidate_lists(out_dir: Path, lang: str) -> None:
             frame = pq.read_table(path, columns=STORED_CANDIDATE_COLUMNS).to_pandas()
             frame.insert(1, "rank", rank)
             write_csv(frame, per_park / f"{path.stem}.csv", lang)
-            top.append(frame.iloc[:best])
+            top.append(frame[frame["rank"] <= CITY_LIST_MAX_ROWS])
         elif best and (rank[:best] <= CITY_LIST_MAX_ROWS).all():
             batch = next(pq.ParquetFile(path).iter_batches(batch_size=best, columns=STORED_CANDIDATE_COLUMNS))
             frame = batch.to_pandas()
