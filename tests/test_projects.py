@@ -111,3 +111,36 @@ def test_plan_command_on_the_demo_park(tmp_path):
     assert lcoe.is_monotonic_increasing and (plan["Park ID"] == "P05").all()
     bad = CliRunner().invoke(commands(), ["candidates", "plan", str(run.run_dir), "--park", "P99"])
     assert bad.exit_code == 2 and "no candidate in park 'P99'" in bad.stderr
+
+
+def test_city_list_park_lists_and_exports_agree_on_ranks(tmp_path):
+    """candidates.parquet/ keeps no rank; the run's CSVs and the export number the
+    projects the same way: cheapest first over the whole city."""
+    import shutil
+
+    from pvsurvey.io.datasets import read_candidates
+    from pvsurvey.mapping import load_run
+
+    run = run_survey(None, tmp_path / "demo", serial=True)
+    invoke("export", run.run_dir, "--format", "csv", "--lang", "en")
+    exported = pd.read_csv(run.run_dir / "exports" / "candidates.csv", encoding="utf-8-sig")
+    city = pd.read_csv(run.run_dir / "candidates.csv", encoding="utf-8-sig")  # the run's list (zh headers)
+    park = pd.read_csv(run.run_dir / "candidates" / "park-P05.csv", encoding="utf-8-sig")
+    rank_of = dict(zip(exported["Project ID"], exported["Rank"]))
+    assert sorted(rank_of.values()) == list(range(1, len(exported) + 1)) == sorted(city["排序"])
+    assert all(rank_of[p] == r for p, r in zip(city["项目编号"], city["排序"]))
+    assert all(rank_of[p] == r for p, r in zip(park["项目编号"], park["排序"]))
+    by_rank = exported.sort_values("Rank")
+    assert by_rank["LCOE (CNY/kWh)"].is_monotonic_increasing
+
+    # a run of an earlier version (single files, a rank column) still reads
+    old = tmp_path / "old"
+    shutil.copytree(run.run_dir, old, symlinks=False)
+    buildings = gpd.read_parquet(old / "buildings.parquet")
+    candidates = read_candidates(old / "candidates.parquet")
+    for name, frame in (("buildings.parquet", buildings), ("candidates.parquet", candidates)):
+        shutil.rmtree(old / name)
+        frame.to_parquet(old / name)
+    assert len(load_run(old).buildings) == int((buildings["park_id"].notna()).sum())
+    again = read_candidates(old / "candidates.parquet").set_index("project_id")["rank"]
+    assert again.to_dict() == rank_of
