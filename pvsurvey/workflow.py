@@ -530,6 +530,21 @@ def _finish_tasks(results, per_building: pd.DataFrame, statuses: pd.DataFrame | 
     return tasks
 
 
+def _log_progress(label: str, unit: str, every_s: float = 10.0) -> Callable[[int, int], None]:
+    """Progress of a round as log lines (terminal and run.log), one every ``every_s``
+    at most: rounds 2 and 3 take minutes on a country's roofs."""
+    t0 = time.perf_counter()
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        elapsed = time.perf_counter() - t0
+        if elapsed - last[0] >= every_s or (done == total and elapsed >= every_s):
+            last[0] = elapsed
+            log.info("%s: %d/%d %s done after %.0f s", label, done, total, unit, elapsed)
+
+    return progress
+
+
 def _write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.date, tmp_dir: Path,
                    run_dir: Path, executor: Executor, cache: Path | None, salt: str) -> tuple[dict, pd.DataFrame]:
     counts = _check_counts(results)
@@ -543,9 +558,10 @@ def _write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.
     todo = rows_to_compute(tasks, cache, "finish")
     log.info("finishing %d partition(s) (%s rows to compute): PV columns, progress sums, candidate projects",
              len(tasks), f"{todo:,}")
-    finished = executor.map(finish_partition, tasks, fctx, rows_to_compute=todo)
+    finished = executor.map(finish_partition, tasks, fctx, _log_progress("finishing", "partitions"), todo)
     parks = park_tasks(finished, cache is not None)
-    finished_parks = executor.map(park_projects, parks, fctx, rows_to_compute=rows_to_compute(parks, cache, "park"))
+    finished_parks = executor.map(park_projects, parks, fctx, _log_progress("park projects", "parks"),
+                                  rows_to_compute(parks, cache, "park"))
     candidate_counts = add_counts([f.candidates for f in finished] + [p.candidates for p in finished_parks])
     if not dataset_exists(tmp_dir / "candidates.parquet"):
         _empty_candidates(tmp_dir)

@@ -165,3 +165,19 @@ def test_weather_file_drives_the_yield(tmp_path):
     assert set(b["weather_cell"]) == {"file"}
     assert result.manifest["weather"]["format"] == "tmy3"
     assert b["specific_yield_kwh_per_kwp"].between(900, 1400).all()
+
+
+def test_rounds_after_the_survey_report_progress_in_the_log(caplog):
+    from pvsurvey.workflow import _log_progress
+
+    progress = _log_progress("finishing", "partitions", every_s=0.0)
+    with caplog.at_level("INFO", logger="pvsurvey"):
+        for done in (1, 2, 3):
+            progress(done, 3)
+    assert [r.getMessage().rsplit(" after", 1)[0] for r in caplog.records] == [
+        "finishing: 1/3 partitions done", "finishing: 2/3 partitions done", "finishing: 3/3 partitions done"]
+    quiet = _log_progress("finishing", "partitions", every_s=3600.0)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="pvsurvey"):
+        quiet(3, 3)  # a short round finishes without a line
+    assert not caplog.records
