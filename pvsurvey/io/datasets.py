@@ -1,9 +1,9 @@
 """Reading a run's Parquet datasets.
 
 ``buildings.parquet`` and ``candidates.parquet`` are directories of part files
-(one per partition, and one per park for candidates), as Spark, Dask and GDAL
-write and read them: ``geopandas.read_parquet``, ``pandas.read_parquet``,
-DuckDB and QGIS open the directory as one table. Runs of older versions wrote
+(one per partition, and one per park for candidates), as Spark and Dask write
+them: ``geopandas.read_parquet`` and ``pandas.read_parquet`` open the directory
+as one table, DuckDB a glob of its files. Runs of older versions wrote
 single files; every function here takes either.
 """
 
