@@ -29,6 +29,16 @@ def link(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
+def entry_name(key: str, round_: str = "") -> str:
+    """The entry of a key: round 1's under the bare key, later rounds' prefixed."""
+    return f"{round_}-{key}" if round_ else key
+
+
+def entry_path(cache_dir: Path | None, key: str | None, round_: str = "") -> Path | None:
+    """Where a result is kept; None without a cache or a key."""
+    return cache_dir / entry_name(key, round_) if cache_dir is not None and key else None
+
+
 def has_entry(entry: Path | None) -> bool:
     return entry is not None and (entry / RESULT_FILE).is_file()
 

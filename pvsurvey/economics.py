@@ -71,6 +71,14 @@ def _like(result: np.ndarray, *inputs):
     return float(result) if result.ndim == 0 else result
 
 
+def _capex(p: np.ndarray, econ: Economics) -> np.ndarray:
+    return p * 1000.0 * econ.capex_cny_per_w  # kWp × 1000 W/kW × CNY/W
+
+
+def _savings(p: np.ndarray, e: np.ndarray, econ: Economics) -> np.ndarray:
+    return e * energy_value_cny_per_kwh(econ) - econ.om_cny_per_kw_yr * p
+
+
 def energy_value_cny_per_kwh(econ: Economics) -> float:
     """Value of one kWh of PV yield [CNY/kWh]: saved tariff on the self-consumed share,
     feed-in price on the exported rest.
@@ -180,8 +188,7 @@ def capex_cny(capacity_kwp, econ: Economics = Economics()):
     ndarray or Series
         capacity [kWp] × 1000 [W/kW] × capex [CNY/W] [CNY].
     """
-    p = _array(capacity_kwp, "capacity_kwp")
-    return _like(p * 1000.0 * econ.capex_cny_per_w, capacity_kwp)
+    return _like(_capex(_array(capacity_kwp, "capacity_kwp"), econ), capacity_kwp)
 
 
 def annual_savings_cny(capacity_kwp, annual_yield_kwh, econ: Economics = Economics()):
@@ -202,9 +209,7 @@ def annual_savings_cny(capacity_kwp, annual_yield_kwh, econ: Economics = Economi
         [CNY/yr], f the self-consumed share. Negative when O&M exceeds the
         value of the energy.
     """
-    p = _array(capacity_kwp, "capacity_kwp")
-    e = _array(annual_yield_kwh, "annual_yield_kwh")
-    out = e * energy_value_cny_per_kwh(econ) - econ.om_cny_per_kw_yr * p
+    out = _savings(_array(capacity_kwp, "capacity_kwp"), _array(annual_yield_kwh, "annual_yield_kwh"), econ)
     return _like(out, capacity_kwp, annual_yield_kwh)
 
 
@@ -231,9 +236,7 @@ def simple_payback_yr(capacity_kwp, annual_yield_kwh, econ: Economics = Economic
     """
     p = _array(capacity_kwp, "capacity_kwp")
     e = _array(annual_yield_kwh, "annual_yield_kwh")
-    cost = p * 1000.0 * econ.capex_cny_per_w
-    savings = e * energy_value_cny_per_kwh(econ) - econ.om_cny_per_kw_yr * p
-    cost, savings = np.broadcast_arrays(cost, savings)
+    cost, savings = np.broadcast_arrays(_capex(p, econ), _savings(p, e, econ))
     out = np.full(savings.shape, np.inf)
     np.divide(cost, savings, out=out, where=savings > 0)
     out[np.isnan(savings) | np.isnan(cost)] = np.nan
@@ -270,7 +273,7 @@ def lcoe_cny_per_kwh(capacity_kwp, annual_yield_kwh, econ: Economics = Economics
     """
     p = _array(capacity_kwp, "capacity_kwp")
     e = _array(annual_yield_kwh, "annual_yield_kwh")
-    cost = p * 1000.0 * econ.capex_cny_per_w + p * econ.om_cny_per_kw_yr * annuity_factor(econ)
+    cost = _capex(p, econ) + p * econ.om_cny_per_kw_yr * annuity_factor(econ)
     energy = e * discounted_energy_factor(econ)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = cost / energy
@@ -303,7 +306,7 @@ def npv_cny(capacity_kwp, annual_yield_kwh, econ: Economics = Economics()):
     """
     p = _array(capacity_kwp, "capacity_kwp")
     e = _array(annual_yield_kwh, "annual_yield_kwh")
-    out = (-p * 1000.0 * econ.capex_cny_per_w
+    out = (-_capex(p, econ)
            + e * energy_value_cny_per_kwh(econ) * discounted_energy_factor(econ)
            - p * econ.om_cny_per_kw_yr * annuity_factor(econ))
     return _like(out, capacity_kwp, annual_yield_kwh)

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .cache import combine, has_entry, link, load_entry, store_entry
+from .cache import combine, entry_path, has_entry, link, load_entry, store_entry
 from .candidates import apply_statuses, build_candidates, project_pv, stored_candidates
 from .io.vector import geoframe_from_arrow
 from .io.writers import PARQUET_COMPRESSION, write_geoparquet
@@ -128,12 +128,17 @@ def _finish_outside_projects(task: FinishTask, ctx: FinishContext, path: Path) -
     known = set(ctx.statuses["project_id"]) if ctx.statuses is not None else set()
     keep = ~any_pv | frame["project_id"].isin(known).to_numpy()
     if not keep.any():
-        return candidate_counts(frame.iloc[0:0])
+        return add_counts([])
     kept = stored_candidates(frame.loc[keep])
     out = pa.Table.from_pandas(kept, preserve_index=False)
     out = out.append_column("geometry", table.column("geometry").filter(pa.array(keep)))
     _write_stored(out, path, table.schema.metadata[b"geo"])
     return candidate_counts(kept)
+
+
+def _piece_name(park_id: str) -> str:
+    """A park's piece of a partition in a round-2 cache entry."""
+    return f"park-{safe_file_stem(park_id)}.parquet"
 
 
 def finish_partition(task: FinishTask, ctx: FinishContext) -> FinishResult:
@@ -142,7 +147,7 @@ def finish_partition(task: FinishTask, ctx: FinishContext) -> FinishResult:
     final = building_part(ctx.out_dir, task.index)
     projects = candidate_part(ctx.out_dir, f"part-{task.index:05d}")
     piece_name = f"part-{task.index:05d}.parquet"
-    entry = ctx.cache_dir / f"finish-{task.key}" if ctx.cache_dir is not None and task.key else None
+    entry = entry_path(ctx.cache_dir, task.key, "finish")
     if has_entry(entry):
         result: FinishResult = load_entry(entry, {"buildings.parquet": final, "candidates.parquet": projects})
         pieces = {}
@@ -171,15 +176,15 @@ def finish_partition(task: FinishTask, ctx: FinishContext) -> FinishResult:
             target.parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(rows, target, compression=PARQUET_COMPRESSION)
             pieces[park_id] = (target, rows.num_rows)
-            files[f"park-{safe_file_stem(park_id)}.parquet"] = target
-    counts = candidate_counts(pd.DataFrame({"capacity_kwp": [], "status": []}))
+            files[_piece_name(park_id)] = target
+    counts = add_counts([])
     if task.candidates_path is not None:
         counts = _finish_outside_projects(task, ctx, projects)
         if projects.is_file():
             files["candidates.parquet"] = projects
     result = FinishResult(task.index, sums, counts, pieces, time.perf_counter() - t0, key=task.key)
     if entry is not None:
-        stored = {park_id: (f"park-{safe_file_stem(park_id)}.parquet", rows) for park_id, (_, rows) in pieces.items()}
+        stored = {park_id: (_piece_name(park_id), rows) for park_id, (_, rows) in pieces.items()}
         store_entry(entry, files, FinishResult(task.index, sums, counts, stored, key=task.key))
     return result
 
@@ -187,7 +192,7 @@ def finish_partition(task: FinishTask, ctx: FinishContext) -> FinishResult:
 def park_projects(task: ParkTask, ctx: FinishContext) -> ParkResult:
     """Round 3 for one park: its roofs (from every partition) grouped into projects."""
     path = candidate_part(ctx.out_dir, f"park-{safe_file_stem(task.park_id)}")
-    entry = ctx.cache_dir / f"park-{task.key}" if ctx.cache_dir is not None and task.key else None
+    entry = entry_path(ctx.cache_dir, task.key, "park")
     if has_entry(entry):
         result: ParkResult = load_entry(entry, {"candidates.parquet": path})
         result.cached = True
@@ -225,8 +230,7 @@ def park_tasks(results: list[FinishResult], keyed: bool) -> list[ParkTask]:
 
 def rows_to_compute(tasks, cache_dir: Path | None, prefix: str) -> int:
     """Rows of the tasks whose result is not in the cache."""
-    return sum(t.rows for t in tasks
-               if not (cache_dir is not None and t.key and has_entry(cache_dir / f"{prefix}-{t.key}")))
+    return sum(t.rows for t in tasks if not has_entry(entry_path(cache_dir, t.key, prefix)))
 
 
 __all__ = ["FinishContext", "FinishTask", "FinishResult", "ParkTask", "ParkResult", "finish_partition",

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from . import __version__
 from .columns import SUM_COLUMNS
-from .cache import combine, frame_digest, has_entry, read_pickle, write_pickle
+from .cache import combine, entry_name, entry_path, frame_digest, has_entry, read_pickle, write_pickle
 from .candidates import CANDIDATE_COLUMNS, STORED_CANDIDATE_COLUMNS, ranks_by_cost, stored_candidates
 from .config import load_config
 from .energy import SpecificYieldTable
@@ -225,26 +225,30 @@ def publish_candidate_lists(out_dir: Path, lang: str) -> None:
     per_park.mkdir(exist_ok=True)
     top = []
     for path, rank in zip(parts, ranks):
-        is_park = path.name.startswith("park-")
-        # a part is sorted by cost, so its rows in the city's list are its first ones
-        best = int(np.count_nonzero(rank <= CITY_LIST_MAX_ROWS))
-        if is_park:  # a park's whole list, cheapest first
+        if path.name.startswith("park-"):  # a park's whole list, cheapest first
             frame = pq.read_table(path, columns=STORED_CANDIDATE_COLUMNS).to_pandas()
             frame.insert(1, "rank", rank)
             write_csv(frame, per_park / f"{path.stem}.csv", lang)
             top.append(frame[frame["rank"] <= CITY_LIST_MAX_ROWS])
-        elif best and (rank[:best] <= CITY_LIST_MAX_ROWS).all():
-            batch = next(pq.ParquetFile(path).iter_batches(batch_size=best, columns=STORED_CANDIDATE_COLUMNS))
-            frame = batch.to_pandas()
-            frame.insert(1, "rank", rank[:best])
-            top.append(frame)
-        elif best:  # not sorted (written by hand?): pick the rows
-            chosen = np.flatnonzero(rank <= CITY_LIST_MAX_ROWS)
-            frame = pq.read_table(path, columns=STORED_CANDIDATE_COLUMNS).take(pa.array(chosen)).to_pandas()
+            continue
+        chosen = np.flatnonzero(rank <= CITY_LIST_MAX_ROWS)
+        if len(chosen):  # parts are sorted by cost: the rows of the city's list are a part's first ones
+            frame = _head(path, int(chosen[-1]) + 1).take(pa.array(chosen)).to_pandas()
             frame.insert(1, "rank", rank[chosen])
             top.append(frame)
     city = pd.concat(top, ignore_index=True).sort_values("rank") if top else pd.DataFrame(columns=CANDIDATE_COLUMNS)
     write_csv(city, out_dir / "candidates.csv", lang)
+
+
+def _head(path: Path, rows: int) -> pa.Table:
+    """The first ``rows`` rows of a part (batches stop at row-group ends: read until enough)."""
+    batches, read = [], 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=rows, columns=STORED_CANDIDATE_COLUMNS):
+        batches.append(batch)
+        read += batch.num_rows
+        if read >= rows:
+            break
+    return pa.Table.from_batches(batches)
 
 
 def _empty_candidates(out_dir: Path) -> None:
@@ -446,7 +450,7 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
         inputs.yield_table.add_entries(known_yields)
     with Executor(scheduler, workers, serial, cfg.parallel.in_process_max_rows) as executor:
         with timer.step("survey"):
-            todo = [p for p in parts if not (cache is not None and has_entry(cache / (survey_cache_key(p, ctx) or "-")))]
+            todo = [p for p in parts if not has_entry(entry_path(cache, survey_cache_key(p, ctx)))]
             rows = sum(p.stop - p.start for p in todo) if all(p.stop >= 0 for p in todo) else None
             log.info("surveying %s: %d partition(s), %d to survey (%s rows), the rest from the cache",
                      cfg.footprints.path, len(parts), len(todo), f"{rows:,}" if rows is not None else "unknown")
@@ -591,8 +595,9 @@ def _write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.
     totals.update({"install_ratio_area_frac": city.get("install_ratio_area_frac"),
                    "installed_kwp": city.get("installed_kwp"),
                    "new_kwp_since_baseline": city.get("new_kwp_since_baseline")})
-    entries = [r.cache_key for r in results if r.cache_key] + [f"finish-{f.key}" for f in finished if f.key] + \
-        [f"park-{p.key}" for p in finished_parks if p.key] + [f"yields-{salt[:32]}.pkl"]
+    entries = [entry_name(r.cache_key) for r in results if r.cache_key] + \
+        [entry_name(f.key, "finish") for f in finished if f.key] + \
+        [entry_name(p.key, "park") for p in finished_parks if p.key] + [f"yields-{salt[:32]}.pkl"]
     return {
         "counts": {**counts, "registry": registry_counts, "candidates": candidate_counts},
         "as_of": as_of.isoformat(),
