@@ -8,15 +8,16 @@ import yaml
 from pydantic import ValidationError
 
 from .errors import ConfigError
+from .io.storage import is_url
 from .params import SurveyConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = REPO_ROOT / "pipelines" / "shanghai-demo.yaml"
 
 
-def _resolve(base: Path, path: Path | None) -> Path | None:
-    if path is None:
-        return None
+def _resolve(base: Path, path: Path | str | None) -> Path | str | None:
+    if path is None or is_url(path):
+        return path
     path = Path(path).expanduser()
     return path if path.is_absolute() else (base / path).resolve()
 

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 import shapely
 
 from .io.datasets import dataset_exists, dataset_schema, parquet_parts
+from .io.storage import is_file, location, open_raster
 from .io.vector import geoframe_from_arrow
 from .errors import InputFileError
 from .maps import (TOP_CANDIDATES, IrradianceGrid, MapOptions, asset_files, build_overview_map, build_park_map,
@@ -267,8 +268,13 @@ def read_irradiance_window(cfg: dict, bounds_deg, pad_deg: float = _IRRADIANCE_P
     window holds no value.
     """
     irr = cfg.get("irradiance") or {}
-    path = Path(irr["ghi"]) if irr.get("ghi") else None
-    if path is None or not path.exists():
+    path = location(irr.get("ghi") or None)
+    try:
+        found = path is not None and is_file(path)
+    except InputFileError as exc:  # object storage out of reach from where the maps are drawn
+        log.warning("%s; maps drawn without the irradiance layer", exc)
+        return None
+    if not found:
         if path is not None:
             log.warning("%s: irradiance raster not found; maps drawn without the irradiance layer", path)
         return None
@@ -280,7 +286,7 @@ def read_irradiance_window(cfg: dict, bounds_deg, pad_deg: float = _IRRADIANCE_P
 
     west, south, east, north = (float(v) for v in bounds_deg)
     try:
-        with rasterio.open(path) as src, WarpedVRT(src, crs="EPSG:4326") as vrt:
+        with open_raster(path) as src, WarpedVRT(src, crs="EPSG:4326") as vrt:
             res_x, res_y = vrt.res
             pad_x, pad_y = max(pad_deg, res_x), max(pad_deg, res_y)
             left, bottom, right, top = vrt.bounds

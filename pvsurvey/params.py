@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Literal, Optional, Union
+from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, field_validator, model_validator
+
+from .io.storage import location
+
+# An input's location: a path (relative to the config file) or an fsspec URL
+# (s3://, gs://, az://, https://...) kept verbatim; see pvsurvey.io.storage.
+InputLocation = Annotated[Union[Path, str], PlainValidator(location), PlainSerializer(str)]
 
 IRRADIANCE_UNITS = ("kWh/m2/day", "kWh/m2/yr", "W/m2")
 
@@ -23,7 +29,7 @@ class _Strict(BaseModel):
 class VectorSource(_Strict):
     """A vector input file, optionally with its coordinate system and layer."""
 
-    path: Path
+    path: InputLocation
     # Declared coordinate system of the data: 'wgs84', 'gcj02', 'cgcs2000' or
     # any 'EPSG:nnnn'. Needed for CSV (no CRS in the file); for other formats it
     # overrides what the file says (use it when the file is mislabelled).
@@ -45,9 +51,9 @@ class VectorSource(_Strict):
 
 
 class Irradiance(_Strict):
-    ghi: Path
+    ghi: InputLocation
     units: Literal["kWh/m2/day", "kWh/m2/yr", "W/m2"] = "kWh/m2/day"
-    weather: Optional[Path] = None
+    weather: Optional[InputLocation] = None
     # Side of the square lon/lat cells that each get one hourly typical year when
     # no weather file is given: 0.25° matches the GLDAS climatology grid.
     weather_cell_deg: float = Field(0.25, gt=0, le=5)

@@ -42,6 +42,7 @@ from .io.vector import (WGS84, check_footprint_crs_and_extent, duplicate_id_rows
                         plan_partitions, read_vector, resolve_id_column, source_columns,
                         stored_crs)
 from .io.registry import read_registry, usable_rows
+from .io.storage import Location, identity, is_url, location
 from .io.weather import read_weather
 from .mapping import map_options, publish_maps, write_maps
 from .io.writers import merge_parquet, write_csv, write_json
@@ -81,10 +82,13 @@ class _Timer:
             self.seconds[name] = round(time.perf_counter() - t0, 3)
 
 
-def fingerprint(path: Path | None) -> dict | None:
-    """Size, mtime and SHA-256 of an input file (of its first and last 16 MiB when bigger than 64 MiB)."""
+def fingerprint(path: Location | None) -> dict | None:
+    """Size, mtime and SHA-256 of an input file (of its first and last 16 MiB when bigger than 64 MiB);
+    on object storage size, mtime and the store's ETag (:func:`pvsurvey.io.storage.identity`)."""
     if path is None:
         return None
+    if is_url(path):
+        return {"path": path, **identity(path)}
     path = Path(path)
     stat = path.stat()
     digest = hashlib.sha256()
@@ -285,7 +289,7 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
         Called as partitions finish.
     as_of : datetime.date, optional
         Date the progress figures describe (default: config ``progress.as_of``, else today).
-    installations : path, optional
+    installations : path or URL, optional
         Registry file replacing the config's (e.g. another snapshot).
     wait : bool
         Wait for another run writing the same output instead of failing.
@@ -303,7 +307,9 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
     with timer.step("load_config"):
         cfg = config if isinstance(config, SurveyConfig) else load_config(config)
     if installations is not None:
-        cfg = cfg.model_copy(update={"installations": VectorSource(path=Path(installations).resolve())})
+        installations = location(installations)
+        cfg = cfg.model_copy(update={"installations": VectorSource(
+            path=installations if is_url(installations) else installations.resolve())})
     as_of = as_of or cfg.progress.as_of or started.date()
     run_dir = Path(out_dir) if out_dir is not None else default_run_dir(cfg)
     scheduler = scheduler or cfg.parallel.scheduler

@@ -40,8 +40,9 @@ def make_progress(label: str):
 @click.option("--workers", type=click.IntRange(min=1),
               help="Local worker processes (default: one per CPU core).")
 @click.option("--serial", is_flag=True, help="Run in one process without Dask (debugging).")
-@click.option("--installations", type=click.Path(dir_okay=False, path_type=Path),
-              help="Installed-PV registry replacing the config's (e.g. another snapshot).")
+@click.option("--installations", metavar="PATH|URL",
+              help="Installed-PV registry replacing the config's (e.g. another snapshot); a path or an "
+                   "object-storage URL such as s3://bucket/registry.csv.")
 @click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
               help="Date the progress figures describe (default: config progress.as_of, else today).")
 @click.option("--wait", is_flag=True, help="Wait for another run writing the same output instead of failing.")

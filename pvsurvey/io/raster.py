@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import rasterio
@@ -14,6 +13,7 @@ from rasterio.windows import Window
 
 from ..errors import CRSError, InputFileError, IrradianceUnitsError
 from ..irradiance import ghi_to_kwh_per_m2_yr
+from .storage import Location, is_file, location, name_of, open_raster
 from ..zonal import (AREA_EPS_PX, BlockSums, Edges, Pieces, Workspace, ZonalError, block_sums, edge_pieces, finish,
                      pixel_pieces, ring_edges)
 
@@ -24,7 +24,7 @@ PLAUSIBLE_ANNUAL_GHI = (300.0, 3300.0)
 
 @dataclass(frozen=True)
 class RasterInfo:
-    path: Path
+    path: Location
     units: str
     crs_wkt: str
     bounds: tuple[float, float, float, float]  # in the raster's CRS
@@ -32,7 +32,7 @@ class RasterInfo:
     median_kwh_per_m2_yr: float
 
 
-def open_irradiance(path: Path, units: str) -> RasterInfo:
+def open_irradiance(path: Location, units: str) -> RasterInfo:
     """Check the GHI raster before any work: readable, has a CRS, plausible values.
 
     Raises
@@ -40,14 +40,14 @@ def open_irradiance(path: Path, units: str) -> RasterInfo:
     InputFileError, CRSError, IrradianceUnitsError
         One line naming the file and the fix.
     """
-    path = Path(path)
-    if not path.exists():
+    path = location(path)
+    if not is_file(path):
         raise InputFileError(f"irradiance raster not found: {path} (check 'irradiance.ghi' in the config)")
     try:
-        with rasterio.open(path) as src:
+        with open_raster(path) as src:
             if src.crs is None:
                 raise CRSError(f"{path}: the irradiance raster has no CRS; assign one, e.g. "
-                               f"'gdal_edit.py -a_srs EPSG:4326 {path.name}'")
+                               f"'gdal_edit.py -a_srs EPSG:4326 {name_of(path)}'")
             # a decimated read is enough to judge the units, even for a huge raster
             scale = max(1, int(np.ceil(max(src.width, src.height) / 512)))
             sample = src.read(1, masked=True, out_shape=(max(1, src.height // scale), max(1, src.width // scale)))
@@ -76,7 +76,7 @@ def pixel_centres_kwh_per_m2_yr(info: RasterInfo, bounds_wgs84, max_pixels: int 
     """Lon, lat [°] and annual GHI [kWh/m²/yr] of the valid pixel centres of a
     coarse raster within WGS84 bounds; None when the window holds more pixels
     than ``max_pixels`` (a rooftop raster) or none."""
-    with rasterio.open(info.path) as src:
+    with open_raster(info.path) as src:
         to_raster = Transformer.from_crs(CRS.from_epsg(4326), CRS.from_wkt(info.crs_wkt), always_xy=True)
         left, bottom, right, top = to_raster.transform_bounds(*bounds_wgs84)
         window = rasterio.windows.from_bounds(left, bottom, right, top, src.transform).round_offsets().round_lengths()
@@ -112,7 +112,7 @@ def sample_ghi_kwh_per_m2_yr(info: RasterInfo, lon, lat) -> tuple[np.ndarray, np
     outside = np.ones(len(lon), dtype=bool)
     if len(lon) == 0:
         return ghi, outside
-    with rasterio.open(info.path) as src:
+    with open_raster(info.path) as src:
         to_raster = Transformer.from_crs(CRS.from_epsg(4326), CRS.from_wkt(info.crs_wkt), always_xy=True)
         x, y = to_raster.transform(lon, lat)
         rows, cols = rasterio.transform.rowcol(src.transform, x, y, op=np.floor)
@@ -147,7 +147,7 @@ def raster_pixel_size_m(info: RasterInfo) -> float:
     degree at the raster's centre latitude (WGS84 ellipsoid). Cached per
     raster: calling it once per partition costs nothing.
     """
-    with rasterio.open(info.path) as src:
+    with open_raster(info.path) as src:
         res_x, res_y = src.res
     crs = CRS.from_wkt(info.crs_wkt)
     if crs.is_geographic:
@@ -282,7 +282,7 @@ def zonal_ghi_kwh_per_m2_yr(info: RasterInfo, geoms_wgs84, lon, lat,
     totals = np.zeros((4, n))  # value sum, valid area, area above the threshold, area on the raster
     ws = Workspace()
 
-    with rasterio.open(info.path) as src:
+    with open_raster(info.path) as src:
         height, width, transform, nodata = src.height, src.width, src.transform, src.nodata
         # a nodata value is compared in the compute; only a real mask band needs a masked read
         masked = not set(src.mask_flag_enums[0]) <= {MaskFlags.nodata, MaskFlags.all_valid}

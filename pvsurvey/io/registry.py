@@ -18,6 +18,7 @@ import shapely
 from ..coords import gcj02_to_wgs84
 from ..errors import InputFileError
 from ..params import VectorSource
+from .storage import is_file, local_copy, location
 from .vector import read_vector, vector_format
 
 REQUIRED = ("capacity_kwp", "commissioned_on", "status")
@@ -55,9 +56,14 @@ def read_registry(source: VectorSource) -> pd.DataFrame:
     InputFileError
         Missing file, or required columns missing.
     """
-    path = Path(source.path)
-    if not path.exists():
+    path = location(source.path)
+    if not is_file(path):
         raise InputFileError(f"installations file not found: {path} (check 'installations' in the config)")
+    with local_copy(path) as local:
+        return _read_registry(local, source)
+
+
+def _read_registry(path: Path, source: VectorSource) -> pd.DataFrame:
     kind = vector_format(path)
     if kind == "csv":
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import pyogrio
 import shapely
 from pyproj import CRS, Transformer
@@ -24,6 +24,7 @@ from pyproj import CRS, Transformer
 from ..columns import ID_SOURCES
 from ..coords import gcj02_to_wgs84, transform_geometries
 from ..errors import CRSError, InputFileError
+from .storage import Location, identity_digest, is_file, is_url, local_copy, location, name_of, parquet_file, suffix_of
 
 _FORMATS = {
     ".parquet": "parquet", ".geoparquet": "parquet",
@@ -38,10 +39,10 @@ WGS84 = CRS.from_epsg(4326)
 DECLARED_CRS = {"wgs84": "EPSG:4326", "gcj02": "EPSG:4326", "cgcs2000": "EPSG:4490"}
 
 
-def vector_format(path: Path) -> str:
-    """Reader kind for a path: 'parquet', 'ogr', 'csv' or 'osm'."""
-    suffix = path.suffix.lower()
-    if suffix == ".gz" and path.name.lower().endswith(".csv.gz"):
+def vector_format(path: Location) -> str:
+    """Reader kind for a path or URL: 'parquet', 'ogr', 'csv' or 'osm'."""
+    suffix = suffix_of(path)
+    if suffix == ".gz" and name_of(path).lower().endswith(".csv.gz"):
         return "csv"
     if suffix not in _FORMATS:
         raise InputFileError(f"{path}: unsupported file type '{suffix}'; use one of "
@@ -49,8 +50,8 @@ def vector_format(path: Path) -> str:
     return _FORMATS[suffix]
 
 
-def _check_exists(path: Path, what: str):
-    if not path.exists():
+def _check_exists(path: Location, what: str):
+    if not is_file(path):
         raise InputFileError(f"{what} file not found: {path} (check the path in the config; "
                              "relative paths are relative to the config file)")
 
@@ -59,7 +60,7 @@ def _check_exists(path: Path, what: str):
 class Partition:
     """A slice of a vector file that one task reads."""
 
-    path: Path
+    path: Location
     kind: str
     index: int
     start: int  # first source row
@@ -103,32 +104,42 @@ def _row_group_digest(fh, meta, groups) -> str:
     return digest.hexdigest()
 
 
-def plan_partitions(path: Path, rows_per_partition: int, layer: str | None = None,
+def plan_partitions(path: Location, rows_per_partition: int, layer: str | None = None,
                     what: str = "footprints") -> list[Partition]:
     """Split a vector file into row partitions, reading only its metadata.
 
     GeoParquet splits along row groups, GDAL formats by feature offset, CSV by
     row offset; OSM ``.pbf`` is read in one partition (GDAL reads it in one pass).
+    On object storage (a URL) only GeoParquet is split: its row groups are read
+    with ranged requests, where every other format would be fetched whole by
+    every task.
     """
-    path = Path(path)
+    path = location(path)
     _check_exists(path, what)
     kind = vector_format(path)
+    if is_url(path) and kind != "parquet":
+        raise InputFileError(f"{path}: {what} on object storage must be GeoParquet (read by row group with ranged "
+                             f"requests); convert it, e.g. 'ogr2ogr -f Parquet {PurePosixPath(name_of(path)).stem}"
+                             f".parquet {name_of(path)}', or give a local or shared path")
     try:
         if kind == "parquet":
-            meta = pq.ParquetFile(path).metadata
+            meta = parquet_file(path).metadata
             if b"geo" not in (meta.metadata or {}):
                 raise InputFileError(f"{path}: Parquet file without GeoParquet 'geo' metadata; "
                                      "write it with geopandas.to_parquet or GDAL")
             if meta.num_rows == 0:
                 raise InputFileError(f"{path}: the {what} layer is empty")
             parts, groups, start, rows = [], [], 0, 0
-            with open(path, "rb") as fh:
+            with (nullcontext() if is_url(path) else open(path, "rb")) as fh:
                 for i in range(meta.num_row_groups):
                     groups.append(i)
                     rows += meta.row_group(i).num_rows
                     if rows >= rows_per_partition or i == meta.num_row_groups - 1:
+                        # on object storage the object's ETag stands in for the bytes (hashing
+                        # them would download the whole file to the client every night)
+                        digest = identity_digest(path, *groups) if fh is None else _row_group_digest(fh, meta, groups)
                         parts.append(Partition(path, kind, len(parts), start, start + rows, None, tuple(groups),
-                                               _row_group_digest(fh, meta, groups)))
+                                               digest))
                         start, rows, groups = start + rows, 0, []
             return parts
         if kind == "osm":
@@ -162,7 +173,7 @@ def read_partition(part: Partition, declared_crs: str | None = None) -> gpd.GeoD
     path = part.path
     try:
         if part.kind == "parquet":
-            parquet = pq.ParquetFile(path)
+            parquet = parquet_file(path)
             gdf = geoframe_from_arrow(parquet.read_row_groups(list(part.row_groups)), parquet.schema_arrow)
         elif part.kind == "osm":
             gdf = pyogrio.read_dataframe(path, layer="multipolygons", where="building IS NOT NULL")
@@ -182,7 +193,7 @@ def read_partition(part: Partition, declared_crs: str | None = None) -> gpd.GeoD
     return to_wgs84(gdf, declared_crs, path)
 
 
-def to_wgs84(gdf: gpd.GeoDataFrame, declared_crs: str | None, path: Path) -> gpd.GeoDataFrame:
+def to_wgs84(gdf: gpd.GeoDataFrame, declared_crs: str | None, path: Location) -> gpd.GeoDataFrame:
     """Give a frame its declared or stored CRS, then reproject it to WGS84.
 
     GCJ-02 input is shifted to WGS84 vertex by vertex.
@@ -248,7 +259,7 @@ def resolve_id_column(columns, configured: str | None = None) -> str | None:
 def source_columns(part: Partition) -> list[str]:
     """Attribute column names of a vector file, from its metadata or header."""
     if part.kind == "parquet":
-        return list(pq.ParquetFile(part.path).schema_arrow.names)
+        return list(parquet_file(part.path).schema_arrow.names)
     if part.kind == "csv":
         return list(pd.read_csv(part.path, nrows=0).columns)
     if part.kind == "osm":
@@ -269,7 +280,7 @@ def duplicate_id_rows(part: Partition, id_column: str) -> np.ndarray:
     if part.kind == "osm":
         return np.empty(0, dtype=np.int64)
     if part.kind == "parquet":
-        ids = pq.read_table(part.path, columns=[id_column]).column(0)
+        ids = parquet_file(part.path).read(columns=[id_column]).column(0)
     elif part.kind == "csv":
         ids = pa.chunked_array([pa.array(pd.read_csv(part.path, usecols=[id_column], dtype={id_column: "string"})
                                          [id_column].astype(object).where(lambda s: s.notna(), None))])
@@ -287,11 +298,15 @@ def duplicate_id_rows(part: Partition, id_column: str) -> np.ndarray:
     return np.sort(np.asarray(order)[later]).astype(np.int64)
 
 
-def read_vector(path: Path, declared_crs: str | None = None, layer: str | None = None,
+def read_vector(path: Location, declared_crs: str | None = None, layer: str | None = None,
                 what: str = "input") -> gpd.GeoDataFrame:
-    """Read a whole (small) vector file in WGS84: parks, registries, fixtures."""
-    parts = plan_partitions(path, rows_per_partition=10**12, layer=layer, what=what)
-    frames = [read_partition(p, declared_crs) for p in parts]
+    """Read a whole (small) vector file in WGS84: parks, registries, fixtures
+    (from object storage through a temporary copy, in any format)."""
+    path = location(path)
+    _check_exists(path, what)
+    with local_copy(path) as local:
+        parts = plan_partitions(local, rows_per_partition=10**12, layer=layer, what=what)
+        frames = [read_partition(p, declared_crs) for p in parts]
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
@@ -300,7 +315,7 @@ def read_vector(path: Path, declared_crs: str | None = None, layer: str | None =
 def stored_crs(part: Partition) -> CRS | None:
     """The coordinate system a vector file declares (None when it declares none)."""
     if part.kind == "parquet":
-        return _parquet_crs(pq.ParquetFile(part.path).schema_arrow)
+        return _parquet_crs(parquet_file(part.path).schema_arrow)
     if part.kind == "osm":
         return WGS84  # OSM data are WGS84 by definition
     if part.kind == "csv":
@@ -313,7 +328,7 @@ def file_bounds_wgs84(part: Partition, crs: CRS) -> tuple[float, float, float, f
     """Extent of a vector file in WGS84 from its metadata, when the format keeps one."""
     try:
         if part.kind == "parquet":
-            geo = json.loads(pq.ParquetFile(part.path).schema_arrow.metadata[b"geo"])
+            geo = json.loads(parquet_file(part.path).schema_arrow.metadata[b"geo"])
             bbox = geo["columns"][geo.get("primary_column", "geometry")].get("bbox")
         elif part.kind == "ogr":
             bbox = pyogrio.read_info(part.path, layer=part.layer, force_total_bounds=True).get("total_bounds")

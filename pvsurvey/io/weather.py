@@ -14,6 +14,7 @@ import pandas as pd
 import pvlib
 
 from ..errors import InputFileError
+from .storage import Location, is_file, local_copy, location
 
 REQUIRED = ("ghi", "temp_air", "wind_speed")
 
@@ -32,7 +33,7 @@ def _sniff(path: Path) -> str:
     return "tmy3"
 
 
-def read_weather(path: Path) -> tuple[pd.DataFrame, dict]:
+def read_weather(path: Location) -> tuple[pd.DataFrame, dict]:
     """Read an hourly typical-year file, detecting EPW, TMY3 or PVGIS TMY.
 
     Raises
@@ -40,9 +41,14 @@ def read_weather(path: Path) -> tuple[pd.DataFrame, dict]:
     InputFileError
         Missing file, unknown format or missing columns.
     """
-    path = Path(path)
-    if not path.is_file():
+    path = location(path)
+    if not is_file(path):
         raise InputFileError(f"weather file not found: {path} (check 'irradiance.weather' in the config)")
+    with local_copy(path) as local:
+        return _read_weather(local)
+
+
+def _read_weather(path: Path) -> tuple[pd.DataFrame, dict]:
     kind = _sniff(path)
     try:
         if kind == "epw":

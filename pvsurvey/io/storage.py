@@ -1,0 +1,156 @@
+"""Where inputs live: a local (or shared) path, or an fsspec URL on object storage.
+
+A location is a :class:`pathlib.Path` or, for ``s3://``, ``gs://``, ``az://``,
+``abfs://``, ``http(s)://`` and any other fsspec protocol, the URL string kept
+verbatim (``Path`` would fold its ``//``). Credentials and endpoints come from
+the environment of every process that reads — the client and each Dask worker —
+the way each protocol's package looks for them (``AWS_ACCESS_KEY_ID``,
+``AWS_ENDPOINT_URL``, ``~/.aws``; ``GOOGLE_APPLICATION_CREDENTIALS``;
+``AZURE_STORAGE_*``) or from fsspec's own config (``FSSPEC_S3_*`` variables,
+``~/.config/fsspec/``), never from the survey config, so no secret sits in a
+YAML file or a run manifest.
+
+Big inputs are read in place with ranged requests: GeoParquet footprints row
+group by row group (pyarrow over fsspec) and rasters window by window (GDAL
+through rasterio's ``opener``). Small ones (parks, registry, weather) are
+copied to a temporary file and read by the same readers as local files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+from typing import Iterator, Union
+from urllib.parse import urlsplit
+
+from ..errors import InputFileError, PVSurveyError
+
+Location = Union[Path, str]
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+
+
+def is_url(value) -> bool:
+    """True for a URL string with a scheme other than ``file://``."""
+    return isinstance(value, str) and bool(_SCHEME.match(value)) and not value.lower().startswith("file://")
+
+
+def location(value) -> Location | None:
+    """A config or command-line value as a location: URLs stay strings, the rest become paths."""
+    if value is None or is_url(value):
+        return value
+    text = str(value)
+    return Path(text[len("file://"):] if text.lower().startswith("file://") else text).expanduser()
+
+
+def name_of(loc: Location) -> str:
+    """The file name at the end of a path or URL (``footprints.parquet``)."""
+    return PurePosixPath(urlsplit(loc).path).name if is_url(loc) else Path(loc).name
+
+
+def suffix_of(loc: Location) -> str:
+    return PurePosixPath(name_of(loc)).suffix.lower()
+
+
+def filesystem(url: str):
+    """The fsspec filesystem serving ``url`` and the path inside it.
+
+    Raises
+    ------
+    InputFileError
+        The protocol's package is not installed (e.g. s3fs for ``s3://``).
+    """
+    import fsspec
+
+    try:
+        return fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as exc:
+        raise InputFileError(f"{url}: cannot open this kind of URL ({exc})") from None
+
+
+def _reach(url: str, action):
+    """Run ``action(fs, path)``; failures of the store (credentials, network) become one line."""
+    fs, path = filesystem(url)
+    try:
+        return action(fs, path)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # botocore/aiohttp/google errors: no common base class
+        raise InputFileError(f"{url}: cannot reach it ({type(exc).__name__}: {exc}); check the credentials and "
+                             "endpoint in the environment (e.g. AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL)") from None
+
+
+def is_file(loc: Location) -> bool:
+    if not is_url(loc):
+        return Path(loc).is_file()
+    try:
+        return bool(_reach(loc, lambda fs, path: fs.isfile(path)))
+    except FileNotFoundError:
+        return False
+
+
+def identity(loc: Location) -> dict:
+    """What identifies the stored bytes of an object: size, modification time and ETag where the store gives one.
+
+    For object storage this stands in for a content hash: reading a
+    ten-gigabyte object to hash it would cost the client more than the survey.
+    """
+    info = _reach(loc, lambda fs, path: fs.info(path))
+    modified = info.get("LastModified") or info.get("mtime") or info.get("last_modified") or info.get("updated")
+    if isinstance(modified, dt.datetime):
+        modified = modified.astimezone(dt.timezone.utc).isoformat()
+    elif isinstance(modified, (int, float)):
+        modified = dt.datetime.fromtimestamp(modified, dt.timezone.utc).isoformat()
+    tag = info.get("ETag") or info.get("etag") or info.get("md5Hash") or info.get("generation")
+    return {"size_bytes": int(info.get("size") or 0), "modified": None if modified is None else str(modified),
+            "etag": None if tag is None else str(tag).strip('"')}
+
+
+def identity_digest(loc: Location, *extra) -> str:
+    """SHA-256 of an object's identity and ``extra`` (e.g. row-group numbers)."""
+    ident = identity(loc)
+    text = "|".join([str(loc), str(ident["size_bytes"]), str(ident["modified"]), str(ident["etag"]), *map(str, extra)])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def parquet_file(loc: Location):
+    """A ``pyarrow.parquet.ParquetFile`` reading with ranged requests when ``loc`` is a URL."""
+    import pyarrow.parquet as pq
+
+    if not is_url(loc):
+        return pq.ParquetFile(loc)
+    return _reach(loc, lambda fs, path: pq.ParquetFile(path, filesystem=fs))
+
+
+def open_raster(loc: Location):
+    """``rasterio.open`` for a path or URL; GDAL reads the windows it needs through fsspec."""
+    import rasterio
+
+    if not is_url(loc):
+        return rasterio.open(loc)
+    fs, _ = filesystem(loc)
+    return rasterio.open(loc, opener=fs)
+
+
+@contextmanager
+def local_copy(loc: Location) -> Iterator[Path]:
+    """A local path holding ``loc``'s bytes for the life of the block (the path itself when local)."""
+    if not is_url(loc):
+        yield Path(loc)
+        return
+    with tempfile.TemporaryDirectory(prefix="pvsurvey-") as tmp:
+        target = Path(tmp) / (name_of(loc) or "input")
+
+        def fetch(fs, path):
+            with fs.open(path, "rb") as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+
+        _reach(loc, fetch)
+        try:
+            yield target
+        except PVSurveyError as exc:  # name the URL, not the temporary copy
+            raise type(exc)(str(exc).replace(str(target), loc)) from None
