@@ -27,9 +27,10 @@ import pyarrow.parquet as pq
 import shapely
 
 from .io.datasets import dataset_exists, dataset_schema, parquet_parts
-from .io.storage import is_file, location, open_raster
+from .io.storage import is_file, is_url, location, open_raster
 from .io.vector import geoframe_from_arrow
 from .errors import InputFileError
+from .remote import publish_maps_to_url
 from .maps import (TOP_CANDIDATES, IrradianceGrid, MapOptions, asset_files, build_overview_map, build_park_map,
                    park_file_name, render)
 
@@ -335,7 +336,7 @@ def _remove_stale_parks(folder: Path, keep: set[str]) -> None:
 
 
 def publish_maps(maps_dir: str | Path, publish_dir: str | Path, files: list[str] | None = None,
-                 prune: bool = True) -> list[Path]:
+                 prune: bool = True) -> list[Path] | list[str]:
     """Copy a run's maps to a publish folder under the same names, each file replaced atomically.
 
     Offline assets (``lib/``) go first, then the park maps, the overview last, so
@@ -345,8 +346,9 @@ def publish_maps(maps_dir: str | Path, publish_dir: str | Path, files: list[str]
     ----------
     maps_dir : path
         The run's ``maps/`` folder.
-    publish_dir : path
-        Folder a web server serves (created when missing).
+    publish_dir : path or str
+        Folder a web server serves (created when missing), or an object-storage
+        URL (``s3://bucket/maps``) served as a static site.
     files : list of str, optional
         HTML file names to publish (default: every ``*.html`` of ``maps_dir``).
     prune : bool
@@ -354,17 +356,20 @@ def publish_maps(maps_dir: str | Path, publish_dir: str | Path, files: list[str]
 
     Returns
     -------
-    list of Path
-        The published HTML files.
+    list of Path or str
+        The published HTML files (URLs when ``publish_dir`` is one).
     """
-    maps_dir, publish_dir = Path(maps_dir), Path(publish_dir)
+    maps_dir = Path(maps_dir)
+    names = files if files is not None else sorted(p.name for p in maps_dir.glob("*.html"))
+    names = sorted(names, key=lambda n: n == INDEX)  # the overview last
+    if is_url(publish_dir):
+        return publish_maps_to_url(maps_dir, publish_dir, names, prune)
+    publish_dir = Path(publish_dir)
     try:
         publish_dir.mkdir(parents=True, exist_ok=True)
         for asset in sorted((maps_dir / "lib").rglob("*")) if (maps_dir / "lib").is_dir() else []:
             if asset.is_file():
                 _atomic_copy(asset, publish_dir / asset.relative_to(maps_dir))
-        names = files if files is not None else sorted(p.name for p in maps_dir.glob("*.html"))
-        names = sorted(names, key=lambda n: n == INDEX)  # the overview last
         published = []
         for name in names:
             _atomic_copy(maps_dir / name, publish_dir / name)

@@ -13,11 +13,11 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, field_validator, model_validator
 
-from .io.storage import location
+from .io.storage import is_url, location
 
-# An input's location: a path (relative to the config file) or an fsspec URL
-# (s3://, gs://, az://, https://...) kept verbatim; see pvsurvey.io.storage.
-InputLocation = Annotated[Union[Path, str], PlainValidator(location), PlainSerializer(str)]
+# A file's or folder's location: a path (relative to the config file) or an
+# fsspec URL (s3://, gs://, az://, https://...) kept verbatim; see pvsurvey.io.storage.
+PathOrUrl = Annotated[Union[Path, str], PlainValidator(location), PlainSerializer(str)]
 
 IRRADIANCE_UNITS = ("kWh/m2/day", "kWh/m2/yr", "W/m2")
 
@@ -29,7 +29,7 @@ class _Strict(BaseModel):
 class VectorSource(_Strict):
     """A vector input file, optionally with its coordinate system and layer."""
 
-    path: InputLocation
+    path: PathOrUrl
     # Declared coordinate system of the data: 'wgs84', 'gcj02', 'cgcs2000' or
     # any 'EPSG:nnnn'. Needed for CSV (no CRS in the file); for other formats it
     # overrides what the file says (use it when the file is mislabelled).
@@ -51,9 +51,9 @@ class VectorSource(_Strict):
 
 
 class Irradiance(_Strict):
-    ghi: InputLocation
+    ghi: PathOrUrl
     units: Literal["kWh/m2/day", "kWh/m2/yr", "W/m2"] = "kWh/m2/day"
-    weather: Optional[InputLocation] = None
+    weather: Optional[PathOrUrl] = None
     # Side of the square lon/lat cells that each get one hourly typical year when
     # no weather file is given: 0.25° matches the GLDAS climatology grid.
     weather_cell_deg: float = Field(0.25, gt=0, le=5)
@@ -221,12 +221,25 @@ class Output(_Strict):
     keep_runs: int = Field(14, ge=1, le=10_000)
     # Header language of the candidate lists each run writes for park managers.
     lang: Literal["zh", "en"] = "zh"
+    # Object storage each finished run is copied to (s3://bucket/prefix, gs://...,
+    # az://...), as runs/<run-id>/ with a LATEST object naming the newest, and
+    # keep_runs kept there too; None = the run directory only. See pvsurvey.remote.
+    publish_url: Optional[str] = None
+
+    @field_validator("publish_url")
+    @classmethod
+    def _a_url(cls, value):
+        if value is not None and not is_url(value):
+            raise ValueError("must be an object-storage URL such as s3://bucket/pvsurvey/shanghai "
+                             "(a local or shared folder is what --out is for)")
+        return value
 
 
 class Maps(_Strict):
     # Folder where the latest run's maps land under stable names (index.html,
-    # park-<id>.html) for a web server; relative to the config file. None = do not publish.
-    publish_dir: Optional[Path] = None
+    # park-<id>.html) for a web server; relative to the config file, or an
+    # object-storage URL served as a static site. None = do not publish.
+    publish_dir: Optional[PathOrUrl] = None
     lang: Literal["zh", "en"] = "zh"
     # Base map: OpenStreetMap, Tianditu (天地图, needs a key), Gaode/AMap (GCJ-02), or none.
     tiles: Literal["osm", "tianditu", "gaode", "none"] = "osm"

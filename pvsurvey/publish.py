@@ -150,15 +150,20 @@ def run_summaries(run_dir: Path) -> list[dict]:
     rows = []
     for path in reversed(completed_runs(run_dir)):
         try:
-            m = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+            manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        t, c = m.get("totals", {}), m.get("counts", {})
-        rows.append({
-            "run_id": path.name, "latest": path.resolve() == current, "finished_at": m.get("finished_at", "")[:19],
-            "as_of": m.get("as_of"), "buildings": c.get("accepted"), "rejected": c.get("rejected"),
-            "capacity_mwp": (t.get("capacity_kwp") or 0) / 1000, "install_ratio": t.get("install_ratio_area_frac"),
-            "new_mw": (t.get("new_kwp_since_baseline") or 0) / 1000,
-            "seconds": sum(v for v in m.get("timings_s", {}).values() if isinstance(v, (int, float))),
-        })
+        rows.append(run_summary(path.name, manifest, path.resolve() == current))
     return rows
+
+
+def run_summary(run_id: str, m: dict, latest: bool) -> dict:
+    """One run's headline figures from its manifest (a row of ``pvsurvey runs``)."""
+    t, c = m.get("totals", {}), m.get("counts", {})
+    return {
+        "run_id": run_id, "latest": latest, "finished_at": m.get("finished_at", "")[:19],
+        "as_of": m.get("as_of"), "buildings": c.get("accepted"), "rejected": c.get("rejected"),
+        "capacity_mwp": (t.get("capacity_kwp") or 0) / 1000, "install_ratio": t.get("install_ratio_area_frac"),
+        "new_mw": (t.get("new_kwp_since_baseline") or 0) / 1000,
+        "seconds": sum(v for v in m.get("timings_s", {}).values() if isinstance(v, (int, float))),
+    }

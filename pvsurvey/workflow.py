@@ -52,6 +52,7 @@ from .finishing import (FinishContext, FinishTask, add_counts, candidate_part, f
 from .io.datasets import dataset_exists, parquet_parts, read_parts
 from .parallel import Executor, SurveyContext, survey_cache_key, survey_partition
 from .publish import COMPLETE_MARKER, new_partial_dir, new_run_id, publish, run_lock, store_dir
+from .remote import check_writable, publish_run
 from .survey import clean_footprints
 from .tracking import (ProgressSums, append_history, history_path, progress_csv, progress_document,
                        progress_tables, read_history, registry_outcome)
@@ -67,6 +68,7 @@ PARK_NAME_SOURCES = ("park_name", "name", "名称", "园区名称")
 class RunResult:
     run_dir: Path
     manifest: dict
+    published_url: str | None = None  # the copy on object storage (output.publish_url)
 
 
 class _Timer:
@@ -270,7 +272,8 @@ def default_run_dir(config: SurveyConfig) -> Path:
 def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | Path | None = None,
                scheduler: str | None = None, workers: int | None = None, serial: bool = False,
                progress: Callable[[int, int], None] | None = None, as_of: dt.date | None = None,
-               installations: str | Path | None = None, wait: bool = False, reuse: bool = True) -> RunResult:
+               installations: str | Path | None = None, wait: bool = False, reuse: bool = True,
+               publish_url: str | None = None) -> RunResult:
     """Survey every footprint of a config and publish a run directory.
 
     Parameters
@@ -296,6 +299,9 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
     reuse : bool
         Reuse the results of partitions whose rows and model inputs are unchanged
         since the last run (the registry is matched afresh); False surveys all.
+    publish_url : str, optional
+        Object storage to copy the finished run to, replacing the config's
+        ``output.publish_url`` (see :mod:`pvsurvey.remote`).
 
     Returns
     -------
@@ -310,6 +316,9 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
         installations = location(installations)
         cfg = cfg.model_copy(update={"installations": VectorSource(
             path=installations if is_url(installations) else installations.resolve())})
+    if publish_url is not None:
+        cfg = cfg.model_copy(update={"output": cfg.output.model_validate(
+            {**cfg.output.model_dump(), "publish_url": publish_url})})
     as_of = as_of or cfg.progress.as_of or started.date()
     run_dir = Path(out_dir) if out_dir is not None else default_run_dir(cfg)
     scheduler = scheduler or cfg.parallel.scheduler
@@ -317,6 +326,9 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
 
     with timer.step("check_inputs"):
         inputs = check_inputs(cfg)
+        for url in (cfg.output.publish_url, cfg.maps.publish_dir):
+            if is_url(url):  # a run that could not be published stops before the survey, not after
+                check_writable(url)
 
     with run_lock(run_dir, wait=wait):
         tmp_dir = new_partial_dir(run_dir)
@@ -333,11 +345,16 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
         finally:
             logging.getLogger("pvsurvey").removeHandler(log_file)
             log_file.close()
-        if cfg.maps.publish_dir is not None:  # stable names for the web server, fresh every morning
-            publish_maps(run_dir / "maps", cfg.maps.publish_dir)
         # the history grows only with published runs
         append_history(history_path(cfg, run_dir), history_rows, as_of, manifest["finished_at"])
-    return RunResult(run_dir, manifest)
+        published_url = None
+        if cfg.output.publish_url is not None:
+            t0 = time.perf_counter()
+            published_url = publish_run(run_dir.resolve(), cfg.output.publish_url, cfg.output.keep_runs)
+            log.info("run %s copied to %s in %.1f s", run_id, published_url, time.perf_counter() - t0)
+        if cfg.maps.publish_dir is not None:  # stable names for the web server, fresh every morning
+            publish_maps(run_dir / "maps", cfg.maps.publish_dir)
+    return RunResult(run_dir, manifest, published_url)
 
 
 def _log_to(path: Path) -> logging.Handler:

@@ -113,3 +113,63 @@ def test_errors_in_a_copied_object_name_the_url(s3, tmp_path):
     s3.pipe_file(f"{BUCKET}/in/bad-registry.csv", b"id,foo\n1,2\n")
     with pytest.raises(InputFileError, match=rf"^s3://{BUCKET}/in/bad-registry\.csv: the installations registry"):
         run_survey(_config(tmp_path, installations=f"s3://{BUCKET}/in/bad-registry.csv"), tmp_path / "x", serial=True)
+
+
+def _files(fs, prefix: str) -> dict[str, bytes]:
+    return {p[len(prefix) + 1:]: fs.cat_file(p) for p in fs.find(prefix)}
+
+
+def test_finished_runs_and_maps_are_copied_to_object_storage_behind_latest(s3, tmp_path):
+    from click.testing import CliRunner
+
+    from pvsurvey.cli import commands
+    from pvsurvey.remote import latest_run_id, remote_run_summaries
+
+    out, site = f"s3://{BUCKET}/out/demo", f"s3://{BUCKET}/site/maps"
+    s3.pipe_file(f"{BUCKET}/site/maps/park-GONE.html", b"a park no longer in the survey")
+    s3.pipe_file(f"{BUCKET}/out/demo/runs/20000101T000000Z-dead00/manifest.json", b"{}")  # a killed upload
+    cfg = _config(tmp_path, extra={"output": {"publish_url": out, "keep_runs": 2}, "maps": {"publish_dir": site}})
+    results = [run_survey(cfg, tmp_path / "runs" / "demo", serial=True) for _ in range(3)]
+    last = results[-1]
+    assert last.published_url == f"{out}/runs/{last.manifest['run_id']}"
+    assert latest_run_id(out) == last.manifest["run_id"]
+    local = {p.relative_to(last.run_dir.resolve()).as_posix(): p.read_bytes()
+             for p in last.run_dir.resolve().rglob("*") if p.is_file()}
+    assert _files(s3, f"{BUCKET}/out/demo/runs/{last.manifest['run_id']}") == local
+    # two runs kept, the killed upload's leftovers gone; newest first, the latest marked
+    rows = remote_run_summaries(out)
+    assert [r["run_id"] for r in rows] == [r.manifest["run_id"] for r in reversed(results[1:])]
+    assert [r["latest"] for r in rows] == [True, False]
+    assert rows[0]["buildings"] == last.manifest["counts"]["accepted"]
+    assert sorted(p.rsplit("/", 1)[-1] for p in s3.ls(f"{BUCKET}/out/demo/runs")) == sorted(r["run_id"] for r in rows)
+    listing = CliRunner().invoke(commands(), ["runs", out])
+    assert listing.exit_code == 0, listing.output
+    assert f"*{last.manifest['run_id']}" in listing.output
+    # the copy is a dataset other jobs read with their own readers
+    copied = gpd.read_parquet(f"{last.published_url}/buildings.parquet")
+    pd.testing.assert_frame_equal(copied.drop(columns="geometry").sort_values("building_id").reset_index(drop=True),
+                                  _buildings(last.run_dir))
+    # the maps under stable names, the overview and every park page, the stale page removed
+    maps = last.run_dir / "maps"
+    pages = {p.name: p.read_bytes() for p in maps.glob("*.html")}
+    assert {k: v for k, v in _files(s3, f"{BUCKET}/site/maps").items() if k.endswith(".html")} == pages
+    assert s3.exists(f"{BUCKET}/site/maps/lib")
+
+
+def test_an_unwritable_publish_url_stops_before_the_survey(s3, tmp_path):
+    from pvsurvey.remote import PublishError
+
+    cfg = _config(tmp_path, extra={"output": {"publish_url": "s3://no-such-bucket/pvsurvey"}})
+    with pytest.raises(PublishError, match=r"^s3://no-such-bucket/pvsurvey: a test write failed \(.*bucket does not exist"):
+        run_survey(cfg, tmp_path / "runs" / "demo", serial=True)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_publish_url_must_be_a_url(tmp_path):
+    from pvsurvey.config import config_from_dict
+    from pvsurvey.errors import ConfigError
+
+    data = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    data["output"] = {"publish_url": "/srv/pvsurvey"}
+    with pytest.raises(ConfigError, match="output.publish_url.*must be an object-storage URL"):
+        config_from_dict(data, DEMO_CONFIG.parent)

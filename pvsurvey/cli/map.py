@@ -19,17 +19,20 @@ from . import cli, handle_errors
 @click.option("--offline/--online", default=None,
               help="Offline: Leaflet and plugins from lib/ beside the HTML, nothing but tiles from the network "
                    "(default: the config's maps.offline).")
-@click.option("--publish", "publish_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Also copy the maps to this folder under stable names (index.html, park-<id>.html).")
+@click.option("--publish", "publish_dir", metavar="DIR|URL",
+              help="Also copy the maps to this folder, or object-storage URL (s3://bucket/maps), under stable "
+                   "names (index.html, park-<id>.html).")
 @handle_errors
 def map_command(run_dir, park_id, lang, tiles, offline, publish_dir):
     """Write the city overview (maps/index.html) and one map per park
     (maps/park-<id>.html) of RUN_DIR, a directory written by 'pvsurvey run'."""
+    from ..io.storage import is_url, location
     from ..mapping import write_maps
 
+    publish_dir = location(publish_dir)
     written = write_maps(run_dir, park=park_id, lang=lang, tiles=tiles, offline=offline, publish_dir=publish_dir)
     click.echo(f"maps: {(run_dir / 'maps').absolute()}")
     for path in written:
         click.echo(f"  {path.name}")
     if publish_dir is not None:
-        click.echo(f"published to: {publish_dir.absolute()}")
+        click.echo(f"published to: {publish_dir if is_url(publish_dir) else publish_dir.absolute()}")

@@ -47,8 +47,11 @@ def make_progress(label: str):
               help="Date the progress figures describe (default: config progress.as_of, else today).")
 @click.option("--wait", is_flag=True, help="Wait for another run writing the same output instead of failing.")
 @click.option("--full", is_flag=True, help="Survey every partition again, even those unchanged since the last run.")
+@click.option("--publish-url", metavar="URL",
+              help="Copy the finished run to object storage (s3://bucket/prefix, gs://..., az://...) as "
+                   "runs/<run-id>/ with a LATEST object; default: the config's output.publish_url.")
 @handle_errors
-def run_command(config, out_dir, scheduler, workers, serial, installations, as_of, wait, full):
+def run_command(config, out_dir, scheduler, workers, serial, installations, as_of, wait, full, publish_url):
     """Survey usable roof area, capacity and yield of every building.
 
     CONFIG is a survey YAML file (see pipelines/). Without it, the bundled
@@ -62,7 +65,7 @@ def run_command(config, out_dir, scheduler, workers, serial, installations, as_o
 
     result = run_survey(config, out_dir, scheduler=scheduler, workers=workers, serial=serial,
                         progress=make_progress("survey"), as_of=as_of.date() if as_of else None,
-                        installations=installations, wait=wait, reuse=not full)
+                        installations=installations, wait=wait, reuse=not full, publish_url=publish_url)
     m = result.manifest
     c, t = m["counts"], m["totals"]
     click.echo(
@@ -76,6 +79,8 @@ def run_command(config, out_dir, scheduler, workers, serial, installations, as_o
                    f"of usable roof area, {t['new_kwp_since_baseline'] / 1e3:,.1f} MW new since the baseline "
                    f"(pvsurvey progress {result.run_dir})")
     click.echo(f"outputs: {result.run_dir} (run {m['run_id']})")
+    if result.published_url:
+        click.echo(f"copied to: {result.published_url}")
     for name in m["outputs"]:
         click.echo(f"  {name}")
     if rows_set_aside(m):

@@ -110,10 +110,10 @@ def identity(loc: Location) -> dict:
             "etag": None if tag is None else str(tag).strip('"')}
 
 
-def identity_digest(loc: Location, *extra) -> str:
-    """SHA-256 of an object's identity and ``extra`` (e.g. row-group numbers)."""
+def identity_digest(loc: Location) -> str:
+    """SHA-256 of an object's location and :func:`identity`."""
     ident = identity(loc)
-    text = "|".join([str(loc), str(ident["size_bytes"]), str(ident["modified"]), str(ident["etag"]), *map(str, extra)])
+    text = "|".join([str(loc), str(ident["size_bytes"]), str(ident["modified"]), str(ident["etag"])])
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -130,14 +130,16 @@ def plan_partitions(path: Location, rows_per_partition: int, layer: str | None =
             if meta.num_rows == 0:
                 raise InputFileError(f"{path}: the {what} layer is empty")
             parts, groups, start, rows = [], [], 0, 0
+            # on object storage the object's identity (ETag) stands in for its bytes: hashing
+            # them would download the whole file to the client every night
+            stored = identity_digest(path) if is_url(path) else None
             with (nullcontext() if is_url(path) else open(path, "rb")) as fh:
                 for i in range(meta.num_row_groups):
                     groups.append(i)
                     rows += meta.row_group(i).num_rows
                     if rows >= rows_per_partition or i == meta.num_row_groups - 1:
-                        # on object storage the object's ETag stands in for the bytes (hashing
-                        # them would download the whole file to the client every night)
-                        digest = identity_digest(path, *groups) if fh is None else _row_group_digest(fh, meta, groups)
+                        digest = _row_group_digest(fh, meta, groups) if fh is not None else \
+                            hashlib.sha256(f"{stored}|{groups}".encode()).hexdigest()
                         parts.append(Partition(path, kind, len(parts), start, start + rows, None, tuple(groups),
                                                digest))
                         start, rows, groups = start + rows, 0, []
