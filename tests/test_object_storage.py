@@ -173,3 +173,24 @@ def test_publish_url_must_be_a_url(tmp_path):
     data["output"] = {"publish_url": "/srv/pvsurvey"}
     with pytest.raises(ConfigError, match="output.publish_url.*must be an object-storage URL"):
         config_from_dict(data, DEMO_CONFIG.parent)
+
+
+def test_a_rooftop_raster_on_object_storage_is_read_window_by_window(s3, tmp_path):
+    import numpy as np
+    from test_zonal import NODATA, NORTH, ROWS, COLS, WEST, random_rectangles, to_wgs84, write_tif
+
+    from pvsurvey.io.raster import is_high_resolution, open_irradiance, zonal_ghi_kwh_per_m2_yr
+
+    rng = np.random.default_rng(11)
+    data = (1000 + 100 * rng.standard_normal((ROWS, COLS))).astype("float32")
+    data[4:6, :] = NODATA
+    path = write_tif(tmp_path / "sebe-1m.tif", data)
+    s3.put_file(str(path), f"{BUCKET}/in/sebe-1m.tif")
+    geoms, lon, lat = to_wgs84(random_rectangles(rng, 60, WEST - 3, NORTH - ROWS - 3, WEST + COLS + 3, NORTH + 3))
+    local = open_irradiance(path, "kWh/m2/yr")
+    remote = open_irradiance(f"s3://{BUCKET}/in/sebe-1m.tif", "kWh/m2/yr")
+    assert is_high_resolution(remote)
+    expected = zonal_ghi_kwh_per_m2_yr(local, geoms, lon, lat, 1000.0)
+    got = zonal_ghi_kwh_per_m2_yr(remote, geoms, lon, lat, 1000.0, tile_px=8)  # one window read per 8 px tile
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-9)
