@@ -1,0 +1,98 @@
+"""Footprints and raster on object storage against the same files on a local path
+(prints numbers; not a test).
+
+    python benchmarks/bench_object_storage.py              # 200,000 footprints, 2 workers, 3 rounds
+    python benchmarks/bench_object_storage.py -n 1000000 --repeat 1
+
+The S3 endpoint is moto's server (``moto_server``) in its own process on
+127.0.0.1: a real S3 API and real HTTP, but a Python server sharing this
+machine's two cores with the survey, so the overhead printed is an upper
+bound for a real object store reached over a fast network. Needs
+``pip install -e ".[test]"`` (s3fs, moto[server]).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from synthetic import DATA, REPO
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-n", type=int, default=200_000, help="footprints (default 200,000)")
+    ap.add_argument("--partition-rows", type=int, default=50_000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3, help="rounds of both modes, interleaved; medians printed")
+    args = ap.parse_args()
+
+    subprocess.run([sys.executable, "-c", f"from synthetic import write_footprints; write_footprints({args.n})"],
+                   check=True, cwd=Path(__file__).parent)
+    footprints, ghi = DATA / f"footprints_{args.n}.parquet", REPO / "data/demo/ghi_gldas_0p25.tif"
+
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # set before the workers start: they read S3 with the same environment
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
+                      AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}")
+    try:
+        import s3fs
+
+        from pvsurvey.config import config_from_dict
+        from pvsurvey.workflow import run_survey
+
+        fs = s3fs.S3FileSystem()
+        for _ in range(100):
+            try:
+                fs.mkdir("bench")
+                break
+            except Exception:  # the server is still starting
+                time.sleep(0.1)
+        fs.put_file(str(footprints), "bench/footprints.parquet")
+        fs.put_file(str(ghi), "bench/ghi.tif")
+
+        def config(fp, raster):
+            return config_from_dict({
+                "name": "bench", "footprints": fp, "irradiance": {"ghi": raster, "units": "kWh/m2/day"},
+                "parallel": {"partition_rows": args.partition_rows, "in_process_max_rows": 0}}, REPO)
+
+        modes = {"local path": config(str(footprints), str(ghi)),
+                 "s3:// (moto)": config("s3://bench/footprints.parquet", "s3://bench/ghi.tif")}
+        walls: dict[str, list[float]] = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for _ in range(args.repeat):
+                for label, cfg in modes.items():
+                    t0 = time.perf_counter()
+                    result = run_survey(cfg, Path(tmp) / "run", workers=args.workers, reuse=False)
+                    wall = time.perf_counter() - t0
+                    walls.setdefault(label, []).append(wall)
+                    n = result.manifest["counts"]["input_rows"]
+                    print(f"{label:>14}: {n:,} footprints in {wall:6.1f} s = {n / wall:8,.0f} buildings/s "
+                          f"(survey step {result.manifest['timings_s'].get('survey', float('nan')):.1f} s)")
+        medians = {label: statistics.median(w) for label, w in walls.items()}
+        local, remote = medians["local path"], medians["s3:// (moto)"]
+        print(f"median: local {local:.1f} s, s3 {remote:.1f} s: object storage costs {100 * (remote / local - 1):+.0f} %")
+        print(f"footprints file {footprints.stat().st_size / 2**20:.1f} MiB; {args.n // args.partition_rows} "
+              f"partitions read by row group with ranged requests")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
