@@ -87,6 +87,8 @@ def publish_run(run_path: Path, url: str, keep_runs: int) -> str:
         fs, root = _store(url)
         target = f"{root}/runs/{run_id}"
         files = sorted(p for p in run_path.rglob("*") if p.is_file() and p.name != COMPLETE_MARKER)
+        log.info("copying run %s to %s: %d files, %.1f MB", run_id, url, len(files),
+                 sum(p.stat().st_size for p in files) / 1e6)
         _upload(fs, run_path, target, files)
         fs.put_file(str(run_path / COMPLETE_MARKER), f"{target}/{COMPLETE_MARKER}")
         fs.pipe_file(f"{root}/{LATEST}", f"{run_id}\n".encode())  # the atomic step
@@ -106,6 +108,7 @@ def latest_run_id(url: str) -> str | None:
 
 def _run_ids(fs, root: str) -> tuple[list[str], list[str]]:
     """Complete and incomplete run ids under ``<root>/runs/``, oldest first (ids sort by time)."""
+    fs.invalidate_cache(root)  # listings cached by this process may predate another writer's
     listed = {p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(f"{root}/runs", detail=False)} \
         if fs.exists(f"{root}/runs") else set()
     complete = {p.rsplit("/", 2)[-2] for p in fs.glob(f"{root}/runs/*/{COMPLETE_MARKER}")}

@@ -194,3 +194,22 @@ def test_a_rooftop_raster_on_object_storage_is_read_window_by_window(s3, tmp_pat
     got = zonal_ghi_kwh_per_m2_yr(remote, geoms, lon, lat, 1000.0, tile_px=8)  # one window read per 8 px tile
     for a, b in zip(got, expected):
         np.testing.assert_allclose(a, b, rtol=1e-9)
+
+
+def test_command_line_copies_the_run_and_publishes_a_park_map(s3, tmp_path):
+    from click.testing import CliRunner
+
+    from pvsurvey.cli import commands
+
+    out = f"s3://{BUCKET}/cli/demo"
+    run_dir = tmp_path / "runs" / "demo"
+    ran = CliRunner().invoke(commands(), ["run", str(_config(tmp_path)), "--out", str(run_dir), "--serial",
+                                          "--publish-url", out])
+    assert ran.exit_code in (0, 3), ran.output
+    run_id = run_dir.resolve().name
+    assert f"copied to: {out}/runs/{run_id}" in ran.output
+    assert s3.cat_file(f"{BUCKET}/cli/demo/LATEST").decode().strip() == run_id
+    mapped = CliRunner().invoke(commands(), ["map", str(run_dir), "--park", "P05", "--publish", f"{out}/maps"])
+    assert mapped.exit_code == 0, mapped.output
+    assert s3.cat_file(f"{BUCKET}/cli/demo/maps/park-P05.html") == (run_dir / "maps" / "park-P05.html").read_bytes()
+    assert f"published to: {out}/maps" in mapped.output
