@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import PVSurveyError
-from .io.storage import filesystem
+from .io.storage import STORE_HINT, filesystem
 from .publish import COMPLETE_MARKER, run_summary
 
 log = logging.getLogger(__name__)
@@ -50,8 +50,7 @@ def _failing(url: str, what: str):
     except PVSurveyError:
         raise
     except Exception as exc:
-        raise PublishError(f"{url}: {what} failed ({type(exc).__name__}: {exc}); check the credentials and "
-                           "endpoint in the environment (e.g. AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL)") from None
+        raise PublishError(f"{url}: {what} failed ({type(exc).__name__}: {exc}); {STORE_HINT}") from None
 
 
 def check_writable(url: str) -> None:

@@ -102,6 +102,7 @@ def test_an_unchanged_object_is_reused_and_a_replaced_one_surveyed_again(s3, tmp
     ({"footprints": f"s3://{BUCKET}/in/parks.geojson"}, "on object storage must be GeoParquet"),
     ({"ghi": f"s3://{BUCKET}/in/missing.tif"}, f"irradiance raster not found: s3://{BUCKET}/in/missing.tif"),
     ({"installations": f"s3://{BUCKET}/in/missing.csv"}, f"installations file not found: s3://{BUCKET}/in/missing.csv"),
+    ({"footprints": "nosuchstore://b/footprints.parquet"}, "nosuchstore://b/footprints.parquet: cannot open this kind of URL"),
 ])
 def test_missing_or_unsplittable_objects_stop_with_one_line(s3, tmp_path, inputs, message):
     with pytest.raises(InputFileError, match=message.replace(".", r"\.")):

@@ -31,6 +31,8 @@ from urllib.parse import urlsplit
 from ..errors import InputFileError, PVSurveyError
 
 Location = Union[Path, str]
+# The end of every message about a store that could not be reached
+STORE_HINT = "check the credentials and endpoint in the environment (e.g. AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL)"
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 
 
@@ -80,8 +82,7 @@ def _reach(url: str, action):
     except FileNotFoundError:
         raise
     except Exception as exc:  # botocore/aiohttp/google errors: no common base class
-        raise InputFileError(f"{url}: cannot reach it ({type(exc).__name__}: {exc}); check the credentials and "
-                             "endpoint in the environment (e.g. AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL)") from None
+        raise InputFileError(f"{url}: cannot reach it ({type(exc).__name__}: {exc}); {STORE_HINT}") from None
 
 
 def is_file(loc: Location) -> bool:
