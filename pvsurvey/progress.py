@@ -54,9 +54,11 @@ def match_registry(registry: pd.DataFrame, buildings, max_distance_m: float) -> 
     Returns
     -------
     DataFrame
-        ``registry_row``, ``building_id``, ``match_method``, ``match_distance_m``;
-        several rows per registry row are possible across partitions, the
-        client keeps the best (:func:`resolve_matches`).
+        ``registry_row``, ``building_id``, ``match_method``, ``match_distance_m``
+        (and ``overlap_deg2`` of the polygon rule); several rows per registry row
+        are possible across partitions, the client keeps the best
+        (:func:`resolve_matches`: rule, distance, overlap, then the smallest
+        building id, so that the outcome does not depend on the partitions).
     """
     cols = ["registry_row", "building_id", "match_method", "match_distance_m"]
     if len(registry) == 0 or len(buildings) == 0:
@@ -79,17 +81,19 @@ def match_registry(registry: pd.DataFrame, buildings, max_distance_m: float) -> 
         a_idx, b_idx = tree.query(arrays, predicate="intersects")
         if len(a_idx):
             overlap = shapely.area(shapely.intersection(arrays[a_idx], geoms[b_idx]))
-            pairs = pd.DataFrame({"a": a_idx, "b": b_idx, "overlap": overlap}).sort_values("overlap", ascending=False)
-            best = pairs.drop_duplicates("a")
+            pairs = pd.DataFrame({"a": a_idx, "b": b_idx, "overlap": overlap, "id": ids[b_idx]})
+            best = pairs.sort_values(["overlap", "id"], ascending=[False, True], kind="stable").drop_duplicates("a")
             found.append(pd.DataFrame({"registry_row": poly["registry_row"].to_numpy()[best["a"]],
                                        "building_id": ids[best["b"]], "match_method": "polygon",
-                                       "match_distance_m": 0.0}))
+                                       "match_distance_m": 0.0, "overlap_deg2": best["overlap"].to_numpy()}))
 
     pts = spatial[spatial["array_geometry"].isna() & spatial["lon"].notna() & spatial["lat"].notna()]
     if len(pts):
         points = shapely.points(pts["lon"].to_numpy(float), pts["lat"].to_numpy(float))
         p_idx, b_idx = tree.query(points, predicate="within")
-        inside = pd.DataFrame({"p": p_idx, "b": b_idx}).drop_duplicates("p")
+        # a point inside overlapping outlines: the smallest id, whatever the tree's order
+        inside = pd.DataFrame({"p": p_idx, "b": b_idx, "id": ids[b_idx]}).sort_values(
+            ["p", "id"], kind="stable").drop_duplicates("p")
         found.append(pd.DataFrame({"registry_row": pts["registry_row"].to_numpy()[inside["p"]],
                                    "building_id": ids[inside["b"]], "match_method": "contains",
                                    "match_distance_m": 0.0}))
@@ -98,15 +102,19 @@ def match_registry(registry: pd.DataFrame, buildings, max_distance_m: float) -> 
             lat0 = np.radians(pts["lat"].to_numpy(float)[rest])
             # search in degrees with the wider (longitude) extent, then measure in metres
             deg = max_distance_m / (111_320.0 * np.cos(lat0).min())
-            n_idx, b_idx = tree.query_nearest(points[rest], max_distance=deg, return_distance=False, all_matches=False)
+            n_idx, b_idx = tree.query_nearest(points[rest], max_distance=deg, return_distance=False, all_matches=True)
             if len(n_idx):
                 dist_m = _distance_m(points[rest][n_idx], geoms[b_idx])
-                near = dist_m <= max_distance_m
-                found.append(pd.DataFrame({"registry_row": pts["registry_row"].to_numpy()[rest][n_idx][near],
-                                           "building_id": ids[b_idx][near], "match_method": "nearest",
-                                           "match_distance_m": dist_m[near]}))
+                near = pd.DataFrame({"n": n_idx, "b": b_idx, "d": dist_m, "id": ids[b_idx]})
+                near = near[near["d"] <= max_distance_m].sort_values(["n", "d", "id"], kind="stable") \
+                    .drop_duplicates("n")
+                found.append(pd.DataFrame({"registry_row": pts["registry_row"].to_numpy()[rest][near["n"]],
+                                           "building_id": near["id"].to_numpy(), "match_method": "nearest",
+                                           "match_distance_m": near["d"].to_numpy()}))
     frames = [f for f in found if len(f)]
-    return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+    # overlap_deg2: the polygon rule's overlap, which the client compares across partitions
+    return pd.concat(frames, ignore_index=True).reindex(columns=cols + ["overlap_deg2"]) if frames else \
+        pd.DataFrame(columns=cols)
 
 
 def match_by_id(registry_rows: np.ndarray, registry_ids: pd.Index, building_ids: np.ndarray) -> pd.DataFrame:
@@ -153,8 +161,13 @@ def resolve_matches(registry: pd.DataFrame, candidates: pd.DataFrame) -> pd.Data
         The registry with ``matched_building_id``, ``match_method``,
         ``match_distance_m`` and ``unmatched_reason`` (NA when matched).
     """
-    best = candidates.assign(rank=candidates["match_method"].map(MATCH_RANK)) \
-        .sort_values(["registry_row", "rank", "match_distance_m"]).drop_duplicates("registry_row")
+    # ties (a point inside two overlapping outlines in different partitions) go to the
+    # smallest building id, so that the outcome never depends on how rows were partitioned
+    overlap = candidates["overlap_deg2"] if "overlap_deg2" in candidates else pd.Series(0.0, index=candidates.index)
+    best = candidates.assign(rank=candidates["match_method"].map(MATCH_RANK),
+                             less_overlap=-overlap.astype(float).fillna(0.0)) \
+        .sort_values(["registry_row", "rank", "match_distance_m", "less_overlap", "building_id"], kind="stable") \
+        .drop_duplicates("registry_row")
     out = registry.drop(columns=["array_geometry"], errors="ignore").merge(
         best[["registry_row", "building_id", "match_method", "match_distance_m"]]
         .rename(columns={"building_id": "matched_building_id"}), on="registry_row", how="left")

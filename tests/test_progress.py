@@ -114,6 +114,28 @@ def test_a_cached_partition_matched_by_ids_alone_gives_the_same_candidates(build
     assert list(fast["registry_row"]) == [0, 2, 3] and list(fast["building_id"]) == ["B", "A", "B"]
 
 
+@pytest.mark.parametrize("order", [["Q", "P", "R"], ["R", "Q", "P"]])
+def test_overlapping_outlines_match_the_same_building_however_partitioned(order):
+    """A point inside two overlapping outlines goes to the smaller id, an array to the
+    building it overlaps most — in one partition or split over several, in any order."""
+    d = 20 / 111_000
+    outlines = {"P": shapely.box(121.4, 31.2, 121.4 + d, 31.2 + d),             # P and Q overlap
+                "Q": shapely.box(121.4 + d / 2, 31.2, 121.4 + 1.5 * d, 31.2 + d),
+                "R": shapely.box(121.4 + 1.4 * d, 31.2, 121.4 + 2.4 * d, 31.2 + d)}  # overlaps Q a little
+    frame = gpd.GeoDataFrame({"building_id": order}, geometry=[outlines[b] for b in order], crs=4326)
+    reg = registry_frame([
+        {"lon": 121.4 + 0.75 * d, "lat": 31.2 + d / 2},  # inside P and Q
+        {"array_geometry": shapely.box(121.4 + 1.3 * d, 31.2, 121.4 + 2.3 * d, 31.2 + d)},  # mostly R, some Q
+    ])
+    usable = usable_rows(reg)
+    whole = resolve_matches(reg, match_registry(usable, frame, 30.0))
+    split = resolve_matches(reg, pd.concat([match_registry(usable, frame.iloc[[i]], 30.0) for i in range(3)],
+                                           ignore_index=True))
+    for out in (whole, split):
+        assert list(out["matched_building_id"]) == ["P", "R"]
+        assert list(out["match_method"]) == ["contains", "polygon"]
+
+
 def test_nearest_rule_respects_the_distance(buildings):
     d = 20 / 111_000
     reg = registry_frame([{"lon": 121.4 - 40 / 95_400, "lat": 31.2 + d / 2}])  # 40 m west of A
