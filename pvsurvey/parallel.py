@@ -88,8 +88,10 @@ class PartitionResult:
 
 def _cache_key(part: Partition, ctx: SurveyContext, raw: pd.DataFrame | None) -> str:
     """What the partition's result depends on: its rows (stored bytes, or the rows
-    as read), its duplicate-id rows, and the run's cache salt."""
+    as read), where they sit (file and first row: results carry ``source_file``
+    and ``source_row``), its duplicate-id rows, and the run's cache salt."""
     digest = hashlib.sha256(ctx.cache_salt.encode())
+    digest.update(f"{part.path}|{part.start}|".encode())
     if part.fingerprint is not None:
         digest.update(part.fingerprint.encode())
     else:
@@ -183,6 +185,8 @@ def survey_partition(part: Partition, ctx: SurveyContext) -> PartitionResult:
                                                ctx.yield_table, source)
     frames = [r for r in (rejected, rejected_more) if r is not None and len(r)]
     rejected_all = pd.concat(frames, ignore_index=True) if frames else rejected
+    if part.file_start:  # a rejected row is reported by its file and its row there
+        rejected_all["source_row"] = rejected_all["source_row"] - part.file_start
     matches = (match_registry(ctx.registry, accepted, ctx.match_distance_m)
                if ctx.registry is not None and len(ctx.registry) else None)
     name = f"part-{part.index:05d}.parquet"

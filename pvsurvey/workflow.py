@@ -38,7 +38,7 @@ from .config import load_config
 from .energy import SpecificYieldTable
 from .errors import InputFileError, PVSurveyError
 from .io.raster import open_irradiance, pixel_centres_kwh_per_m2_yr
-from .io.vector import (WGS84, check_footprint_crs_and_extent, duplicate_id_rows, file_bounds_wgs84,
+from .io.vector import (WGS84, check_footprint_crs_and_extent, duplicate_id_rows, footprints_bounds_wgs84,
                         plan_partitions, read_vector, resolve_id_column, source_columns,
                         stored_crs)
 from .io.registry import read_registry, usable_rows
@@ -395,12 +395,12 @@ def check_inputs(cfg: SurveyConfig) -> CheckedInputs:
     """
     raster = open_irradiance(cfg.irradiance.ghi, cfg.irradiance.units)
     parts = plan_partitions(cfg.footprints.path, cfg.parallel.partition_rows, cfg.footprints.layer)
-    check_footprint_crs_and_extent(parts[0], cfg.footprints.crs, raster)
+    check_footprint_crs_and_extent(parts, cfg.footprints.crs, raster)
     id_column = resolve_id_column(source_columns(parts[0]), cfg.footprints.id_column)
     if cfg.footprints.id_column and id_column is None:
         raise InputFileError(f"{cfg.footprints.path}: no column '{cfg.footprints.id_column}' "
                              "(footprints.id_column in the config)")
-    duplicates = duplicate_id_rows(parts[0], id_column) if id_column else None
+    duplicates = duplicate_id_rows(parts, id_column) if id_column else None
     pa.default_memory_pool().release_unused()  # the id scan's buffers, before the workers start
     parks, parks_summary = read_parks(cfg)
     registry = read_registry(cfg.installations) if cfg.installations is not None else None
@@ -410,8 +410,14 @@ def check_inputs(cfg: SurveyConfig) -> CheckedInputs:
                          weather_meta)
 
 
-def input_fingerprints(cfg: SurveyConfig) -> dict:
-    return {"footprints": fingerprint(cfg.footprints.path),
+def input_fingerprints(cfg: SurveyConfig, parts: list) -> dict:
+    """What identifies each input's content (the manifest's ``inputs``); a folder of
+    footprint files by its file count and its partitions' fingerprints."""
+    files = list(dict.fromkeys(p.path for p in parts))
+    footprints = fingerprint(cfg.footprints.path) if files == [cfg.footprints.path] else {
+        "path": str(cfg.footprints.path), "files": len(files),
+        "partitions_sha256": hashlib.sha256("|".join(str(p.fingerprint) for p in parts).encode()).hexdigest()}
+    return {"footprints": footprints,
             "parks": fingerprint(cfg.parks.path if cfg.parks else None),
             "installations": fingerprint(cfg.installations.path if cfg.installations else None),
             "ghi": fingerprint(cfg.irradiance.ghi),
@@ -460,7 +466,7 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
     parts_dir = tmp_dir / "_parts"
     for sub in ("buildings", "rejected", "candidates"):
         (parts_dir / sub).mkdir(parents=True)
-    fingerprints = input_fingerprints(cfg)
+    fingerprints = input_fingerprints(cfg, parts)
     cache = cache_dir(run_dir) if reuse else None
     ctx = SurveyContext(cfg, inputs.raster, inputs.parks, inputs.yield_table, parts_dir, inputs.id_column,
                         inputs.duplicates, usable_rows(inputs.registry) if inputs.registry is not None else None,
@@ -481,7 +487,7 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
             if executor.distributes(rows):  # workers get the table with the context: fill it once, here
                 try:
                     prewarm_flat_roofs(inputs.yield_table, inputs.raster,
-                                       file_bounds_wgs84(parts[0], stored_crs(parts[0]) or WGS84), cfg)
+                                       footprints_bounds_wgs84(parts, stored_crs(parts[0]) or WGS84), cfg)
                 except Exception as exc:  # an optimisation only: the tasks compute whatever is missing
                     log.debug("yield table not prewarmed: %s", exc)
             results = executor.map(survey_partition, parts, ctx, progress, rows)

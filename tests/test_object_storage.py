@@ -214,3 +214,33 @@ def test_command_line_copies_the_run_and_publishes_a_park_map(s3, tmp_path):
     assert mapped.exit_code == 0, mapped.output
     assert s3.cat_file(f"{BUCKET}/cli/demo/maps/park-P05.html") == (run_dir / "maps" / "park-P05.html").read_bytes()
     assert f"published to: {out}/maps" in mapped.output
+
+
+def test_a_prefix_of_geoparquet_files_gives_the_single_file_result_and_reuses_unchanged_files(s3, tmp_path):
+    from test_readers import _demo_split
+
+    folder = tmp_path / "fp"
+    gdf = _demo_split(folder)
+    for path in folder.rglob("*"):
+        if path.is_file():
+            s3.put_file(str(path), f"{BUCKET}/split/{path.relative_to(folder).as_posix()}")
+    cfg = _config(tmp_path, footprints=f"s3://{BUCKET}/split/")
+    split = run_survey(cfg, tmp_path / "runs" / "split", serial=True)
+    whole = run_survey(load_config(), tmp_path / "whole", serial=True)
+    pd.testing.assert_frame_equal(_buildings(split.run_dir), _buildings(whole.run_dir))
+    assert split.manifest["counts"] == whole.manifest["counts"]
+    # rejected rows are reported by their file and their row in it
+    first_row = {"a-west.parquet": 0, "b-centre.parquet": 1500, "c-east.parquet": 2700}
+    by_file = pd.read_parquet(split.run_dir / "rejected.parquet")
+    rows = sorted(r + first_row[f.rsplit("/", 1)[-1]] for f, r in zip(by_file["source_file"], by_file["source_row"]))
+    assert rows == sorted(pd.read_parquet(whole.run_dir / "rejected.parquet")["source_row"]) and len(rows) > 0
+    assert all(f.startswith(f"s3://{BUCKET}/split/") for f in by_file["source_file"])
+    assert split.manifest["inputs"]["footprints"]["files"] == 3
+    # the next night one file is replaced: only its partitions are surveyed again
+    gdf.iloc[1500:2700].to_parquet(tmp_path / "b.parquet", row_group_size=400)
+    s3.put_file(str(tmp_path / "b.parquet"), f"{BUCKET}/split/b-centre.parquet")
+    night = run_survey(cfg, tmp_path / "runs" / "split", serial=True)
+    # b's 1,200 rows were two partitions (row groups of 500) and are one now (three groups of 400)
+    assert (night.manifest["partitions"]["surveyed"], night.manifest["partitions"]["reused"]) == (1, 4)
+    assert split.manifest["partitions"]["surveyed"] == 6
+    pd.testing.assert_frame_equal(_buildings(night.run_dir), _buildings(whole.run_dir))

@@ -8,6 +8,7 @@ column (Google Open Buildings) and OSM ``.pbf`` (building polygons).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from contextlib import nullcontext
@@ -24,7 +25,8 @@ from pyproj import CRS, Transformer
 from ..columns import ID_SOURCES
 from ..coords import gcj02_to_wgs84, transform_geometries
 from ..errors import CRSError, InputFileError
-from .storage import Location, identity_digest, is_file, is_url, local_copy, location, name_of, parquet_file, suffix_of
+from .storage import (Location, filesystem, identity_digest, is_file, is_url, local_copy, location, name_of,
+                      parquet_file, suffix_of)
 
 _FORMATS = {
     ".parquet": "parquet", ".geoparquet": "parquet",
@@ -68,6 +70,7 @@ class Partition:
     layer: str | None = None
     row_groups: tuple = field(default=())
     fingerprint: str | None = None  # hash of the partition's stored bytes, where cheap to get
+    file_start: int = 0  # source row at which its file starts (a folder's files count on in name order)
 
 
 def _parquet_crs(meta) -> CRS | None:
@@ -104,17 +107,103 @@ def _row_group_digest(fh, meta, groups) -> str:
     return digest.hexdigest()
 
 
+PARQUET_SUFFIXES = (".parquet", ".geoparquet")
+
+
+def parquet_folder_files(path: Location) -> list[Location] | None:
+    """The GeoParquet files of a folder or object-storage prefix, in name order
+    (sub-folders included; names starting with '.' or '_' skipped, as Spark and
+    Hive writers mark their bookkeeping); None when ``path`` is not a folder."""
+    def wanted(name: str) -> bool:
+        return name.lower().endswith(PARQUET_SUFFIXES) and not name.startswith((".", "_"))
+
+    if is_url(path):
+        fs, root = filesystem(path)
+        try:
+            if not fs.isdir(root):
+                return None
+            found = fs.find(root)
+        except Exception:  # an unreachable store is reported by the existence check that follows
+            return None
+        return [fs.unstrip_protocol(f) for f in sorted(found) if wanted(f.rsplit("/", 1)[-1])]
+    folder = Path(path)
+    if not folder.is_dir():
+        return None
+    return sorted((f for f in folder.rglob("*") if f.is_file() and wanted(f.name)), key=lambda f: f.as_posix())
+
+
+def _plan_parquet(path: Location, rows_per_partition: int, what: str, first_index: int = 0,
+                  first_row: int = 0, allow_empty: bool = False) -> tuple[list[Partition], object]:
+    """Partitions of one GeoParquet file along its row groups, numbered from
+    ``first_index`` and ``first_row``; also the file's Arrow schema."""
+    parquet = parquet_file(path)
+    meta = parquet.metadata
+    if b"geo" not in (meta.metadata or {}):
+        raise InputFileError(f"{path}: Parquet file without GeoParquet 'geo' metadata; "
+                             "write it with geopandas.to_parquet or GDAL")
+    if meta.num_rows == 0 and not allow_empty:
+        raise InputFileError(f"{path}: the {what} layer is empty")
+    parts, groups, start, rows = [], [], first_row, 0
+    # on object storage the object's identity (ETag) stands in for its bytes: hashing
+    # them would download the whole file to the client every night
+    stored = identity_digest(path) if is_url(path) else None
+    with (nullcontext() if is_url(path) else open(path, "rb")) as fh:
+        for i in range(meta.num_row_groups):
+            groups.append(i)
+            rows += meta.row_group(i).num_rows
+            if rows >= rows_per_partition or i == meta.num_row_groups - 1:
+                digest = _row_group_digest(fh, meta, groups) if fh is not None else \
+                    hashlib.sha256(f"{stored}|{groups}".encode()).hexdigest()
+                parts.append(Partition(path, "parquet", first_index + len(parts), start, start + rows, None,
+                                       tuple(groups), digest))
+                start, rows, groups = start + rows, 0, []
+    return parts, parquet.schema_arrow
+
+
+def _plan_parquet_folder(path: Location, files: list, rows_per_partition: int, what: str) -> list[Partition]:
+    """Partitions of every file of a GeoParquet folder, rows numbered across the files in name order."""
+    if not files:
+        raise InputFileError(f"{path}: a folder without GeoParquet files (*.parquet) for the {what}")
+    parts, first_crs = [], None
+    for i, file in enumerate(files):
+        try:
+            more, schema = _plan_parquet(file, rows_per_partition, what, len(parts),
+                                         parts[-1].stop if parts else 0, allow_empty=True)
+        except InputFileError:
+            raise
+        except Exception as exc:
+            raise InputFileError(f"{file}: cannot read {what} ({exc})") from None
+        crs = _parquet_crs(schema)
+        if i == 0:
+            first_crs = crs
+        elif (crs is None) != (first_crs is None) or (crs is not None and not crs.equals(first_crs)):
+            raise InputFileError(f"{file}: its coordinate system ({crs.name if crs else 'none'}) differs from "
+                                 f"{files[0]}'s ({first_crs.name if first_crs else 'none'}); the files of a "
+                                 f"{what} folder must share one")
+        file_start = parts[-1].stop if parts else 0
+        parts += [dataclasses.replace(p, index=len(parts) + k, file_start=file_start)
+                  for k, p in enumerate(q for q in more if q.stop > q.start)]
+    if not parts:
+        raise InputFileError(f"{path}: the {what} files are all empty")
+    return parts
+
+
 def plan_partitions(path: Location, rows_per_partition: int, layer: str | None = None,
                     what: str = "footprints") -> list[Partition]:
-    """Split a vector file into row partitions, reading only its metadata.
+    """Split a vector file — or a folder of GeoParquet files — into row
+    partitions, reading only metadata.
 
-    GeoParquet splits along row groups, GDAL formats by feature offset, CSV by
-    row offset; OSM ``.pbf`` is read in one partition (GDAL reads it in one pass).
+    GeoParquet splits along row groups (in a folder: each file's, rows numbered
+    across the files in name order), GDAL formats by feature offset, CSV by row
+    offset; OSM ``.pbf`` is read in one partition (GDAL reads it in one pass).
     On object storage (a URL) only GeoParquet is split: its row groups are read
     with ranged requests, where every other format would be fetched whole by
     every task.
     """
     path = location(path)
+    files = parquet_folder_files(path)
+    if files is not None:
+        return _plan_parquet_folder(path, files, rows_per_partition, what)
     _check_exists(path, what)
     kind = vector_format(path)
     if is_url(path) and kind != "parquet":
@@ -123,27 +212,7 @@ def plan_partitions(path: Location, rows_per_partition: int, layer: str | None =
                              f".parquet {name_of(path)}', or give a local or shared path")
     try:
         if kind == "parquet":
-            meta = parquet_file(path).metadata
-            if b"geo" not in (meta.metadata or {}):
-                raise InputFileError(f"{path}: Parquet file without GeoParquet 'geo' metadata; "
-                                     "write it with geopandas.to_parquet or GDAL")
-            if meta.num_rows == 0:
-                raise InputFileError(f"{path}: the {what} layer is empty")
-            parts, groups, start, rows = [], [], 0, 0
-            # on object storage the object's identity (ETag) stands in for its bytes: hashing
-            # them would download the whole file to the client every night
-            stored = identity_digest(path) if is_url(path) else None
-            with (nullcontext() if is_url(path) else open(path, "rb")) as fh:
-                for i in range(meta.num_row_groups):
-                    groups.append(i)
-                    rows += meta.row_group(i).num_rows
-                    if rows >= rows_per_partition or i == meta.num_row_groups - 1:
-                        digest = _row_group_digest(fh, meta, groups) if fh is not None else \
-                            hashlib.sha256(f"{stored}|{groups}".encode()).hexdigest()
-                        parts.append(Partition(path, kind, len(parts), start, start + rows, None, tuple(groups),
-                                               digest))
-                        start, rows, groups = start + rows, 0, []
-            return parts
+            return _plan_parquet(path, rows_per_partition, what)[0]
         if kind == "osm":
             return [Partition(path, kind, 0, 0, -1, "multipolygons")]
         if kind == "csv":
@@ -269,20 +338,24 @@ def source_columns(part: Partition) -> list[str]:
     return list(pyogrio.read_info(part.path, layer=part.layer)["fields"])
 
 
-def duplicate_id_rows(part: Partition, id_column: str) -> np.ndarray:
-    """Source rows whose id was already used by an earlier row (whole file, ids only).
+def duplicate_id_rows(parts: list[Partition], id_column: str) -> np.ndarray:
+    """Source rows whose id was already used by an earlier row (all the
+    partitions' files, ids only).
 
     Reading one column is cheap, and it lets every partition reject its
-    duplicates of rows in other partitions without seeing them. The ids stay
-    in Arrow: no Python string per row.
+    duplicates of rows in other partitions — or other files of a folder —
+    without seeing them. The ids stay in Arrow: no Python string per row.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    part = parts[0]
     if part.kind == "osm":
         return np.empty(0, dtype=np.int64)
     if part.kind == "parquet":
-        ids = parquet_file(part.path).read(columns=[id_column]).column(0)
+        files = list(dict.fromkeys(p.path for p in parts))  # a folder's files in row order
+        ids = pa.chunked_array([chunk for f in files for chunk in _id_column(f, id_column).chunks],
+                               type=pa.large_string())
     elif part.kind == "csv":
         ids = pa.chunked_array([pa.array(pd.read_csv(part.path, usecols=[id_column], dtype={id_column: "string"})
                                          [id_column].astype(object).where(lambda s: s.notna(), None))])
@@ -298,6 +371,14 @@ def duplicate_id_rows(part: Partition, id_column: str) -> np.ndarray:
     repeat = pc.equal(ordered.slice(1), ordered.slice(0, len(ordered) - 1)).fill_null(False)
     later = np.flatnonzero(np.asarray(repeat)) + 1
     return np.sort(np.asarray(order)[later]).astype(np.int64)
+
+
+def _id_column(path: Location, id_column: str):
+    parquet = parquet_file(path)
+    if id_column not in parquet.schema_arrow.names:  # read() would return no column at all
+        raise InputFileError(f"{path}: no column '{id_column}' (the footprints' id column; every file of a "
+                             "folder needs it)")
+    return parquet.read(columns=[id_column]).column(0).cast("large_string")
 
 
 def read_vector(path: Location, declared_crs: str | None = None, layer: str | None = None,
@@ -343,7 +424,17 @@ def file_bounds_wgs84(part: Partition, crs: CRS) -> tuple[float, float, float, f
         return None
 
 
-def check_footprint_crs_and_extent(part: Partition, declared_crs: str | None, raster) -> None:
+def footprints_bounds_wgs84(parts: list[Partition], crs: CRS) -> tuple[float, float, float, float] | None:
+    """Extent in WGS84 of every file the partitions read (a folder's files
+    together), from their metadata; None when a file keeps no extent."""
+    bounds = [file_bounds_wgs84(part, crs) for part in {p.path: p for p in parts}.values()]
+    if not bounds or any(b is None for b in bounds):
+        return None
+    west, south, east, north = np.asarray(bounds).T
+    return float(west.min()), float(south.min()), float(east.max()), float(north.max())
+
+
+def check_footprint_crs_and_extent(parts: list[Partition], declared_crs: str | None, raster) -> None:
     """Stop before any work when the footprints have no CRS or miss the raster entirely.
 
     Raises
@@ -353,11 +444,12 @@ def check_footprint_crs_and_extent(part: Partition, declared_crs: str | None, ra
     InputFileError
         The footprints' extent does not overlap the irradiance raster.
     """
+    part = parts[0]
     crs = CRS.from_user_input(DECLARED_CRS.get(declared_crs, declared_crs)) if declared_crs else stored_crs(part)
     if crs is None:
         raise CRSError(f"{part.path}: no coordinate reference system in the file; declare it in the config, "
                        "e.g. 'footprints: {path: ..., crs: wgs84}' (or gcj02, cgcs2000, EPSG:<code>)")
-    bounds = file_bounds_wgs84(part, crs)
+    bounds = footprints_bounds_wgs84(parts, crs)
     if bounds is None:
         return
     r_west, r_south, r_east, r_north = Transformer.from_crs(
