@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -71,6 +72,7 @@ class Partition:
     row_groups: tuple = field(default=())
     fingerprint: str | None = None  # hash of the partition's stored bytes, where cheap to get
     file_start: int = 0  # source row at which its file starts (a folder's files count on in name order)
+    bbox: tuple | None = None  # the file's extent in its own CRS, where its metadata gives one
 
 
 def _parquet_crs(meta) -> CRS | None:
@@ -132,10 +134,10 @@ def parquet_folder_files(path: Location) -> list[Location] | None:
     return sorted((f for f in folder.rglob("*") if f.is_file() and wanted(f.name)), key=lambda f: f.as_posix())
 
 
-def _plan_parquet(path: Location, rows_per_partition: int, what: str, first_index: int = 0,
-                  first_row: int = 0, allow_empty: bool = False) -> tuple[list[Partition], object]:
-    """Partitions of one GeoParquet file along its row groups, numbered from
-    ``first_index`` and ``first_row``; also the file's Arrow schema."""
+def _plan_parquet(path: Location, rows_per_partition: int, what: str,
+                  allow_empty: bool = False) -> tuple[list[Partition], object]:
+    """Partitions of one GeoParquet file along its row groups (numbered from 0,
+    rows from 0); also the file's Arrow schema."""
     parquet = parquet_file(path)
     meta = parquet.metadata
     if b"geo" not in (meta.metadata or {}):
@@ -143,7 +145,10 @@ def _plan_parquet(path: Location, rows_per_partition: int, what: str, first_inde
                              "write it with geopandas.to_parquet or GDAL")
     if meta.num_rows == 0 and not allow_empty:
         raise InputFileError(f"{path}: the {what} layer is empty")
-    parts, groups, start, rows = [], [], first_row, 0
+    geo = json.loads(meta.metadata[b"geo"])
+    bbox = geo["columns"][geo.get("primary_column", "geometry")].get("bbox")
+    bbox = tuple(bbox[:4]) if bbox is not None and len(bbox) >= 4 else None
+    parts, groups, start, rows = [], [], 0, 0
     # on object storage the object's identity (ETag) stands in for its bytes: hashing
     # them would download the whole file to the client every night
     stored = identity_digest(path) if is_url(path) else None
@@ -154,8 +159,8 @@ def _plan_parquet(path: Location, rows_per_partition: int, what: str, first_inde
             if rows >= rows_per_partition or i == meta.num_row_groups - 1:
                 digest = _row_group_digest(fh, meta, groups) if fh is not None else \
                     hashlib.sha256(f"{stored}|{groups}".encode()).hexdigest()
-                parts.append(Partition(path, "parquet", first_index + len(parts), start, start + rows, None,
-                                       tuple(groups), digest))
+                parts.append(Partition(path, "parquet", len(parts), start, start + rows, None,
+                                       tuple(groups), digest, bbox=bbox))
                 start, rows, groups = start + rows, 0, []
     return parts, parquet.schema_arrow
 
@@ -164,15 +169,19 @@ def _plan_parquet_folder(path: Location, files: list, rows_per_partition: int, w
     """Partitions of every file of a GeoParquet folder, rows numbered across the files in name order."""
     if not files:
         raise InputFileError(f"{path}: a folder without GeoParquet files (*.parquet) for the {what}")
-    parts, first_crs = [], None
-    for i, file in enumerate(files):
+    def plan(file):
         try:
-            more, schema = _plan_parquet(file, rows_per_partition, what, len(parts),
-                                         parts[-1].stop if parts else 0, allow_empty=True)
+            return _plan_parquet(file, rows_per_partition, what, allow_empty=True)
         except InputFileError:
             raise
         except Exception as exc:
             raise InputFileError(f"{file}: cannot read {what} ({exc})") from None
+
+    # footers read concurrently: on object storage each costs a round trip or two
+    with ThreadPoolExecutor(max_workers=min(16, len(files))) as pool:
+        planned = list(pool.map(plan, files))
+    parts, first_crs = [], None
+    for i, (file, (more, schema)) in enumerate(zip(files, planned)):
         crs = _parquet_crs(schema)
         if i == 0:
             first_crs = crs
@@ -181,7 +190,8 @@ def _plan_parquet_folder(path: Location, files: list, rows_per_partition: int, w
                                  f"{files[0]}'s ({first_crs.name if first_crs else 'none'}); the files of a "
                                  f"{what} folder must share one")
         file_start = parts[-1].stop if parts else 0
-        parts += [dataclasses.replace(p, index=len(parts) + k, file_start=file_start)
+        parts += [dataclasses.replace(p, index=len(parts) + k, start=p.start + file_start, stop=p.stop + file_start,
+                                      file_start=file_start)
                   for k, p in enumerate(q for q in more if q.stop > q.start)]
     if not parts:
         raise InputFileError(f"{path}: the {what} files are all empty")
@@ -354,8 +364,9 @@ def duplicate_id_rows(parts: list[Partition], id_column: str) -> np.ndarray:
         return np.empty(0, dtype=np.int64)
     if part.kind == "parquet":
         files = list(dict.fromkeys(p.path for p in parts))  # a folder's files in row order
-        ids = pa.chunked_array([chunk for f in files for chunk in _id_column(f, id_column).chunks],
-                               type=pa.large_string())
+        with ThreadPoolExecutor(max_workers=min(8, len(files))) as pool:
+            columns = list(pool.map(lambda f: _id_column(f, id_column), files))
+        ids = pa.chunked_array([chunk for column in columns for chunk in column.chunks], type=pa.large_string())
     elif part.kind == "csv":
         ids = pa.chunked_array([pa.array(pd.read_csv(part.path, usecols=[id_column], dtype={id_column: "string"})
                                          [id_column].astype(object).where(lambda s: s.notna(), None))])
@@ -411,8 +422,7 @@ def file_bounds_wgs84(part: Partition, crs: CRS) -> tuple[float, float, float, f
     """Extent of a vector file in WGS84 from its metadata, when the format keeps one."""
     try:
         if part.kind == "parquet":
-            geo = json.loads(parquet_file(part.path).schema_arrow.metadata[b"geo"])
-            bbox = geo["columns"][geo.get("primary_column", "geometry")].get("bbox")
+            bbox = part.bbox
         elif part.kind == "ogr":
             bbox = pyogrio.read_info(part.path, layer=part.layer, force_total_bounds=True).get("total_bounds")
         else:
