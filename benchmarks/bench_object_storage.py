@@ -3,6 +3,8 @@
 
     python benchmarks/bench_object_storage.py              # 200,000 footprints, 2 workers, 3 rounds
     python benchmarks/bench_object_storage.py -n 1000000 --repeat 1
+    python benchmarks/bench_object_storage.py -n 1000000 --files 20 --night   # a prefix of 20 files, then
+                                                          # a night with one file replaced, against the full run
 
 The S3 endpoint is moto's server (``moto_server``) in its own process on
 127.0.0.1: a real S3 API and real HTTP, but a Python server sharing this
@@ -32,17 +34,40 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def split_into_files(path: Path, files: int) -> Path:
+    """The synthetic footprints as ``files`` GeoParquet files of one folder (whole row groups each)."""
+    import pyarrow.parquet as pq
+
+    folder = path.with_name(f"{path.stem}-{files}-files")
+    if folder.is_dir():
+        return folder
+    folder.mkdir()
+    source = pq.ParquetFile(path)
+    groups = range(source.metadata.num_row_groups)
+    for i in range(files):
+        mine = [g for g in groups if g * files // len(groups) == i]
+        if mine:
+            pq.write_table(source.read_row_groups(mine), folder / f"part-{i:04d}.parquet",
+                           row_group_size=source.metadata.row_group(0).num_rows)
+    return folder
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=200_000, help="footprints (default 200,000)")
     ap.add_argument("--partition-rows", type=int, default=50_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3, help="rounds of both modes, interleaved; medians printed")
+    ap.add_argument("--files", type=int, default=1, help="footprints as this many files under one prefix/folder")
+    ap.add_argument("--night", action="store_true",
+                    help="then replace one file on S3 (same rows, rewritten) and time the rerun that reuses the rest")
     args = ap.parse_args()
 
     subprocess.run([sys.executable, "-c", f"from synthetic import write_footprints; write_footprints({args.n})"],
                    check=True, cwd=Path(__file__).parent)
     footprints, ghi = DATA / f"footprints_{args.n}.parquet", REPO / "data/demo/ghi_gldas_0p25.tif"
+    if args.files > 1:
+        footprints = split_into_files(footprints, args.files)
 
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
@@ -63,16 +88,22 @@ def main():
                 break
             except Exception:  # the server is still starting
                 time.sleep(0.1)
-        fs.put_file(str(footprints), "bench/footprints.parquet")
+        remote_footprints = "s3://bench/footprints" + ("/" if footprints.is_dir() else ".parquet")
+        if footprints.is_dir():
+            fs.put([str(p) for p in sorted(footprints.iterdir())],
+                   [f"bench/footprints/{p.name}" for p in sorted(footprints.iterdir())])
+        else:
+            fs.put_file(str(footprints), "bench/footprints.parquet")
         fs.put_file(str(ghi), "bench/ghi.tif")
 
-        def config(fp, raster):
+        def config(fp, raster, **parallel):
+            # in_process_max_rows 0: both modes start the cluster, however small -n is
             return config_from_dict({
                 "name": "bench", "footprints": fp, "irradiance": {"ghi": raster, "units": "kWh/m2/day"},
-                "parallel": {"partition_rows": args.partition_rows, "in_process_max_rows": 0}}, REPO)
+                "parallel": {"partition_rows": args.partition_rows, "in_process_max_rows": 0, **parallel}}, REPO)
 
         modes = {"local path": config(str(footprints), str(ghi)),
-                 "s3:// (moto)": config("s3://bench/footprints.parquet", "s3://bench/ghi.tif")}
+                 "s3:// (moto)": config(remote_footprints, "s3://bench/ghi.tif")}
         walls: dict[str, list[float]] = {}
         with tempfile.TemporaryDirectory() as tmp:
             for _ in range(args.repeat):
@@ -84,10 +115,26 @@ def main():
                     n = result.manifest["counts"]["input_rows"]
                     print(f"{label:>14}: {n:,} footprints in {wall:6.1f} s = {n / wall:8,.0f} buildings/s "
                           f"(survey step {result.manifest['timings_s'].get('survey', float('nan')):.1f} s)")
+            if args.night:  # on S3: a full run that fills the cache, then one file replaced
+                cfg = config(remote_footprints, "s3://bench/ghi.tif", in_process_max_rows=100_000)  # the default
+                t0 = time.perf_counter()
+                run_survey(cfg, Path(tmp) / "night", workers=args.workers)
+                full_s = time.perf_counter() - t0
+                first = sorted(footprints.iterdir())[0] if footprints.is_dir() else footprints
+                target = remote_footprints + first.name if footprints.is_dir() else remote_footprints
+                fs.put_file(str(first), target[len("s3://"):])  # same rows, a new object (new ETag)
+                t0 = time.perf_counter()
+                night = run_survey(cfg, Path(tmp) / "night", workers=args.workers)
+                night_s = time.perf_counter() - t0
+                p = night.manifest["partitions"]
+                print(f"night with 1 of {args.files} file(s) replaced on S3: {night_s:.1f} s vs {full_s:.1f} s for the "
+                      f"full run ({100 * night_s / full_s:.0f} %); {p['reused']} partitions reused, "
+                      f"{p['surveyed']} surveyed")
         medians = {label: statistics.median(w) for label, w in walls.items()}
         local, remote = medians["local path"], medians["s3:// (moto)"]
         print(f"median: local {local:.1f} s, s3 {remote:.1f} s: object storage costs {100 * (remote / local - 1):+.0f} %")
-        print(f"footprints file {footprints.stat().st_size / 2**20:.1f} MiB; {args.n // args.partition_rows} "
+        size = sum(p.stat().st_size for p in footprints.iterdir()) if footprints.is_dir() else footprints.stat().st_size
+        print(f"footprints {size / 2**20:.1f} MiB in {args.files} file(s); {args.n // args.partition_rows} "
               f"partitions read by row group with ranged requests")
     finally:
         server.terminate()
