@@ -136,7 +136,7 @@ def test_unknown_extension_and_missing_file(tmp_path):
 
 def _demo_split(folder, rows=(1500, 1200)):
     """The demo footprints as three files of a folder (row groups of 500), rows in name order;
-    a Spark-style marker file and a hidden file beside them are skipped."""
+    a Spark-style marker file, a hidden file and a writer's _temporary folder beside them are skipped."""
     import geopandas as gpd
 
     from pvsurvey.config import REPO_ROOT
@@ -150,6 +150,8 @@ def _demo_split(folder, rows=(1500, 1200)):
         gdf.iloc[lo:hi].to_parquet(folder / name, row_group_size=500)
     (folder / "_SUCCESS").write_text("")
     (folder / ".hidden.parquet").write_text("not parquet")
+    (folder / "_temporary").mkdir(exist_ok=True)
+    (folder / "_temporary" / "attempt.parquet").write_text("a writer's unfinished file")
     return gdf
 
 

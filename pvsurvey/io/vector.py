@@ -114,10 +114,12 @@ PARQUET_SUFFIXES = (".parquet", ".geoparquet")
 
 def parquet_folder_files(path: Location) -> list[Location] | None:
     """The GeoParquet files of a folder or object-storage prefix, in name order
-    (sub-folders included; names starting with '.' or '_' skipped, as Spark and
-    Hive writers mark their bookkeeping); None when ``path`` is not a folder."""
-    def wanted(name: str) -> bool:
-        return name.lower().endswith(PARQUET_SUFFIXES) and not name.startswith((".", "_"))
+    (sub-folders included; files and folders whose names start with '.' or '_'
+    skipped, as Spark and Hive writers mark their bookkeeping, and as pyarrow
+    skips them); None when ``path`` is not a folder."""
+    def wanted(relative: str) -> bool:
+        names = relative.split("/")
+        return names[-1].lower().endswith(PARQUET_SUFFIXES) and not any(n.startswith((".", "_")) for n in names)
 
     if is_url(path):
         fs, root = filesystem(path)
@@ -127,11 +129,13 @@ def parquet_folder_files(path: Location) -> list[Location] | None:
             found = fs.find(root)
         except Exception:  # an unreachable store is reported by the existence check that follows
             return None
-        return [fs.unstrip_protocol(f) for f in sorted(found) if wanted(f.rsplit("/", 1)[-1])]
+        root = root.rstrip("/") + "/"
+        return [fs.unstrip_protocol(f) for f in sorted(found) if wanted(f[len(root):])]
     folder = Path(path)
     if not folder.is_dir():
         return None
-    return sorted((f for f in folder.rglob("*") if f.is_file() and wanted(f.name)), key=lambda f: f.as_posix())
+    return sorted((f for f in folder.rglob("*") if f.is_file() and wanted(f.relative_to(folder).as_posix())),
+                  key=lambda f: f.as_posix())
 
 
 def _plan_parquet(path: Location, rows_per_partition: int, what: str,
