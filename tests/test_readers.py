@@ -168,6 +168,13 @@ def test_a_folder_of_geoparquet_files_is_one_source_with_rows_numbered_across_fi
     assert list(read["id"]) == list(gdf["id"])
 
 
+def test_a_dataset_folder_named_like_a_file_is_a_folder(tmp_path):
+    """Spark, pyarrow and pvsurvey's own runs write datasets as folders named *.parquet."""
+    _demo_split(tmp_path / "footprints.parquet")
+    parts = plan_partitions(tmp_path / "footprints.parquet", rows_per_partition=1000)
+    assert len({p.path for p in parts}) == 3 and parts[-1].stop == 3881
+
+
 def test_duplicate_ids_across_files_of_a_folder(tmp_path):
     gdf = _demo_split(tmp_path / "fp")
     first_id = gdf["id"].iloc[0]

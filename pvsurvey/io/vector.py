@@ -122,6 +122,8 @@ def parquet_folder_files(path: Location) -> list[Location] | None:
         return names[-1].lower().endswith(PARQUET_SUFFIXES) and not any(n.startswith((".", "_")) for n in names)
 
     if is_url(path):
+        if path.lower().startswith(("http://", "https://")):
+            return None  # HTTP has no folders (fsspec would download the file to look for links)
         fs, root = filesystem(path)
         try:
             if not fs.isdir(root):
