@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from synthetic import DATA, REPO
+from synthetic import REPO, generate
 
 
 def _free_port() -> int:
@@ -63,9 +63,7 @@ def main():
                     help="then replace one file on S3 (same rows, rewritten) and time the rerun that reuses the rest")
     args = ap.parse_args()
 
-    subprocess.run([sys.executable, "-c", f"from synthetic import write_footprints; write_footprints({args.n})"],
-                   check=True, cwd=Path(__file__).parent)
-    footprints, ghi = DATA / f"footprints_{args.n}.parquet", REPO / "data/demo/ghi_gldas_0p25.tif"
+    footprints, ghi = generate(args.n), REPO / "data/demo/ghi_gldas_0p25.tif"
     if args.files > 1:
         footprints = split_into_files(footprints, args.files)
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -21,7 +19,7 @@ from pathlib import Path
 
 import psutil
 
-from synthetic import DATA, REPO
+from synthetic import REPO, generate
 from pvsurvey.config import config_from_dict
 from pvsurvey.workflow import run_survey
 
@@ -92,10 +90,7 @@ def main():
     ap.add_argument("--ceiling", action="store_true",
                     help="also measure how much a pure CPU loop gains from a second process on this machine")
     args = ap.parse_args()
-    # generate in a child process, so that the generator's memory is not counted below
-    subprocess.run([sys.executable, "-c", f"from synthetic import write_footprints; write_footprints({args.n})"],
-                   check=True, cwd=Path(__file__).parent)
-    path = DATA / f"footprints_{args.n}.parquet"
+    path = generate(args.n)
     cfg = config_from_dict({
         "name": "bench", "footprints": str(path),
         "irradiance": {"ghi": str(REPO / "data/demo/ghi_gldas_0p25.tif"), "units": "kWh/m2/day"},

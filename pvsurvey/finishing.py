@@ -136,6 +136,13 @@ def _finish_outside_projects(task: FinishTask, ctx: FinishContext, path: Path) -
     return candidate_counts(kept)
 
 
+def _piece_path(ctx: FinishContext, park_id: str, name: str) -> Path:
+    """Where a partition's piece of a park waits for round 3 (its folder created)."""
+    path = ctx.work_dir / "parks" / safe_file_stem(park_id) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def _piece_name(park_id: str) -> str:
     """A park's piece of a partition in a round-2 cache entry."""
     return f"park-{safe_file_stem(park_id)}.parquet"
@@ -152,8 +159,7 @@ def finish_partition(task: FinishTask, ctx: FinishContext) -> FinishResult:
         result: FinishResult = load_entry(entry, {"buildings.parquet": final, "candidates.parquet": projects})
         pieces = {}
         for park_id, (name, rows) in result.park_pieces.items():
-            target = ctx.work_dir / "parks" / safe_file_stem(park_id) / piece_name
-            target.parent.mkdir(parents=True, exist_ok=True)
+            target = _piece_path(ctx, park_id, piece_name)
             link(entry / name, target)
             pieces[park_id] = (target, rows)
         result.park_pieces, result.cached, result.seconds = pieces, True, time.perf_counter() - t0
@@ -172,8 +178,7 @@ def finish_partition(task: FinishTask, ctx: FinishContext) -> FinishResult:
             pc.and_(pc.greater(table["capacity_kwp"], 0), pc.is_valid(table["park_id"])))
         for park_id in pc.unique(inside["park_id"]).to_pylist():
             rows = inside.filter(pc.equal(inside["park_id"], park_id))
-            target = ctx.work_dir / "parks" / safe_file_stem(park_id) / piece_name
-            target.parent.mkdir(parents=True, exist_ok=True)
+            target = _piece_path(ctx, park_id, piece_name)
             pq.write_table(rows, target, compression=PARQUET_COMPRESSION)
             pieces[park_id] = (target, rows.num_rows)
             files[_piece_name(park_id)] = target

@@ -447,6 +447,11 @@ def cache_salt(cfg: SurveyConfig, fingerprints: dict, id_column: str | None) -> 
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()
 
 
+def yields_entry(salt: str) -> str:
+    """The cache file of the pvlib yields computed under one cache salt."""
+    return f"yields-{salt[:32]}.pkl"
+
+
 def prune_cache(run_dir: Path, keep: set) -> None:
     """Drop cached results the latest run did not use (the cache holds one run)."""
     root = cache_dir(run_dir)
@@ -473,7 +478,7 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
                         cfg.progress.match_distance_m, cache_dir=cache,
                         cache_salt=cache_salt(cfg, fingerprints, inputs.id_column))
     # the yield table of the last run with the same model inputs: no pvlib year is computed twice
-    yields_path = cache / f"yields-{ctx.cache_salt[:32]}.pkl" if cache is not None else None
+    yields_path = cache / yields_entry(ctx.cache_salt) if cache is not None else None
     known_yields = read_pickle(yields_path) if yields_path is not None else None
     if known_yields:
         inputs.yield_table.add_entries(known_yields)
@@ -626,7 +631,7 @@ def _write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.
                    "new_kwp_since_baseline": city.get("new_kwp_since_baseline")})
     entries = [entry_name(r.cache_key) for r in results if r.cache_key] + \
         [entry_name(f.key, "finish") for f in finished if f.key] + \
-        [entry_name(p.key, "park") for p in finished_parks if p.key] + [f"yields-{salt[:32]}.pkl"]
+        [entry_name(p.key, "park") for p in finished_parks if p.key] + [yields_entry(salt)]
     return {
         "counts": {**counts, "registry": registry_counts, "candidates": candidate_counts},
         "as_of": as_of.isoformat(),

@@ -19,14 +19,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..candidates import CANDIDATE_COLUMNS, ranks_by_cost
+from .storage import parquet_files
 
 
 def parquet_parts(path: Path) -> list[Path]:
     """The files of a dataset in file-name order (the order of its rows), or the file itself."""
-    path = Path(path)
-    if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.suffix == ".parquet" and not p.name.startswith((".", "_")))
-    return [path]
+    files = parquet_files(Path(path))
+    return [Path(path)] if files is None else files
 
 
 def read_parts(parts: list[Path], columns: list[str] | None = None) -> list[pa.Table]:

@@ -118,6 +118,38 @@ def identity_digest(loc: Location) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+PARQUET_SUFFIXES = (".parquet", ".geoparquet")
+
+
+def parquet_files(path: Location) -> list[Location] | None:
+    """The Parquet files of a folder or object-storage prefix (a footprints folder,
+    a run's dataset), in name order
+    (sub-folders included; files and folders whose names start with '.' or '_'
+    skipped, as Spark and Hive writers mark their bookkeeping, and as pyarrow
+    skips them); None when ``path`` is not a folder."""
+    def wanted(relative: str) -> bool:
+        names = relative.split("/")
+        return names[-1].lower().endswith(PARQUET_SUFFIXES) and not any(n.startswith((".", "_")) for n in names)
+
+    if is_url(path):
+        if path.lower().startswith(("http://", "https://")):
+            return None  # HTTP has no folders (fsspec would download the file to look for links)
+        fs, root = filesystem(path)
+        try:
+            if not fs.isdir(root):
+                return None
+            found = fs.find(root)
+        except Exception:  # an unreachable store is reported by the existence check that follows
+            return None
+        root = root.rstrip("/") + "/"
+        return [fs.unstrip_protocol(f) for f in sorted(found) if wanted(f[len(root):])]
+    folder = Path(path)
+    if not folder.is_dir():
+        return None
+    return sorted((f for f in folder.rglob("*") if f.is_file() and wanted(f.relative_to(folder).as_posix())),
+                  key=lambda f: f.as_posix())
+
+
 # Bytes an object-store file reads ahead of each raster read: enough for the TIFF
 # header's small reads and a tile, where fsspec's default (50 MB for s3fs) would
 # fetch 50 MB for every window of a 1 m raster.

@@ -26,8 +26,8 @@ from pyproj import CRS, Transformer
 from ..columns import ID_SOURCES
 from ..coords import gcj02_to_wgs84, transform_geometries
 from ..errors import CRSError, InputFileError
-from .storage import (Location, filesystem, identity_digest, is_file, is_url, local_copy, location, name_of,
-                      parquet_file, suffix_of)
+from .storage import (Location, identity_digest, is_file, is_url, local_copy, location, name_of, parquet_file,
+                      parquet_files, suffix_of)
 
 _FORMATS = {
     ".parquet": "parquet", ".geoparquet": "parquet",
@@ -109,37 +109,6 @@ def _row_group_digest(fh, meta, groups) -> str:
     return digest.hexdigest()
 
 
-PARQUET_SUFFIXES = (".parquet", ".geoparquet")
-
-
-def parquet_folder_files(path: Location) -> list[Location] | None:
-    """The GeoParquet files of a folder or object-storage prefix, in name order
-    (sub-folders included; files and folders whose names start with '.' or '_'
-    skipped, as Spark and Hive writers mark their bookkeeping, and as pyarrow
-    skips them); None when ``path`` is not a folder."""
-    def wanted(relative: str) -> bool:
-        names = relative.split("/")
-        return names[-1].lower().endswith(PARQUET_SUFFIXES) and not any(n.startswith((".", "_")) for n in names)
-
-    if is_url(path):
-        if path.lower().startswith(("http://", "https://")):
-            return None  # HTTP has no folders (fsspec would download the file to look for links)
-        fs, root = filesystem(path)
-        try:
-            if not fs.isdir(root):
-                return None
-            found = fs.find(root)
-        except Exception:  # an unreachable store is reported by the existence check that follows
-            return None
-        root = root.rstrip("/") + "/"
-        return [fs.unstrip_protocol(f) for f in sorted(found) if wanted(f[len(root):])]
-    folder = Path(path)
-    if not folder.is_dir():
-        return None
-    return sorted((f for f in folder.rglob("*") if f.is_file() and wanted(f.relative_to(folder).as_posix())),
-                  key=lambda f: f.as_posix())
-
-
 def _plan_parquet(path: Location, rows_per_partition: int, what: str,
                   allow_empty: bool = False) -> tuple[list[Partition], object]:
     """Partitions of one GeoParquet file along its row groups (numbered from 0,
@@ -217,7 +186,7 @@ def plan_partitions(path: Location, rows_per_partition: int, layer: str | None =
     every task.
     """
     path = location(path)
-    files = parquet_folder_files(path)
+    files = parquet_files(path)
     if files is not None:
         return _plan_parquet_folder(path, files, rows_per_partition, what)
     _check_exists(path, what)
