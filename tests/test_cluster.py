@@ -25,3 +25,15 @@ def test_unreachable_scheduler_is_one_clear_error(tmp_path):
 
     with pytest.raises(PVSurveyError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
         run_survey(load_config(), tmp_path / "x", scheduler="tcp://127.0.0.1:9")
+
+
+def test_local_workers_keep_freed_memory_and_run_without_the_profiler():
+    from pvsurvey.parallel import Executor
+
+    with Executor(workers=1) as executor:
+        settings = executor._client().run(lambda: (
+            __import__("os").environ.get("MALLOC_TRIM_THRESHOLD_"), __import__("os").environ.get("MALLOC_MMAP_THRESHOLD_"),
+            __import__("dask").config.get("distributed.worker.profile.enabled")))
+    assert list(settings.values()) == [(str(256 << 20), str(64 << 20), False)]
+    import dask
+    assert dask.config.get("distributed.worker.profile.enabled") is True  # this process's config is left alone
