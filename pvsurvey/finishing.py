@@ -233,11 +233,17 @@ def park_tasks(results: list[FinishResult], keyed: bool) -> list[ParkTask]:
     return tasks
 
 
+def in_cache(cache_dir: Path | None, prefix: str):
+    """Whether a task of this round has its result in the cache: ``f(task) -> bool``."""
+    return lambda task: has_entry(entry_path(cache_dir, task.key, prefix))
+
+
 def rows_to_compute(tasks, cache_dir: Path | None, prefix: str) -> int:
     """Rows of the tasks whose result is not in the cache."""
-    return sum(t.rows for t in tasks if not has_entry(entry_path(cache_dir, t.key, prefix)))
+    cached = in_cache(cache_dir, prefix)
+    return sum(t.rows for t in tasks if not cached(t))
 
 
 __all__ = ["FinishContext", "FinishTask", "FinishResult", "ParkTask", "ParkResult", "finish_partition",
-           "park_projects", "park_tasks", "candidate_counts", "add_counts", "rows_to_compute",
+           "park_projects", "park_tasks", "candidate_counts", "add_counts", "in_cache", "rows_to_compute",
            "building_part", "candidate_part"]

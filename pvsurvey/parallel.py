@@ -30,7 +30,9 @@ from .energy import SpecificYieldTable
 from .io.raster import RasterInfo, is_high_resolution, sample_ghi_kwh_per_m2_yr, zonal_ghi_kwh_per_m2_yr
 from .io.vector import Partition, read_partition
 from .io.writers import write_geoparquet, write_rejected
+from .io.storage import is_url
 from .params import SurveyConfig
+from .shipping import probe_write, receive, run_shipped, task_inputs
 from .candidates import build_candidates
 from .progress import match_by_id, match_registry
 from .survey import clean_footprints, summarise, survey_buildings
@@ -247,6 +249,10 @@ def local_cluster_kwargs(workers: int | None) -> dict:
                 memory_limit=0, silence_logs=logging.ERROR)
 
 
+def _task_key(fn: Callable, index: int, ctx) -> str:
+    return f"{fn.__name__}-{index}-{id(ctx)}"
+
+
 class Executor:
     """Runs rounds of tasks (one function over many items) in this process or on
     dask.distributed, with one cluster for all rounds of a run.
@@ -262,20 +268,30 @@ class Executor:
     in_process_max_rows : int
         A local run keeps a round with at most this many rows to compute in this
         process rather than start the cluster for it (config ``parallel.in_process_max_rows``).
+    shared_files : bool or 'auto'
+        Whether a remote cluster's workers read and write the run's store
+        (config ``parallel.shared_filesystem``); 'auto' asks them (see
+        :meth:`use_store`). Where they do not, tasks' files travel with them
+        (:mod:`pvsurvey.shipping`).
 
     Notes
     -----
     The local cluster starts on the first round worth it, so a night that
     reuses nearly every cached partition starts no processes. Tasks
     are retried twice, so a worker that dies mid-run costs a retry, not the run.
-    With a remote cluster, inputs and the run directory must be on a path every
-    worker can read and write.
+    With a remote cluster, the inputs must be on object storage or on a path
+    every worker can read.
     """
 
     def __init__(self, scheduler: str | None = None, workers: int | None = None, serial: bool = False,
-                 in_process_max_rows: int = 0):
+                 in_process_max_rows: int = 0, shared_files: bool | str = "auto"):
         self.scheduler, self.workers, self.serial = scheduler, workers, serial
         self.in_process_max_rows = in_process_max_rows
+        self.shared_files = shared_files
+        self.store: Path | None = None
+        self._probe_dir: Path | None = None
+        self._worker_inputs: list[str] = []
+        self.ships: bool | None = None  # decided on the first round on a remote cluster
         self._starting: concurrent.futures.Future | None = None
         self.client = None
         self.cluster = None
@@ -303,6 +319,43 @@ class Executor:
         local run whose rounds were all too small to start a cluster)."""
         return self.used or "in-process"
 
+    @property
+    def files(self) -> str:
+        """How the tasks reach the run's files: 'shared' or 'sent with the tasks'."""
+        return "sent with the tasks" if self.ships else "shared"
+
+    def use_store(self, store: Path, probe_dir: Path, worker_inputs: list) -> None:
+        """Name the run's store (every file the tasks read or write lies under it),
+        a folder in it to probe whether remote workers share it, and the input
+        files (not URLs) the workers must read themselves."""
+        self.store, self._probe_dir = store, probe_dir
+        self._worker_inputs = sorted({str(p) for p in worker_inputs if not is_url(p)})
+
+    def _check_files(self, client) -> None:
+        """On a remote cluster: stop with one line when a worker cannot read an
+        input, and decide whether the tasks' files travel with them."""
+        if self.ships is not None or self.scheduler is None:
+            self.ships = bool(self.ships)
+            return
+        from .errors import PVSurveyError
+
+        for path in self._worker_inputs:
+            missing = [w for w, seen in client.run(os.path.exists, path).items() if not seen]
+            if missing:
+                raise PVSurveyError(
+                    f"{path}: the cluster's workers cannot read it ({len(missing)} of them, e.g. {missing[0]}); "
+                    "put it on object storage (s3://..., gs://..., az://...) or on a path every worker mounts")
+        if self.shared_files != "auto" or self._probe_dir is None:
+            self.ships = self.shared_files is False
+        else:
+            names = client.run(probe_write, str(self._probe_dir))
+            self.ships = not all(name and (self._probe_dir / name).is_file() for name in names.values())
+            for name in names.values():
+                if name:
+                    (self._probe_dir / name).unlink(missing_ok=True)
+        if self.ships:
+            log.info("the workers do not share %s: each task's files travel with it", self.store)
+
     def distributes(self, rows_to_compute: int | None) -> bool:
         """Whether a round with this many rows to compute goes to the workers."""
         if self.serial:
@@ -311,11 +364,13 @@ class Executor:
         return self.client is not None or self.scheduler is not None or not small
 
     def map(self, fn: Callable, items: list, ctx, progress: Callable[[int, int], None] | None = None,
-            rows_to_compute: int | None = None) -> list:
+            rows_to_compute: int | None = None, cached: Callable[[object], bool] | None = None) -> list:
         """``[fn(item, ctx) for item in items]``, in item order.
 
         ``rows_to_compute`` (the rows the round must really process, cached ones
         excluded; None: unknown) lets a local run keep small rounds in this process.
+        ``cached(item)`` says whether an item's result is in the run's cache:
+        where the workers do not share the store, those items are taken here.
         """
         if not items:
             return []
@@ -327,14 +382,72 @@ class Executor:
                     progress(i, len(items))
             return results
         client = self._client()
+        self._check_files(client)
+        if self.ships:
+            return self._map_shipping(client, fn, items, ctx, progress, cached)
         from distributed import as_completed
 
         ctx_future = client.scatter(ctx, broadcast=True, hash=False)  # a fresh key: an earlier round's release must not drop it
-        futures = {client.submit(fn, item, ctx_future, key=f"{fn.__name__}-{i}-{id(ctx)}", retries=2,
-                                 pure=False): i for i, item in enumerate(items)}
+        futures = {client.submit(fn, item, ctx_future, key=_task_key(fn, i, ctx), retries=2, pure=False): i
+                   for i, item in enumerate(items)}
         results = [None] * len(items)
         for done, future in enumerate(as_completed(futures), start=1):
             results[futures[future]] = future.result()
+            if progress:
+                progress(done, len(items))
+        return results
+
+    def _map_shipping(self, client, fn, items, ctx, progress, cached) -> list:
+        """:meth:`map` for workers that do not share the store: each task takes
+        the store's files it reads and brings back those it writes.
+
+        A task's input files go straight to a worker (scattered, not through the
+        scheduler); at most two tasks per worker thread are out at a time, so the
+        files in flight stay bounded whatever the input's size. A task whose
+        scattered files died with their worker is sent again (twice at most);
+        a task that fails is retried by Dask like any other.
+        """
+        from distributed import as_completed
+
+        ctx_future = client.scatter(ctx, broadcast=True, hash=False)
+        results = [None] * len(items)
+        local = [i for i, item in enumerate(items) if cached is not None and cached(item)]
+        remote = iter(sorted(set(range(len(items))) - set(local)))
+        running = as_completed()
+        sent: dict[str, tuple[int, int]] = {}  # task key -> (item, attempt)
+
+        def send(i: int, attempt: int = 0) -> None:
+            inputs = task_inputs(items[i], self.store)
+            if inputs:
+                inputs = client.scatter([inputs], hash=False)[0]
+            future = client.submit(run_shipped, fn, items[i], ctx_future, str(self.store), inputs,
+                                   key=f"{_task_key(fn, i, ctx)}-{attempt}", retries=2, pure=False)
+            sent[future.key] = (i, attempt)
+            running.add(future)
+
+        def send_next() -> None:
+            for i in remote:
+                return send(i)
+
+        for _ in range(2 * max(1, sum(client.nthreads().values()))):
+            send_next()
+        done = 0
+        for i in local:  # while the workers work: cached results only link files
+            results[i] = fn(items[i], ctx)
+            done += 1
+            if progress:
+                progress(done, len(items))
+        for future in running:
+            i, attempt = sent.pop(future.key)
+            if future.status == "cancelled" and attempt < 2:  # its scattered files were lost with a worker
+                send(i, attempt + 1)
+                continue
+            result, files = future.result()
+            receive(files, self.store)
+            results[i] = result
+            future.release()
+            send_next()
+            done += 1
             if progress:
                 progress(done, len(items))
         return results

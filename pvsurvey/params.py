@@ -213,6 +213,11 @@ class Parallel(_Strict):
     # one core, what starting the worker processes costs (bench_incremental.py).
     # 0 = always start the local cluster.
     in_process_max_rows: int = Field(100_000, ge=0)
+    # Whether a remote cluster's workers mount the run directory (an HPC
+    # filesystem, a ReadWriteMany volume): 'auto' asks them at the start of the
+    # run; where they do not, each task's files travel with it through this
+    # process (pvsurvey.shipping). false: always send them.
+    shared_filesystem: Literal["auto", True, False] = "auto"
 
 
 class Output(_Strict):

@@ -47,8 +47,8 @@ from .io.weather import read_weather
 from .mapping import map_options, publish_maps, write_maps
 from .io.writers import merge_parquet, write_csv, write_json
 from .params import SurveyConfig, VectorSource
-from .finishing import (FinishContext, FinishTask, add_counts, candidate_part, finish_partition, park_projects,
-                        park_tasks, rows_to_compute)
+from .finishing import (FinishContext, FinishTask, add_counts, candidate_part, finish_partition, in_cache,
+                        park_projects, park_tasks, rows_to_compute)
 from .io.datasets import dataset_exists, parquet_parts, read_parts
 from .parallel import Executor, SurveyContext, survey_cache_key, survey_partition
 from .publish import COMPLETE_MARKER, new_partial_dir, new_run_id, publish, run_lock, store_dir
@@ -482,9 +482,14 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
     known_yields = read_pickle(yields_path) if yields_path is not None else None
     if known_yields:
         inputs.yield_table.add_entries(known_yields)
-    with Executor(scheduler, workers, serial, cfg.parallel.in_process_max_rows) as executor:
+    with Executor(scheduler, workers, serial, cfg.parallel.in_process_max_rows,
+                  cfg.parallel.shared_filesystem) as executor:
+        executor.use_store(store_dir(run_dir), tmp_dir, [p.path for p in parts] + [inputs.raster.path])
         with timer.step("survey"):
-            todo = [p for p in parts if not has_entry(entry_path(cache, survey_cache_key(p, ctx)))]
+            def cached(part) -> bool:
+                return has_entry(entry_path(cache, survey_cache_key(part, ctx)))
+
+            todo = [p for p in parts if not cached(p)]
             rows = sum(p.stop - p.start for p in todo) if all(p.stop >= 0 for p in todo) else None
             log.info("surveying %s: %d partition(s), %d to survey (%s rows), the rest from the cache",
                      cfg.footprints.path, len(parts), len(todo), f"{rows:,}" if rows is not None else "unknown")
@@ -495,7 +500,7 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
                                        footprints_bounds_wgs84(parts, stored_crs(parts[0]) or WGS84), cfg)
                 except Exception as exc:  # an optimisation only: the tasks compute whatever is missing
                     log.debug("yield table not prewarmed: %s", exc)
-            results = executor.map(survey_partition, parts, ctx, progress, rows)
+            results = executor.map(survey_partition, parts, ctx, progress, rows, cached)
         log.info("survey done in %.1f s (%s); writing outputs", timer.seconds["survey"], executor.mode)
         if yields_path is not None and len(inputs.yield_table.entries()) > len(known_yields or ()):
             write_pickle(yields_path, inputs.yield_table.entries())
@@ -523,7 +528,7 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
         "weather": inputs.weather_meta or {"source": "pvlib Ineichen clear sky scaled to the raster GHI",
                                            "cell_deg": cfg.irradiance.weather_cell_deg},
         "packages": package_versions(),
-        "execution": {"mode": executor.mode, "scheduler": scheduler, "partitions": len(parts),
+        "execution": {"mode": executor.mode, "scheduler": scheduler, "files": executor.files, "partitions": len(parts),
                       "partition_rows": cfg.parallel.partition_rows},
         **manifest_counts,
         "parks": inputs.parks_summary,
@@ -596,10 +601,11 @@ def _write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.
     todo = rows_to_compute(tasks, cache, "finish")
     log.info("finishing %d partition(s) (%s rows to compute): PV columns, progress sums, candidate projects",
              len(tasks), f"{todo:,}")
-    finished = executor.map(finish_partition, tasks, fctx, _log_progress("finishing", "partitions"), todo)
+    finished = executor.map(finish_partition, tasks, fctx, _log_progress("finishing", "partitions"), todo,
+                            in_cache(cache, "finish"))
     parks = park_tasks(finished, cache is not None)
     finished_parks = executor.map(park_projects, parks, fctx, _log_progress("park projects", "parks"),
-                                  rows_to_compute(parks, cache, "park"))
+                                  rows_to_compute(parks, cache, "park"), in_cache(cache, "park"))
     candidate_counts = add_counts([f.candidates for f in finished] + [p.candidates for p in finished_parks])
     if not dataset_exists(tmp_dir / "candidates.parquet"):
         _empty_candidates(tmp_dir)

@@ -87,11 +87,9 @@ def _dask_cli(*args):
     return [sys.executable, "-c", "import sys; from dask.__main__ import main; sys.exit(main())", *args]
 
 
-@pytest.fixture
-def cluster(tmp_path):
-    """A real `dask scheduler` and two `dask worker` processes on 127.0.0.1; yields
-    (address, worker processes). Each worker runs in its own session, so a test can
-    kill one (nanny and worker) with os.killpg."""
+def _start_cluster(tmp_path: Path, wrap_worker: list[str] = ()):
+    """A `dask scheduler` and two `dask worker` processes (each command prefixed
+    by ``wrap_worker``); yields (address, worker processes), then stops them."""
     scheduler_file = tmp_path / "scheduler.json"
     procs = [subprocess.Popen(_dask_cli("scheduler", "--host", "127.0.0.1", "--port", "0",
                                         "--dashboard-address", ":0", "--scheduler-file", str(scheduler_file)),
@@ -100,10 +98,10 @@ def cluster(tmp_path):
     while not scheduler_file.exists() and time.time() < deadline:
         time.sleep(0.2)
     for _ in range(2):
-        procs.append(subprocess.Popen(_dask_cli("worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1",
-                                                "--host", "127.0.0.1", "--dashboard-address", ":0",
-                                                "--memory-limit", "0"),
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+        procs.append(subprocess.Popen([*wrap_worker, *_dask_cli(
+            "worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1", "--host", "127.0.0.1",
+            "--dashboard-address", ":0", "--memory-limit", "0")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
 
     address = json.loads(scheduler_file.read_text())["address"]
     with Client(address, timeout="30s") as client:
@@ -117,3 +115,30 @@ def cluster(tmp_path):
         p.wait(timeout=30)
     procs[0].kill()
     procs[0].wait(timeout=30)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """A real `dask scheduler` and two `dask worker` processes on 127.0.0.1; yields
+    (address, worker processes). Each worker runs in its own session, so a test can
+    kill one (nanny and worker) with os.killpg."""
+    yield from _start_cluster(tmp_path)
+
+
+@pytest.fixture
+def isolated_cluster(tmp_path):
+    """Like ``cluster``, but the workers do not see ``tmp_path / "client"``: each
+    runs in its own mount namespace with an empty tmpfs over that folder, as
+    workers on other machines without a shared filesystem. Yields (address,
+    that folder). Needs mount namespaces (root, or unprivileged user namespaces);
+    skipped where the OS refuses them, except under CI=true."""
+    hidden = tmp_path / "client"
+    hidden.mkdir()
+    hide = ["unshare", "--mount", "sh", "-c", f"mount -t tmpfs none '{hidden}' && exec \"$@\"", "sh"]
+    probe = subprocess.run([*hide, "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"cannot hide a folder from the workers here: {probe.stderr.strip()}")
+        pytest.skip(f"mount namespaces not available: {probe.stderr.strip()}")
+    for address, _ in _start_cluster(tmp_path, hide):
+        yield address, hidden

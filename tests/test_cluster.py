@@ -1,11 +1,15 @@
 """The survey on a real dask.distributed cluster: `dask scheduler` and two `dask worker`
 processes on 127.0.0.1, as a planner's existing cluster would be."""
 
+import shutil
+from pathlib import Path
+
 import geopandas as gpd
 import pandas as pd
 import pytest
 
 from pvsurvey.config import load_config
+from pvsurvey.errors import PVSurveyError
 from pvsurvey.workflow import run_survey
 
 
@@ -37,3 +41,51 @@ def test_local_workers_keep_freed_memory_and_run_without_the_profiler():
     assert list(settings.values()) == [(str(256 << 20), str(64 << 20), False)]
     import dask
     assert dask.config.get("distributed.worker.profile.enabled") is True  # this process's config is left alone
+
+
+def _same_outputs(a: Path, b: Path) -> None:
+    for name in ("progress.csv", "candidates.csv", "installations_matched.csv", "parks.csv"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    left = gpd.read_parquet(a / "buildings.parquet").sort_values("building_id").reset_index(drop=True)
+    right = gpd.read_parquet(b / "buildings.parquet").sort_values("building_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(left.drop(columns="geometry"), right.drop(columns="geometry"))
+    assert left.geometry.geom_equals_exact(right.geometry, 0).all()
+
+
+def test_workers_without_the_run_directory_get_their_files_from_the_client(isolated_cluster, tmp_path):
+    address, hidden = isolated_cluster
+    cfg = load_config()
+    remote = run_survey(cfg, hidden / "remote", scheduler=address)
+    local = run_survey(cfg, tmp_path / "local", serial=True)
+    assert remote.manifest["execution"]["files"] == "sent with the tasks"
+    assert local.manifest["execution"]["files"] == "shared"
+    assert remote.manifest["counts"] == local.manifest["counts"]
+    _same_outputs(local.run_dir, remote.run_dir)
+    assert remote.manifest["partitions"]["surveyed"] == remote.manifest["execution"]["partitions"] > 1
+
+    # the cache is the client's: a second night takes every partition from it
+    again = run_survey(cfg, hidden / "remote", scheduler=address)
+    assert again.manifest["partitions"]["surveyed"] == 0
+    assert again.manifest["partitions"]["finished_from_cache"] == remote.manifest["execution"]["partitions"]
+    _same_outputs(local.run_dir, again.run_dir)
+
+
+def test_inputs_the_workers_cannot_read_stop_the_run_in_one_line(isolated_cluster, tmp_path):
+    address, hidden = isolated_cluster
+    cfg = load_config()
+    footprints = hidden / "footprints.parquet"
+    shutil.copyfile(cfg.footprints.path, footprints)
+    cfg = cfg.model_copy(update={"footprints": cfg.footprints.model_copy(update={"path": footprints})})
+    with pytest.raises(PVSurveyError, match=r"footprints.parquet: the cluster's workers cannot read it \(2 of them"):
+        run_survey(cfg, tmp_path / "out", scheduler=address)
+
+
+def test_files_sent_with_the_tasks_on_request(cluster, tmp_path):
+    """``parallel.shared_filesystem: false`` sends the files even to workers that
+    could share them (runs wherever the isolated cluster cannot)."""
+    cfg = load_config()
+    cfg = cfg.model_copy(update={"parallel": cfg.parallel.model_copy(update={"shared_filesystem": False})})
+    remote = run_survey(cfg, tmp_path / "remote", scheduler=cluster[0])
+    local = run_survey(cfg, tmp_path / "local", serial=True)
+    assert remote.manifest["execution"]["files"] == "sent with the tasks"
+    _same_outputs(local.run_dir, remote.run_dir)

@@ -31,6 +31,7 @@ def test_paths_are_relative_to_the_config_file(tmp_path):
     ({"roof": {"ground_coverage_ratio": 1.5}}, "key 'roof.ground_coverage_ratio'"),
     ({"footprints": {"path": "x", "crs": "mars"}}, "must be wgs84, gcj02, cgcs2000 or EPSG:<code>"),
     ({"name": None}, "key 'name'"),
+    ({"parallel": {"shared_filesystem": "maybe"}}, "key 'parallel.shared_filesystem': Input should be 'auto', True or False"),
 ])
 def test_bad_values_fail_with_one_line_naming_the_key(tmp_path, change, message):
     with pytest.raises(ConfigError) as err:

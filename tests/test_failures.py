@@ -94,7 +94,8 @@ def test_old_runs_beyond_retention_are_removed(tmp_path):
     assert len(runs) == 2 and (tmp_path / "demo").resolve() in [p.resolve() for p in runs]
 
 
-def test_a_worker_killed_mid_run_costs_a_retry_not_the_run(cluster, tmp_path):
+@pytest.mark.parametrize("shared_filesystem", ["auto", False], ids=["files-shared", "files-sent"])
+def test_a_worker_killed_mid_run_costs_a_retry_not_the_run(cluster, tmp_path, shared_filesystem):
     address, workers = cluster
     n = 40_000
     geoms = rectangles(n, seed=7)
@@ -102,7 +103,7 @@ def test_a_worker_killed_mid_run_costs_a_retry_not_the_run(cluster, tmp_path):
         tmp_path / "fp.parquet", row_group_size=2_000)
     cfg = config_from_dict({"name": "kill", "footprints": "fp.parquet",
                             "irradiance": {"ghi": str(REPO / "data/demo/ghi_gldas_0p25.tif")},
-                            "parallel": {"partition_rows": 2_000}}, tmp_path)
+                            "parallel": {"partition_rows": 2_000, "shared_filesystem": shared_filesystem}}, tmp_path)
     killed = []
 
     def kill_one_worker(done, total):
@@ -112,6 +113,7 @@ def test_a_worker_killed_mid_run_costs_a_retry_not_the_run(cluster, tmp_path):
 
     result = run_survey(cfg, tmp_path / "cluster", scheduler=address, progress=kill_one_worker)
     assert killed and workers[0].wait(timeout=30) is not None
+    assert result.manifest["execution"]["files"] == ("sent with the tasks" if shared_filesystem is False else "shared")
     serial = run_survey(cfg, tmp_path / "serial", serial=True)
     a = pd.read_parquet(serial.run_dir / "buildings.parquet").sort_values("building_id").reset_index(drop=True)
     b = pd.read_parquet(result.run_dir / "buildings.parquet").sort_values("building_id").reset_index(drop=True)

@@ -20,11 +20,13 @@ PARQUET_COMPRESSION = "snappy"
 
 def write_geoparquet(gdf: gpd.GeoDataFrame, path: Path) -> None:
     """Write one GeoParquet file (WKB geometry, GeoParquet 1.0 metadata)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     gdf.to_parquet(path, compression=PARQUET_COMPRESSION, index=False, write_covering_bbox=False)
 
 
 def write_rejected(df: pd.DataFrame | None, path: Path) -> None:
     """Write rejected rows (plain Parquet, fixed columns and types even when empty)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     if df is None:
         df = pd.DataFrame(columns=REJECTED_COLUMNS)
     df = df.astype({"source_file": "string", "source_row": "int64", "building_id": "string",
