@@ -3,6 +3,8 @@
     python benchmarks/bench_survey.py                 # 1,000,000 footprints, local cluster
     python benchmarks/bench_survey.py -n 10000000 --workers 1 --workers 2
     python benchmarks/bench_survey.py --workers 1 --workers 2 --repeat 3 --ceiling   # scaling
+    python benchmarks/bench_survey.py --workers 1 --workers 2 --repeat 3 --running   # scaling, workers up
+    python benchmarks/bench_survey.py --files-sent --repeat 3   # workers sharing the run's files or not
 
 Target (issue: survey core) on a 2-core machine: 1M footprints end to end in
 ≤ 20 s wall and ≤ 4 GB peak RSS (the whole process tree: client and workers).
@@ -11,6 +13,7 @@ Target (issue: survey core) on a 2-core machine: 1M footprints end to end in
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import threading
@@ -87,6 +90,12 @@ def main():
     ap.add_argument("--workers", type=int, action="append", help="local workers; repeat to compare")
     ap.add_argument("--serial", action="store_true", help="also time the serial twin")
     ap.add_argument("--repeat", type=int, default=1, help="rounds of all modes, interleaved; medians printed")
+    ap.add_argument("--running", action="store_true",
+                    help="start each worker count's cluster before timing (as an existing cluster given to "
+                         "--scheduler): the runs leave out the workers' boot")
+    ap.add_argument("--files-sent", action="store_true",
+                    help="on one running 2-worker cluster, compare workers that share the run directory with "
+                         "workers that get each task's files through the client (parallel.shared_filesystem)")
     ap.add_argument("--ceiling", action="store_true",
                     help="also measure how much a pure CPU loop gains from a second process on this machine")
     args = ap.parse_args()
@@ -97,7 +106,12 @@ def main():
         "parallel": {"partition_rows": args.partition_rows},
     }, REPO)
     modes = [("serial", None)] if args.serial else []
-    modes += [("dask", w) for w in (args.workers or [None])]
+    modes += [("dask", w) for w in (args.workers or [None])] if not args.files_sent else []
+    scheduler = None
+    running = {w: _start_cluster(w or os.cpu_count()) for m, w in modes if args.running and m == "dask"}
+    if args.files_sent:
+        scheduler = _start_cluster(args.workers[0] if args.workers else 2)
+        modes += [("files shared", None), ("files sent", None)]
     if args.ceiling:
         print(f"machine ceiling: a pure CPU loop runs {cpu_ceiling():.2f}x faster in 2 processes than in 1")
     walls: dict[str, list[float]] = {}
@@ -107,11 +121,14 @@ def main():
                 with PeakRSS() as rss:
                     t0 = time.perf_counter()
                     # reuse=False: every mode surveys every partition (no results from the previous mode)
-                    result = run_survey(cfg, Path(tmp) / "run", workers=workers, serial=mode == "serial",
-                                        reuse=False)
+                    run_cfg = cfg.model_copy(update={"parallel": cfg.parallel.model_copy(
+                        update={"shared_filesystem": mode != "files sent"})})
+                    result = run_survey(run_cfg, Path(tmp) / "run", workers=workers, serial=mode == "serial",
+                                        reuse=False, scheduler=scheduler if mode.startswith("files")
+                                        else running.get(workers) if mode == "dask" else None)
                     wall = time.perf_counter() - t0
                 n = result.manifest["counts"]["input_rows"]
-                label = mode if mode == "serial" else f"dask, {workers or 'all-core'} workers"
+                label = mode if mode != "dask" else f"dask, {workers or 'all-core'} workers"
                 walls.setdefault(label, []).append(wall)
                 print(f"{label:>22}: {n:,} footprints in {wall:6.1f} s wall = {n / wall:10,.0f} buildings/s; "
                       f"peak RSS {rss.peak / 2**30:5.2f} GiB (PSS {rss.peak_pss / 2**30:4.2f} GiB); "
@@ -123,6 +140,24 @@ def main():
         print("median wall: " + "; ".join(f"{label} {m:.1f} s" for label, m in medians.items()))
         if "dask, 1 workers" in medians and "dask, 2 workers" in medians:
             print(f"2 workers vs 1: {medians['dask, 1 workers'] / medians['dask, 2 workers']:.2f}x throughput")
+        if "files sent" in medians:
+            print(f"files sent with the tasks vs shared: {medians['files sent'] / medians['files shared']:.2f}x wall")
+
+
+def _start_cluster(workers: int) -> str:
+    """A running local cluster for --running and --files-sent (the workers' boot left out)."""
+    import dask
+    from distributed import LocalCluster
+
+    from pvsurvey.parallel import LOCAL_WORKER_DASK_CONFIG, local_cluster_kwargs
+
+    with dask.config.set(LOCAL_WORKER_DASK_CONFIG):
+        cluster = LocalCluster(**local_cluster_kwargs(workers))
+    _CLUSTERS.append(cluster)  # alive until the process ends
+    return cluster.scheduler_address
+
+
+_CLUSTERS = []
 
 
 def _spin(_):
