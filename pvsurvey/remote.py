@@ -1,7 +1,7 @@
 """Finished runs and maps copied to object storage (an fsspec URL such as
 ``s3://bucket/pvsurvey/shanghai``), for readers who have no access to the
-cluster's shared volume: officials' web servers, park managers' downloads,
-other teams' jobs.
+machine that ran them: officials' web servers, park managers' downloads
+(:func:`fetch_run` makes a copy a run directory again), other teams' jobs.
 
 Layout under ``output.publish_url``::
 
@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import PVSurveyError
+from .errors import InputFileError, PVSurveyError
 from .io.storage import STORE_HINT, filesystem
 from .publish import COMPLETE_MARKER, run_summary
 
@@ -103,6 +104,51 @@ def latest_run_id(url: str) -> str | None:
             return fs.cat_file(f"{root}/{LATEST}").decode().strip() or None
         except FileNotFoundError:
             return None
+
+
+def fetch_run(url: str, target: Path, run_id: str | None = None) -> str:
+    """Download a run copied to ``url`` (``LATEST``'s unless ``run_id``) into the
+    new directory ``target``, a run directory for every other command.
+
+    The files land in a hidden sibling first and are renamed into place last, so
+    a failed download leaves nothing behind.
+
+    Returns
+    -------
+    str
+        The run's id.
+
+    Raises
+    ------
+    InputFileError
+        ``target`` exists and is not empty; no run published; no complete run of that id.
+    PublishError
+        The store cannot be read (credentials, bucket, network).
+    """
+    target = Path(target)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise InputFileError(f"{target}: already exists; give a new directory to download the run into")
+    run_id = run_id or latest_run_id(url)
+    if run_id is None:
+        raise InputFileError(f"{url}: no run published here (no {LATEST}); runs are copied by 'pvsurvey run "
+                             "--publish-url' or output.publish_url")
+    with _failing(url, f"downloading run {run_id}"):
+        fs, root = _store(url)
+        source = f"{root}/runs/{run_id}"
+        if not fs.exists(f"{source}/{COMPLETE_MARKER}"):
+            raise InputFileError(f"{url}: no complete run {run_id} in runs/; 'pvsurvey runs {url}' lists them")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
+        try:
+            files = fs.find(source)
+            log.info("downloading run %s from %s: %d files", run_id, url, len(files))
+            fs.get(files, [str(partial / f[len(source) + 1:]) for f in files])
+            if target.exists():
+                target.rmdir()
+            partial.rename(target)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+    return run_id
 
 
 def _run_ids(fs, root: str) -> tuple[list[str], list[str]]:

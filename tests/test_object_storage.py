@@ -197,7 +197,7 @@ def test_a_rooftop_raster_on_object_storage_is_read_window_by_window(s3, tmp_pat
         np.testing.assert_allclose(a, b, rtol=1e-9)
 
 
-def test_command_line_copies_the_run_and_publishes_a_park_map(s3, tmp_path):
+def test_command_line_copies_the_run_publishes_a_park_map_and_fetches_the_copy(s3, tmp_path):
     from click.testing import CliRunner
 
     from pvsurvey.cli import commands
@@ -210,10 +210,30 @@ def test_command_line_copies_the_run_and_publishes_a_park_map(s3, tmp_path):
     run_id = run_dir.resolve().name
     assert f"copied to: {out}/runs/{run_id}" in ran.output
     assert s3.cat_file(f"{BUCKET}/cli/demo/LATEST").decode().strip() == run_id
+    as_run = {p.relative_to(run_dir.resolve()).as_posix(): p.read_bytes() for p in run_dir.resolve().rglob("*")
+              if p.is_file()}
     mapped = CliRunner().invoke(commands(), ["map", str(run_dir), "--park", "P05", "--publish", f"{out}/maps"])
     assert mapped.exit_code == 0, mapped.output
     assert s3.cat_file(f"{BUCKET}/cli/demo/maps/park-P05.html") == (run_dir / "maps" / "park-P05.html").read_bytes()
     assert f"published to: {out}/maps" in mapped.output
+
+    # a reader elsewhere downloads the copy and reads it like the run directory itself
+    copy = tmp_path / "elsewhere" / "latest"
+    fetched = CliRunner().invoke(commands(), ["fetch", out, str(copy)])
+    assert fetched.exit_code == 0, fetched.output
+    assert f"run {run_id}: {copy.absolute()}" in fetched.output
+    assert {p.relative_to(copy).as_posix(): p.read_bytes() for p in copy.rglob("*") if p.is_file()} == as_run
+    here, there = (CliRunner().invoke(commands(), ["progress", str(d), "--lang", "zh"]) for d in (run_dir, copy))
+    assert there.exit_code == 0 and there.output.split("\n")[:12] == here.output.split("\n")[:12]
+    assert not list(copy.parent.glob(".latest.partial-*"))  # nothing left of the download
+    for args, message in ((["fetch", out, str(copy)], "already exists; give a new directory"),
+                          (["fetch", out, str(tmp_path / "x"), "--run", "20000101T000000Z-abcdef"],
+                           f"no complete run 20000101T000000Z-abcdef in runs/; 'pvsurvey runs {out}' lists them"),
+                          (["fetch", f"s3://{BUCKET}/nothing/here", str(tmp_path / "y")], "no run published here"),
+                          (["fetch", str(run_dir), str(tmp_path / "z")], "not an object-storage URL")):
+        failed = CliRunner().invoke(commands(), args)
+        assert failed.exit_code == 2 and message in failed.output, failed.output
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
 def test_a_prefix_of_geoparquet_files_gives_the_single_file_result_and_reuses_unchanged_files(s3, tmp_path):
