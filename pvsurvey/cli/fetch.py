@@ -20,6 +20,7 @@ def fetch_command(url, target, run_id):
     (s3://bucket/prefix, gs://..., az://...) into the new directory DIR, which the
     other commands then read like any run directory:
 
+    \b
         pvsurvey fetch s3://pvsurvey/shanghai latest-run && pvsurvey progress latest-run
 
     Credentials and endpoint come from the environment (AWS_*, AWS_ENDPOINT_URL, ...)."""
