@@ -337,12 +337,12 @@ class Executor:
         if self.ships is not None or self.scheduler is None:
             self.ships = bool(self.ships)
             return
-        from .errors import PVSurveyError
+        from .errors import InputFileError
 
         for path in self._worker_inputs:
             missing = [w for w, seen in client.run(os.path.exists, path).items() if not seen]
             if missing:
-                raise PVSurveyError(
+                raise InputFileError(
                     f"{path}: the cluster's workers cannot read it ({len(missing)} of them, e.g. {missing[0]}); "
                     "put it on object storage (s3://..., gs://..., az://...) or on a path every worker mounts")
         if self.shared_files != "auto" or self._probe_dir is None:
