@@ -57,9 +57,9 @@ def main():
         night = run_survey(cfg, tmp / "runs" / "inc", workers=args.workers)
         t_night = time.perf_counter() - t0
     p = night.manifest["partitions"]
-    print(f"full run: {args.n:,} footprints in {t_full:.1f} s; steps {full.manifest['timings_s']}")
-    print(f"night with {len(edited)} of 100 partitions edited and a new registry: {t_night:.1f} s "
-          f"({100 * t_night / t_full:.0f} % of the full run; {p['reused']} partitions reused, {p['surveyed']} surveyed); "
+    print(f"full run: {args.n:,} footprints in {t_full:.2f} s; steps {full.manifest['timings_s']}")
+    print(f"night with {len(edited)} of 100 partitions edited and a new registry: {t_night:.2f} s "
+          f"({100 * t_night / t_full:.1f} % of the full run; {p['reused']} partitions reused, {p['surveyed']} surveyed); "
           f"steps {night.manifest['timings_s']}")
 
 

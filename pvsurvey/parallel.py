@@ -375,12 +375,7 @@ class Executor:
         if not items:
             return []
         if not self.distributes(rows_to_compute):
-            results = []
-            for i, item in enumerate(items, start=1):
-                results.append(fn(item, ctx))
-                if progress:
-                    progress(i, len(items))
-            return results
+            return self._map_here(fn, items, ctx, progress, None if self.serial else cached)
         client = self._client()
         self._check_files(client)
         if self.ships:
@@ -395,6 +390,33 @@ class Executor:
             results[futures[future]] = future.result()
             if progress:
                 progress(done, len(items))
+        return results
+
+    @staticmethod
+    def _map_here(fn, items, ctx, progress, cached) -> list:
+        """:meth:`map` in this process: items with a cached result on two threads
+        (they read Parquet and pickles and link files, mostly without the GIL),
+        the others one by one."""
+        results = [None] * len(items)
+        done = 0
+
+        def finished() -> None:
+            nonlocal done
+            done += 1
+            if progress:
+                progress(done, len(items))
+
+        reused = [i for i, item in enumerate(items) if cached is not None and cached(item)]
+        if len(reused) > 1:
+            with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="pvsurvey-cached") as pool:
+                for i, result in zip(reused, pool.map(lambda i: fn(items[i], ctx), reused)):
+                    results[i] = result
+                    finished()
+            reused = set(reused)
+        for i, item in enumerate(items):
+            if i not in reused:
+                results[i] = fn(item, ctx)
+                finished()
         return results
 
     def _map_shipping(self, client, fn, items, ctx, progress, cached) -> list:

@@ -563,11 +563,18 @@ def _finish_tasks(results, per_building: pd.DataFrame, statuses: pd.DataFrame | 
     """Round 2's tasks: each partition with the registry outcome of its own roofs,
     keyed by its survey key, that outcome and the status store."""
     statuses_digest = frame_digest(statuses)
+    # each building's outcome goes to the partition whose matches name it (ids are unique across partitions)
+    named = [(k, r.matches["building_id"].astype(str).to_numpy(dtype=object)) for k, r in enumerate(results)
+             if r.matches is not None and len(r.matches)]
+    by_partition = {}
+    if named and len(per_building):
+        owner = pd.Series(np.concatenate([np.full(len(ids), k) for k, ids in named]),
+                          index=np.concatenate([ids for _, ids in named]))
+        owner = owner[~owner.index.duplicated()].reindex(per_building.index)
+        by_partition = {int(k): frame for k, frame in per_building.groupby(owner.to_numpy(), sort=False)}
     tasks = []
-    for r in results:
-        mine = per_building.iloc[0:0]
-        if r.matches is not None and len(r.matches) and len(per_building):
-            mine = per_building[per_building.index.isin(r.matches["building_id"].astype(str))]
+    for k, r in enumerate(results):
+        mine = by_partition.get(k, per_building.iloc[0:0])
         key = combine("finish", r.cache_key, frame_digest(mine), statuses_digest) if keyed and r.cache_key else None
         tasks.append(FinishTask(r.index, r.buildings_path, r.candidates_path, mine, r.accepted, key))
     return tasks
