@@ -91,8 +91,20 @@ def frame_digest(frame: pd.DataFrame | None) -> str:
     """A digest of a small table's values and index (order matters)."""
     if frame is None or not len(frame):
         return "none"
-    values = pd.util.hash_pandas_object(frame, index=True).to_numpy()
-    return hashlib.sha256(values.tobytes() + ",".join(map(str, frame.columns)).encode()).hexdigest()[:32]
+    return rows_digest(row_hashes(frame), frame.columns)
+
+
+def row_hashes(frame: pd.DataFrame):
+    """One hash per row of values and index: a row's hash does not depend on the
+    other rows, so hashing a table once serves the digests of all its slices."""
+    return pd.util.hash_pandas_object(frame, index=True).to_numpy()
+
+
+def rows_digest(hashes, columns) -> str:
+    """:func:`frame_digest` of the rows with these :func:`row_hashes`."""
+    if not len(hashes):
+        return "none"
+    return hashlib.sha256(hashes.tobytes() + ",".join(map(str, columns)).encode()).hexdigest()[:32]
 
 
 def combine(*parts: str) -> str:

@@ -32,7 +32,8 @@ import pyarrow.parquet as pq
 
 from . import __version__
 from .columns import SUM_COLUMNS
-from .cache import combine, entry_name, entry_path, frame_digest, has_entry, read_pickle, write_pickle
+from .cache import (combine, entry_name, entry_path, frame_digest, has_entry, read_pickle, row_hashes,
+                    rows_digest, write_pickle)
 from .candidates import CANDIDATE_COLUMNS, STORED_CANDIDATE_COLUMNS, ranks_by_cost, stored_candidates
 from .config import load_config
 from .energy import SpecificYieldTable
@@ -566,16 +567,20 @@ def _finish_tasks(results, per_building: pd.DataFrame, statuses: pd.DataFrame | 
     # each building's outcome goes to the partition whose matches name it (ids are unique across partitions)
     named = [(k, r.matches["building_id"].astype(str).to_numpy(dtype=object)) for k, r in enumerate(results)
              if r.matches is not None and len(r.matches)]
-    by_partition = {}
+    rows_of = {}
     if named and len(per_building):
         owner = pd.Series(np.concatenate([np.full(len(ids), k) for k, ids in named]),
                           index=np.concatenate([ids for _, ids in named]))
         owner = owner[~owner.index.duplicated()].reindex(per_building.index)
-        by_partition = {int(k): frame for k, frame in per_building.groupby(owner.to_numpy(), sort=False)}
+        rows_of = {int(k): rows for k, rows in per_building.groupby(owner.to_numpy(), sort=False).indices.items()}
+    hashes = row_hashes(per_building) if keyed and rows_of else np.zeros(0, dtype=np.uint64)
+    none = np.zeros(0, dtype=np.intp)
     tasks = []
     for k, r in enumerate(results):
-        mine = by_partition.get(k, per_building.iloc[0:0])
-        key = combine("finish", r.cache_key, frame_digest(mine), statuses_digest) if keyed and r.cache_key else None
+        rows = rows_of.get(k, none)
+        mine = per_building.iloc[rows]
+        key = (combine("finish", r.cache_key, rows_digest(hashes[rows], per_building.columns), statuses_digest)
+               if keyed and r.cache_key else None)
         tasks.append(FinishTask(r.index, r.buildings_path, r.candidates_path, mine, r.accepted, key))
     return tasks
 

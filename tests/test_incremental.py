@@ -92,3 +92,22 @@ def test_a_retried_task_may_link_over_its_first_attempt(tmp_path):
     _link(tmp_path / "cached.parquet", tmp_path / "part.parquet")  # already the same file
     assert (tmp_path / "part.parquet").read_bytes() == b"new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cached.parquet", "part.parquet"]
+
+
+def test_slices_of_one_hashing_digest_as_the_slices_themselves():
+    """Round 2's keys hash the registry outcome once and digest each partition's
+    rows from it: equal to hashing each partition's slice on its own."""
+    import numpy as np
+    import pandas as pd
+
+    from pvsurvey.cache import frame_digest, row_hashes, rows_digest
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"kwp": rng.random(40), "status": [f"s{i % 3}" for i in range(40)],
+                          "year": pd.array([i if i % 4 else None for i in range(40)], dtype="Int64")},
+                         index=pd.Index([f"B{i}" for i in range(40)], name="building_id"))
+    frame["kind"] = pd.Categorical(frame["status"])
+    hashes = row_hashes(frame)
+    for rows in (np.array([], dtype=int), np.array([3]), np.array([0, 5, 6, 39]), np.arange(40)):
+        assert rows_digest(hashes[rows], frame.columns) == frame_digest(frame.iloc[rows])
+    assert frame_digest(frame.iloc[[0, 5]]) != frame_digest(frame.iloc[[0, 6]])
