@@ -13,7 +13,6 @@ Target (issue: survey core) on a 2-core machine: 1M footprints end to end in
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import threading
@@ -108,7 +107,7 @@ def main():
     modes = [("serial", None)] if args.serial else []
     modes += [("dask", w) for w in (args.workers or [None])] if not args.files_sent else []
     scheduler = None
-    running = {w: _start_cluster(w or os.cpu_count()) for m, w in modes if args.running and m == "dask"}
+    running = {w: _start_cluster(w) for m, w in modes if args.running and m == "dask"}
     if args.files_sent:
         scheduler = _start_cluster(args.workers[0] if args.workers else 2)
         modes += [("files shared", None), ("files sent", None)]
@@ -144,15 +143,11 @@ def main():
             print(f"files sent with the tasks vs shared: {medians['files sent'] / medians['files shared']:.2f}x wall")
 
 
-def _start_cluster(workers: int) -> str:
+def _start_cluster(workers: int | None) -> str:
     """A running local cluster for --running and --files-sent (the workers' boot left out)."""
-    import dask
-    from distributed import LocalCluster
+    from pvsurvey.parallel import start_local_cluster
 
-    from pvsurvey.parallel import LOCAL_WORKER_DASK_CONFIG, local_cluster_kwargs
-
-    with dask.config.set(LOCAL_WORKER_DASK_CONFIG):
-        cluster = LocalCluster(**local_cluster_kwargs(workers))
+    cluster = start_local_cluster(workers)
     _CLUSTERS.append(cluster)  # alive until the process ends
     return cluster.scheduler_address
 

@@ -233,15 +233,14 @@ def park_tasks(results: list[FinishResult], keyed: bool) -> list[ParkTask]:
     return tasks
 
 
-def in_cache(cache_dir: Path | None, prefix: str):
-    """Whether a task of this round has its result in the cache: ``f(task) -> bool``."""
-    return lambda task: has_entry(entry_path(cache_dir, task.key, prefix))
+def in_cache(tasks, cache_dir: Path | None, prefix: str) -> list[bool]:
+    """Whether each task of a round has its result in the cache."""
+    return [has_entry(entry_path(cache_dir, t.key, prefix)) for t in tasks]
 
 
-def rows_to_compute(tasks, cache_dir: Path | None, prefix: str) -> int:
+def rows_to_compute(tasks, cached: list[bool]) -> int:
     """Rows of the tasks whose result is not in the cache."""
-    cached = in_cache(cache_dir, prefix)
-    return sum(t.rows for t in tasks if not cached(t))
+    return sum(t.rows for t, hit in zip(tasks, cached) if not hit)
 
 
 __all__ = ["FinishContext", "FinishTask", "FinishResult", "ParkTask", "ParkResult", "finish_partition",

@@ -241,12 +241,32 @@ LOCAL_WORKER_DASK_CONFIG = {
 }
 
 
-def local_cluster_kwargs(workers: int | None) -> dict:
+def start_local_cluster(workers: int | None):
     """A local cluster sized to the machine: one single-threaded worker process
-    per core, so pandas and pyproj steps that hold the GIL run in parallel too."""
-    n = workers or os.cpu_count() or 1
-    return dict(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                memory_limit=0, silence_logs=logging.ERROR)
+    per core (default), so pandas and pyproj steps that hold the GIL run in
+    parallel too, with :data:`LOCAL_WORKER_DASK_CONFIG`."""
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set(LOCAL_WORKER_DASK_CONFIG):  # read once, when the nannies are made
+        return LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                            dashboard_address=":0", memory_limit=0, silence_logs=logging.ERROR)
+
+
+class _Ticker:
+    """Counts a round's finished items for its progress callback ``progress(done, total)``."""
+
+    def __init__(self, progress: Callable[[int, int], None] | None, total: int):
+        self.progress, self.total, self.done = progress, total, 0
+
+    def __call__(self) -> None:
+        self.done += 1
+        if self.progress:
+            self.progress(self.done, self.total)
+
+
+def _cached_indices(cached: list[bool] | None) -> list[int]:
+    return [i for i, hit in enumerate(cached or ()) if hit]
 
 
 def _task_key(fn: Callable, index: int, ctx) -> str:
@@ -334,8 +354,10 @@ class Executor:
     def _check_files(self, client) -> None:
         """On a remote cluster: stop with one line when a worker cannot read an
         input, and decide whether the tasks' files travel with them."""
-        if self.ships is not None or self.scheduler is None:
-            self.ships = bool(self.ships)
+        if self.ships is not None:
+            return
+        if self.scheduler is None:  # a local cluster shares this machine's files
+            self.ships = False
             return
         from .errors import InputFileError
 
@@ -364,64 +386,61 @@ class Executor:
         return self.client is not None or self.scheduler is not None or not small
 
     def map(self, fn: Callable, items: list, ctx, progress: Callable[[int, int], None] | None = None,
-            rows_to_compute: int | None = None, cached: Callable[[object], bool] | None = None) -> list:
+            rows_to_compute: int | None = None, cached: list[bool] | None = None) -> list:
         """``[fn(item, ctx) for item in items]``, in item order.
 
         ``rows_to_compute`` (the rows the round must really process, cached ones
         excluded; None: unknown) lets a local run keep small rounds in this process.
-        ``cached(item)`` says whether an item's result is in the run's cache:
-        where the workers do not share the store, those items are taken here.
+        ``cached[i]`` says whether item i's result is in the run's cache: those
+        items are taken on two threads in a round run here, and here as well
+        where the workers do not share the store.
         """
         if not items:
             return []
+        tick = _Ticker(progress, len(items))
         if not self.distributes(rows_to_compute):
-            return self._map_here(fn, items, ctx, progress, None if self.serial else cached)
+            return self._map_here(fn, items, ctx, tick, None if self.serial else cached)
         client = self._client()
         self._check_files(client)
         if self.ships:
-            return self._map_shipping(client, fn, items, ctx, progress, cached)
+            return self._map_shipping(client, fn, items, ctx, tick, cached)
         from distributed import as_completed
 
         ctx_future = client.scatter(ctx, broadcast=True, hash=False)  # a fresh key: an earlier round's release must not drop it
         futures = {client.submit(fn, item, ctx_future, key=_task_key(fn, i, ctx), retries=2, pure=False): i
                    for i, item in enumerate(items)}
         results = [None] * len(items)
-        for done, future in enumerate(as_completed(futures), start=1):
+        for future in as_completed(futures):
             results[futures[future]] = future.result()
-            if progress:
-                progress(done, len(items))
+            tick()
         return results
 
     @staticmethod
-    def _map_here(fn, items, ctx, progress, cached) -> list:
-        """:meth:`map` in this process: items with a cached result on two threads
-        (they read Parquet and pickles and link files, mostly without the GIL),
-        the others one by one."""
+    def _take_cached_here(fn, items, indices: list[int], ctx, results: list, tick: "_Ticker") -> None:
+        """Run here, on two threads, the items at ``indices``, whose result is in
+        the cache (they read Parquet and pickles and link files, mostly without
+        the GIL); their results go into ``results``."""
+        with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="pvsurvey-cached") as pool:
+            for i, result in zip(indices, pool.map(lambda i: fn(items[i], ctx), indices)):
+                results[i] = result
+                tick()
+
+    def _map_here(self, fn, items, ctx, tick: "_Ticker", cached) -> list:
+        """:meth:`map` in this process: cached items on two threads, the others one by one."""
         results = [None] * len(items)
-        done = 0
-
-        def finished() -> None:
-            nonlocal done
-            done += 1
-            if progress:
-                progress(done, len(items))
-
-        reused = [i for i, item in enumerate(items) if cached is not None and cached(item)]
-        if len(reused) > 1:
-            with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="pvsurvey-cached") as pool:
-                for i, result in zip(reused, pool.map(lambda i: fn(items[i], ctx), reused)):
-                    results[i] = result
-                    finished()
-            reused = set(reused)
+        reused = _cached_indices(cached)
+        self._take_cached_here(fn, items, reused, ctx, results, tick)
+        reused = set(reused)
         for i, item in enumerate(items):
             if i not in reused:
                 results[i] = fn(item, ctx)
-                finished()
+                tick()
         return results
 
-    def _map_shipping(self, client, fn, items, ctx, progress, cached) -> list:
+    def _map_shipping(self, client, fn, items, ctx, tick: "_Ticker", cached) -> list:
         """:meth:`map` for workers that do not share the store: each task takes
-        the store's files it reads and brings back those it writes.
+        the store's files it reads and brings back those it writes; cached items
+        are taken here.
 
         A task's input files go straight to a worker (scattered, not through the
         scheduler); at most two tasks per worker thread are out at a time, so the
@@ -433,7 +452,7 @@ class Executor:
 
         ctx_future = client.scatter(ctx, broadcast=True, hash=False)
         results = [None] * len(items)
-        local = [i for i, item in enumerate(items) if cached is not None and cached(item)]
+        local = _cached_indices(cached)
         remote = iter(sorted(set(range(len(items))) - set(local)))
         running = as_completed()
         sent: dict[str, tuple[int, int]] = {}  # task key -> (item, attempt)
@@ -453,12 +472,7 @@ class Executor:
 
         for _ in range(2 * max(1, sum(client.nthreads().values()))):
             send_next()
-        done = 0
-        for i in local:  # while the workers work: cached results only link files
-            results[i] = fn(items[i], ctx)
-            done += 1
-            if progress:
-                progress(done, len(items))
+        self._take_cached_here(fn, items, local, ctx, results, tick)  # while the workers work
         for future in running:
             i, attempt = sent.pop(future.key)
             if future.status == "cancelled" and attempt < 2:  # its scattered files were lost with a worker
@@ -469,9 +483,7 @@ class Executor:
             results[i] = result
             future.release()
             send_next()
-            done += 1
-            if progress:
-                progress(done, len(items))
+            tick()
         return results
 
     def start(self, rows_to_compute: int | None) -> None:
@@ -491,15 +503,12 @@ class Executor:
         return self.client
 
     def _connect(self) -> None:
-        from distributed import Client, LocalCluster
+        from distributed import Client
 
         if not log.isEnabledFor(logging.DEBUG):  # distributed sets its loggers to INFO on import
             logging.getLogger("distributed").setLevel(logging.WARNING)
         if self.scheduler is None:
-            import dask
-
-            with dask.config.set(LOCAL_WORKER_DASK_CONFIG):  # read once, when the nannies are made
-                self.cluster = LocalCluster(**local_cluster_kwargs(self.workers))
+            self.cluster = start_local_cluster(self.workers)
             self.client = Client(self.cluster)
             self.client.run(_one_thread_per_worker)
             self.used = "local"

@@ -487,10 +487,8 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
                   cfg.parallel.shared_filesystem) as executor:
         executor.use_store(store_dir(run_dir), tmp_dir, [p.path for p in parts] + [inputs.raster.path])
         with timer.step("survey"):
-            def cached(part) -> bool:
-                return has_entry(entry_path(cache, survey_cache_key(part, ctx)))
-
-            todo = [p for p in parts if not cached(p)]
+            reused = [has_entry(entry_path(cache, survey_cache_key(p, ctx))) for p in parts]
+            todo = [p for p, hit in zip(parts, reused) if not hit]
             rows = sum(p.stop - p.start for p in todo) if all(p.stop >= 0 for p in todo) else None
             log.info("surveying %s: %d partition(s), %d to survey (%s rows), the rest from the cache",
                      cfg.footprints.path, len(parts), len(todo), f"{rows:,}" if rows is not None else "unknown")
@@ -501,7 +499,7 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
                                        footprints_bounds_wgs84(parts, stored_crs(parts[0]) or WGS84), cfg)
                 except Exception as exc:  # an optimisation only: the tasks compute whatever is missing
                     log.debug("yield table not prewarmed: %s", exc)
-            results = executor.map(survey_partition, parts, ctx, progress, rows, cached)
+            results = executor.map(survey_partition, parts, ctx, progress, rows, reused)
         log.info("survey done in %.1f s (%s); writing outputs", timer.seconds["survey"], executor.mode)
         if yields_path is not None and len(inputs.yield_table.entries()) > len(known_yields or ()):
             write_pickle(yields_path, inputs.yield_table.entries())
@@ -610,14 +608,15 @@ def _write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.
     fctx = FinishContext(cfg.economics, statuses, tmp_dir, tmp_dir / "_parts", cache)
 
     tasks = _finish_tasks(results, per_building, statuses, cache is not None)
-    todo = rows_to_compute(tasks, cache, "finish")
+    reused = in_cache(tasks, cache, "finish")
+    todo = rows_to_compute(tasks, reused)
     log.info("finishing %d partition(s) (%s rows to compute): PV columns, progress sums, candidate projects",
              len(tasks), f"{todo:,}")
-    finished = executor.map(finish_partition, tasks, fctx, _log_progress("finishing", "partitions"), todo,
-                            in_cache(cache, "finish"))
+    finished = executor.map(finish_partition, tasks, fctx, _log_progress("finishing", "partitions"), todo, reused)
     parks = park_tasks(finished, cache is not None)
+    reused = in_cache(parks, cache, "park")
     finished_parks = executor.map(park_projects, parks, fctx, _log_progress("park projects", "parks"),
-                                  rows_to_compute(parks, cache, "park"), in_cache(cache, "park"))
+                                  rows_to_compute(parks, reused), reused)
     candidate_counts = add_counts([f.candidates for f in finished] + [p.candidates for p in finished_parks])
     if not dataset_exists(tmp_dir / "candidates.parquet"):
         _empty_candidates(tmp_dir)
