@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from synthetic import REPO, rectangles
-from pvsurvey.config import config_from_dict
-from pvsurvey.workflow import run_survey
+from pvsurvey.config.loading import config_from_dict
+from pvsurvey.pipeline.run import run_survey
 
 
 def main():

@@ -76,8 +76,8 @@ def main():
     try:
         import s3fs
 
-        from pvsurvey.config import config_from_dict
-        from pvsurvey.workflow import run_survey
+        from pvsurvey.config.loading import config_from_dict
+        from pvsurvey.pipeline.run import run_survey
 
         fs = s3fs.S3FileSystem()
         for _ in range(100):

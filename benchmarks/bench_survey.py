@@ -22,8 +22,8 @@ from pathlib import Path
 import psutil
 
 from synthetic import REPO, generate
-from pvsurvey.config import config_from_dict
-from pvsurvey.workflow import run_survey
+from pvsurvey.config.loading import config_from_dict
+from pvsurvey.pipeline.run import run_survey
 
 
 def _name(process) -> str:
@@ -145,7 +145,7 @@ def main():
 
 def _start_cluster(workers: int | None) -> str:
     """A running local cluster for --running and --files-sent (the workers' boot left out)."""
-    from pvsurvey.parallel import start_local_cluster
+    from pvsurvey.execution.executor import start_local_cluster
 
     cluster = start_local_cluster(workers)
     _CLUSTERS.append(cluster)  # alive until the process ends

@@ -14,9 +14,9 @@ import time
 import numpy as np
 import pvlib
 
-from pvsurvey.energy import SpecificYieldTable
-from pvsurvey.irradiance import clearsky_year, scale_to_annual_ghi
-from pvsurvey.params import Climate, System
+from pvsurvey.model.yield_table import SpecificYieldTable
+from pvsurvey.model.weather_year import clearsky_year, scale_to_annual_ghi
+from pvsurvey.config.schema import Climate, System
 
 
 def main():

@@ -19,10 +19,11 @@ from hypothesis import strategies as st
 
 from conftest import ORIGIN, roofs_utm, write_ghi_raster
 from pvsurvey.cli import commands
-from pvsurvey.energy import SpecificYieldTable
+from pvsurvey.model.yield_table import SpecificYieldTable
 from pvsurvey.io.weather import read_weather
-from pvsurvey.params import Climate, SurveyConfig, System
-from pvsurvey.survey import clean_footprints, survey_buildings
+from pvsurvey.config.schema import Climate, SurveyConfig, System
+from pvsurvey.model.footprints import clean_footprints
+from pvsurvey.model.survey import survey_buildings
 
 
 def write_config(tmp_path, **overrides):

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 import shapely
 
-from pvsurvey.candidates import build_candidates, gap_closing_plan, group_adjoining
-from pvsurvey.economics import project_economics
-from pvsurvey.params import Economics
+from pvsurvey.model.candidates import build_candidates, gap_closing_plan, group_adjoining
+from pvsurvey.model.economics import project_economics
+from pvsurvey.config.schema import Economics
 
 M = 1 / 111_000  # about a metre in degrees near 31° N (north-south)
 
@@ -86,7 +86,7 @@ def test_gap_closing_plan_picks_exactly_the_cheapest_prefix():
 
 
 def test_project_pv_takes_the_most_advanced_roof():
-    from pvsurvey.candidates import project_pv
+    from pvsurvey.model.candidates import project_pv
 
     per_building = pd.DataFrame({"pv_status": ["connected", "planned", "under_construction"]}, index=["B", "C", "D"])
     any_pv, state = project_pv(pd.Series(["A", "B", "A;C", "C;D", "E;B"]), per_building)

@@ -8,9 +8,9 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
-from pvsurvey.config import load_config
+from pvsurvey.config.loading import load_config
 from pvsurvey.errors import PVSurveyError
-from pvsurvey.workflow import run_survey
+from pvsurvey.pipeline.run import run_survey
 
 
 def test_real_cluster_gives_the_local_result(cluster, tmp_path):
@@ -32,7 +32,7 @@ def test_unreachable_scheduler_is_one_clear_error(tmp_path):
 
 
 def test_local_workers_keep_freed_memory_and_run_without_the_profiler():
-    from pvsurvey.parallel import Executor
+    from pvsurvey.execution.executor import Executor
 
     with Executor(workers=1) as executor:
         settings = executor._client().run(lambda: (

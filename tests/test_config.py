@@ -2,7 +2,7 @@
 
 import pytest
 
-from pvsurvey.config import DEMO_CONFIG, config_from_dict, load_config
+from pvsurvey.config.loading import DEMO_CONFIG, config_from_dict, load_config
 from pvsurvey.errors import ConfigError
 
 BASE = {"name": "t", "footprints": "fp.parquet", "irradiance": {"ghi": "ghi.tif"}}

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pvsurvey import columns, economics
+from pvsurvey import columns
+from pvsurvey.model import economics
 from pvsurvey.errors import PVSurveyError
-from pvsurvey.params import Economics
+from pvsurvey.config.schema import Economics
 
 # Explicit parameters (the defaults may be re-sourced; the hand computation must not move).
 ECON = Economics(capex_cny_per_w=3.0, self_consumed_frac=0.7, tariff_cny_per_kwh=0.75,

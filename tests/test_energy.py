@@ -6,10 +6,11 @@ import numpy as np
 import pvlib
 import pytest
 
-from pvsurvey.energy import SpecificYieldTable, ghi_level, specific_yield_kwh_per_kwp, system_loss_frac
+from pvsurvey.model.yield_table import (SpecificYieldTable, ghi_level, specific_yield_kwh_per_kwp, system_loss_frac)
 from pvsurvey.io.weather import read_weather
-from pvsurvey.irradiance import annual_ghi_kwh_per_m2, clearsky_year, ghi_to_kwh_per_m2_yr, scale_to_annual_ghi
-from pvsurvey.params import Climate, System
+from pvsurvey.model.weather_year import (annual_ghi_kwh_per_m2, clearsky_year, ghi_to_kwh_per_m2_yr,
+                                         scale_to_annual_ghi)
+from pvsurvey.config.schema import Climate, System
 
 TMY3 = Path(pvlib.__file__).parent / "data" / "723170TYA.CSV"
 

@@ -16,8 +16,7 @@ import pytest
 
 from pvsurvey import columns
 from pvsurvey.errors import InputFileError, PVSurveyError
-from pvsurvey.io.exports import (ExportError, canonical_names, export_table, header_labels,
-                                 read_table, safe_sheet_name)
+from pvsurvey.io.exports import (ExportError, canonical_names, export_table, header_labels, read_table, safe_sheet_name)
 
 HOSTILE = '=HYPERLINK("http://x","y")'
 

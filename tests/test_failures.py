@@ -16,9 +16,9 @@ from click.testing import CliRunner
 
 from conftest import REPO
 from pvsurvey.cli import commands
-from pvsurvey.config import config_from_dict, load_config
-from pvsurvey.publish import run_lock, store_dir
-from pvsurvey.workflow import run_survey
+from pvsurvey.config.loading import config_from_dict, load_config
+from pvsurvey.store.runs import run_lock, store_dir
+from pvsurvey.pipeline.run import run_survey
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 from synthetic import rectangles  # noqa: E402

@@ -6,8 +6,8 @@ import geopandas as gpd
 import pandas as pd
 
 from conftest import REPO, write_ghi_raster
-from pvsurvey.config import config_from_dict
-from pvsurvey.workflow import run_survey
+from pvsurvey.config.loading import config_from_dict
+from pvsurvey.pipeline.run import run_survey
 
 
 def config(tmp_path, **overrides):
@@ -84,7 +84,7 @@ def test_a_night_with_a_new_registry_finishes_only_the_partitions_it_touches(tmp
 def test_a_retried_task_may_link_over_its_first_attempt(tmp_path):
     """A worker that dies after storing a partition leaves the part file behind;
     the retry links the cached copy over it."""
-    from pvsurvey.cache import link as _link
+    from pvsurvey.store.cache import link as _link
 
     (tmp_path / "cached.parquet").write_bytes(b"new")
     (tmp_path / "part.parquet").write_bytes(b"left by the first attempt")
@@ -100,7 +100,7 @@ def test_slices_of_one_hashing_digest_as_the_slices_themselves():
     import numpy as np
     import pandas as pd
 
-    from pvsurvey.cache import frame_digest, row_hashes, rows_digest
+    from pvsurvey.store.cache import frame_digest, row_hashes, rows_digest
 
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"kwp": rng.random(40), "status": [f"s{i % 3}" for i in range(40)],

@@ -29,9 +29,9 @@ from pyproj import Geod
 from conftest import write_ghi_raster
 from pvsurvey.coords import gcj02_to_wgs84, wgs84_to_gcj02
 from pvsurvey.errors import ConfigError, InputFileError
-from pvsurvey.mapping import map_options, publish_maps, write_maps
-from pvsurvey.maps import (MapOptions, asset_files, build_park_map, building_status, escape_text,
-                           external_references, park_file_name, render)
+from pvsurvey.tools.map_writer import map_options, publish_maps, write_maps
+from pvsurvey.maps import (MapOptions, asset_files, build_park_map, building_status, escape_text, external_references,
+                           park_file_name, render)
 from pvsurvey.maps.assets import PACKAGES, STATIC_DIR
 from pvsurvey.maps.data import CANDIDATE, HAS_PV, UNSUITABLE, BELOW_MIN, drawn_geometries, ratio_class
 

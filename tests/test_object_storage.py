@@ -13,9 +13,9 @@ import s3fs
 import yaml
 from moto.server import ThreadedMotoServer
 
-from pvsurvey.config import DEMO_CONFIG, REPO_ROOT, load_config
+from pvsurvey.config.loading import DEMO_CONFIG, REPO_ROOT, load_config
 from pvsurvey.errors import InputFileError
-from pvsurvey.workflow import run_survey
+from pvsurvey.pipeline.run import run_survey
 
 BUCKET = "pvsurvey-test"
 DEMO = REPO_ROOT / "data" / "demo"
@@ -124,7 +124,7 @@ def test_finished_runs_and_maps_are_copied_to_object_storage_behind_latest(s3, t
     from click.testing import CliRunner
 
     from pvsurvey.cli import commands
-    from pvsurvey.remote import latest_run_id, remote_run_summaries
+    from pvsurvey.store.object_storage import latest_run_id, remote_run_summaries
 
     out, site = f"s3://{BUCKET}/out/demo", f"s3://{BUCKET}/site/maps"
     s3.pipe_file(f"{BUCKET}/site/maps/park-GONE.html", b"a park no longer in the survey")
@@ -158,7 +158,7 @@ def test_finished_runs_and_maps_are_copied_to_object_storage_behind_latest(s3, t
 
 
 def test_an_unwritable_publish_url_stops_before_the_survey(s3, tmp_path):
-    from pvsurvey.remote import PublishError
+    from pvsurvey.store.object_storage import PublishError
 
     cfg = _config(tmp_path, extra={"output": {"publish_url": "s3://no-such-bucket/pvsurvey"}})
     with pytest.raises(PublishError, match=r"^s3://no-such-bucket/pvsurvey: a test write failed \(.*bucket does not exist"):
@@ -167,7 +167,7 @@ def test_an_unwritable_publish_url_stops_before_the_survey(s3, tmp_path):
 
 
 def test_publish_url_must_be_a_url(tmp_path):
-    from pvsurvey.config import config_from_dict
+    from pvsurvey.config.loading import config_from_dict
     from pvsurvey.errors import ConfigError
 
     data = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))

@@ -12,11 +12,11 @@ import pytest
 import shapely
 
 from conftest import REPO, roofs_utm, write_ghi_raster
-from pvsurvey.config import config_from_dict, load_config
-from pvsurvey.energy import SpecificYieldTable
+from pvsurvey.config.loading import config_from_dict, load_config
+from pvsurvey.model.yield_table import SpecificYieldTable
 from pvsurvey.errors import InputFileError
-from pvsurvey.params import Climate, System
-from pvsurvey.workflow import run_survey
+from pvsurvey.config.schema import Climate, System
+from pvsurvey.pipeline.run import run_survey
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def square_where(x, ctx):
 
 
 def test_small_rounds_stay_in_this_process_and_big_ones_start_the_cluster():
-    from pvsurvey.parallel import Executor
+    from pvsurvey.execution.executor import Executor
 
     with Executor(workers=1, in_process_max_rows=100) as ex:
         assert ex.map(square_where, [1, 2, 3], 10, rows_to_compute=100) == [(11, os.getpid()), (14, os.getpid()),
@@ -168,7 +168,7 @@ def test_weather_file_drives_the_yield(tmp_path):
 
 
 def test_rounds_after_the_survey_report_progress_in_the_log(caplog):
-    from pvsurvey.workflow import _log_progress
+    from pvsurvey.pipeline.outputs import _log_progress
 
     progress = _log_progress("finishing", "partitions", every_s=0.0)
     with caplog.at_level("INFO", logger="pvsurvey"):

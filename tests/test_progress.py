@@ -14,9 +14,9 @@ import shapely
 from conftest import REPO
 from pvsurvey.errors import InputFileError
 from pvsurvey.io.registry import read_registry, usable_rows
-from pvsurvey.params import VectorSource
-from pvsurvey.progress import (match_by_id, match_registry, pace_and_forecast, progress_metrics, progress_sums, pv_by_building,
-                               resolve_matches)
+from pvsurvey.config.schema import VectorSource
+from pvsurvey.model.registry_matching import match_by_id, match_registry, pv_by_building, resolve_matches
+from pvsurvey.model.targets import pace_and_forecast, progress_metrics, progress_sums
 
 BASELINE = dt.date(2022, 1, 1)
 
@@ -103,7 +103,7 @@ def test_every_matching_rule_and_every_miss(buildings):
 
 def test_a_cached_partition_matched_by_ids_alone_gives_the_same_candidates(buildings):
     """A night's cached partitions use the id rule on plain arrays (parallel.SurveyContext.registry_by_id)."""
-    from pvsurvey.parallel import SurveyContext
+    from pvsurvey.pipeline.survey_task import SurveyContext
 
     reg = usable_rows(registry_frame([{"building_id": "B"}, {"building_id": "Z"}, {"building_id": "A"},
                                       {"building_id": "B", "capacity_kwp": 20.0}]))

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 
 from conftest import roofs_utm, write_ghi_raster
 from pvsurvey.cli import commands
-from pvsurvey.config import config_from_dict
-from pvsurvey.workflow import run_survey
+from pvsurvey.config.loading import config_from_dict
+from pvsurvey.pipeline.run import run_survey
 
 HOSTILE = '=HYPERLINK("http://x","y")'
 
@@ -119,7 +119,7 @@ def test_city_list_park_lists_and_exports_agree_on_ranks(tmp_path):
     import shutil
 
     from pvsurvey.io.datasets import read_candidates
-    from pvsurvey.mapping import load_run
+    from pvsurvey.tools.map_writer import load_run
 
     run = run_survey(None, tmp_path / "demo", serial=True)
     invoke("export", run.run_dir, "--format", "csv", "--lang", "en")

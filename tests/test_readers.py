@@ -8,7 +8,7 @@ import shapely
 from conftest import roofs_utm, write_osm_pbf
 from pvsurvey.errors import CRSError, InputFileError
 from pvsurvey.io.vector import duplicate_id_rows, plan_partitions, read_partition, read_vector
-from pvsurvey.survey import clean_footprints
+from pvsurvey.model.footprints import clean_footprints
 
 EXPECTED_AREAS = [5000.0, 1200.0, 200.0]
 
@@ -139,7 +139,7 @@ def _demo_split(folder, rows=(1500, 1200)):
     a Spark-style marker file, a hidden file and a writer's _temporary folder beside them are skipped."""
     import geopandas as gpd
 
-    from pvsurvey.config import REPO_ROOT
+    from pvsurvey.config.loading import REPO_ROOT
 
     gdf = gpd.read_parquet(REPO_ROOT / "data" / "demo" / "footprints.parquet")
     folder.mkdir(parents=True, exist_ok=True)
@@ -182,7 +182,7 @@ def test_duplicate_ids_across_files_of_a_folder(tmp_path):
     extra["id"] = first_id
     extra.to_parquet(tmp_path / "fp" / "sub" / "d-more.parquet")
     parts = plan_partitions(tmp_path / "fp", rows_per_partition=1000)
-    from pvsurvey.config import REPO_ROOT
+    from pvsurvey.config.loading import REPO_ROOT
 
     demo = plan_partitions(REPO_ROOT / "data" / "demo" / "footprints.parquet", 1000)
     own = list(duplicate_id_rows(demo, "id"))  # the demo carries a duplicate on purpose

@@ -6,9 +6,9 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pvsurvey.params import Roof
-from pvsurvey.roof import (capacity_kwp, closed_form_inset, ground_coverage_ratio_no_winter_shade,
-                           inset_area_m2, roof_model, sunny_side_azimuth_deg)
+from pvsurvey.config.schema import Roof
+from pvsurvey.model.roof import (capacity_kwp, closed_form_inset, ground_coverage_ratio_no_winter_shade,
+                                 inset_area_m2, roof_model, sunny_side_azimuth_deg)
 
 
 def test_flat_100_by_50_roof_with_1m_setback():

@@ -5,8 +5,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pvsurvey.cache import RESULT_FILE, has_entry, load_entry, store_entry
-from pvsurvey.shipping import receive, remap, run_shipped, task_inputs
+from pvsurvey.store.cache import RESULT_FILE, has_entry, load_entry, store_entry
+from pvsurvey.execution.shipping import receive, remap, run_shipped, task_inputs
 
 
 @dataclass

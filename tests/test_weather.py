@@ -9,7 +9,7 @@ import pytest
 
 from pvsurvey.errors import InputFileError
 from pvsurvey.io.weather import read_weather
-from pvsurvey.irradiance import annual_ghi_kwh_per_m2
+from pvsurvey.model.weather_year import annual_ghi_kwh_per_m2
 
 TMY3 = Path(pvlib.__file__).parent / "data" / "723170TYA.CSV"
 

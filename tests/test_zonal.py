@@ -14,9 +14,8 @@ from affine import Affine
 from rasterio.transform import from_origin
 
 from pvsurvey.errors import PVSurveyError
-from pvsurvey.io.raster import (is_high_resolution, open_irradiance, raster_pixel_size_m,
-                                zonal_ghi_kwh_per_m2_yr)
-from pvsurvey.zonal import ZonalError, zonal_stats
+from pvsurvey.io.raster import (is_high_resolution, open_irradiance, raster_pixel_size_m, zonal_ghi_kwh_per_m2_yr)
+from pvsurvey.model.zonal import ZonalError, zonal_stats
 
 from conftest import UTM51N
 
@@ -268,8 +267,8 @@ def test_mask_band_and_integer_raster(tmp_path):
 
 def test_survey_uses_roof_means_on_a_rooftop_raster(tmp_path):
     """End to end: a 1 m raster switches the survey from centroid sampling to roof means."""
-    from pvsurvey.config import config_from_dict
-    from pvsurvey.workflow import run_survey
+    from pvsurvey.config.loading import config_from_dict
+    from pvsurvey.pipeline.run import run_survey
 
     x0, y0 = 339_000.0, 3_452_000.0
     # west half 1,000 kWh/m²/yr, east half 1,400: a roof across the middle averages its halves

@@ -31,7 +31,7 @@ def scope_options(func):
 def export_command(run_dir, park, district, fmt, lang, out):
     """Export the candidate-project list of the city, a district or a park, with
     the latest statuses and notes from the park managers."""
-    from ..projects import export_candidates
+    from ..tools.candidate_lists import export_candidates
 
     path = export_candidates(run_dir, fmt, lang, park, district, out)
     click.echo(f"wrote {path}")
@@ -54,7 +54,7 @@ def import_command(file, run_dir):
     rejected (or 已联系, 已同意, 在建, 已并网, 放弃 …). They stay with each project id
     across nightly runs; the registry marks a project connected by itself.
     """
-    from ..projects import import_statuses
+    from ..tools.candidate_lists import import_statuses
 
     result = import_statuses(file, run_dir)
     click.echo(f"{result['updated']} project(s) updated, {result['unchanged']} unchanged -> {result['store']}")
@@ -79,7 +79,7 @@ def plan_command(run_dir, park, district, rank_by, lang, out):
     """The shortest list of candidates, cheapest first, that lifts the
     installation ratio to its target and the new capacity to its target — or
     the statement that the remaining potential cannot."""
-    from ..projects import plan_gap
+    from ..tools.candidate_lists import plan_gap
 
     plan = plan_gap(run_dir, park, district, rank_by, out, lang)
     n = len(plan["projects"])

@@ -25,8 +25,8 @@ def fetch_command(url, target, run_id):
 
     Credentials and endpoint come from the environment (AWS_*, AWS_ENDPOINT_URL, ...)."""
     from ..errors import InputFileError
-    from ..io.storage import is_url
-    from ..remote import fetch_run
+    from ..locations import is_url
+    from ..store.object_storage import fetch_run
 
     if not is_url(url):
         raise InputFileError(f"{url}: not an object-storage URL; a local run directory needs no fetching")

@@ -26,8 +26,8 @@ from . import cli, handle_errors
 def map_command(run_dir, park_id, lang, tiles, offline, publish_dir):
     """Write the city overview (maps/index.html) and one map per park
     (maps/park-<id>.html) of RUN_DIR, a directory written by 'pvsurvey run'."""
-    from ..io.storage import is_url, location
-    from ..mapping import write_maps
+    from ..locations import is_url, location
+    from ..tools.map_writer import write_maps
 
     publish_dir = location(publish_dir)
     written = write_maps(run_dir, park=park_id, lang=lang, tiles=tiles, offline=offline, publish_dir=publish_dir)

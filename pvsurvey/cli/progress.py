@@ -20,7 +20,7 @@ def progress_command(run_dir, lang, history_file):
     """Print progress toward the 50 % installation ratio and the 1 GW new-capacity
     targets (city, then districts, then parks furthest from target first) and
     write the trajectory chart (progress.png, progress.svg) into RUN_DIR."""
-    from ..workflow import report_progress
+    from ..tools.progress_report import report_progress
 
     text, charts = report_progress(run_dir, lang, history_file)
     click.echo(text)

@@ -61,7 +61,7 @@ def run_command(config, out_dir, scheduler, workers, serial, installations, as_o
     registry rows matched no building (see rejected.parquet and
     installations_matched.csv); 2 bad input or config; 1 unexpected failure.
     """
-    from ..workflow import run_survey
+    from ..pipeline.run import run_survey
 
     result = run_survey(config, out_dir, scheduler=scheduler, workers=workers, serial=serial,
                         progress=make_progress("survey"), as_of=as_of.date() if as_of else None,

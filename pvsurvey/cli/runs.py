@@ -17,9 +17,9 @@ def runs_command(run_dir):
     run directory given to 'pvsurvey run --out' (default runs/shanghai-demo), or
     the object storage given as output.publish_url (s3://bucket/prefix)."""
     from ..errors import InputFileError
-    from ..io.storage import is_url
-    from ..publish import run_summaries, store_dir
-    from ..remote import remote_run_summaries
+    from ..locations import is_url
+    from ..store.runs import run_summaries, store_dir
+    from ..store.object_storage import remote_run_summaries
 
     if is_url(run_dir):
         rows = remote_run_summaries(run_dir)

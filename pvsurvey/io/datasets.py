@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..candidates import CANDIDATE_COLUMNS, ranks_by_cost
+from ..model.candidates import CANDIDATE_COLUMNS, ranks_by_cost
 from .storage import parquet_files
 
 

@@ -12,10 +12,11 @@ from rasterio.enums import MaskFlags
 from rasterio.windows import Window
 
 from ..errors import CRSError, InputFileError, IrradianceUnitsError
-from ..irradiance import ghi_to_kwh_per_m2_yr
-from .storage import Location, is_file, location, name_of, open_raster
-from ..zonal import (AREA_EPS_PX, BlockSums, Edges, Pieces, Workspace, ZonalError, block_sums, edge_pieces, finish,
-                     pixel_pieces, ring_edges)
+from ..model.weather_year import ghi_to_kwh_per_m2_yr
+from ..locations import Location, location, name_of
+from .storage import is_file, open_raster
+from ..model.zonal import (AREA_EPS_PX, BlockSums, Edges, Pieces, Workspace, ZonalError, block_sums, edge_pieces,
+                           finish, pixel_pieces, ring_edges)
 
 # Long-term annual GHI on Earth lies between about 600 (polar, cloudy) and
 # 2,700 kWh/m²/yr (Atacama); values far outside mean wrong units.

@@ -17,8 +17,9 @@ import shapely
 
 from ..coords import gcj02_to_wgs84
 from ..errors import InputFileError
-from ..params import VectorSource
-from .storage import is_file, local_copy, location
+from ..config.schema import VectorSource
+from .storage import is_file, local_copy
+from ..locations import location
 from .vector import read_vector, vector_format
 
 REQUIRED = ("capacity_kwp", "commissioned_on", "status")

@@ -26,8 +26,8 @@ from pyproj import CRS, Transformer
 from ..columns import ID_SOURCES
 from ..coords import gcj02_to_wgs84, transform_geometries
 from ..errors import CRSError, InputFileError
-from .storage import (Location, identity_digest, is_file, is_url, local_copy, location, name_of, parquet_file,
-                      parquet_files, suffix_of)
+from ..locations import Location, is_url, location, name_of, suffix_of
+from .storage import identity_digest, is_file, local_copy, parquet_file, parquet_files
 
 _FORMATS = {
     ".parquet": "parquet", ".geoparquet": "parquet",

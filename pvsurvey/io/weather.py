@@ -14,7 +14,8 @@ import pandas as pd
 import pvlib
 
 from ..errors import InputFileError
-from .storage import Location, is_file, local_copy, location
+from ..locations import Location, location
+from .storage import is_file, local_copy
 
 REQUIRED = ("ghi", "temp_air", "wind_speed")
 

@@ -40,8 +40,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .errors import PVSurveyError
-from .params import Economics
+from ..errors import PVSurveyError
+from ..config.schema import Economics
 
 #: Columns of :func:`project_economics`, in order (registered in pvsurvey.columns).
 ECONOMICS_COLUMNS = [

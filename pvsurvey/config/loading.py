@@ -7,11 +7,11 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from .errors import ConfigError
-from .io.storage import is_url
-from .params import SurveyConfig
+from ..errors import ConfigError
+from ..locations import is_url
+from .schema import SurveyConfig
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_CONFIG = REPO_ROOT / "pipelines" / "shanghai-demo.yaml"
 
 

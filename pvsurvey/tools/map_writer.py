@@ -26,13 +26,14 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import shapely
 
-from .io.datasets import dataset_exists, dataset_schema, parquet_parts
-from .io.storage import is_file, is_url, location, open_raster
-from .io.vector import geoframe_from_arrow
-from .errors import InputFileError
-from .remote import publish_maps_to_url
-from .maps import (TOP_CANDIDATES, IrradianceGrid, MapOptions, asset_files, build_overview_map, build_park_map,
-                   park_file_name, render)
+from ..io.datasets import dataset_exists, dataset_schema, parquet_parts
+from ..io.storage import is_file, open_raster
+from ..locations import is_url, location
+from ..io.vector import geoframe_from_arrow
+from ..errors import InputFileError
+from ..store.object_storage import publish_maps_to_url
+from ..maps import (TOP_CANDIDATES, IrradianceGrid, MapOptions, asset_files, build_overview_map, build_park_map,
+                    park_file_name, render)
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def _park_outlines(cfg: dict, lang: str) -> gpd.GeoDataFrame | None:
     if not path.exists():
         log.warning("%s: park outlines not found; park maps are framed by their buildings instead", path)
         return None
-    from .io.vector import read_vector
+    from ..io.vector import read_vector
 
     parks = read_vector(path, src.get("crs"), src.get("layer"), what="parks")
     name_col = "name_en" if lang == "en" and "name_en" in parks else next(
@@ -283,7 +284,7 @@ def read_irradiance_window(cfg: dict, bounds_deg, pad_deg: float = _IRRADIANCE_P
     from rasterio.vrt import WarpedVRT
     from rasterio.windows import from_bounds
 
-    from .irradiance import ghi_to_kwh_per_m2_yr  # (imports pvlib: only when there is a raster)
+    from ..model.weather_year import ghi_to_kwh_per_m2_yr
 
     west, south, east, north = (float(v) for v in bounds_deg)
     try:

@@ -13,7 +13,7 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, field_validator, model_validator
 
-from .io.storage import is_url, location
+from ..locations import is_url, location
 
 # A file's or folder's location: a path (relative to the config file) or an
 # fsspec URL (s3://, gs://, az://, https://...) kept verbatim; see pvsurvey.io.storage.

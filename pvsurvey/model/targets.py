@@ -1,28 +1,134 @@
-"""Workflow glue for progress tracking: registry outcome, PV columns on the
-buildings, progress tables, and the history kept beside the runs.
+"""Progress toward the plan's two rooftop-PV targets: ratios, new capacity,
+remaining potential, the pace and forecast from a history, and the progress
+tables and document of a run.
 
-The figures are summed per partition in the tasks that write the buildings'
-final part files (:func:`with_pv_columns`), so the buildings are never all in
-one process's memory.
+Pure functions over DataFrames; the run's I/O lives in :mod:`pvsurvey.pipeline`
+and :mod:`pvsurvey.store`.
+
+Definitions (stated in every ``progress.json``):
+
+- **installation ratio (area)** = usable roof area of buildings carrying connected
+  PV ÷ usable roof area of all buildings with a usable roof (the default basis);
+  the **count ratio** divides building counts instead.
+- **installed capacity** counts connected systems; **new capacity** those
+  commissioned after the baseline date; planned and under-construction systems
+  are reported as the pipeline and do not count yet.
+- **remaining potential** = capacity and yield of usable roofs without connected PV.
 """
 
 from __future__ import annotations
 
+
 import datetime as dt
-import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .params import SurveyConfig
-from .progress import (PROGRESS_SUMS, RATIO_DEFINITION, pace_and_forecast, progress_metrics, progress_sums,
-                       pv_by_building, resolve_matches)
 
-HISTORY_COLUMNS = ["as_of", "run_finished_at", "level", "key", "name", "usable_area_m2", "usable_area_with_pv_m2",
-                   "install_ratio_area_frac", "install_ratio_count_frac", "installed_kwp",
-                   "new_kwp_since_baseline", "pipeline_kwp", "target_install_ratio", "new_capacity_target_kwp"]
+
+from ..config.schema import SurveyConfig
+
+
+RATIO_DEFINITION = {
+    "area": "usable roof area of buildings with connected PV / usable roof area of all buildings with a usable roof",
+    "count": "buildings with connected PV / buildings with a usable roof",
+}
+
+
+PROGRESS_SUMS = ["building_count", "usable_building_count", "usable_area_m2", "usable_area_with_pv_m2",
+                 "buildings_with_pv", "installed_kwp", "new_kwp_since_baseline", "pipeline_kwp",
+                 "capacity_kwp", "annual_yield_kwh", "remaining_potential_kwp", "remaining_potential_kwh",
+                 "candidate_area_without_pv_m2"]
+
+
+def progress_sums(buildings: pd.DataFrame, by: str, min_candidate_kwp: float) -> pd.DataFrame:
+    """Additive progress figures per ``by`` (park_id or district) of some buildings.
+
+    ``buildings`` needs usable_area_m2, capacity_kwp, annual_yield_kwh,
+    has_pv, installed_kwp, new_kwp and pipeline_kwp. Sums of partitions add up.
+    """
+    usable = buildings["usable_area_m2"].to_numpy() > 0
+    has_pv = buildings["has_pv"].to_numpy(dtype=bool)
+    cap = buildings["capacity_kwp"].to_numpy()
+    free = ~has_pv
+    frame = pd.DataFrame({
+        by: buildings[by].astype("string").fillna("").to_numpy(),
+        "building_count": 1,
+        "usable_building_count": usable.astype(int),
+        "usable_area_m2": buildings["usable_area_m2"].to_numpy(),
+        "usable_area_with_pv_m2": np.where(has_pv & usable, buildings["usable_area_m2"], 0.0),
+        "buildings_with_pv": (has_pv & usable).astype(int),
+        "installed_kwp": buildings["installed_kwp"].to_numpy(),
+        "new_kwp_since_baseline": buildings["new_kwp"].to_numpy(),
+        "pipeline_kwp": buildings["pipeline_kwp"].to_numpy(),
+        "capacity_kwp": cap,
+        "annual_yield_kwh": buildings["annual_yield_kwh"].to_numpy(),
+        "remaining_potential_kwp": np.where(free, cap, 0.0),
+        "remaining_potential_kwh": np.where(free, buildings["annual_yield_kwh"], 0.0),
+        "candidate_area_without_pv_m2": np.where(free & (cap >= min_candidate_kwp), buildings["usable_area_m2"], 0.0),
+    })
+    return frame.groupby(by, sort=True)[PROGRESS_SUMS].sum()
+
+
+def progress_metrics(sums: pd.DataFrame, target_ratio, new_capacity_target_kwp, basis: str = "area") -> pd.DataFrame:
+    """Ratios, target shares and gaps from summed figures (one row per group).
+
+    Parameters
+    ----------
+    sums : DataFrame
+        Output of :func:`progress_sums` (summed over partitions).
+    target_ratio : float or array
+        Installation-ratio target per row [0..1].
+    new_capacity_target_kwp : float or array
+        New-capacity target per row [kWp]; NaN where a group has none.
+    basis : {'area', 'count'}
+        Which ratio the gap and the ``install_ratio_frac`` use.
+    """
+    m = sums.copy()
+    area = m["usable_area_m2"].where(m["usable_area_m2"] > 0)
+    count = m["usable_building_count"].where(m["usable_building_count"] > 0)
+    m["install_ratio_area_frac"] = (m["usable_area_with_pv_m2"] / area).fillna(0.0)
+    m["install_ratio_count_frac"] = (m["buildings_with_pv"] / count).fillna(0.0)
+    m["install_ratio_frac"] = m[f"install_ratio_{basis}_frac"]
+    m["target_install_ratio"] = target_ratio
+    m["ratio_gap_frac"] = (m["target_install_ratio"] - m["install_ratio_frac"]).clip(lower=0)
+    if basis == "area":
+        m["ratio_gap_area_m2"] = (m["target_install_ratio"] * m["usable_area_m2"] - m["usable_area_with_pv_m2"]).clip(lower=0)
+        m["can_close_ratio_gap"] = m["candidate_area_without_pv_m2"] >= m["ratio_gap_area_m2"] - 1e-9
+    else:
+        m["ratio_gap_area_m2"] = np.nan
+        m["can_close_ratio_gap"] = m["ratio_gap_frac"] <= (m["usable_building_count"] - m["buildings_with_pv"]) / count.fillna(1)
+    m["new_capacity_target_kwp"] = new_capacity_target_kwp
+    target = m["new_capacity_target_kwp"].where(m["new_capacity_target_kwp"] > 0)
+    m["new_capacity_target_share_frac"] = m["new_kwp_since_baseline"] / target
+    m["new_capacity_gap_kwp"] = (m["new_capacity_target_kwp"] - m["new_kwp_since_baseline"]).clip(lower=0)
+    m["can_close_capacity_gap"] = (m["remaining_potential_kwp"] >= m["new_capacity_gap_kwp"] - 1e-9).where(target.notna())
+    return m
+
+
+def pace_and_forecast(history: pd.DataFrame, value: str, target: float, window: int = 5) -> dict:
+    """Pace [per day] of ``value`` over the last ``window`` points and the date
+    the target is met at that pace.
+
+    ``history`` has ``as_of`` (dates) and ``value`` columns, one row per run.
+    The pace is the least-squares slope over the window, so a constant pace is
+    forecast exactly. Returns ``{"pace_per_day", "forecast_date", "status"}``
+    with status 'met', 'on_pace' (a date), 'no_progress' or 'too_few_points'.
+    """
+    h = history.dropna(subset=[value]).sort_values("as_of").drop_duplicates("as_of", keep="last").tail(window)
+    if len(h) and h[value].iloc[-1] >= target:
+        return {"pace_per_day": None, "forecast_date": None, "status": "met"}
+    if len(h) < 2:
+        return {"pace_per_day": None, "forecast_date": None, "status": "too_few_points"}
+    days = np.array([(pd.Timestamp(d) - pd.Timestamp(h["as_of"].iloc[0])).days for d in h["as_of"]], dtype=float)
+    values = h[value].to_numpy(dtype=float)
+    slope, intercept = np.polyfit(days, values, 1)
+    if slope <= 0:
+        return {"pace_per_day": float(slope), "forecast_date": None, "status": "no_progress"}
+    days_needed = (target - intercept) / slope
+    date = pd.Timestamp(h["as_of"].iloc[0]) + pd.to_timedelta(days_needed, unit="D")
+    return {"pace_per_day": float(slope), "forecast_date": date.date().isoformat(), "status": "on_pace"}
 
 
 BY_LEVEL = ("park_id", "district", "city")
@@ -62,29 +168,6 @@ class ProgressSums:
         if not frames:
             return pd.DataFrame(columns=PROGRESS_SUMS)
         return pd.concat(frames).groupby(level=0).sum()
-
-
-def registry_outcome(registry: pd.DataFrame | None, results, cfg: SurveyConfig, as_of: dt.date,
-                     survey_bounds: tuple | None):
-    """Resolve the partitions' candidate matches into one outcome per registry row.
-
-    Returns ``(resolved, per_building)``; both empty when there is no registry.
-    """
-    empty = pd.DataFrame(columns=["installed_kwp", "new_kwp", "pipeline_kwp", "has_pv", "pv_status"])
-    if registry is None:
-        return None, empty
-    frames = [r.matches for r in results if r.matches is not None and len(r.matches)]
-    candidates = pd.concat(frames, ignore_index=True) if frames else \
-        pd.DataFrame(columns=["registry_row", "building_id", "match_method", "match_distance_m"])
-    resolved = resolve_matches(registry, candidates)
-    if survey_bounds is not None:  # points far outside every surveyed roof are a data error, not a miss
-        west, south, east, north = survey_bounds
-        margin = 0.05
-        far = (resolved["unmatched_reason"] == "no_building_within_distance") & (
-            (resolved["lon"] < west - margin) | (resolved["lon"] > east + margin)
-            | (resolved["lat"] < south - margin) | (resolved["lat"] > north + margin))
-        resolved.loc[far, "unmatched_reason"] = "outside_survey_area"
-    return resolved, pv_by_building(resolved, cfg.targets.baseline_date, as_of)
 
 
 def progress_tables(collector: ProgressSums, parks: pd.DataFrame | None, cfg: SurveyConfig) -> dict:
@@ -186,26 +269,3 @@ def progress_csv(tables: dict) -> pd.DataFrame:
     frame = pd.concat([city, districts, parks], ignore_index=True)
     first = ["level", "key", "name", "district"]
     return frame[[c for c in first if c in frame] + [c for c in frame.columns if c not in first]]
-
-
-def history_path(cfg: SurveyConfig, run_dir: Path) -> Path:
-    return cfg.progress.history_file or run_dir.parent / f"{cfg.name}-history.csv"
-
-
-def read_history(path: Path) -> pd.DataFrame | None:
-    return pd.read_csv(path, dtype={"key": str, "name": str}) if path.is_file() else None
-
-
-def append_history(path: Path, table: pd.DataFrame, as_of: dt.date, finished_at: str) -> pd.DataFrame:
-    """Add this run's rows to the history; a rerun for the same as-of date replaces them."""
-    rows = table.assign(as_of=as_of.isoformat(), run_finished_at=finished_at)
-    rows = rows[[c for c in HISTORY_COLUMNS if c in rows.columns]]
-    old = read_history(path)
-    if old is not None:
-        rows = pd.concat([old[old["as_of"] != as_of.isoformat()], rows], ignore_index=True)
-    rows = rows.sort_values(["as_of", "level", "key"], kind="stable")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    rows.to_csv(tmp, index=False, encoding="utf-8-sig")
-    os.replace(tmp, path)
-    return rows

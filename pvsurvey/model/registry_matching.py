@@ -1,20 +1,14 @@
-"""Progress toward the plan's two rooftop-PV targets: registry matching, ratios,
-new capacity, remaining potential, and the pace and forecast from a history.
+"""Matching the installed-PV registry to surveyed buildings, and each building's PV
+from the matched rows.
 
-Pure functions over DataFrames; the run's I/O lives in ``workflow`` and ``io``.
-
-Definitions (stated in every ``progress.json``):
-
-- **installation ratio (area)** = usable roof area of buildings carrying connected
-  PV ÷ usable roof area of all buildings with a usable roof (the default basis);
-  the **count ratio** divides building counts instead.
-- **installed capacity** counts connected systems; **new capacity** those
-  commissioned after the baseline date; planned and under-construction systems
-  are reported as the pipeline and do not count yet.
-- **remaining potential** = capacity and yield of usable roofs without connected PV.
+Pure functions over DataFrames and geometries. A row is matched by building id;
+else the building its polygon overlaps most; else the building containing the
+point; else the nearest building within a distance. Ties go to the smallest
+building id, so the outcome never depends on partitioning.
 """
 
 from __future__ import annotations
+
 
 import datetime as dt
 
@@ -22,15 +16,16 @@ import numpy as np
 import pandas as pd
 import shapely
 
+
+
+from ..config.schema import SurveyConfig
+
+
 # Registry statuses that count as installed; the others are the pipeline.
 CONNECTED = "connected"
 PIPELINE_STATUSES = ("planned", "under_construction")
 # Matching rules, best first: a row matched by a better rule in any partition wins.
 MATCH_RANK = {"id": 0, "polygon": 1, "contains": 2, "nearest": 3}
-RATIO_DEFINITION = {
-    "area": "usable roof area of buildings with connected PV / usable roof area of all buildings with a usable roof",
-    "count": "buildings with connected PV / buildings with a usable roof",
-}
 
 
 def match_registry(registry: pd.DataFrame, buildings, max_distance_m: float) -> pd.DataFrame:
@@ -204,96 +199,24 @@ def pv_by_building(resolved: pd.DataFrame, baseline_date: dt.date, as_of: dt.dat
     return per.drop(columns="building_kwp")
 
 
-PROGRESS_SUMS = ["building_count", "usable_building_count", "usable_area_m2", "usable_area_with_pv_m2",
-                 "buildings_with_pv", "installed_kwp", "new_kwp_since_baseline", "pipeline_kwp",
-                 "capacity_kwp", "annual_yield_kwh", "remaining_potential_kwp", "remaining_potential_kwh",
-                 "candidate_area_without_pv_m2"]
+def registry_outcome(registry: pd.DataFrame | None, results, cfg: SurveyConfig, as_of: dt.date,
+                     survey_bounds: tuple | None):
+    """Resolve the partitions' candidate matches into one outcome per registry row.
 
-
-def progress_sums(buildings: pd.DataFrame, by: str, min_candidate_kwp: float) -> pd.DataFrame:
-    """Additive progress figures per ``by`` (park_id or district) of some buildings.
-
-    ``buildings`` needs usable_area_m2, capacity_kwp, annual_yield_kwh,
-    has_pv, installed_kwp, new_kwp and pipeline_kwp. Sums of partitions add up.
+    Returns ``(resolved, per_building)``; both empty when there is no registry.
     """
-    usable = buildings["usable_area_m2"].to_numpy() > 0
-    has_pv = buildings["has_pv"].to_numpy(dtype=bool)
-    cap = buildings["capacity_kwp"].to_numpy()
-    free = ~has_pv
-    frame = pd.DataFrame({
-        by: buildings[by].astype("string").fillna("").to_numpy(),
-        "building_count": 1,
-        "usable_building_count": usable.astype(int),
-        "usable_area_m2": buildings["usable_area_m2"].to_numpy(),
-        "usable_area_with_pv_m2": np.where(has_pv & usable, buildings["usable_area_m2"], 0.0),
-        "buildings_with_pv": (has_pv & usable).astype(int),
-        "installed_kwp": buildings["installed_kwp"].to_numpy(),
-        "new_kwp_since_baseline": buildings["new_kwp"].to_numpy(),
-        "pipeline_kwp": buildings["pipeline_kwp"].to_numpy(),
-        "capacity_kwp": cap,
-        "annual_yield_kwh": buildings["annual_yield_kwh"].to_numpy(),
-        "remaining_potential_kwp": np.where(free, cap, 0.0),
-        "remaining_potential_kwh": np.where(free, buildings["annual_yield_kwh"], 0.0),
-        "candidate_area_without_pv_m2": np.where(free & (cap >= min_candidate_kwp), buildings["usable_area_m2"], 0.0),
-    })
-    return frame.groupby(by, sort=True)[PROGRESS_SUMS].sum()
-
-
-def progress_metrics(sums: pd.DataFrame, target_ratio, new_capacity_target_kwp, basis: str = "area") -> pd.DataFrame:
-    """Ratios, target shares and gaps from summed figures (one row per group).
-
-    Parameters
-    ----------
-    sums : DataFrame
-        Output of :func:`progress_sums` (summed over partitions).
-    target_ratio : float or array
-        Installation-ratio target per row [0..1].
-    new_capacity_target_kwp : float or array
-        New-capacity target per row [kWp]; NaN where a group has none.
-    basis : {'area', 'count'}
-        Which ratio the gap and the ``install_ratio_frac`` use.
-    """
-    m = sums.copy()
-    area = m["usable_area_m2"].where(m["usable_area_m2"] > 0)
-    count = m["usable_building_count"].where(m["usable_building_count"] > 0)
-    m["install_ratio_area_frac"] = (m["usable_area_with_pv_m2"] / area).fillna(0.0)
-    m["install_ratio_count_frac"] = (m["buildings_with_pv"] / count).fillna(0.0)
-    m["install_ratio_frac"] = m[f"install_ratio_{basis}_frac"]
-    m["target_install_ratio"] = target_ratio
-    m["ratio_gap_frac"] = (m["target_install_ratio"] - m["install_ratio_frac"]).clip(lower=0)
-    if basis == "area":
-        m["ratio_gap_area_m2"] = (m["target_install_ratio"] * m["usable_area_m2"] - m["usable_area_with_pv_m2"]).clip(lower=0)
-        m["can_close_ratio_gap"] = m["candidate_area_without_pv_m2"] >= m["ratio_gap_area_m2"] - 1e-9
-    else:
-        m["ratio_gap_area_m2"] = np.nan
-        m["can_close_ratio_gap"] = m["ratio_gap_frac"] <= (m["usable_building_count"] - m["buildings_with_pv"]) / count.fillna(1)
-    m["new_capacity_target_kwp"] = new_capacity_target_kwp
-    target = m["new_capacity_target_kwp"].where(m["new_capacity_target_kwp"] > 0)
-    m["new_capacity_target_share_frac"] = m["new_kwp_since_baseline"] / target
-    m["new_capacity_gap_kwp"] = (m["new_capacity_target_kwp"] - m["new_kwp_since_baseline"]).clip(lower=0)
-    m["can_close_capacity_gap"] = (m["remaining_potential_kwp"] >= m["new_capacity_gap_kwp"] - 1e-9).where(target.notna())
-    return m
-
-
-def pace_and_forecast(history: pd.DataFrame, value: str, target: float, window: int = 5) -> dict:
-    """Pace [per day] of ``value`` over the last ``window`` points and the date
-    the target is met at that pace.
-
-    ``history`` has ``as_of`` (dates) and ``value`` columns, one row per run.
-    The pace is the least-squares slope over the window, so a constant pace is
-    forecast exactly. Returns ``{"pace_per_day", "forecast_date", "status"}``
-    with status 'met', 'on_pace' (a date), 'no_progress' or 'too_few_points'.
-    """
-    h = history.dropna(subset=[value]).sort_values("as_of").drop_duplicates("as_of", keep="last").tail(window)
-    if len(h) and h[value].iloc[-1] >= target:
-        return {"pace_per_day": None, "forecast_date": None, "status": "met"}
-    if len(h) < 2:
-        return {"pace_per_day": None, "forecast_date": None, "status": "too_few_points"}
-    days = np.array([(pd.Timestamp(d) - pd.Timestamp(h["as_of"].iloc[0])).days for d in h["as_of"]], dtype=float)
-    values = h[value].to_numpy(dtype=float)
-    slope, intercept = np.polyfit(days, values, 1)
-    if slope <= 0:
-        return {"pace_per_day": float(slope), "forecast_date": None, "status": "no_progress"}
-    days_needed = (target - intercept) / slope
-    date = pd.Timestamp(h["as_of"].iloc[0]) + pd.to_timedelta(days_needed, unit="D")
-    return {"pace_per_day": float(slope), "forecast_date": date.date().isoformat(), "status": "on_pace"}
+    empty = pd.DataFrame(columns=["installed_kwp", "new_kwp", "pipeline_kwp", "has_pv", "pv_status"])
+    if registry is None:
+        return None, empty
+    frames = [r.matches for r in results if r.matches is not None and len(r.matches)]
+    candidates = pd.concat(frames, ignore_index=True) if frames else \
+        pd.DataFrame(columns=["registry_row", "building_id", "match_method", "match_distance_m"])
+    resolved = resolve_matches(registry, candidates)
+    if survey_bounds is not None:  # points far outside every surveyed roof are a data error, not a miss
+        west, south, east, north = survey_bounds
+        margin = 0.05
+        far = (resolved["unmatched_reason"] == "no_building_within_distance") & (
+            (resolved["lon"] < west - margin) | (resolved["lon"] > east + margin)
+            | (resolved["lat"] < south - margin) | (resolved["lat"] > north + margin))
+        resolved.loc[far, "unmatched_reason"] = "outside_survey_area"
+    return resolved, pv_by_building(resolved, cfg.targets.baseline_date, as_of)

@@ -24,7 +24,7 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import InputFileError, RunLockedError
+from ..errors import InputFileError, RunLockedError
 
 COMPLETE_MARKER = "_COMPLETE"
 

@@ -27,13 +27,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .cache import combine, entry_path, has_entry, link, load_entry, store_entry
-from .candidates import apply_statuses, build_candidates, project_pv, stored_candidates
-from .io.vector import geoframe_from_arrow
-from .io.writers import PARQUET_COMPRESSION, write_geoparquet
-from .naming import safe_file_stem
-from .params import Economics
-from .tracking import with_pv_columns
+from ..store.cache import combine, entry_path, has_entry, link, load_entry, store_entry
+from ..model.candidates import apply_statuses, build_candidates, project_pv, stored_candidates
+from ..io.vector import geoframe_from_arrow
+from ..io.writers import PARQUET_COMPRESSION, write_geoparquet
+from ..naming import safe_file_stem
+from ..config.schema import Economics
+from ..model.targets import with_pv_columns
 
 # What round 3 needs of a park roof to group it into projects.
 PARK_ROOF_COLUMNS = ["building_id", "park_id", "park_name", "district", "name", "owner", "usable_area_m2",

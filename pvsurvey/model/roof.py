@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-from .params import Roof
+from ..config.schema import Roof
 
 WINTER_SOLSTICE_DECLINATION_DEG = -23.44
 # GB 50797-2012 §6.8: rows must not shade each other 9:00–15:00 true solar time on

@@ -43,7 +43,7 @@ import numpy as np
 import shapely
 from affine import Affine
 
-from .errors import PVSurveyError
+from ..errors import PVSurveyError
 
 
 # Areas below this [px²] are float rounding, not a measurement.

@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 import pvlib
 
-from .irradiance import clearsky_year, hourly_index, scale_to_annual_ghi
-from .params import Climate, System
+from .weather_year import clearsky_year, hourly_index, scale_to_annual_ghi
+from ..config.schema import Climate, System
 
 # SAPM cell-temperature coefficients by mounting (King et al. 2004, Table 1):
 # tilted rows on a flat roof are open racks; flush modules on a pitched roof are

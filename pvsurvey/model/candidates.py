@@ -16,7 +16,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from .economics import project_economics
-from .params import Economics
+from ..config.schema import Economics
 
 # The park manager's pipeline, in order; "connected" is also set automatically
 # when the registry shows PV on the project's building.

@@ -21,7 +21,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from .cache import RESULT_FILE, link
+from ..store.cache import RESULT_FILE, link
 
 # A task's files on their way: relative path in the store -> its bytes, or the
 # relative path of the file it is a hard link of.

@@ -1,221 +1,23 @@
-"""Round 1 of the run's tasks: one survey task per footprint partition, and
-the :class:`Executor` that runs every round (here, or on dask.distributed).
-
-Each task reads its own slice of the footprints and the raster window under
-it, runs the pure survey, writes its part files and returns only small
-summaries (counts, per-park sums, registry match candidates) — no big frame
-travels to or from the workers. Rounds 2 and 3 are in :mod:`pvsurvey.finishing`.
+"""The generic executor that runs every round of a run's tasks: one function over
+many items, in this process or on dask.distributed (a local cluster it starts, or
+an existing scheduler), with cached items taken without a task and files moved
+to workers that share no disk (:mod:`pvsurvey.execution.shipping`).
 """
 
 from __future__ import annotations
 
+
 import concurrent.futures
-import hashlib
 import logging
 import os
-import time
-from collections import Counter
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-import geopandas as gpd
-import numpy as np
-import pandas as pd
-import pyarrow.parquet as pq
-import shapely
 
-from .cache import has_entry, load_entry, store_entry
-from .energy import SpecificYieldTable
-from .io.raster import RasterInfo, is_high_resolution, sample_ghi_kwh_per_m2_yr, zonal_ghi_kwh_per_m2_yr
-from .io.vector import Partition, read_partition
-from .io.writers import write_geoparquet, write_rejected
-from .io.storage import is_url
-from .params import SurveyConfig
+from ..locations import is_url
 from .shipping import probe_write, receive, run_shipped, task_inputs
-from .candidates import build_candidates
-from .progress import match_by_id, match_registry
-from .survey import clean_footprints, summarise, survey_buildings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class SurveyContext:
-    """Read-only lookups every task needs (shipped to each worker once)."""
-
-    config: SurveyConfig
-    raster: RasterInfo
-    parks: gpd.GeoDataFrame | None
-    yield_table: SpecificYieldTable
-    parts_dir: Path
-    id_column: str | None = None
-    duplicate_rows: np.ndarray | None = None
-    registry: pd.DataFrame | None = None  # usable registry rows, matched inside each task
-    match_distance_m: float = 30.0
-    # Reuse of unchanged partitions across runs: results keyed by the partition's
-    # bytes and by everything else that shapes them (cache_salt).
-    cache_dir: Path | None = None
-    cache_salt: str = ""
-
-    def registry_by_id(self) -> tuple[np.ndarray, pd.Index]:
-        """Row numbers and building ids of the registry rows that name a building
-        (built once per worker: every cached partition looks them up)."""
-        if getattr(self, "_by_id", None) is None:
-            named = self.registry[self.registry["building_id"].notna()]
-            self._by_id = (named["registry_row"].to_numpy(),
-                           pd.Index(named["building_id"].to_numpy(dtype=object), dtype=object))
-        return self._by_id
-
-
-@dataclass
-class PartitionResult:
-    index: int
-    input_rows: int
-    accepted: int
-    rejected: int
-    reasons: dict
-    repaired: int
-    by_park: pd.DataFrame
-    by_district: pd.DataFrame
-    buildings_path: Path | None
-    rejected_path: Path
-    seconds: float
-    matches: pd.DataFrame | None = None
-    bounds: tuple | None = None  # lon/lat bounds of the accepted buildings
-    cache_key: str | None = None
-    cached: bool = False
-    candidates_path: Path | None = None  # projects of the roofs outside parks (registry not yet applied)
-
-
-def _cache_key(part: Partition, ctx: SurveyContext, raw: pd.DataFrame | None) -> str:
-    """What the partition's result depends on: its rows (stored bytes, or the rows
-    as read), where they sit (file and first row: results carry ``source_file``
-    and ``source_row``), its duplicate-id rows, and the run's cache salt."""
-    digest = hashlib.sha256(ctx.cache_salt.encode())
-    digest.update(f"{part.path}|{part.start}|".encode())
-    if part.fingerprint is not None:
-        digest.update(part.fingerprint.encode())
-    else:
-        digest.update(pd.util.hash_pandas_object(pd.DataFrame(raw.drop(columns=raw.geometry.name)),
-                                                 index=False).to_numpy().tobytes())
-        digest.update(b"".join(shapely.to_wkb(raw.geometry.values[~pd.isna(raw.geometry.values)])))
-    if ctx.duplicate_rows is not None:
-        lo, hi = np.searchsorted(ctx.duplicate_rows, [part.start, part.stop if part.stop >= 0 else np.iinfo(np.int64).max])
-        digest.update(ctx.duplicate_rows[lo:hi].tobytes())
-    return digest.hexdigest()[:32]
-
-
-def survey_cache_key(part: Partition, ctx: SurveyContext) -> str | None:
-    """The partition's cache key where it can be had without reading its rows."""
-    return _cache_key(part, ctx, None) if ctx.cache_dir is not None and part.fingerprint is not None else None
-
-
-def _from_cache(entry: Path, part: Partition, ctx: SurveyContext, t0: float) -> PartitionResult:
-    name = f"part-{part.index:05d}.parquet"
-    targets = {"buildings.parquet": ctx.parts_dir / "buildings" / name,
-               "rejected.parquet": ctx.parts_dir / "rejected" / name,
-               "candidates.parquet": ctx.parts_dir / "candidates" / name}
-    result: PartitionResult = load_entry(entry, targets)
-    result.rejected_path = targets["rejected.parquet"]
-    result.buildings_path = targets["buildings.parquet"] if result.accepted else None
-    result.candidates_path = targets["candidates.parquet"] if targets["candidates.parquet"].is_file() else None
-    if ctx.registry is not None and len(ctx.registry) and result.buildings_path is not None:
-        # the registry changes every night: match again, reading outlines only when
-        # some located registry row lies near this partition (ids suffice otherwise)
-        registry = _registry_near(ctx.registry, result.bounds, ctx.match_distance_m)
-        if registry["building_id"].isna().any():
-            accepted = gpd.read_parquet(result.buildings_path, columns=["building_id", "geometry"])
-            result.matches = match_registry(registry, accepted, ctx.match_distance_m)
-        else:  # every row near names its building: the ids suffice
-            ids = pq.read_table(result.buildings_path, columns=["building_id"]).column(0)
-            result.matches = match_by_id(*ctx.registry_by_id(), ids.to_numpy(zero_copy_only=False))
-    result.index, result.cached, result.seconds = part.index, True, time.perf_counter() - t0
-    return result
-
-
-def _registry_near(registry: pd.DataFrame, bounds, distance_m: float) -> pd.DataFrame:
-    """Registry rows that could match a partition with these lon/lat bounds: all
-    rows located by id, and the located ones within reach of the bounds."""
-    by_id = registry["building_id"].notna()
-    if bounds is None:
-        return registry[by_id]
-    margin = distance_m / 90_000.0 + 1e-4  # degrees, generous at any latitude below 60°
-    west, south, east, north = bounds
-    lon, lat = registry["lon"].to_numpy(float), registry["lat"].to_numpy(float)
-    has_array = registry["array_geometry"].notna().to_numpy()
-    near = (lon >= west - margin) & (lon <= east + margin) & (lat >= south - margin) & (lat <= north + margin)
-    if has_array.any():
-        box = shapely.box(west - margin, south - margin, east + margin, north + margin)
-        arrays = registry["array_geometry"].to_numpy(dtype=object)
-        near[has_array] = shapely.intersects(arrays[has_array], box)
-    return registry[by_id.to_numpy() | near]
-
-
-def _to_cache(entry: Path, result: PartitionResult) -> None:
-    files = {"buildings.parquet": result.buildings_path, "rejected.parquet": result.rejected_path,
-             "candidates.parquet": result.candidates_path}
-    store_entry(entry, {k: v for k, v in files.items() if v is not None},
-                replace(result, matches=None, buildings_path=None, rejected_path=None, candidates_path=None))
-
-
-def survey_partition(part: Partition, ctx: SurveyContext) -> PartitionResult:
-    """Read, survey and write one partition; return its summaries.
-
-    With a cache, a partition whose key is stored is not surveyed again: its
-    part files are linked and only the registry matching is redone.
-    """
-    t0 = time.perf_counter()
-    source = str(part.path)
-    raw = None
-    if part.fingerprint is None:
-        raw = read_partition(part, ctx.config.footprints.crs)
-    key = _cache_key(part, ctx, raw) if ctx.cache_dir is not None else None
-    if key is not None and has_entry(ctx.cache_dir / key):
-        result = _from_cache(ctx.cache_dir / key, part, ctx, t0)
-        result.cache_key = key
-        return result
-    if raw is None:
-        raw = read_partition(part, ctx.config.footprints.crs)
-    buildings, rejected, stats = clean_footprints(raw, source, ctx.id_column, ctx.duplicate_rows)
-    lon, lat = buildings["lon"].to_numpy(), buildings["lat"].to_numpy()
-    if is_high_resolution(ctx.raster):  # rooftop rasters (≤ 5 m pixels): the roof's mean, window by window
-        ghi, _, outside = zonal_ghi_kwh_per_m2_yr(ctx.raster, buildings.geometry.values, lon, lat)
-    else:  # a climatology: the cell under the roof
-        ghi, outside = sample_ghi_kwh_per_m2_yr(ctx.raster, lon, lat)
-    accepted, rejected_more = survey_buildings(buildings, ghi, outside, ctx.parks, ctx.config,
-                                               ctx.yield_table, source)
-    frames = [r for r in (rejected, rejected_more) if r is not None and len(r)]
-    rejected_all = pd.concat(frames, ignore_index=True) if frames else rejected
-    if part.file_start:  # a rejected row is reported by its file and its row there
-        rejected_all["source_row"] = rejected_all["source_row"] - part.file_start
-    matches = (match_registry(ctx.registry, accepted, ctx.match_distance_m)
-               if ctx.registry is not None and len(ctx.registry) else None)
-    name = f"part-{part.index:05d}.parquet"
-    buildings_path = None
-    if len(accepted):
-        buildings_path = ctx.parts_dir / "buildings" / name
-        write_geoparquet(accepted, buildings_path)
-    rejected_path = ctx.parts_dir / "rejected" / name
-    write_rejected(rejected_all, rejected_path)
-    # roofs outside parks become projects here, in parallel; park roofs are grouped per park later
-    candidates_path = None
-    outside = accepted[accepted["park_id"].isna()]
-    if len(outside):
-        projects = build_candidates(outside.assign(has_pv=False, pv_status="none"), ctx.config.economics)
-        if len(projects):
-            candidates_path = ctx.parts_dir / "candidates" / name
-            write_geoparquet(projects, candidates_path)
-    result = PartitionResult(
-        index=part.index, input_rows=len(raw), accepted=len(accepted), rejected=len(rejected_all),
-        reasons=dict(Counter(rejected_all["reason"].astype(str))), repaired=stats["repaired"],
-        by_park=summarise(accepted, "park_id"), by_district=summarise(accepted, "district"),
-        buildings_path=buildings_path, rejected_path=rejected_path, seconds=time.perf_counter() - t0,
-        matches=matches, bounds=tuple(accepted.total_bounds) if len(accepted) else None, cache_key=key,
-        candidates_path=candidates_path)
-    if key is not None:
-        _to_cache(ctx.cache_dir / key, result)
-    return result
 
 
 def _one_thread_per_worker() -> None:
@@ -359,7 +161,7 @@ class Executor:
         if self.scheduler is None:  # a local cluster shares this machine's files
             self.ships = False
             return
-        from .errors import InputFileError
+        from ..errors import InputFileError
 
         for path in self._worker_inputs:
             missing = [w for w, seen in client.run(os.path.exists, path).items() if not seen]
@@ -516,7 +318,7 @@ class Executor:
             try:
                 self.client = Client(self.scheduler, timeout="10s")
             except OSError as exc:
-                from .errors import PVSurveyError
+                from ..errors import PVSurveyError
                 raise PVSurveyError(f"cannot reach the Dask scheduler at {self.scheduler} ({exc}); "
                                     "start one with 'dask scheduler' or drop --scheduler to run locally") from None
             self.used = "cluster"

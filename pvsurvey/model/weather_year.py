@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pvlib
 
-from .params import Climate
+from ..config.schema import Climate
 
 # A non-leap year; timestamps at half past the hour stand for the whole hour.
 TYPICAL_YEAR = 2023

@@ -14,12 +14,12 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from .candidates import CANDIDATE_COLUMNS, STATUSES, apply_statuses, gap_closing_plan, normalise_status
-from .errors import InputFileError
-from .io.datasets import dataset_exists, read_candidates
-from .io.exports import export_table, read_table
-from .naming import safe_file_stem
-from .workflow import candidate_status_path, read_candidate_statuses
+from ..model.candidates import CANDIDATE_COLUMNS, STATUSES, apply_statuses, gap_closing_plan, normalise_status
+from ..errors import InputFileError
+from ..io.datasets import dataset_exists, read_candidates
+from ..io.exports import export_table, read_table
+from ..naming import safe_file_stem
+from ..store.candidate_status import candidate_status_path, read_candidate_statuses
 
 PARK_SUMMARY_FIELDS = ["park_id", "park_name", "district", "usable_area_m2", "install_ratio_area_frac",
                        "install_ratio_count_frac", "target_install_ratio", "installed_kwp", "new_kwp_since_baseline",
@@ -89,7 +89,7 @@ def park_summaries(run_dir: Path, candidates: pd.DataFrame, lang: str, rank_by: 
     """One small two-column sheet per park: its progress and its candidates."""
     progress_path = run_dir / "progress.json"
     parks = json.loads(progress_path.read_text(encoding="utf-8"))["parks"] if progress_path.is_file() else []
-    from .columns import label
+    from ..columns import label
 
     t = SUMMARY_TEXT[lang]
     sheets = {}

@@ -7,14 +7,19 @@ workers storing the same key leave one entry.
 
 from __future__ import annotations
 
+
 import hashlib
 import os
-import pickle
 import shutil
-import uuid
 from pathlib import Path
 
 import pandas as pd
+
+from .runs import store_dir
+
+import pickle
+import uuid
+
 
 RESULT_FILE = "result.pkl"
 
@@ -109,3 +114,25 @@ def rows_digest(hashes, columns) -> str:
 
 def combine(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+def cache_dir(run_dir: Path) -> Path:
+    """Partition results kept for the next run (beside the dated runs)."""
+    return store_dir(run_dir) / ".cache"
+
+
+def yields_entry(salt: str) -> str:
+    """The cache file of the pvlib yields computed under one cache salt."""
+    return f"yields-{salt[:32]}.pkl"
+
+
+def prune_cache(run_dir: Path, keep: set) -> None:
+    """Drop cached results the latest run did not use (the cache holds one run)."""
+    root = cache_dir(run_dir)
+    if root.is_dir():
+        for entry in root.iterdir():
+            if entry.name not in keep:
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)

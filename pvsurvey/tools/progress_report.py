@@ -1,12 +1,27 @@
-"""Progress report: the text table and the trajectory chart (pure: data in,
-strings and figures out)."""
+"""`pvsurvey progress`: the progress table of a finished run (zh/en, CJK-width
+aligned) and its trajectory chart.
+"""
 
 from __future__ import annotations
+
 
 import unicodedata
 
 import numpy as np
 import pandas as pd
+
+import json
+import logging
+import os
+import warnings
+from pathlib import Path
+
+
+from ..errors import InputFileError
+from ..store.history import read_history
+
+log = logging.getLogger(__name__)
+
 
 TEXT = {
     "en": {"title": "Progress toward the rooftop-PV targets", "as_of": "as of", "city": "City",
@@ -155,3 +170,50 @@ def has_cjk_font() -> bool:
     return any(any(k in f.name for k in ("CJK", "WenQuanYi", "Hei", "Song", "Noto Sans SC"))
                for f in font_manager.fontManager.ttflist)
 
+
+def report_progress(run_dir: str | Path, lang: str = "en", history_file: str | Path | None = None
+                    ) -> tuple[str, list[Path]]:
+    """The progress table of a run and its trajectory chart.
+
+    Writes ``progress.png`` and ``progress.svg`` (text kept as text, so browsers
+    render Chinese labels even where no CJK font is installed for the PNG) into
+    the run directory.
+
+    Returns
+    -------
+    (str, list of Path)
+        The table as text and the chart files written.
+    """
+    pass
+
+    run_dir = Path(run_dir)
+    doc_path = run_dir / "progress.json"
+    if not doc_path.is_file():
+        raise InputFileError(f"{run_dir}: no progress.json here; give a run directory written by 'pvsurvey run'")
+    doc = json.loads(doc_path.read_text(encoding="utf-8"))
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    history_file = Path(history_file) if history_file else (
+        Path(manifest["config"]["progress"]["history_file"]) if manifest["config"]["progress"].get("history_file")
+        else run_dir.absolute().parent / f"{manifest['name']}-history.csv")
+    history = read_history(history_file)
+    if history is None:  # a run always has its own point
+        history = pd.read_csv(run_dir / "progress.csv", encoding="utf-8-sig").assign(as_of=doc["as_of"])
+    text = progress_table(doc, lang)
+    import matplotlib.pyplot as plt
+
+    written = []
+    png_lang = lang if (lang == "en" or has_cjk_font()) else "en"
+    if png_lang != lang:
+        log.warning("no CJK font for the PNG chart: its labels are in English; progress.svg has the Chinese ones")
+    for suffix, chart_lang in (("png", png_lang), ("svg", lang)):
+        with plt.rc_context({"svg.fonttype": "none"}), warnings.catch_warnings():
+            # SVG keeps text as text: the viewer's fonts draw it, so missing local glyphs do not matter
+            warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+            fig = trajectory_figure(history, doc, chart_lang)
+            target = run_dir / f"progress.{suffix}"
+            tmp = target.with_name(f".{target.name}.tmp")
+            fig.savefig(tmp, dpi=120, format=suffix)
+            plt.close(fig)
+        os.replace(tmp, target)
+        written.append(target)
+    return text, written

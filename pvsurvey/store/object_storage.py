@@ -25,9 +25,9 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import InputFileError, PVSurveyError
-from .io.storage import STORE_HINT, filesystem
-from .publish import COMPLETE_MARKER, run_summary
+from ..errors import InputFileError, PVSurveyError
+from ..io.storage import STORE_HINT, filesystem
+from .runs import COMPLETE_MARKER, run_summary
 
 log = logging.getLogger(__name__)
 

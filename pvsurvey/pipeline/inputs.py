@@ -1,0 +1,157 @@
+"""Every input of a run, read and checked before any work starts; the input
+fingerprints and the cache salt that say what the results depend on.
+"""
+
+from __future__ import annotations
+
+
+import datetime as dt
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from .. import __version__
+from ..model.yield_table import SpecificYieldTable
+from ..errors import InputFileError
+from ..io.raster import open_irradiance, pixel_centres_kwh_per_m2_yr
+from ..io.vector import (check_footprint_crs_and_extent, duplicate_id_rows, plan_partitions, resolve_id_column,
+                         source_columns)
+from ..io.registry import read_registry
+from ..locations import Location, is_url
+from ..io.storage import identity
+from ..io.weather import read_weather
+from ..tools.map_writer import map_options
+from ..config.schema import SurveyConfig
+from ..io.parks import read_parks
+
+
+def fingerprint(path: Location | None) -> dict | None:
+    """Size, mtime and SHA-256 of an input file (of its first and last 16 MiB when bigger than 64 MiB);
+    on object storage size, mtime and the store's ETag (:func:`pvsurvey.io.storage.identity`)."""
+    if path is None:
+        return None
+    if is_url(path):
+        return {"path": path, **identity(path)}
+    path = Path(path)
+    stat = path.stat()
+    digest = hashlib.sha256()
+    chunk = 16 << 20
+    with open(path, "rb") as fh:
+        if stat.st_size <= 4 * chunk:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+            method = "sha256"
+        else:
+            digest.update(fh.read(chunk))
+            fh.seek(-chunk, os.SEEK_END)
+            digest.update(fh.read(chunk))
+            method = "sha256-head-tail-16MiB"
+    return {"path": str(path), "size_bytes": stat.st_size,
+            "modified": dt.datetime.fromtimestamp(stat.st_mtime, dt.timezone.utc).isoformat(),
+            method: digest.hexdigest()}
+
+
+def prewarm_flat_roofs(table: SpecificYieldTable, raster, bounds, cfg: SurveyConfig) -> None:
+    """Fill the yield table for flat roofs under every pixel of a coarse raster
+    before the workers start: each worker then gets it with the context instead
+    of computing the same entries again (most roofs are flat)."""
+    if bounds is None or cfg.footprints.crs is not None:  # a declared CRS may contradict the file's bounds
+        return
+    pixels = pixel_centres_kwh_per_m2_yr(raster, bounds)
+    if pixels is None:
+        return
+    lon, lat, ghi = pixels
+    keep = np.isfinite(ghi) & (ghi > 0)
+    n = int(keep.sum())
+    table.lookup(lat[keep], lon[keep], ghi[keep], np.full(n, cfg.roof.flat_tilt_deg),
+                 np.full(n, cfg.roof.flat_azimuth_deg), np.full(n, "rack", dtype=object))
+
+
+def build_yield_table(config: SurveyConfig) -> tuple[SpecificYieldTable, dict | None]:
+    irr = config.irradiance
+    if irr.weather is None:
+        return SpecificYieldTable(config.system, config.climate, irr.weather_cell_deg), None
+    data, meta = read_weather(irr.weather)
+    table = SpecificYieldTable(config.system, config.climate, irr.weather_cell_deg, weather=data,
+                               weather_location=(meta["latitude"], meta["longitude"]))
+    return table, meta
+
+
+@dataclass
+class CheckedInputs:
+    """Everything read and checked before any work starts."""
+
+    raster: object
+    parts: list
+    id_column: str | None
+    duplicates: np.ndarray | None
+    parks: gpd.GeoDataFrame | None
+    parks_summary: dict | None
+    registry: pd.DataFrame | None
+    yield_table: SpecificYieldTable
+    weather_meta: dict | None
+
+
+def check_inputs(cfg: SurveyConfig) -> CheckedInputs:
+    """Open and check every input, so that a bad file stops the run before any work.
+
+    Raises
+    ------
+    PVSurveyError
+        One line naming the file and the fix (missing, unreadable, empty, no
+        CRS, implausible units, no overlap between raster and footprints, ...).
+    """
+    raster = open_irradiance(cfg.irradiance.ghi, cfg.irradiance.units)
+    parts = plan_partitions(cfg.footprints.path, cfg.parallel.partition_rows, cfg.footprints.layer)
+    check_footprint_crs_and_extent(parts, cfg.footprints.crs, raster)
+    id_column = resolve_id_column(source_columns(parts[0]), cfg.footprints.id_column)
+    if cfg.footprints.id_column and id_column is None:
+        raise InputFileError(f"{cfg.footprints.path}: no column '{cfg.footprints.id_column}' "
+                             "(footprints.id_column in the config)")
+    duplicates = duplicate_id_rows(parts, id_column) if id_column else None
+    pa.default_memory_pool().release_unused()  # the id scan's buffers, before the workers start
+    parks, parks_summary = read_parks(cfg)
+    registry = read_registry(cfg.installations) if cfg.installations is not None else None
+    yield_table, weather_meta = build_yield_table(cfg)
+    map_options(cfg.maps)  # a Tianditu base map without a key fails here, not after the survey
+    return CheckedInputs(raster, parts, id_column, duplicates, parks, parks_summary, registry, yield_table,
+                         weather_meta)
+
+
+def input_fingerprints(cfg: SurveyConfig, parts: list) -> dict:
+    """What identifies each input's content (the manifest's ``inputs``); a folder of
+    footprint files by its file count and its partitions' fingerprints."""
+    files = list(dict.fromkeys(p.path for p in parts))
+    footprints = fingerprint(cfg.footprints.path) if files == [cfg.footprints.path] else {
+        "path": str(cfg.footprints.path), "files": len(files),
+        "partitions_sha256": hashlib.sha256("|".join(str(p.fingerprint) for p in parts).encode()).hexdigest()}
+    return {"footprints": footprints,
+            "parks": fingerprint(cfg.parks.path if cfg.parks else None),
+            "installations": fingerprint(cfg.installations.path if cfg.installations else None),
+            "ghi": fingerprint(cfg.irradiance.ghi),
+            "weather": fingerprint(cfg.irradiance.weather)}
+
+
+def cache_salt(cfg: SurveyConfig, fingerprints: dict, id_column: str | None) -> str:
+    """Everything besides a partition's own rows that shapes its result: the
+    model parameters and economics (projects of roofs outside parks are built in
+    the survey tasks), the raster, weather and parks, the reader settings and
+    pvsurvey's version. The registry is not in it: matching is redone each run."""
+    def digest(fp):  # the mtime too: a big file is hashed at its head and tail only
+        return None if fp is None else {k: v for k, v in fp.items() if k != "path"}
+
+    shaping = {"version": __version__, "id_column": id_column,
+               "footprints": cfg.footprints.model_dump(mode="json", exclude={"path"}),
+               "roof": cfg.roof.model_dump(mode="json"), "system": cfg.system.model_dump(mode="json"),
+               "climate": cfg.climate.model_dump(mode="json"), "economics": cfg.economics.model_dump(mode="json"),
+               "irradiance": {"units": cfg.irradiance.units, "cell_deg": cfg.irradiance.weather_cell_deg},
+               "ghi": digest(fingerprints["ghi"]), "weather": digest(fingerprints["weather"]),
+               "parks": digest(fingerprints["parks"])}
+    return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()

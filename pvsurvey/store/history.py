@@ -1,0 +1,42 @@
+"""The history of a survey's progress figures, one CSV beside the runs (a rerun
+for the same ``as_of`` date replaces its rows).
+"""
+
+from __future__ import annotations
+
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from ..config.schema import SurveyConfig
+
+
+HISTORY_COLUMNS = ["as_of", "run_finished_at", "level", "key", "name", "usable_area_m2", "usable_area_with_pv_m2",
+                   "install_ratio_area_frac", "install_ratio_count_frac", "installed_kwp",
+                   "new_kwp_since_baseline", "pipeline_kwp", "target_install_ratio", "new_capacity_target_kwp"]
+
+
+def history_path(cfg: SurveyConfig, run_dir: Path) -> Path:
+    return cfg.progress.history_file or run_dir.parent / f"{cfg.name}-history.csv"
+
+
+def read_history(path: Path) -> pd.DataFrame | None:
+    return pd.read_csv(path, dtype={"key": str, "name": str}) if path.is_file() else None
+
+
+def append_history(path: Path, table: pd.DataFrame, as_of: dt.date, finished_at: str) -> pd.DataFrame:
+    """Add this run's rows to the history; a rerun for the same as-of date replaces them."""
+    rows = table.assign(as_of=as_of.isoformat(), run_finished_at=finished_at)
+    rows = rows[[c for c in HISTORY_COLUMNS if c in rows.columns]]
+    old = read_history(path)
+    if old is not None:
+        rows = pd.concat([old[old["as_of"] != as_of.isoformat()], rows], ignore_index=True)
+    rows = rows.sort_values(["as_of", "level", "key"], kind="stable")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    rows.to_csv(tmp, index=False, encoding="utf-8-sig")
+    os.replace(tmp, path)
+    return rows
