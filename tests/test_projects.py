@@ -119,7 +119,7 @@ def test_city_list_park_lists_and_exports_agree_on_ranks(tmp_path):
     import shutil
 
     from pvsurvey.io.datasets import read_candidates
-    from pvsurvey.tools.map_writer import load_run
+    from pvsurvey.tools.map_writer import read_map_data
 
     run = run_survey(None, tmp_path / "demo", serial=True)
     invoke("export", run.run_dir, "--format", "csv", "--lang", "en")
@@ -141,6 +141,6 @@ def test_city_list_park_lists_and_exports_agree_on_ranks(tmp_path):
     for name, frame in (("buildings.parquet", buildings), ("candidates.parquet", candidates)):
         shutil.rmtree(old / name)
         frame.to_parquet(old / name)
-    assert len(load_run(old).buildings) == int((buildings["park_id"].notna()).sum())
+    assert len(read_map_data(old).buildings) == int((buildings["park_id"].notna()).sum())
     again = read_candidates(old / "candidates.parquet").set_index("project_id")["rank"]
     assert again.to_dict() == rank_of

@@ -25,7 +25,7 @@ from ..model.candidates import CANDIDATE_COLUMNS, STORED_CANDIDATE_COLUMNS, rank
 from ..errors import InputFileError, PVSurveyError
 from ..io.writers import merge_parquet, write_csv, write_json
 from ..config.schema import SurveyConfig
-from .pv_and_projects import (FinishContext, FinishTask, add_counts, candidate_part, finish_partition, in_cache,
+from .pv_and_projects import (FinishContext, FinishTask, add_counts, finish_partition, in_cache,
                               park_projects, park_tasks, rows_to_compute)
 from ..io.datasets import dataset_exists, parquet_parts, read_parts
 from ..execution.executor import Executor
@@ -35,6 +35,8 @@ from ..model.registry_matching import registry_outcome
 from ..store.cache import yields_entry
 from ..store.candidate_status import candidate_status_path, read_candidate_statuses
 from .inputs import CheckedInputs
+from ..store.run_directory import (CANDIDATES, CITY_CANDIDATE_LIST, DISTRICTS, OUTPUTS, PARK_CANDIDATE_LISTS, PARKS, PARTS,
+                                     PROGRESS, PROGRESS_TABLE, REGISTRY_MATCHES, REJECTED, candidate_part)
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +79,9 @@ def publish_candidate_lists(out_dir: Path, lang: str) -> None:
     """The city's list ``candidates.csv`` (the cheapest ``CITY_LIST_MAX_ROWS``)
     and one complete list per park under ``candidates/``, with city-wide ranks,
     from the parts of ``candidates.parquet/`` (only costs are read in full)."""
-    parts = parquet_parts(out_dir / "candidates.parquet")
+    parts = parquet_parts(out_dir / CANDIDATES)
     ranks = ranks_by_cost([t.column(0).to_numpy() for t in read_parts(parts, ["lcoe_cny_per_kwh"])])
-    per_park = out_dir / "candidates"
+    per_park = out_dir / PARK_CANDIDATE_LISTS
     per_park.mkdir(exist_ok=True)
     top = []
     for path, rank in zip(parts, ranks):
@@ -95,7 +97,7 @@ def publish_candidate_lists(out_dir: Path, lang: str) -> None:
             frame.insert(1, "rank", rank[chosen])
             top.append(frame)
     city = pd.concat(top, ignore_index=True).sort_values("rank") if top else pd.DataFrame(columns=CANDIDATE_COLUMNS)
-    write_csv(city, out_dir / "candidates.csv", lang)
+    write_csv(city, out_dir / CITY_CANDIDATE_LIST, lang)
 
 
 def _head(path: Path, rows: int) -> pa.Table:
@@ -184,7 +186,7 @@ def _write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.
     survey_bounds = (bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(), bounds[:, 3].max())
     resolved, per_building = registry_outcome(inputs.registry, results, cfg, as_of, survey_bounds)
     statuses = read_candidate_statuses(candidate_status_path(cfg.name, run_dir))
-    fctx = FinishContext(cfg.economics, statuses, tmp_dir, tmp_dir / "_parts", cache)
+    fctx = FinishContext(cfg.economics, statuses, tmp_dir, tmp_dir / PARTS, cache)
 
     tasks = _finish_tasks(results, per_building, statuses, cache is not None)
     reused = in_cache(tasks, cache, "finish")
@@ -197,29 +199,28 @@ def _write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.
     finished_parks = executor.map(park_projects, parks, fctx, _log_progress("park projects", "parks"),
                                   rows_to_compute(parks, reused), reused)
     candidate_counts = add_counts([f.candidates for f in finished] + [p.candidates for p in finished_parks])
-    if not dataset_exists(tmp_dir / "candidates.parquet"):
+    if not dataset_exists(tmp_dir / CANDIDATES):
         _empty_candidates(tmp_dir)
-    merge_parquet([r.rejected_path for r in results], tmp_dir / "rejected.parquet", geo=False)
+    merge_parquet([r.rejected_path for r in results], tmp_dir / REJECTED, geo=False)
     park_table, district_table, totals = aggregate(results, inputs.parks)
-    write_csv(park_table, tmp_dir / "parks.csv")
-    write_csv(district_table, tmp_dir / "districts.csv")
+    write_csv(park_table, tmp_dir / PARKS)
+    write_csv(district_table, tmp_dir / DISTRICTS)
 
     log.info("%d candidate project(s); writing the lists and progress", candidate_counts["projects"])
     publish_candidate_lists(tmp_dir, cfg.output.lang)
     tables = progress_tables(ProgressSums([f.sums for f in finished]), inputs.parks, cfg)
     table = progress_csv(tables)
-    old = read_history(history_path(cfg, run_dir))
+    old = read_history(history_path(cfg.name, cfg.progress.history_file, run_dir))
     now = table.assign(as_of=as_of.isoformat())
     history = now if old is None else pd.concat([old[old["as_of"] != as_of.isoformat()], now], ignore_index=True)
     doc = progress_document(tables, cfg, as_of, resolved, history)
-    write_json(doc, tmp_dir / "progress.json")
-    write_csv(table, tmp_dir / "progress.csv")
-    outputs = ["buildings.parquet", "rejected.parquet", "parks.csv", "districts.csv", "progress.json",
-               "progress.csv", "candidates.parquet", "candidates.csv", "candidates/", "manifest.json"]
+    write_json(doc, tmp_dir / PROGRESS)
+    write_csv(table, tmp_dir / PROGRESS_TABLE)
+    outputs = list(OUTPUTS)
     registry_counts = None
     if resolved is not None:
-        write_csv(resolved, tmp_dir / "installations_matched.csv")
-        outputs.append("installations_matched.csv")
+        write_csv(resolved, tmp_dir / REGISTRY_MATCHES)
+        outputs.append(REGISTRY_MATCHES)
         registry_counts = doc["registry"]
     city = doc["city"]
     totals.update({"install_ratio_area_frac": city.get("install_ratio_area_frac"),

@@ -1,6 +1,6 @@
 """The second and third rounds of tasks, after the registry is resolved.
 
-Round 1 (:mod:`pvsurvey.parallel`) surveys each partition and matches the
+Round 1 (:mod:`pvsurvey.pipeline.survey_task`) surveys each partition and matches the
 registry's rows to its roofs. Once the client has resolved those matches into
 one outcome per registry row (tiny), round 2 finishes each partition in its own
 task: the registry's PV columns on its roofs, written as the partition's part of
@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..store.run_directory import BUILDINGS, CANDIDATES, building_part, candidate_part
 from ..store.cache import combine, entry_path, has_entry, link, load_entry, store_entry
 from ..model.candidates import apply_statuses, build_candidates, project_pv, stored_candidates
 from ..io.vector import geoframe_from_arrow
@@ -86,14 +87,6 @@ class ParkResult:
     candidates: dict
     cached: bool = False
     key: str | None = None
-
-
-def building_part(out_dir: Path, index: int) -> Path:
-    return out_dir / "buildings.parquet" / f"part-{index:05d}.parquet"
-
-
-def candidate_part(out_dir: Path, name: str) -> Path:
-    return out_dir / "candidates.parquet" / f"{name}.parquet"
 
 
 def candidate_counts(frame: pd.DataFrame) -> dict:
@@ -156,7 +149,7 @@ def finish_partition(task: FinishTask, ctx: FinishContext) -> FinishResult:
     piece_name = f"part-{task.index:05d}.parquet"
     entry = entry_path(ctx.cache_dir, task.key, "finish")
     if has_entry(entry):
-        result: FinishResult = load_entry(entry, {"buildings.parquet": final, "candidates.parquet": projects})
+        result: FinishResult = load_entry(entry, {BUILDINGS: final, CANDIDATES: projects})
         pieces = {}
         for park_id, (name, rows) in result.park_pieces.items():
             target = _piece_path(ctx, park_id, piece_name)
@@ -173,7 +166,7 @@ def finish_partition(task: FinishTask, ctx: FinishContext) -> FinishResult:
                                       ctx.economics.min_candidate_kwp)
         final.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, final, compression=PARQUET_COMPRESSION)
-        files["buildings.parquet"] = final
+        files[BUILDINGS] = final
         inside = table.select(PARK_ROOF_COLUMNS).filter(
             pc.and_(pc.greater(table["capacity_kwp"], 0), pc.is_valid(table["park_id"])))
         for park_id in pc.unique(inside["park_id"]).to_pylist():
@@ -186,7 +179,7 @@ def finish_partition(task: FinishTask, ctx: FinishContext) -> FinishResult:
     if task.candidates_path is not None:
         counts = _finish_outside_projects(task, ctx, projects)
         if projects.is_file():
-            files["candidates.parquet"] = projects
+            files[CANDIDATES] = projects
     result = FinishResult(task.index, sums, counts, pieces, time.perf_counter() - t0, key=task.key)
     if entry is not None:
         stored = {park_id: (_piece_name(park_id), rows) for park_id, (_, rows) in pieces.items()}
@@ -199,7 +192,7 @@ def park_projects(task: ParkTask, ctx: FinishContext) -> ParkResult:
     path = candidate_part(ctx.out_dir, f"park-{safe_file_stem(task.park_id)}")
     entry = entry_path(ctx.cache_dir, task.key, "park")
     if has_entry(entry):
-        result: ParkResult = load_entry(entry, {"candidates.parquet": path})
+        result: ParkResult = load_entry(entry, {CANDIDATES: path})
         result.cached = True
         return result
     tables = [pq.read_table(p) for p in task.pieces]
@@ -211,7 +204,7 @@ def park_projects(task: ParkTask, ctx: FinishContext) -> ParkResult:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_geoparquet(gpd.GeoDataFrame(stored_candidates(projects), geometry=projects.geometry.values,
                                           crs=projects.crs), path)
-        files["candidates.parquet"] = path
+        files[CANDIDATES] = path
     result = ParkResult(task.park_id, candidate_counts(projects), key=task.key)
     if entry is not None:
         store_entry(entry, files, result)
@@ -244,5 +237,4 @@ def rows_to_compute(tasks, cached: list[bool]) -> int:
 
 
 __all__ = ["FinishContext", "FinishTask", "FinishResult", "ParkTask", "ParkResult", "finish_partition",
-           "park_projects", "park_tasks", "candidate_counts", "add_counts", "in_cache", "rows_to_compute",
-           "building_part", "candidate_part"]
+           "park_projects", "park_tasks", "candidate_counts", "add_counts", "in_cache", "rows_to_compute"]

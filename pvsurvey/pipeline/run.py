@@ -34,12 +34,13 @@ from ..io.writers import write_json
 from ..config.schema import SurveyConfig, VectorSource
 from ..execution.executor import Executor
 from .survey_task import SurveyContext, survey_cache_key, survey_partition
-from ..store.runs import COMPLETE_MARKER, new_partial_dir, new_run_id, publish, run_lock, store_dir
+from ..store.runs import new_partial_dir, new_run_id, publish, run_lock, store_dir
 from ..store.object_storage import check_writable, publish_run
 from ..store.history import append_history, history_path
 from ..store.cache import cache_dir, prune_cache, yields_entry
 from .inputs import CheckedInputs, cache_salt, check_inputs, input_fingerprints, prewarm_flat_roofs
 from .outputs import _write_outputs
+from ..store.run_directory import COMPLETE_MARKER, MANIFEST, MAPS, PARTS, RUN_LOG
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
     with run_lock(run_dir, wait=wait):
         tmp_dir = new_partial_dir(run_dir)
         run_id = new_run_id()
-        log_file = _log_to(tmp_dir / "run.log")
+        log_file = _log_to(tmp_dir / RUN_LOG)
         try:
             manifest, history_rows = _survey_into(tmp_dir, run_dir, run_id, cfg, inputs, scheduler, workers, serial,
                                                   progress, as_of, started, timer, reuse)
@@ -161,14 +162,14 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
             logging.getLogger("pvsurvey").removeHandler(log_file)
             log_file.close()
         # the history grows only with published runs
-        append_history(history_path(cfg, run_dir), history_rows, as_of, manifest["finished_at"])
+        append_history(history_path(cfg.name, cfg.progress.history_file, run_dir), history_rows, as_of, manifest["finished_at"])
         published_url = None
         if cfg.output.publish_url is not None:
             t0 = time.perf_counter()
             published_url = publish_run(run_dir.resolve(), cfg.output.publish_url, cfg.output.keep_runs)
             log.info("run %s copied to %s in %.1f s", run_id, published_url, time.perf_counter() - t0)
         if cfg.maps.publish_dir is not None:  # stable names for the web server, fresh every morning
-            publish_maps(run_dir / "maps", cfg.maps.publish_dir)
+            publish_maps(run_dir / MAPS, cfg.maps.publish_dir)
     return RunResult(run_dir, manifest, published_url)
 
 
@@ -188,7 +189,7 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
                  workers, serial, progress, as_of, started, timer, reuse: bool):
     """Run the survey into ``tmp_dir`` and write every output and the marker."""
     parts = inputs.parts
-    parts_dir = tmp_dir / "_parts"
+    parts_dir = tmp_dir / PARTS
     for sub in ("buildings", "rejected", "candidates"):
         (parts_dir / sub).mkdir(parents=True)
     fingerprints = input_fingerprints(cfg, parts)
@@ -229,7 +230,7 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
     with timer.step("maps"):
         try:
             write_maps(tmp_dir, config=cfg)
-            manifest_counts["outputs"]["maps/"] = str(run_dir / "maps")
+            manifest_counts["outputs"][MAPS + "/"] = str(run_dir / MAPS)
         except PVSurveyError as exc:  # maps are a view of the run: without them the run still stands
             log.warning("no maps for this run: %s", exc)
     manifest = {
@@ -252,6 +253,6 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
         "parks": inputs.parks_summary,
         "timings_s": timer.seconds,
     }
-    write_json(manifest, tmp_dir / "manifest.json")
+    write_json(manifest, tmp_dir / MANIFEST)
     (tmp_dir / COMPLETE_MARKER).write_text(manifest["finished_at"] + "\n")
     return manifest, history_rows

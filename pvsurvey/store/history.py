@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config.schema import SurveyConfig
 
 
 HISTORY_COLUMNS = ["as_of", "run_finished_at", "level", "key", "name", "usable_area_m2", "usable_area_with_pv_m2",
@@ -19,8 +18,10 @@ HISTORY_COLUMNS = ["as_of", "run_finished_at", "level", "key", "name", "usable_a
                    "new_kwp_since_baseline", "pipeline_kwp", "target_install_ratio", "new_capacity_target_kwp"]
 
 
-def history_path(cfg: SurveyConfig, run_dir: Path) -> Path:
-    return cfg.progress.history_file or run_dir.parent / f"{cfg.name}-history.csv"
+def history_path(name: str, history_file: str | Path | None, run_dir: Path) -> Path:
+    """The history of survey ``name``: ``progress.history_file`` where the config sets one,
+    else ``<name>-history.csv`` beside the run directory (it outlives every run)."""
+    return Path(history_file) if history_file else Path(run_dir).absolute().parent / f"{name}-history.csv"
 
 
 def read_history(path: Path) -> pd.DataFrame | None:

@@ -27,7 +27,8 @@ from pathlib import Path
 
 from ..errors import InputFileError, PVSurveyError
 from ..io.storage import STORE_HINT, filesystem
-from .runs import COMPLETE_MARKER, run_summary
+from .run_directory import COMPLETE_MARKER
+from .runs import run_summary
 
 log = logging.getLogger(__name__)
 

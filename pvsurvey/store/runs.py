@@ -25,8 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import InputFileError, RunLockedError
+from .run_directory import COMPLETE_MARKER, MANIFEST
 
-COMPLETE_MARKER = "_COMPLETE"
 
 
 def store_dir(run_dir: Path) -> Path:
@@ -110,7 +110,7 @@ def _adopt_plain_directory(run_dir: Path) -> None:
     """A real directory where the pointer goes (an older layout) joins the store."""
     if run_dir.is_symlink() or not run_dir.exists():
         return
-    if not (run_dir / COMPLETE_MARKER).is_file() and not (run_dir / "manifest.json").is_file():
+    if not (run_dir / COMPLETE_MARKER).is_file() and not (run_dir / MANIFEST).is_file():
         raise InputFileError(f"{run_dir} exists and is not a pvsurvey run directory; choose another --out")
     os.rename(run_dir, store_dir(run_dir) / f"adopted-{uuid.uuid4().hex[:6]}")
 
@@ -150,7 +150,7 @@ def run_summaries(run_dir: Path) -> list[dict]:
     rows = []
     for path in reversed(completed_runs(run_dir)):
         try:
-            manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+            manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
         rows.append(run_summary(path.name, manifest, path.resolve() == current))

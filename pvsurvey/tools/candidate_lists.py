@@ -1,13 +1,12 @@
 """Tools for park managers and planners: export candidate lists, take edited
 lists back (statuses and notes), and plan which projects close a target gap.
 
-Paths in, files out; the compute is in :mod:`pvsurvey.candidates`.
+Paths in, files out; the compute is in :mod:`pvsurvey.model.candidates`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from pathlib import Path
 
@@ -16,40 +15,35 @@ import pandas as pd
 
 from ..model.candidates import CANDIDATE_COLUMNS, STATUSES, apply_statuses, gap_closing_plan, normalise_status
 from ..errors import InputFileError
-from ..io.datasets import dataset_exists, read_candidates
+from ..io.datasets import read_candidates
 from ..io.exports import export_table, read_table
 from ..naming import safe_file_stem
-from ..store.candidate_status import candidate_status_path, read_candidate_statuses
+from ..store.candidate_status import read_candidate_statuses
+from ..store.run_directory import CANDIDATES, EXPORTS, PROGRESS, RunDirectory
 
 PARK_SUMMARY_FIELDS = ["park_id", "park_name", "district", "usable_area_m2", "install_ratio_area_frac",
                        "install_ratio_count_frac", "target_install_ratio", "installed_kwp", "new_kwp_since_baseline",
                        "remaining_potential_kwp", "ratio_gap_area_m2"]
 SUMMARY_TEXT = {
     "zh": {"field": "项目", "value": "数值", "projects": "候选项目数", "capacity": "候选项目容量 (kWp)",
-           "plan": "补齐50%缺口所需项目数", "plan_capex": "补齐缺口所需投资 (元)", "closes": "潜力可否补齐"},
+           "plan": "补齐安装比例缺口所需项目数", "plan_capex": "补齐缺口所需投资 (元)", "closes": "潜力可否补齐"},
     "en": {"field": "Field", "value": "Value", "projects": "Candidate projects", "capacity": "Candidate capacity (kWp)",
            "plan": "Projects needed to close the ratio gap", "plan_capex": "Investment to close the gap (CNY)",
            "closes": "Potential closes the gap"},
 }
 
 
-def load_run(run_dir: str | Path) -> tuple[Path, dict]:
-    """A published run directory and its manifest (one clear error otherwise)."""
-    run_dir = Path(run_dir)
-    manifest_path = run_dir / "manifest.json"
-    if not manifest_path.is_file():
-        raise InputFileError(f"{run_dir}: not a run directory (no manifest.json); give a directory written by "
-                             "'pvsurvey run'")
-    return run_dir, json.loads(manifest_path.read_text(encoding="utf-8"))
+def _progress(run: RunDirectory) -> dict:
+    progress = run.progress()
+    if progress is None:
+        raise InputFileError(f"{run.path}: no {PROGRESS} here; rerun 'pvsurvey run' with this version")
+    return progress
 
 
-def current_candidates(run_dir: Path, manifest: dict) -> gpd.GeoDataFrame:
+def current_candidates(run: RunDirectory) -> gpd.GeoDataFrame:
     """The run's candidates with the park managers' latest statuses applied."""
-    path = run_dir / "candidates.parquet"
-    if not dataset_exists(path):
-        raise InputFileError(f"{run_dir}: no candidates.parquet; rerun 'pvsurvey run' with this version")
-    candidates = read_candidates(path)
-    statuses = read_candidate_statuses(candidate_status_path(manifest["name"], run_dir))
+    candidates = read_candidates(run.require(CANDIDATES))
+    statuses = read_candidate_statuses(run.candidate_status_path())
     if statuses is None:
         return candidates
     registry_set = candidates["status_source"] == "registry"
@@ -85,10 +79,10 @@ def select_scope(candidates: pd.DataFrame, park: str | None, district: str | Non
     return candidates
 
 
-def park_summaries(run_dir: Path, candidates: pd.DataFrame, lang: str, rank_by: str = "lcoe") -> dict[str, pd.DataFrame]:
+def park_summaries(run: RunDirectory, candidates: pd.DataFrame, lang: str, rank_by: str = "lcoe"
+                   ) -> dict[str, pd.DataFrame]:
     """One small two-column sheet per park: its progress and its candidates."""
-    progress_path = run_dir / "progress.json"
-    parks = json.loads(progress_path.read_text(encoding="utf-8"))["parks"] if progress_path.is_file() else []
+    parks = (run.progress() or {}).get("parks", [])
     from ..columns import label
 
     t = SUMMARY_TEXT[lang]
@@ -117,13 +111,13 @@ def export_candidates(run_dir: str | Path, fmt: str, lang: str = "zh", park: str
     and a sheet explaining every column), geojson and gpkg (WGS84). Headers in
     ``lang``. The park managers' latest statuses are applied.
     """
-    run_dir, manifest = load_run(run_dir)
-    candidates = select_scope(current_candidates(run_dir, manifest), park, district)
+    run = RunDirectory(run_dir)
+    candidates = select_scope(current_candidates(run), park, district)
     scope = scope_suffix(park, district)
-    path = Path(out) if out else run_dir / "exports" / f"candidates{scope}.{fmt}"
+    path = Path(out) if out else run.file(EXPORTS) / f"candidates{scope}.{fmt}"
     if fmt in ("csv", "xlsx"):
         table = pd.DataFrame(candidates.drop(columns="geometry"))
-        sheets = park_summaries(run_dir, candidates, lang) if fmt == "xlsx" else None
+        sheets = park_summaries(run, candidates, lang) if fmt == "xlsx" else None
         name = "可建设项目清单" if lang == "zh" else "Candidate projects"
         return export_table(table, path, fmt, lang=lang, sheets=sheets, sheet_name=name)
     return export_table(candidates, path, fmt, lang=lang)
@@ -136,7 +130,7 @@ def import_statuses(file: str | Path, run_dir: str | Path) -> dict:
     Returns counts: ``updated``, ``unchanged``, ``unknown_projects`` and
     ``bad_statuses`` (rows whose status is not one of ``STATUSES``; left out).
     """
-    run_dir, manifest = load_run(run_dir)
+    run = RunDirectory(run_dir)
     table = read_table(file, columns=CANDIDATE_COLUMNS)
     missing = [c for c in ("project_id", "status") if c not in table.columns]
     if missing:
@@ -147,9 +141,9 @@ def import_statuses(file: str | Path, run_dir: str | Path) -> dict:
     bad = table[status.isna()]
     edits = pd.DataFrame({"project_id": table["project_id"].astype(str), "status": status,
                           "notes": table["notes"].fillna("").astype(str) if "notes" in table else ""})[status.notna()]
-    current = current_candidates(run_dir, manifest)
+    current = current_candidates(run)
     known = set(current["project_id"])
-    store_path = candidate_status_path(manifest["name"], run_dir)
+    store_path = run.candidate_status_path()
     store = read_candidate_statuses(store_path)
     compared = edits.merge(current[["project_id", "status", "notes"]], on="project_id", how="left",
                            suffixes=("", "_before"))
@@ -173,9 +167,9 @@ def plan_gap(run_dir: str | Path, park: str | None = None, district: str | None 
              out: str | Path | None = None, lang: str = "zh") -> dict:
     """The cheapest-first shortest list of candidates closing the scope's gaps;
     written as a list (csv or xlsx by ``out``'s suffix, default csv in exports/)."""
-    run_dir, manifest = load_run(run_dir)
-    candidates = select_scope(current_candidates(run_dir, manifest), park, district)
-    progress = json.loads((run_dir / "progress.json").read_text(encoding="utf-8"))
+    run = RunDirectory(run_dir)
+    candidates = select_scope(current_candidates(run), park, district)
+    progress = _progress(run)
     if park:
         figures = next(p for p in progress["parks"] if str(p["park_id"]) == str(park))
         target_kwp = figures.get("new_capacity_target_kwp")
@@ -188,7 +182,7 @@ def plan_gap(run_dir: str | Path, park: str | None = None, district: str | None 
     plan = gap_closing_plan(candidates, figures["usable_area_m2"], figures["usable_area_with_pv_m2"],
                             figures["new_kwp_since_baseline"], figures["target_install_ratio"], target_kwp, rank_by)
     scope = scope_suffix(park, district)
-    path = Path(out) if out else run_dir / "exports" / f"plan{scope}-{rank_by}.csv"
+    path = Path(out) if out else run.file(EXPORTS) / f"plan{scope}-{rank_by}.csv"
     export_table(pd.DataFrame(plan["projects"].drop(columns="geometry", errors="ignore")), path, lang=lang)
     plan["path"] = str(path)
     plan["scope"] = park or district or "city"

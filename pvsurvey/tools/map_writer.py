@@ -10,7 +10,6 @@ The map builders themselves are pure (:mod:`pvsurvey.maps`).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 import shutil
@@ -26,19 +25,19 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import shapely
 
-from ..io.datasets import dataset_exists, dataset_schema, parquet_parts
+from ..io.datasets import dataset_schema, parquet_parts
 from ..io.storage import is_file, open_raster
 from ..locations import is_url, location
 from ..io.vector import geoframe_from_arrow
 from ..errors import InputFileError
+from ..config.schema import Economics, Maps, Targets
+from ..store.run_directory import BUILDINGS, CANDIDATES, DISTRICTS, MAP_INDEX, MAPS, PARKS, RunDirectory
 from ..store.object_storage import publish_maps_to_url
 from ..maps import (TOP_CANDIDATES, IrradianceGrid, MapOptions, asset_files, build_overview_map, build_park_map,
                     park_file_name, render)
 
 log = logging.getLogger(__name__)
 
-MAPS_DIR = "maps"
-INDEX = "index.html"
 PARK_NAME_SOURCES = ("park_name", "name", "名称", "园区名称")
 _BUILDING_COLUMNS = ("building_id", "park_id", "park_name", "district", "name", "owner", "usable_area_m2",
                      "capacity_kwp", "annual_yield_kwh", "specific_yield_kwh_per_kwp", "has_pv", "installed_kwp",
@@ -61,20 +60,6 @@ class RunData:
     districts: pd.DataFrame
     progress: dict | None
     candidates: gpd.GeoDataFrame | None
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputFileError(f"{path}: cannot read ({exc}); rerun 'pvsurvey run' to rewrite it") from None
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        return pd.DataFrame()
-    return pd.read_csv(path, encoding="utf-8-sig", dtype={"park_id": "string", "district": "string"},
-                       keep_default_na=False, na_values=[""])
 
 
 def _park_outlines(cfg: dict, lang: str) -> gpd.GeoDataFrame | None:
@@ -128,7 +113,7 @@ def _fallback_progress(buildings: pd.DataFrame, targets: dict) -> dict | None:
             "parks": parks, "districts": []}
 
 
-def load_run(run_dir: str | Path, config=None, lang: str = "zh") -> RunData:
+def read_map_data(run_dir: str | Path, config=None, lang: str = "zh") -> RunData:
     """Read what the maps need from a run directory.
 
     Parameters
@@ -146,23 +131,10 @@ def load_run(run_dir: str | Path, config=None, lang: str = "zh") -> RunData:
     InputFileError
         Not a run directory, or an unfinished one.
     """
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise InputFileError(f"{run_dir}: no such run directory; give the folder 'pvsurvey run' wrote "
-                             "(e.g. runs/shanghai-demo)")
-    buildings_path = run_dir / "buildings.parquet"
-    if not dataset_exists(buildings_path):
-        raise InputFileError(f"{run_dir}: no buildings.parquet here; give a run directory written by 'pvsurvey run'")
-    manifest = {}
-    if config is None:
-        if not (run_dir / "_COMPLETE").is_file() or not (run_dir / "manifest.json").is_file():
-            raise InputFileError(f"{run_dir}: not a finished run (no _COMPLETE or manifest.json); "
-                                 "rerun 'pvsurvey run' to complete it")
-        manifest = _read_json(run_dir / "manifest.json")
-        cfg = manifest.get("config") or {}
-    else:
-        cfg = _config_dict(config)
-    finished = manifest.get("finished_at")
+    run = RunDirectory(run_dir, finished=config is None)
+    buildings_path = run.require(BUILDINGS, "give a run directory written by 'pvsurvey run'")
+    cfg = run.config if config is None else _config_dict(config)
+    finished = run.manifest.get("finished_at")
     when = dt.datetime.fromisoformat(finished) if finished else dt.datetime.now(dt.timezone.utc)
     generated = when.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -170,25 +142,23 @@ def load_run(run_dir: str | Path, config=None, lang: str = "zh") -> RunData:
     columns = [c for c in _BUILDING_COLUMNS if c in available]
     # only roofs inside parks are drawn: a city-wide run never loads its other buildings
     in_parks = pc.is_valid(pc.field("park_id")) if "park_id" in available else None
-    buildings = gpd.read_parquet(buildings_path, columns=[*columns, "geometry"], filters=in_parks)
-    if buildings.crs is not None and not buildings.crs.equals("EPSG:4326"):
-        buildings = buildings.to_crs("EPSG:4326")
+    buildings = run.buildings(columns, filters=in_parks)
     buildings["park_id"] = buildings["park_id"].astype("string").fillna("")
 
-    progress = _read_json(run_dir / "progress.json") if (run_dir / "progress.json").is_file() else None
+    progress = run.progress()
     if progress is None:
         progress = _fallback_progress(buildings, cfg.get("targets") or {})
     candidates = None
-    if dataset_exists(run_dir / "candidates.parquet"):
-        candidates = _read_candidates_to_draw(run_dir / "candidates.parquet")
+    if run.has(CANDIDATES):
+        candidates = _read_candidates_to_draw(run.file(CANDIDATES))
         if candidates.crs is not None and not candidates.crs.equals("EPSG:4326"):
             candidates = candidates.to_crs("EPSG:4326")
         candidates["park_id"] = candidates["park_id"].astype("string").fillna("")
 
-    parks = _park_table(run_dir, buildings, cfg, progress, lang)
-    districts = _district_table(run_dir, parks, progress)
-    return RunData(run_dir, cfg, str(manifest.get("name") or cfg.get("name") or run_dir.name), generated,
-                   buildings, parks, districts, progress, candidates)
+    parks = _park_table(run, buildings, cfg, progress, lang)
+    districts = _district_table(run, parks, progress)
+    name = str(run.manifest.get("name") or cfg.get("name") or run.path.name)
+    return RunData(run.path, cfg, name, generated, buildings, parks, districts, progress, candidates)
 
 
 def _read_candidates_to_draw(path: Path, top: int = 1000) -> gpd.GeoDataFrame:
@@ -204,10 +174,10 @@ def _read_candidates_to_draw(path: Path, top: int = 1000) -> gpd.GeoDataFrame:
     return geoframe_from_arrow(table, schema)
 
 
-def _park_table(run_dir: Path, buildings: gpd.GeoDataFrame, cfg: dict, progress: dict | None,
+def _park_table(run: RunDirectory, buildings: gpd.GeoDataFrame, cfg: dict, progress: dict | None,
                 lang: str) -> gpd.GeoDataFrame:
     """One row per park: id, name, district, outline (or the box of its buildings), sums and progress."""
-    table = _read_csv(run_dir / "parks.csv")
+    table = run.table(PARKS)
     if not len(table):
         inside = buildings[buildings["park_id"] != ""]
         table = (pd.DataFrame(inside.drop(columns="geometry")).groupby("park_id", as_index=False)
@@ -244,8 +214,8 @@ def _park_table(run_dir: Path, buildings: gpd.GeoDataFrame, cfg: dict, progress:
     return gpd.GeoDataFrame(table, geometry=list(geometry), crs="EPSG:4326")
 
 
-def _district_table(run_dir: Path, parks: gpd.GeoDataFrame, progress: dict | None) -> pd.DataFrame:
-    table = _read_csv(run_dir / "districts.csv")
+def _district_table(run: RunDirectory, parks: gpd.GeoDataFrame, progress: dict | None) -> pd.DataFrame:
+    table = run.table(DISTRICTS)
     if not len(table) or "district" not in table:
         return pd.DataFrame()
     counts = parks.groupby("district").size() if "district" in parks and len(parks) else pd.Series(dtype=int)
@@ -362,7 +332,7 @@ def publish_maps(maps_dir: str | Path, publish_dir: str | Path, files: list[str]
     """
     maps_dir = Path(maps_dir)
     names = files if files is not None else sorted(p.name for p in maps_dir.glob("*.html"))
-    names = sorted(names, key=lambda n: n == INDEX)  # the overview last
+    names = sorted(names, key=lambda n: n == MAP_INDEX)  # the overview last
     if is_url(publish_dir):
         return publish_maps_to_url(maps_dir, publish_dir, names, prune)
     publish_dir = Path(publish_dir)
@@ -387,6 +357,13 @@ def _config_dict(config) -> dict:
     return config.model_dump(mode="json") if hasattr(config, "model_dump") else dict(config)
 
 
+def _setting(cfg: dict, section: str, schema, key: str):
+    """A run's setting: the value its config recorded, else the schema's default
+    (policy numbers live in :mod:`pvsurvey.config.schema` only)."""
+    value = (cfg.get(section) or {}).get(key)
+    return schema.model_fields[key].default if value is None else value
+
+
 def map_options(maps_config=None, lang: str | None = None, tiles: str | None = None, offline: bool | None = None,
                 tianditu_key: str | None = None) -> MapOptions:
     """Map options from a config's ``maps`` section, overridden by the arguments given.
@@ -404,11 +381,11 @@ def map_options(maps_config=None, lang: str | None = None, tiles: str | None = N
     ConfigError
         Unknown language or base map, or Tianditu tiles without a key.
     """
-    cfg = _config_dict(maps_config) if maps_config is not None else {}
+    cfg = {"maps": _config_dict(maps_config) if maps_config is not None else {}}
     return MapOptions(
-        lang=lang or cfg.get("lang") or "zh", tiles=tiles or cfg.get("tiles") or "osm",
-        offline=bool(cfg.get("offline", False)) if offline is None else bool(offline),
-        tianditu_key=tianditu_key or cfg.get("tianditu_key") or os.environ.get("TIANDITU_KEY"))
+        lang=lang or _setting(cfg, "maps", Maps, "lang"), tiles=tiles or _setting(cfg, "maps", Maps, "tiles"),
+        offline=bool(_setting(cfg, "maps", Maps, "offline") if offline is None else offline),
+        tianditu_key=tianditu_key or cfg["maps"].get("tianditu_key") or os.environ.get("TIANDITU_KEY"))
 
 
 def write_maps(run_dir: str | Path, park: str | None = None, lang: str | None = None, tiles: str | None = None,
@@ -443,16 +420,10 @@ def write_maps(run_dir: str | Path, park: str | None = None, lang: str | None = 
         Not a finished run, an unknown park, no Tianditu key, an unwritable folder.
     """
     run_dir = Path(run_dir)
-    if config is not None:
-        maps_cfg = _config_dict(config).get("maps") or {}
-    elif (run_dir / "manifest.json").is_file():
-        maps_cfg = (_read_json(run_dir / "manifest.json").get("config") or {}).get("maps") or {}
-    else:
-        maps_cfg = {}
-    options = map_options(maps_cfg, lang=lang, tiles=tiles, offline=offline, tianditu_key=tianditu_key)
-    run = load_run(run_dir, config, options.lang)
-    economics = run.config.get("economics") or {}
-    min_kwp = float(economics.get("min_candidate_kwp", 50.0))
+    cfg = _config_dict(config) if config is not None else RunDirectory(run_dir).config
+    options = map_options(cfg.get("maps") or {}, lang=lang, tiles=tiles, offline=offline, tianditu_key=tianditu_key)
+    run = read_map_data(run_dir, config, options.lang)
+    min_kwp = float(_setting(run.config, "economics", Economics, "min_candidate_kwp"))
 
     parks = run.parks
     if park is not None:
@@ -462,7 +433,7 @@ def write_maps(run_dir: str | Path, park: str | None = None, lang: str | None = 
             raise InputFileError(f"{run_dir}: no park '{park}' in this run; use one of the park_id values of "
                                  f"parks.csv ({known}{', …' if len(run.parks) > 12 else ''})")
 
-    maps_dir = run_dir / MAPS_DIR
+    maps_dir = run_dir / MAPS
     try:
         maps_dir.mkdir(exist_ok=True)
         if options.offline:
@@ -490,7 +461,7 @@ def write_maps(run_dir: str | Path, park: str | None = None, lang: str | None = 
         m = build_park_map({"park_id": pid, "park_name": row.park_name, "district": getattr(row, "district", ""),
                             "geometry": geom}, pb, options, candidates=cand,
                            irradiance=read_irradiance_window(run.config, bounds), progress=park_metrics.get(pid),
-                           min_candidate_kwp=min_kwp, overview_href=INDEX, survey=run.name, generated=run.generated)
+                           min_candidate_kwp=min_kwp, overview_href=MAP_INDEX, survey=run.name, generated=run.generated)
         path = maps_dir / park_file_name(pid)
         _write_page(path, render(m, options))
         written.append(path)
@@ -498,15 +469,15 @@ def write_maps(run_dir: str | Path, park: str | None = None, lang: str | None = 
     if park is None:
         _remove_stale_parks(maps_dir, {p.name for p in written})
         city = (run.progress or {}).get("city")
-        targets = run.config.get("targets") or {}
-        target = float((city or {}).get("target_install_ratio") or targets.get("install_ratio", 0.5))
+        target = float((city or {}).get("target_install_ratio")
+                       or _setting(run.config, "targets", Targets, "install_ratio"))
         b = run.buildings
         totals = {"building_count": len(b), **{c: float(pd.to_numeric(b[c], errors="coerce").sum())
                                                 for c in ("usable_area_m2", "capacity_kwp", "annual_yield_kwh")}}
         m = build_overview_map(run.parks, options, city=city, totals=totals, districts=run.districts,
                                candidates=_overview_candidates(run, min_kwp), target_install_ratio=target,
                                survey=run.name, generated=run.generated, top_candidates=top_candidates)
-        path = maps_dir / INDEX
+        path = maps_dir / MAP_INDEX
         _write_page(path, render(m, options))
         written.append(path)
 
@@ -538,4 +509,4 @@ def _overview_candidates(run: RunData, min_kwp: float) -> gpd.GeoDataFrame | Non
     return chosen.rename(columns={"building_id": "project_id"})
 
 
-__all__ = ["write_maps", "publish_maps", "map_options", "load_run", "read_irradiance_window", "RunData"]
+__all__ = ["write_maps", "publish_maps", "map_options", "read_map_data", "read_irradiance_window", "RunData"]

@@ -5,20 +5,18 @@ aligned) and its trajectory chart.
 from __future__ import annotations
 
 
+import logging
+import os
 import unicodedata
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-import json
-import logging
-import os
-import warnings
-from pathlib import Path
-
-
 from ..errors import InputFileError
 from ..store.history import read_history
+from ..store.run_directory import PROGRESS, PROGRESS_CHART, PROGRESS_TABLE, RunDirectory
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +24,7 @@ log = logging.getLogger(__name__)
 TEXT = {
     "en": {"title": "Progress toward the rooftop-PV targets", "as_of": "as of", "city": "City",
            "level": "", "name": "Name", "ratio_area": "Ratio (area)", "ratio_count": "Ratio (count)",
-           "target": "Target", "gap": "Gap", "installed": "Installed MW", "new": "New MW", "share": "of 1 GW",
+           "target": "Target", "gap": "Gap", "installed": "Installed MW", "new": "New MW", "share": "of {target}",
            "remaining": "Potential MW", "closable": "Closable", "yes": "yes", "no": "no",
            "districts": "Districts", "parks": "Parks (furthest from target first)",
            "forecast": "Forecast at the pace of the last {n} runs", "new_capacity": "new capacity",
@@ -38,7 +36,7 @@ TEXT = {
            "definition": "Ratio definition"},
     "zh": {"title": "屋顶光伏目标进展", "as_of": "截至", "city": "全市",
            "level": "", "name": "名称", "ratio_area": "安装比例(面积)", "ratio_count": "安装比例(栋数)",
-           "target": "目标", "gap": "差距", "installed": "已装机MW", "new": "新增MW", "share": "占1GW",
+           "target": "目标", "gap": "差距", "installed": "已装机MW", "new": "新增MW", "share": "占{target}",
            "remaining": "剩余潜力MW", "closable": "可补齐", "yes": "是", "no": "否",
            "districts": "各区", "parks": "各园区（距目标最远者在前）",
            "forecast": "按最近{n}次运行的速度预测", "new_capacity": "新增装机",
@@ -77,11 +75,19 @@ def ordered_rows(doc: dict) -> list[tuple[str, dict]]:
     return rows
 
 
+def capacity_label(kwp: float) -> str:
+    """A capacity target as people say it: ``1 GW``, ``1.5 GW``, ``800 MW``."""
+    if kwp >= 1e6:
+        return f"{kwp / 1e6:,.3g} GW"
+    return f"{kwp / 1e3:,.4g} MW" if kwp >= 1e3 else f"{kwp:,.4g} kW"
+
+
 def progress_table(doc: dict, lang: str = "en") -> str:
     """The progress table as aligned text (CJK-width aware)."""
     t = TEXT[lang]
     headers = [t["name"], t["ratio_area"], t["ratio_count"], t["target"], t["gap"], t["installed"], t["new"],
-               t["share"], t["remaining"], t["closable"]]
+               t["share"].format(target=capacity_label(doc["targets"]["new_capacity_kwp"])), t["remaining"],
+               t["closable"]]
     lines, body = [], []
     for level, r in ordered_rows(doc):
         name = t["city"] if level == "city" else (r.get("district") if level == "district" else
@@ -184,20 +190,13 @@ def report_progress(run_dir: str | Path, lang: str = "en", history_file: str | P
     (str, list of Path)
         The table as text and the chart files written.
     """
-    pass
-
-    run_dir = Path(run_dir)
-    doc_path = run_dir / "progress.json"
-    if not doc_path.is_file():
-        raise InputFileError(f"{run_dir}: no progress.json here; give a run directory written by 'pvsurvey run'")
-    doc = json.loads(doc_path.read_text(encoding="utf-8"))
-    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-    history_file = Path(history_file) if history_file else (
-        Path(manifest["config"]["progress"]["history_file"]) if manifest["config"]["progress"].get("history_file")
-        else run_dir.absolute().parent / f"{manifest['name']}-history.csv")
-    history = read_history(history_file)
+    run = RunDirectory(run_dir)
+    doc = run.progress()
+    if doc is None:
+        raise InputFileError(f"{run.path}: no {PROGRESS} here; give a run directory written by 'pvsurvey run'")
+    history = read_history(Path(history_file) if history_file else run.history_path())
     if history is None:  # a run always has its own point
-        history = pd.read_csv(run_dir / "progress.csv", encoding="utf-8-sig").assign(as_of=doc["as_of"])
+        history = run.table(PROGRESS_TABLE).assign(as_of=doc["as_of"])
     text = progress_table(doc, lang)
     import matplotlib.pyplot as plt
 
@@ -210,7 +209,7 @@ def report_progress(run_dir: str | Path, lang: str = "en", history_file: str | P
             # SVG keeps text as text: the viewer's fonts draw it, so missing local glyphs do not matter
             warnings.filterwarnings("ignore", message="Glyph .* missing from font")
             fig = trajectory_figure(history, doc, chart_lang)
-            target = run_dir / f"progress.{suffix}"
+            target = run.file(f"{PROGRESS_CHART}.{suffix}")
             tmp = target.with_name(f".{target.name}.tmp")
             fig.savefig(tmp, dpi=120, format=suffix)
             plt.close(fig)
