@@ -111,7 +111,7 @@ def main(argv=None):
     grid = IrradianceGrid(np.linspace(1290, 1340, 36).reshape(6, 6), (120.75, 30.5, 122.25, 32.0))
     park = {"park_id": "P", "park_name": "合成园区", "district": "浦东新区",
             "geometry": shapely.box(*PARK).buffer(0.002)}
-    print("status counts:", np.bincount(building_status(buildings, candidates["building_ids"]), minlength=4).tolist())
+    print("status counts:", np.bincount(building_status(buildings, candidates["building_ids"], min_candidate_kwp=50), minlength=4).tolist())
 
     out = Path(tempfile.mkdtemp(prefix="pvsurvey-bench-maps-"))
     for tiles in ("osm", "gaode"):
@@ -119,7 +119,7 @@ def main(argv=None):
         build_s, render_s = [], []
         for _ in range(args.repeat):
             t0 = time.perf_counter()
-            m = build_park_map(park, buildings, options, candidates=candidates, irradiance=grid,
+            m = build_park_map(park, buildings, options, min_candidate_kwp=50, candidates=candidates, irradiance=grid,
                                progress={"install_ratio_area_frac": 0.2, "target_install_ratio": 0.5})
             t1 = time.perf_counter()
             page = render(m, options)

@@ -167,7 +167,7 @@ def offline_maps(run_dir, tmp_path_factory) -> Path:
 def test_building_status_follows_the_precedence():
     frame = pd.DataFrame({"building_id": ["a", "b", "c", "d", "e"], "usable_area_m2": [100, 0, 500, 100, 500],
                           "capacity_kwp": [14, 0, 70, 14, 70], "has_pv": [True, False, False, False, pd.NA]})
-    got = building_status(frame, candidate_ids=["c", "a"])
+    got = building_status(frame, candidate_ids=["c", "a"], min_candidate_kwp=50)
     assert got.tolist() == [HAS_PV, UNSUITABLE, CANDIDATE, BELOW_MIN, BELOW_MIN]
     # without candidates: capacity >= minimum; without has_pv: nobody has PV
     got = building_status(frame.drop(columns="has_pv"), min_candidate_kwp=50)
@@ -232,7 +232,8 @@ def test_gcj02_shift_is_applied_only_with_gaode_tiles(run_dir):
     gcj = f"[{gx},{gy}]"
     for tiles in ("osm", "tianditu", "none", "gaode"):
         options = MapOptions(lang="zh", tiles=tiles, tianditu_key="k" if tiles == "tianditu" else None)
-        page = render(build_park_map({"park_id": "PA", "park_name": "A", "district": "d"}, park, options), options)
+        page = render(build_park_map({"park_id": "PA", "park_name": "A", "district": "d"}, park, options,
+                                     min_candidate_kwp=50), options)
         assert (gcj in page, wgs in page) == ((True, False) if tiles == "gaode" else (False, True)), tiles
     assert park.geometry.equals(before)  # the data are never shifted
 

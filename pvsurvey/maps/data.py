@@ -70,7 +70,7 @@ def candidate_links(candidates: pd.DataFrame | None) -> pd.DataFrame:
     return links.drop_duplicates("building_id").reset_index(drop=True)
 
 
-def building_status(buildings: pd.DataFrame, candidate_ids=None, min_candidate_kwp: float = 50.0) -> np.ndarray:
+def building_status(buildings: pd.DataFrame, candidate_ids=None, *, min_candidate_kwp: float) -> np.ndarray:
     """Status code of each building (index into :data:`STATUSES`).
 
     Has PV (``has_pv``) wins; then a roof without usable area is unsuitable; then

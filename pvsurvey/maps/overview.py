@@ -60,9 +60,9 @@ def candidate_points(candidates: gpd.GeoDataFrame, top: int = TOP_CANDIDATES) ->
     return chosen.set_geometry(shapely.point_on_surface(chosen.geometry.values))
 
 
-def build_overview_map(parks: gpd.GeoDataFrame, options: MapOptions, city: Mapping | None = None,
-                       totals: Mapping | None = None, districts: pd.DataFrame | None = None,
-                       candidates: gpd.GeoDataFrame | None = None, target_install_ratio: float = 0.5,
+def build_overview_map(parks: gpd.GeoDataFrame, options: MapOptions, *, target_install_ratio: float,
+                       city: Mapping | None = None, totals: Mapping | None = None, districts: pd.DataFrame | None = None,
+                       candidates: gpd.GeoDataFrame | None = None,
                        park_links: bool = True, top_candidates: int = TOP_CANDIDATES, survey: str = "",
                        generated: str = "") -> folium.Map:
     """The city overview map.

@@ -46,7 +46,7 @@ class MapOptions:
 
     lang: str = "zh"
     tiles: str = "osm"
-    offline: bool = False
+    offline: bool = True  # as the config schema: intranet browsers often cannot reach a CDN
     tianditu_key: str | None = None
 
     def __post_init__(self):

@@ -189,9 +189,9 @@ def _bounds(geoms) -> list[list[float]]:
     return [[float(south), float(west)], [float(north), float(east)]]
 
 
-def build_park_map(park: Mapping, buildings: gpd.GeoDataFrame, options: MapOptions,
+def build_park_map(park: Mapping, buildings: gpd.GeoDataFrame, options: MapOptions, *, min_candidate_kwp: float,
                    candidates: gpd.GeoDataFrame | None = None, irradiance: IrradianceGrid | None = None,
-                   progress: Mapping | None = None, min_candidate_kwp: float = 50.0,
+                   progress: Mapping | None = None,
                    overview_href: str | None = "index.html", survey: str = "", generated: str = "") -> folium.Map:
     """The map of one park.
 
@@ -229,7 +229,7 @@ def build_park_map(park: Mapping, buildings: gpd.GeoDataFrame, options: MapOptio
         buildings = buildings.to_crs("EPSG:4326")
     links = candidate_links(candidates)
     candidate_ids = links["building_id"] if candidates is not None else None
-    status = building_status(buildings, candidate_ids, min_candidate_kwp)
+    status = building_status(buildings, candidate_ids, min_candidate_kwp=min_candidate_kwp)
 
     geoms = drawn_geometries(buildings.geometry.values, PARK_MAP_TOLERANCE_DEG, PARK_MAP_DIGITS, options.gcj02)
     outline = park.get("geometry")

@@ -75,7 +75,7 @@ def aggregate(results, parks: gpd.GeoDataFrame | None) -> tuple[pd.DataFrame, pd
 CITY_LIST_MAX_ROWS = 20_000
 
 
-def publish_candidate_lists(out_dir: Path, lang: str) -> None:
+def write_candidate_lists(out_dir: Path, lang: str) -> None:
     """The city's list ``candidates.csv`` (the cheapest ``CITY_LIST_MAX_ROWS``)
     and one complete list per park under ``candidates/``, with city-wide ranks,
     from the parts of ``candidates.parquet/`` (only costs are read in full)."""
@@ -207,7 +207,7 @@ def _write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.
     write_csv(district_table, tmp_dir / DISTRICTS)
 
     log.info("%d candidate project(s); writing the lists and progress", candidate_counts["projects"])
-    publish_candidate_lists(tmp_dir, cfg.output.lang)
+    write_candidate_lists(tmp_dir, cfg.output.lang)
     tables = progress_tables(ProgressSums([f.sums for f in finished]), inputs.parks, cfg)
     table = progress_csv(tables)
     old = read_history(history_path(cfg.name, cfg.progress.history_file, run_dir))

@@ -35,7 +35,7 @@ from ..config.schema import SurveyConfig, VectorSource
 from ..execution.executor import Executor
 from .survey_task import SurveyContext, survey_cache_key, survey_partition
 from ..store.runs import new_partial_dir, new_run_id, publish, run_lock, store_dir
-from ..store.object_storage import check_writable, publish_run
+from ..store.object_storage import check_writable, copy_run_to_url
 from ..store.history import append_history, history_path
 from ..store.cache import cache_dir, prune_cache, yields_entry
 from .inputs import CheckedInputs, cache_salt, check_inputs, input_fingerprints, prewarm_flat_roofs
@@ -166,7 +166,7 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
         published_url = None
         if cfg.output.publish_url is not None:
             t0 = time.perf_counter()
-            published_url = publish_run(run_dir.resolve(), cfg.output.publish_url, cfg.output.keep_runs)
+            published_url = copy_run_to_url(run_dir.resolve(), cfg.output.publish_url, cfg.output.keep_runs)
             log.info("run %s copied to %s in %.1f s", run_id, published_url, time.perf_counter() - t0)
         if cfg.maps.publish_dir is not None:  # stable names for the web server, fresh every morning
             publish_maps(run_dir / MAPS, cfg.maps.publish_dir)

@@ -75,7 +75,7 @@ def _upload(fs, local_dir: Path, target: str, files: list[Path]) -> None:
         fs.put([str(p) for p in files], [f"{target}/{p.relative_to(local_dir).as_posix()}" for p in files])
 
 
-def publish_run(run_path: Path, url: str, keep_runs: int) -> str:
+def copy_run_to_url(run_path: Path, url: str, keep_runs: int) -> str:
     """Copy a published run to ``<url>/runs/<run-id>/`` and point ``<url>/LATEST`` at it.
 
     Returns
