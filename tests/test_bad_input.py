@@ -165,7 +165,8 @@ def test_row_level_problems_are_quarantined_with_reasons_and_counted(tmp_path):
     write_ghi_raster(tmp_path / "ghi.tif")
     cfg = write_config(tmp_path)
     result = run_cli(cfg, "--out", tmp_path / "run")
-    assert result.exit_code == 3, result.output  # success with rejected rows
+    assert result.exit_code == 3, result.output  # success, but 9 of 12 rows rejected > checks' 1 %
+    assert "75.00 % of footprint rows rejected > 1.00 %" in result.output
     rejected = pd.read_parquet(tmp_path / "run" / "rejected.parquet").set_index("source_row")
     reasons = rejected["reason"].to_dict()
     assert reasons == {1: "null_geometry", 2: "empty_geometry", 3: "not_polygon", 4: "not_polygon",
@@ -205,7 +206,11 @@ def test_registry_row_problems_are_reported_not_dropped(tmp_path):
         ",2.35,48.85,10,2023-01-01,connected\n"   # Paris: far outside the surveyed area
         ",999,31.2,10,2023-01-01,connected\n", encoding="utf-8")
     result = run_cli(write_config(tmp_path, installations="reg.csv"), "--out", tmp_path / "run")
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 0, result.output  # 5 unmatched rows: under checks' 20, counted in the summary
+    assert "5 registry row(s) (installations_matched.csv)" in result.output
+    strict = run_cli(write_config(tmp_path, installations="reg.csv", checks={"max_unmatched_registry_rows": 4}),
+                     "--out", tmp_path / "run")
+    assert strict.exit_code == 3 and "5 registry rows unmatched > 4" in strict.output
     matched = pd.read_csv(tmp_path / "run" / "installations_matched.csv", encoding="utf-8-sig")
     assert len(matched) == 6
     assert list(matched["unmatched_reason"].fillna("")) == ["", "invalid_capacity", "invalid_capacity", "invalid_date",

@@ -20,9 +20,10 @@ def test_help_lists_the_run_command():
 
 def test_demo_run_prints_where_outputs_are(tmp_path):
     out = pvsurvey("run", "--serial", "--out", tmp_path / "demo")
-    assert out.returncode == 3, out.stderr  # success, with the demo's deliberately bad rows set aside
+    assert out.returncode == 0, out.stderr  # success: the demo's deliberately bad rows stay under config 'checks'
     assert f"outputs: {tmp_path / 'demo'} (run " in out.stdout
     assert "shanghai-demo: 3,878 buildings surveyed, 3 rows rejected" in out.stdout
+    assert "set aside: 4 row(s) — 3 footprint(s) (rejected.parquet), 1 registry row(s)" in out.stdout
     parts = sorted((tmp_path / "demo" / "buildings.parquet").iterdir())  # a dataset: a part per partition
     assert [p.name for p in parts] == [f"part-{i:05d}.parquet" for i in range(4)]
 

@@ -57,9 +57,11 @@ def run_command(config, out_dir, scheduler, workers, serial, installations, as_o
     CONFIG is a survey YAML file (see pipelines/). Without it, the bundled
     Shanghai demo runs.
 
-    Exit codes: 0 success; 3 success, but some input rows were rejected or
-    registry rows matched no building (see rejected.parquet and
-    installations_matched.csv); 2 bad input or config; 1 unexpected failure.
+    Exit codes: 0 success (the summary counts the rows set aside); 3 success,
+    but more rows were set aside than the config's 'checks' allow (default: over
+    1 % of footprint rows rejected, over 20 registry rows unmatched, or any park
+    rejected; see rejected.parquet and installations_matched.csv); 2 bad input
+    or config; 1 unexpected failure.
     """
     from ..pipeline.run import run_survey
 
@@ -83,14 +85,42 @@ def run_command(config, out_dir, scheduler, workers, serial, installations, as_o
         click.echo(f"copied to: {result.published_url}")
     for name in m["outputs"]:
         click.echo(f"  {name}")
-    if rows_set_aside(m):
+    set_aside = rows_set_aside(m)
+    click.echo(set_aside_line(set_aside))
+    crossed = thresholds_crossed(m, set_aside)
+    if crossed:
+        click.echo(f"exit code {EXIT_ROWS_REJECTED}: {'; '.join(crossed)} (thresholds: config 'checks')", err=True)
         sys.exit(EXIT_ROWS_REJECTED)
 
 
-def rows_set_aside(manifest: dict) -> int:
-    """Input rows not used: rejected footprints and parks, unusable or unmatched registry rows."""
+def rows_set_aside(manifest: dict) -> dict[str, int]:
+    """Input rows not used, by input: rejected footprints and parks, unusable or unmatched registry rows."""
     counts = manifest["counts"]
     registry = counts.get("registry") or {}
     parks = manifest.get("parks") or {}
-    return (counts["rejected"] + sum((registry.get("unmatched_by_reason") or {}).values())
-            + len(parks.get("rejected", [])))
+    return {"footprints": int(counts["rejected"]),
+            "registry": int(sum((registry.get("unmatched_by_reason") or {}).values())),
+            "parks": len(parks.get("rejected", []))}
+
+
+def set_aside_line(set_aside: dict[str, int]) -> str:
+    """The summary line that always says how many rows were set aside, and where they are."""
+    return (f"set aside: {sum(set_aside.values()):,} row(s) — {set_aside['footprints']:,} footprint(s) "
+            f"(rejected.parquet), {set_aside['registry']:,} registry row(s) (installations_matched.csv), "
+            f"{set_aside['parks']:,} park(s) (manifest.json)")
+
+
+def thresholds_crossed(manifest: dict, set_aside: dict[str, int]) -> list[str]:
+    """What makes this run worth a look: the config's ``checks`` thresholds it crossed."""
+    checks = manifest["config"]["checks"]
+    input_rows = manifest["counts"]["input_rows"]
+    crossed = []
+    share = set_aside["footprints"] / input_rows if input_rows else 0.0
+    if share > checks["max_rejected_footprint_frac"]:
+        crossed.append(f"{100 * share:.2f} % of footprint rows rejected > "
+                       f"{100 * checks['max_rejected_footprint_frac']:.2f} %")
+    if set_aside["registry"] > checks["max_unmatched_registry_rows"]:
+        crossed.append(f"{set_aside['registry']:,} registry rows unmatched > {checks['max_unmatched_registry_rows']:,}")
+    if set_aside["parks"] > checks["max_rejected_parks"]:
+        crossed.append(f"{set_aside['parks']:,} park(s) rejected > {checks['max_rejected_parks']:,}")
+    return crossed

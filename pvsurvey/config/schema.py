@@ -256,6 +256,27 @@ class Maps(_Strict):
     offline: bool = True
 
 
+class Checks(_Strict):
+    """When a successful run still exits with code 3 ("look at the rows set aside").
+
+    Every run sets some rows aside (real extracts carry broken rings, registries
+    carry systems with no roof in the survey); the run succeeds and its summary
+    line counts them. Exit code 3 is kept for nights worth a look: past these
+    thresholds. The defaults are judgement, not a published figure: a clean
+    municipal or OSM footprint extract loses well under 1 % of its rows to
+    geometry errors, and a registry that fails to match more than a handful of
+    systems usually has a column or CRS problem.
+    """
+
+    # Share of footprint rows rejected (rejected.parquet) above which the run exits 3.
+    max_rejected_footprint_frac: float = Field(0.01, ge=0, le=1)
+    # Registry rows that are unusable or match no building (installations_matched.csv)
+    # above which the run exits 3.
+    max_unmatched_registry_rows: int = Field(20, ge=0)
+    # Park outlines rejected above which the run exits 3 (a lost park loses all its roofs).
+    max_rejected_parks: int = Field(0, ge=0)
+
+
 class SurveyConfig(_Strict):
     """A whole survey, as written in one YAML file under ``pipelines/``."""
 
@@ -273,6 +294,7 @@ class SurveyConfig(_Strict):
     parallel: Parallel = Parallel()
     maps: Maps = Maps()
     output: Output = Output()
+    checks: Checks = Checks()
     # The folder the config came from; relative paths were resolved against it.
     base_dir: Path = Path(".")
 
