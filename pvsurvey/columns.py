@@ -103,7 +103,7 @@ _COLUMNS = [
     Column("reason", "", "Reason code why the input row was not accepted", "剔除原因代码", "Reason code"),
     Column("message", "", "What was wrong with the row and how to fix it", "剔除说明", "Message"),
     Column("source_file", "", "Input file the row came from", "来源文件", "Source file"),
-    # project economics (pvsurvey.economics; parameters in pvsurvey.params.Economics)
+    # project economics (pvsurvey.model.economics; parameters in pvsurvey.config.schema.Economics)
     Column("co2_avoided_t_per_yr", "tCO₂/yr", "CO₂ emissions avoided a year: first-year yield × grid emission factor", "二氧化碳减排量", "CO₂ avoided"),
     Column("coal_saved_tce_per_yr", "tce/yr", "Standard coal saved a year: first-year yield × coal burnt per kWh of coal power", "节约标准煤", "Standard coal saved"),
     Column("capex_cny", "CNY", "Turnkey investment: capacity × system cost per W", "初始投资", "Investment"),

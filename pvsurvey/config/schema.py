@@ -216,7 +216,7 @@ class Parallel(_Strict):
     # Whether a remote cluster's workers mount the run directory (an HPC
     # filesystem, a ReadWriteMany volume): 'auto' asks them at the start of the
     # run; where they do not, each task's files travel with it through this
-    # process (pvsurvey.shipping). false: always send them.
+    # process (pvsurvey.execution.shipping). false: always send them.
     shared_filesystem: Literal["auto", True, False] = "auto"
 
 
@@ -228,7 +228,7 @@ class Output(_Strict):
     lang: Literal["zh", "en"] = "zh"
     # Object storage each finished run is copied to (s3://bucket/prefix, gs://...,
     # az://...), as runs/<run-id>/ with a LATEST object naming the newest, and
-    # keep_runs kept there too; None = the run directory only. See pvsurvey.remote.
+    # keep_runs kept there too; None = the run directory only. See pvsurvey.store.object_storage.
     publish_url: Optional[str] = None
 
     @field_validator("publish_url")

@@ -94,7 +94,7 @@ class Executor:
         Whether a remote cluster's workers read and write the run's store
         (config ``parallel.shared_filesystem``); 'auto' asks them (see
         :meth:`use_store`). Where they do not, tasks' files travel with them
-        (:mod:`pvsurvey.shipping`).
+        (:mod:`pvsurvey.execution.shipping`).
 
     Notes
     -----

@@ -5,7 +5,7 @@ worker mounts the run directory and a task reads and writes its part files
 there. Where workers share nothing with the client (a Kubernetes cluster
 without such a volume, a cloud Dask service), each task instead runs in a
 temporary folder on its worker that stands in for the run's store
-(:func:`pvsurvey.publish.store_dir`): the store's files the task reads are sent
+(:func:`pvsurvey.store.runs.store_dir`): the store's files the task reads are sent
 with it, the files it writes come back with its result, and the client writes
 them into the store — hard links as hard links, a cache entry's ``result.pkl``
 last, so a half-received entry is never taken for a whole one. The inputs

@@ -237,7 +237,7 @@ def zonal_ghi_kwh_per_m2_yr(info: RasterInfo, geoms_wgs84, lon, lat,
     """Area-weighted mean annual GHI [kWh/m²/yr] under each roof, read tile by tile.
 
     Every pixel counts with the share of its area under the footprint (as in
-    exactextract; see :mod:`pvsurvey.zonal`). The raster is read in windows of
+    exactextract; see :mod:`pvsurvey.model.zonal`). The raster is read in windows of
     at most ``tile_px`` × ``tile_px`` pixels, and only where footprints are,
     so memory stays bounded however large the raster and however spread the
     footprints.

@@ -3,7 +3,7 @@
 Pure builders: they take data frames and return ``folium.Map`` objects (or HTML
 text via :func:`render`); the only files they touch are the vendored Leaflet
 assets in ``static/``. Reading a run directory and writing the HTML is
-:mod:`pvsurvey.mapping`'s job.
+:mod:`pvsurvey.tools.map_writer`'s job.
 
 - :func:`build_overview_map` — parks coloured by installation ratio against the
   target (stepped scale, legend), the city's progress toward the ratio and

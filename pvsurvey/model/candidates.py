@@ -112,7 +112,7 @@ def build_candidates(buildings: gpd.GeoDataFrame, econ: Economics, statuses: pd.
     buildings : GeoDataFrame
         Surveyed buildings (WGS84) with capacity, yield, owner, park and the
         progress columns ``has_pv`` and ``pv_status``.
-    econ : pvsurvey.params.Economics
+    econ : pvsurvey.config.schema.Economics
     statuses : DataFrame, optional
         The status store: ``project_id``, ``status``, ``notes``.
     rank_by : {'lcoe', 'payback'}

@@ -3,7 +3,7 @@ simple payback, LCOE and NPV — pure and vectorised, one element per project.
 
 Every function takes the capacity [kWp] and/or the first-year annual yield
 [kWh/yr] of N projects as arrays, Series or scalars (they broadcast) and the
-parameters as one :class:`pvsurvey.params.Economics`. A pandas Series in gives a
+parameters as one :class:`pvsurvey.config.schema.Economics`. A pandas Series in gives a
 Series out on the same index; anything else gives a numpy array. NaN in gives
 NaN out; negative capacity or yield is an error.
 
@@ -85,7 +85,7 @@ def energy_value_cny_per_kwh(econ: Economics) -> float:
 
     Parameters
     ----------
-    econ : pvsurvey.params.Economics
+    econ : pvsurvey.config.schema.Economics
 
     Returns
     -------
@@ -102,7 +102,7 @@ def annuity_factor(econ: Economics) -> float:
 
     Parameters
     ----------
-    econ : pvsurvey.params.Economics
+    econ : pvsurvey.config.schema.Economics
 
     Returns
     -------
@@ -118,7 +118,7 @@ def discounted_energy_factor(econ: Economics) -> float:
 
     Parameters
     ----------
-    econ : pvsurvey.params.Economics
+    econ : pvsurvey.config.schema.Economics
 
     Returns
     -------
@@ -138,7 +138,7 @@ def co2_avoided_t_per_yr(annual_yield_kwh, econ: Economics = Economics()):
     ----------
     annual_yield_kwh : array-like or Series
         First-year AC yield [kWh/yr].
-    econ : pvsurvey.params.Economics
+    econ : pvsurvey.config.schema.Economics
         ``emission_factor_t_per_mwh`` [tCO₂/MWh] is used.
 
     Returns
@@ -161,7 +161,7 @@ def coal_saved_tce_per_yr(annual_yield_kwh, econ: Economics = Economics()):
     ----------
     annual_yield_kwh : array-like or Series
         First-year AC yield [kWh/yr].
-    econ : pvsurvey.params.Economics
+    econ : pvsurvey.config.schema.Economics
         ``coal_kgce_per_kwh`` [kgce/kWh], the coal burnt per kWh of coal power supplied.
 
     Returns
@@ -180,7 +180,7 @@ def capex_cny(capacity_kwp, econ: Economics = Economics()):
     ----------
     capacity_kwp : array-like or Series
         DC capacity [kWp].
-    econ : pvsurvey.params.Economics
+    econ : pvsurvey.config.schema.Economics
         ``capex_cny_per_w`` [CNY/W].
 
     Returns
@@ -200,7 +200,7 @@ def annual_savings_cny(capacity_kwp, annual_yield_kwh, econ: Economics = Economi
         DC capacity [kWp].
     annual_yield_kwh : array-like or Series
         First-year AC yield [kWh/yr].
-    econ : pvsurvey.params.Economics
+    econ : pvsurvey.config.schema.Economics
 
     Returns
     -------
@@ -222,7 +222,7 @@ def simple_payback_yr(capacity_kwp, annual_yield_kwh, econ: Economics = Economic
         DC capacity [kWp].
     annual_yield_kwh : array-like or Series
         First-year AC yield [kWh/yr].
-    econ : pvsurvey.params.Economics
+    econ : pvsurvey.config.schema.Economics
 
     Returns
     -------
@@ -256,7 +256,7 @@ def lcoe_cny_per_kwh(capacity_kwp, annual_yield_kwh, econ: Economics = Economics
         DC capacity [kWp].
     annual_yield_kwh : array-like or Series
         First-year AC yield E₁ [kWh/yr].
-    econ : pvsurvey.params.Economics
+    econ : pvsurvey.config.schema.Economics
         capex, O&M, ``discount_rate`` r, ``lifetime_yr`` and ``degradation_per_yr`` d.
 
     Returns
@@ -293,7 +293,7 @@ def npv_cny(capacity_kwp, annual_yield_kwh, econ: Economics = Economics()):
         DC capacity [kWp].
     annual_yield_kwh : array-like or Series
         First-year AC yield E₁ [kWh/yr].
-    econ : pvsurvey.params.Economics
+    econ : pvsurvey.config.schema.Economics
 
     Returns
     -------
@@ -322,7 +322,7 @@ def project_economics(capacity_kwp, annual_yield_kwh,
         DC capacity [kWp].
     annual_yield_kwh : array-like or Series, shape (N,)
         First-year AC yield [kWh/yr].
-    econ : pvsurvey.params.Economics
+    econ : pvsurvey.config.schema.Economics
 
     Returns
     -------

@@ -223,7 +223,7 @@ def roof_model(geoms_m, roof_shape, roof_tilt_deg, latitude_deg, params: Roof):
         ``params`` applies to pitched roofs).
     latitude_deg : array of float
         Latitude of each roof [°], for the row spacing of flat roofs.
-    params : pvsurvey.params.Roof
+    params : pvsurvey.config.schema.Roof
         Setback, obstruction, tilt and coverage parameters.
 
     Returns

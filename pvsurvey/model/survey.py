@@ -49,7 +49,7 @@ def roof_areas_m2(geoms_wgs84, lon, lat, setback_m: float, pitched):
     Every roof is measured in the UTM zone of its own centroid (scale error
     < 0.1 % inside a zone), so results do not depend on where it is or how the
     input was partitioned. Convex single-ring footprints are measured straight
-    from their projected vertices (:func:`pvsurvey.roof.closed_form_inset`);
+    from their projected vertices (:func:`pvsurvey.model.roof.closed_form_inset`);
     only the rest, and pitched roofs (for their orientation), are rebuilt as
     metric geometries.
     """

@@ -71,7 +71,7 @@ def specific_yield_kwh_per_kwp(weather: pd.DataFrame, latitude_deg: float, longi
         Array tilt from horizontal and azimuth clockwise from north [°].
     mount : array-like of str, shape (K,)
         'rack' (tilted rows) or 'flush' per orientation.
-    system : pvsurvey.params.System
+    system : pvsurvey.config.schema.System
     solar_position : DataFrame, optional
         pvlib solar position (``apparent_zenith``, ``azimuth``) on the same
         index, when the caller already has it.
@@ -140,8 +140,8 @@ class SpecificYieldTable:
 
     Parameters
     ----------
-    system : pvsurvey.params.System
-    climate : pvsurvey.params.Climate
+    system : pvsurvey.config.schema.System
+    climate : pvsurvey.config.schema.Climate
         Temperature and wind used with the clear-sky years.
     cell_deg : float
         Side of a weather cell [°].

@@ -117,7 +117,7 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
         since the last run (the registry is matched afresh); False surveys all.
     publish_url : str, optional
         Object storage to copy the finished run to, replacing the config's
-        ``output.publish_url`` (see :mod:`pvsurvey.remote`).
+        ``output.publish_url`` (see :mod:`pvsurvey.store.object_storage`).
 
     Returns
     -------

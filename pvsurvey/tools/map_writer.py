@@ -373,7 +373,7 @@ def map_options(maps_config=None, lang: str | None = None, tiles: str | None = N
 
     Parameters
     ----------
-    maps_config : pvsurvey.params.Maps or dict, optional
+    maps_config : pvsurvey.config.schema.Maps or dict, optional
         The config's ``maps`` section.
 
     Raises
