@@ -111,7 +111,7 @@ def test_a_worker_killed_mid_run_costs_a_retry_not_the_run(cluster, tmp_path, sh
             os.killpg(workers[0].pid, signal.SIGKILL)
             killed.append(done)
 
-    result = run_survey(cfg, tmp_path / "cluster", scheduler=address, progress=kill_one_worker)
+    result = run_survey(cfg, tmp_path / "cluster", scheduler=address, on_tasks_done=kill_one_worker)
     assert killed and workers[0].wait(timeout=30) is not None
     assert result.manifest["execution"]["files"] == ("sent with the tasks" if shared_filesystem is False else "shared")
     serial = run_survey(cfg, tmp_path / "serial", serial=True)

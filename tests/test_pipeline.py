@@ -168,15 +168,15 @@ def test_weather_file_drives_the_yield(tmp_path):
 
 
 def test_rounds_after_the_survey_report_progress_in_the_log(caplog):
-    from pvsurvey.pipeline.outputs import _log_progress
+    from pvsurvey.pipeline.outputs import _log_tasks_done
 
-    progress = _log_progress("finishing", "partitions", every_s=0.0)
+    progress = _log_tasks_done("finishing", "partitions", every_s=0.0)
     with caplog.at_level("INFO", logger="pvsurvey"):
         for done in (1, 2, 3):
             progress(done, 3)
     assert [r.getMessage().rsplit(" after", 1)[0] for r in caplog.records] == [
         "finishing: 1/3 partitions done", "finishing: 2/3 partitions done", "finishing: 3/3 partitions done"]
-    quiet = _log_progress("finishing", "partitions", every_s=3600.0)
+    quiet = _log_tasks_done("finishing", "partitions", every_s=3600.0)
     caplog.clear()
     with caplog.at_level("INFO", logger="pvsurvey"):
         quiet(3, 3)  # a short round finishes without a line

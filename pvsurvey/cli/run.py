@@ -11,12 +11,12 @@ import click
 from . import EXIT_ROWS_REJECTED, cli, handle_errors
 
 
-def make_progress(label: str):
-    """Progress as partitions finish: a bar on a terminal, log-friendly lines otherwise."""
+def make_task_counter(label: str):
+    """Partitions done as they finish: a bar on a terminal, log-friendly lines otherwise."""
     state = {"t0": time.perf_counter(), "last": 0.0}
     tty = sys.stderr.isatty()
 
-    def progress(done: int, total: int):
+    def on_tasks_done(done: int, total: int):
         elapsed = time.perf_counter() - state["t0"]
         if tty:
             width = 30
@@ -27,7 +27,7 @@ def make_progress(label: str):
             state["last"] = elapsed
             click.echo(f"{label}: {done}/{total} partitions done after {elapsed:.1f}s", err=True)
 
-    return progress
+    return on_tasks_done
 
 
 @cli.command("run")
@@ -66,7 +66,7 @@ def run_command(config, out_dir, scheduler, workers, serial, installations, as_o
     from ..pipeline.run import run_survey
 
     result = run_survey(config, out_dir, scheduler=scheduler, workers=workers, serial=serial,
-                        progress=make_progress("survey"), as_of=as_of.date() if as_of else None,
+                        on_tasks_done=make_task_counter("survey"), as_of=as_of.date() if as_of else None,
                         installations=installations, wait=wait, reuse=not full, publish_url=publish_url)
     m = result.manifest
     c, t = m["counts"], m["totals"]

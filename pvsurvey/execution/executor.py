@@ -56,15 +56,15 @@ def start_local_cluster(workers: int | None):
 
 
 class _Ticker:
-    """Counts a round's finished items for its progress callback ``progress(done, total)``."""
+    """Counts a round's finished items for its callback ``on_tasks_done(done, total)``."""
 
-    def __init__(self, progress: Callable[[int, int], None] | None, total: int):
-        self.progress, self.total, self.done = progress, total, 0
+    def __init__(self, on_tasks_done: Callable[[int, int], None] | None, total: int):
+        self.on_tasks_done, self.total, self.done = on_tasks_done, total, 0
 
     def __call__(self) -> None:
         self.done += 1
-        if self.progress:
-            self.progress(self.done, self.total)
+        if self.on_tasks_done:
+            self.on_tasks_done(self.done, self.total)
 
 
 def _cached_indices(cached: list[bool] | None) -> list[int]:
@@ -187,7 +187,7 @@ class Executor:
         small = rows_to_compute is not None and rows_to_compute <= self.in_process_max_rows
         return self.client is not None or self.scheduler is not None or not small
 
-    def map(self, fn: Callable, items: list, ctx, progress: Callable[[int, int], None] | None = None,
+    def map(self, fn: Callable, items: list, ctx, on_tasks_done: Callable[[int, int], None] | None = None,
             rows_to_compute: int | None = None, cached: list[bool] | None = None) -> list:
         """``[fn(item, ctx) for item in items]``, in item order.
 
@@ -199,7 +199,7 @@ class Executor:
         """
         if not items:
             return []
-        tick = _Ticker(progress, len(items))
+        tick = _Ticker(on_tasks_done, len(items))
         if not self.distributes(rows_to_compute):
             return self._map_here(fn, items, ctx, tick, None if self.serial else cached)
         client = self._client()

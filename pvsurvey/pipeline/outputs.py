@@ -164,19 +164,19 @@ def _finish_tasks(results, per_building: pd.DataFrame, statuses: pd.DataFrame | 
     return tasks
 
 
-def _log_progress(label: str, unit: str, every_s: float = 10.0) -> Callable[[int, int], None]:
-    """Progress of a round as log lines (terminal and run.log), one every ``every_s``
+def _log_tasks_done(label: str, unit: str, every_s: float = 10.0) -> Callable[[int, int], None]:
+    """A round's tasks done as log lines (terminal and run.log), one every ``every_s``
     at most: rounds 2 and 3 take minutes on a country's roofs."""
     t0 = time.perf_counter()
     last = [0.0]
 
-    def progress(done: int, total: int) -> None:
+    def on_tasks_done(done: int, total: int) -> None:
         elapsed = time.perf_counter() - t0
         if elapsed - last[0] >= every_s or (done == total and elapsed >= every_s):
             last[0] = elapsed
             log.info("%s: %d/%d %s done after %.0f s", label, done, total, unit, elapsed)
 
-    return progress
+    return on_tasks_done
 
 
 def _write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.date, tmp_dir: Path,
@@ -193,10 +193,10 @@ def _write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.
     todo = rows_to_compute(tasks, reused)
     log.info("finishing %d partition(s) (%s rows to compute): PV columns, progress sums, candidate projects",
              len(tasks), f"{todo:,}")
-    finished = executor.map(finish_partition, tasks, fctx, _log_progress("finishing", "partitions"), todo, reused)
+    finished = executor.map(finish_partition, tasks, fctx, _log_tasks_done("finishing", "partitions"), todo, reused)
     parks = park_tasks(finished, cache is not None)
     reused = in_cache(parks, cache, "park")
-    finished_parks = executor.map(park_projects, parks, fctx, _log_progress("park projects", "parks"),
+    finished_parks = executor.map(park_projects, parks, fctx, _log_tasks_done("park projects", "parks"),
                                   rows_to_compute(parks, reused), reused)
     candidate_counts = add_counts([f.candidates for f in finished] + [p.candidates for p in finished_parks])
     if not dataset_exists(tmp_dir / CANDIDATES):

@@ -87,7 +87,7 @@ def default_run_dir(config: SurveyConfig) -> Path:
 
 def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | Path | None = None,
                scheduler: str | None = None, workers: int | None = None, serial: bool = False,
-               progress: Callable[[int, int], None] | None = None, as_of: dt.date | None = None,
+               on_tasks_done: Callable[[int, int], None] | None = None, as_of: dt.date | None = None,
                installations: str | Path | None = None, wait: bool = False, reuse: bool = True,
                publish_url: str | None = None) -> RunResult:
     """Survey every footprint of a config and publish a run directory.
@@ -104,7 +104,7 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
         Local worker processes (default: one per core).
     serial : bool
         Run in this process without Dask (for debugging and tests).
-    progress : callable(done, total), optional
+    on_tasks_done : callable(done, total), optional
         Called as partitions finish.
     as_of : datetime.date, optional
         Date the progress figures describe (default: config ``progress.as_of``, else today).
@@ -152,7 +152,7 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
         log_file = _log_to(tmp_dir / RUN_LOG)
         try:
             manifest, history_rows = _survey_into(tmp_dir, run_dir, run_id, cfg, inputs, scheduler, workers, serial,
-                                                  progress, as_of, started, timer, reuse)
+                                                  on_tasks_done, as_of, started, timer, reuse)
             publish(tmp_dir, run_dir, cfg.output.keep_runs, run_id)
             prune_cache(run_dir, set(manifest["partitions"]["cache_entries"]))
         except BaseException:
@@ -162,7 +162,8 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
             logging.getLogger("pvsurvey").removeHandler(log_file)
             log_file.close()
         # the history grows only with published runs
-        append_history(history_path(cfg.name, cfg.progress.history_file, run_dir), history_rows, as_of, manifest["finished_at"])
+        append_history(history_path(cfg.name, cfg.progress.history_file, run_dir), history_rows, as_of,
+                       manifest["finished_at"])
         published_url = None
         if cfg.output.publish_url is not None:
             t0 = time.perf_counter()
@@ -186,7 +187,7 @@ def _log_to(path: Path) -> logging.Handler:
 
 
 def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, inputs: CheckedInputs, scheduler,
-                 workers, serial, progress, as_of, started, timer, reuse: bool):
+                 workers, serial, on_tasks_done, as_of, started, timer, reuse: bool):
     """Run the survey into ``tmp_dir`` and write every output and the marker."""
     parts = inputs.parts
     parts_dir = tmp_dir / PARTS
@@ -219,7 +220,7 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
                                        footprints_bounds_wgs84(parts, stored_crs(parts[0]) or WGS84), cfg)
                 except Exception as exc:  # an optimisation only: the tasks compute whatever is missing
                     log.debug("yield table not prewarmed: %s", exc)
-            results = executor.map(survey_partition, parts, ctx, progress, rows, reused)
+            results = executor.map(survey_partition, parts, ctx, on_tasks_done, rows, reused)
         log.info("survey done in %.1f s (%s); writing outputs", timer.seconds["survey"], executor.mode)
         if yields_path is not None and len(inputs.yield_table.entries()) > len(known_yields or ()):
             write_pickle(yields_path, inputs.yield_table.entries())
