@@ -144,3 +144,28 @@ def test_city_list_park_lists_and_exports_agree_on_ranks(tmp_path):
     assert len(read_map_data(old).buildings) == int((buildings["park_id"].notna()).sum())
     again = read_candidates(old / "candidates.parquet").set_index("project_id")["rank"]
     assert again.to_dict() == rank_of
+
+
+@pytest.mark.parametrize("fmt", ["gpkg", "fgb", "parquet"])
+def test_buildings_export_is_one_gis_file_with_survey_columns_and_project_ids(small_run, fmt):
+    run, _ = small_run
+    invoke("export", run.run_dir, "--layer", "buildings", "--format", fmt)
+    path = run.run_dir / "exports" / f"buildings.{fmt}"
+    # a single file GDAL opens (the run's buildings.parquet/ is a folder of parts); GeoParquet through pyarrow,
+    # since GDAL's Parquet driver is not in every build (pyogrio's wheels lack it)
+    back = gpd.read_parquet(path) if fmt == "parquet" else gpd.read_file(path, engine="pyogrio")
+    assert path.is_file() and back.crs.to_epsg() == 4326
+    surveyed = gpd.read_parquet(run.run_dir / "buildings.parquet").set_index("building_id")
+    back = back.set_index("建筑编号")
+    assert sorted(back.index) == sorted(surveyed.index) == ["A", "B", "C"]
+    assert back["占地面积 (m²)"].to_numpy() == pytest.approx(surveyed.loc[back.index, "footprint_area_m2"].to_numpy())
+    candidates = pd.read_csv(run.run_dir / "candidates.csv", encoding="utf-8-sig", dtype=str)
+    members = {b: p for p, ids in zip(candidates["项目编号"], candidates["所含建筑编号"]) for b in ids.split(";")}
+    assert back["项目编号"].fillna("").to_dict() == {b: members.get(b, "") for b in back.index}
+    assert set(back["光伏状态"]) <= {"none", "planned", "under_construction", "connected"}
+
+
+def test_buildings_export_of_an_unknown_park_is_one_line(small_run):
+    run, _ = small_run
+    bad = CliRunner().invoke(commands(), ["export", str(run.run_dir), "--layer", "buildings", "--park", "P99"])
+    assert bad.exit_code == 2 and "no building in park 'P99'" in bad.stderr

@@ -22,18 +22,34 @@ def scope_options(func):
 @cli.command("export")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @scope_options
-@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "geojson", "gpkg"]), default="xlsx",
-              show_default=True, help="csv/xlsx for Excel, geojson/gpkg for GIS.")
+@click.option("--layer", type=click.Choice(["candidates", "buildings"]), default="candidates", show_default=True,
+              help="The candidate-project list, or every surveyed building (survey columns, PV status, "
+                   "candidate project id) as one file for GIS.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "geojson", "gpkg", "fgb", "parquet"]),
+              help="csv/xlsx for Excel; gpkg, fgb (FlatGeobuf), parquet (one GeoParquet file) or geojson for "
+                   "GIS/QGIS. Default: xlsx for candidates, gpkg for buildings.")
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Header language.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Output file (default RUN_DIR/exports/candidates[-park-ID|-district-NAME].FORMAT).")
+              help="Output file (default RUN_DIR/exports/LAYER[-park-ID|-district-NAME].FORMAT).")
 @handle_errors
-def export_command(run_dir, park, district, fmt, lang, out):
+def export_command(run_dir, park, district, layer, fmt, lang, out):
     """Export the candidate-project list of the city, a district or a park, with
-    the latest statuses and notes from the park managers."""
-    from ..tools.candidate_lists import export_candidates
+    the latest statuses and notes from the park managers; or, with --layer
+    buildings, the surveyed buildings as one GeoPackage / FlatGeobuf / GeoParquet file.
 
-    path = export_candidates(run_dir, fmt, lang, park, district, out)
+    \b
+    Examples:
+      pvsurvey export runs/shanghai-demo --park P05 --format xlsx
+      pvsurvey export runs/shanghai-demo --layer buildings --district 浦东新区 --format gpkg
+    """
+    if layer == "buildings":
+        from ..tools.building_export import export_buildings
+
+        path = export_buildings(run_dir, fmt or "gpkg", lang, park, district, out)
+    else:
+        from ..tools.candidate_lists import export_candidates
+
+        path = export_candidates(run_dir, fmt or "xlsx", lang, park, district, out)
     click.echo(f"wrote {path}")
 
 

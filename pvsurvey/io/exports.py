@@ -39,8 +39,9 @@ import pandas as pd
 from .. import columns as registry
 from ..errors import InputFileError, PVSurveyError
 
-FORMATS = ("csv", "xlsx", "geojson", "gpkg")
-_SUFFIXES = {".csv": "csv", ".xlsx": "xlsx", ".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg"}
+FORMATS = ("csv", "xlsx", "geojson", "gpkg", "fgb", "parquet")
+_SUFFIXES = {".csv": "csv", ".xlsx": "xlsx", ".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg",
+             ".fgb": "fgb", ".parquet": "parquet", ".geoparquet": "parquet"}
 LANGS = ("zh", "en")
 
 # First characters that make a spreadsheet read a cell as a formula (OWASP), with
@@ -431,8 +432,11 @@ def _write_gis(df, path: Path, fmt: str, lang, layer: str | None) -> None:
         for i in np.flatnonzero([pd.api.types.is_float_dtype(t) for t in gdf.dtypes]):
             gdf.isetitem(int(i), gdf.iloc[:, i].replace([np.inf, -np.inf], np.nan))
         gdf.to_file(path, driver="GeoJSON", engine="pyogrio", layer_options={"RFC7946": "YES"})
+    elif fmt == "parquet":  # one GeoParquet file (GDAL's Parquet driver and QGIS open it)
+        gdf.to_parquet(path, compression="zstd", write_covering_bbox=True)
     else:
-        gdf.to_file(path, driver="GPKG", engine="pyogrio", layer=layer)
+        gdf.to_file(path, driver={"gpkg": "GPKG", "fgb": "FlatGeobuf"}[fmt], engine="pyogrio",
+                    layer=layer if fmt == "gpkg" else None)
 
 
 def export_table(df: pd.DataFrame, path, fmt: str | None = None, *, lang: str | None = "zh",
@@ -448,8 +452,9 @@ def export_table(df: pd.DataFrame, path, fmt: str | None = None, *, lang: str | 
     path : str or Path
         Output file; its folder is created. Written under a temporary name and
         renamed into place.
-    fmt : {'csv', 'xlsx', 'geojson', 'gpkg'}, optional
-        Default: from the suffix of ``path`` (.csv, .xlsx, .geojson/.json, .gpkg).
+    fmt : {'csv', 'xlsx', 'geojson', 'gpkg', 'fgb', 'parquet'}, optional
+        Default: from the suffix of ``path`` (.csv, .xlsx, .geojson/.json, .gpkg, .fgb,
+        .parquet/.geoparquet).
     lang : {'zh', 'en'} or None
         Header language: registry labels with units (``'可装机容量 (kWp)'``);
         None keeps the canonical names (``capacity_kwp``).
@@ -484,7 +489,8 @@ def export_table(df: pd.DataFrame, path, fmt: str | None = None, *, lang: str | 
       auto-filter on the main sheet, number formats by unit
       (:data:`NUMBER_FORMATS`, the unit shown in the cell), fractions as
       percentages, ±inf as the text '∞', formula-like text as string cells.
-    - GeoJSON: RFC 7946 (WGS84 lon/lat, no ``crs`` member); GeoPackage in
+    - GeoJSON: RFC 7946 (WGS84 lon/lat, no ``crs`` member); GeoPackage,
+      FlatGeobuf and GeoParquet (one file, zstd, bbox covering column) in
       EPSG:4326 as well.
     """
     path = Path(path)
