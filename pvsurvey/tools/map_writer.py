@@ -254,7 +254,7 @@ def read_irradiance_window(cfg: dict, bounds_deg, pad_deg: float = _IRRADIANCE_P
     from rasterio.vrt import WarpedVRT
     from rasterio.windows import from_bounds
 
-    from ..model.weather_year import ghi_to_kwh_per_m2_yr
+    from ..model.weather_year import ghi_to_kwh_per_m2_yr  # (imports pvlib: only when there is a raster)
 
     west, south, east, north = (float(v) for v in bounds_deg)
     try:
