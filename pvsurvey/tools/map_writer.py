@@ -13,8 +13,6 @@ import datetime as dt
 import json
 import logging
 import os
-import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +28,7 @@ from ..io.datasets import dataset_exists, dataset_schema, parquet_parts
 from ..io.storage import is_file, open_raster
 from ..locations import is_url, location
 from ..io.vector import geoframe_from_arrow
+from ..io.writers import copy_atomic, write_text_atomic
 from ..errors import InputFileError
 from ..store.object_storage import publish_maps_to_url
 from ..maps import (TOP_CANDIDATES, IrradianceGrid, MapOptions, asset_files, build_overview_map, build_park_map,
@@ -311,25 +310,6 @@ def read_irradiance_window(cfg: dict, bounds_deg, pad_deg: float = _IRRADIANCE_P
     return IrradianceGrid(values, (w, s, e, n))
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _atomic_copy(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _remove_stale_parks(folder: Path, keep: set[str]) -> None:
     for old in folder.glob("park-*.html"):
         if old.name not in keep:
@@ -361,7 +341,9 @@ def publish_maps(maps_dir: str | Path, publish_dir: str | Path, files: list[str]
         The published HTML files (URLs when ``publish_dir`` is one).
     """
     maps_dir = Path(maps_dir)
-    names = files if files is not None else sorted(p.name for p in maps_dir.glob("*.html"))
+    # hidden names are files being written (pvsurvey.io.writers.atomic_write), never pages
+    names = files if files is not None else sorted(p.name for p in maps_dir.glob("*.html")
+                                                   if not p.name.startswith("."))
     names = sorted(names, key=lambda n: n == INDEX)  # the overview last
     if is_url(publish_dir):
         return publish_maps_to_url(maps_dir, publish_dir, names, prune)
@@ -370,10 +352,10 @@ def publish_maps(maps_dir: str | Path, publish_dir: str | Path, files: list[str]
         publish_dir.mkdir(parents=True, exist_ok=True)
         for asset in sorted((maps_dir / "lib").rglob("*")) if (maps_dir / "lib").is_dir() else []:
             if asset.is_file():
-                _atomic_copy(asset, publish_dir / asset.relative_to(maps_dir))
+                copy_atomic(asset, publish_dir / asset.relative_to(maps_dir))
         published = []
         for name in names:
-            _atomic_copy(maps_dir / name, publish_dir / name)
+            copy_atomic(maps_dir / name, publish_dir / name)
             published.append(publish_dir / name)
         if prune:
             _remove_stale_parks(publish_dir, {p.name for p in maps_dir.glob("park-*.html")})
@@ -467,7 +449,7 @@ def write_maps(run_dir: str | Path, park: str | None = None, lang: str | None = 
         maps_dir.mkdir(exist_ok=True)
         if options.offline:
             for src, rel in asset_files():
-                _atomic_copy(src, maps_dir / rel)
+                copy_atomic(src, maps_dir / rel)
     except OSError as exc:
         raise InputFileError(f"{maps_dir}: cannot write the maps ({exc.strerror or exc})") from None
 
@@ -518,7 +500,7 @@ def write_maps(run_dir: str | Path, park: str | None = None, lang: str | None = 
 
 def _write_page(path: Path, page: str) -> None:
     try:
-        _atomic_write(path, page)
+        write_text_atomic(path, page)
     except OSError as exc:
         raise InputFileError(f"{path}: cannot write the map ({exc.strerror or exc})") from None
 

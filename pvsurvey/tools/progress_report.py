@@ -12,12 +12,12 @@ import pandas as pd
 
 import json
 import logging
-import os
 import warnings
 from pathlib import Path
 
 
 from ..errors import InputFileError
+from ..io.writers import atomic_write
 from ..store.history import read_history
 
 log = logging.getLogger(__name__)
@@ -210,10 +210,10 @@ def report_progress(run_dir: str | Path, lang: str = "en", history_file: str | P
             # SVG keeps text as text: the viewer's fonts draw it, so missing local glyphs do not matter
             warnings.filterwarnings("ignore", message="Glyph .* missing from font")
             fig = trajectory_figure(history, doc, chart_lang)
-            target = run_dir / f"progress.{suffix}"
-            tmp = target.with_name(f".{target.name}.tmp")
-            fig.savefig(tmp, dpi=120, format=suffix)
-            plt.close(fig)
-        os.replace(tmp, target)
+            try:
+                target = atomic_write(run_dir / f"progress.{suffix}",
+                                      lambda tmp: fig.savefig(tmp, dpi=120, format=suffix))
+            finally:
+                plt.close(fig)
         written.append(target)
     return text, written
