@@ -30,6 +30,7 @@ from ..locations import is_url, location
 from ..io.vector import geoframe_from_arrow
 from ..io.writers import copy_atomic, write_text_atomic
 from ..errors import InputFileError
+from ..model.targets import progress_metrics, progress_sums
 from ..store.object_storage import publish_maps_to_url
 from ..maps import (TOP_CANDIDATES, IrradianceGrid, MapOptions, asset_files, build_overview_map, build_park_map,
                     park_file_name, render)
@@ -100,31 +101,39 @@ def _park_outlines(cfg: dict, lang: str) -> gpd.GeoDataFrame | None:
     return out.drop_duplicates("park_id").reset_index(drop=True)
 
 
+# What the maps show of a run without progress.json (no new capacity: the registry's dates are unknown here).
+_FALLBACK_KEYS = ("install_ratio_area_frac", "install_ratio_count_frac", "target_install_ratio", "installed_kwp",
+                  "remaining_potential_kwp")
+
+
 def _fallback_progress(buildings: pd.DataFrame, targets: dict) -> dict | None:
-    """Installation ratios from ``has_pv`` when the run has no progress.json (city and parks)."""
+    """Installation ratios from ``has_pv`` when the run has no progress.json (city
+    and parks), by the formulas that write progress.json (:mod:`pvsurvey.model.targets`)."""
     if "has_pv" not in buildings:
         return None
-    usable = pd.to_numeric(buildings["usable_area_m2"], errors="coerce").fillna(0.0)
-    has_pv = buildings["has_pv"].astype("boolean").fillna(False) & (usable > 0)
-    installed = (pd.to_numeric(buildings["installed_kwp"], errors="coerce").fillna(0.0)
-                 if "installed_kwp" in buildings else pd.Series(0.0, index=buildings.index))
-    frame = pd.DataFrame({"park_id": buildings["park_id"].astype("string").fillna(""), "usable": usable,
-                          "with_pv": usable.where(has_pv, 0.0), "n": (usable > 0).astype(int),
-                          "n_pv": has_pv.astype(int), "kwp": installed,
-                          "remaining": pd.to_numeric(buildings["capacity_kwp"], errors="coerce").fillna(0.0).where(~has_pv, 0.0)})
+
+    def number(col: str) -> pd.Series:
+        return (pd.to_numeric(buildings[col], errors="coerce").fillna(0.0) if col in buildings
+                else pd.Series(0.0, index=buildings.index))
+
+    frame = pd.DataFrame({"park_id": buildings["park_id"].astype("string").fillna(""), "city": "city",
+                          "usable_area_m2": number("usable_area_m2"), "capacity_kwp": number("capacity_kwp"),
+                          "annual_yield_kwh": number("annual_yield_kwh"),
+                          "has_pv": buildings["has_pv"].astype("boolean").fillna(False).to_numpy(dtype=bool),
+                          "installed_kwp": number("installed_kwp"), "new_kwp": 0.0, "pipeline_kwp": 0.0})
     target = float(targets.get("install_ratio", 0.5))
-
-    def metrics(sums) -> dict:
-        return {"install_ratio_area_frac": sums["with_pv"] / sums["usable"] if sums["usable"] > 0 else None,
-                "install_ratio_count_frac": sums["n_pv"] / sums["n"] if sums["n"] > 0 else None,
-                "target_install_ratio": target, "installed_kwp": sums["kwp"], "remaining_potential_kwp": sums["remaining"]}
-
-    park_sums = frame.groupby("park_id").sum()
     park_targets = targets.get("park_install_ratio") or {}
-    parks = [{"park_id": pid, **metrics(row), "target_install_ratio": float(park_targets.get(pid, target))}
-             for pid, row in park_sums.iterrows() if pid]
-    return {"city": metrics(frame[["usable", "with_pv", "n", "n_pv", "kwp", "remaining"]].sum()),
-            "parks": parks, "districts": []}
+    # the candidate threshold only feeds a figure not shown here
+    city = progress_metrics(progress_sums(frame, "city", 0.0).reindex(["city"], fill_value=0), target, np.nan)
+    parks = progress_sums(frame, "park_id", 0.0)
+    parks = parks[parks.index != ""]
+    parks = progress_metrics(parks, [float(park_targets.get(p, target)) for p in parks.index], np.nan)
+
+    def metrics(row) -> dict:
+        return {k: float(row[k]) for k in _FALLBACK_KEYS}
+
+    return {"city": metrics(city.iloc[0]),
+            "parks": [{"park_id": pid, **metrics(row)} for pid, row in parks.iterrows()], "districts": []}
 
 
 def load_run(run_dir: str | Path, config=None, lang: str = "zh") -> RunData:
