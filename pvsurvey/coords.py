@@ -1,4 +1,4 @@
-"""Coordinate helpers: metric CRS choice and the GCJ-02 ↔ WGS84 shift.
+"""Coordinate helpers: metric CRS choice, metres per degree, and the GCJ-02 ↔ WGS84 shift.
 
 GCJ-02 is the obfuscated datum that Chinese web maps (Gaode/AMap, Tencent) use
 by law; coordinates scraped from them are offset from WGS84 by a few hundred
@@ -21,6 +21,50 @@ def utm_epsg(longitude_deg, latitude_deg):
     lat = np.asarray(latitude_deg, dtype=float)
     zone = np.clip(np.floor((lon + 180.0) / 6.0).astype(np.int64) + 1, 1, 60)
     return np.where(lat >= 0, 32600, 32700) + zone
+
+
+def metres_per_degree(lat_deg):
+    """Length of one degree of longitude and of latitude on the WGS84 ellipsoid.
+
+    The one conversion between degrees and metres for short distances (a few
+    metres to a few hundred): a local equirectangular frame around ``lat_deg``.
+
+    Parameters
+    ----------
+    lat_deg : float or array-like
+        Latitude [°].
+
+    Returns
+    -------
+    m_per_deg_lon, m_per_deg_lat : numpy.ndarray (0-d for a scalar input)
+        Metres per degree of longitude and of latitude at ``lat_deg`` [m/°].
+
+    Notes
+    -----
+    The truncated trigonometric series of the exact lengths ``π/180 · N cos φ``
+    (along the parallel) and ``π/180 · M`` (along the meridian), with ``N`` and
+    ``M`` the ellipsoid's radii of curvature in the prime vertical and in the
+    meridian [1]_, for WGS84 (a = 6 378 137 m, 1/f = 298.257223563) [2]_::
+
+        m_per_deg_lat = 111 132.954 − 559.822 cos 2φ + 1.175 cos 4φ
+        m_per_deg_lon = 111 412.84 cos φ − 93.5 cos 3φ
+
+    Within 0.04 m/° (latitude) and 0.16 m/° (longitude) of the exact lengths at
+    any latitude: under 6e-6 relative, 0.2 mm over 30 m.
+
+    References
+    ----------
+    .. [1] Snyder, J. P. (1987). Map Projections — A Working Manual. U.S.
+       Geological Survey Professional Paper 1395 (the radii of curvature M and
+       N of the ellipsoid).
+    .. [2] whuber (2013). Answer to "Understanding terms in Length of Degree
+       formula?", GIS Stack Exchange, https://gis.stackexchange.com/a/75535
+       (the series as truncated trigonometric series of the exact lengths).
+    """
+    phi = np.radians(np.asarray(lat_deg, dtype=float))
+    m_per_deg_lon = 111_412.84 * np.cos(phi) - 93.5 * np.cos(3 * phi)
+    m_per_deg_lat = 111_132.954 - 559.822 * np.cos(2 * phi) + 1.175 * np.cos(4 * phi)
+    return m_per_deg_lon, m_per_deg_lat
 
 
 def _in_china(lon, lat):

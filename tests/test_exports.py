@@ -244,3 +244,27 @@ def test_dates_booleans_and_missing_values_round_trip(tmp_path, fmt):
     assert back["status_date"].tolist()[0] == pd.Timestamp(2024, 6, 30) and pd.isna(back.loc[1, "status_date"])
     assert back["has_pv"].tolist()[::2] == [True, False] and pd.isna(back.loc[1, "has_pv"])
     assert back.loc[0, "capacity_kwp"] == 60.0 and np.isnan(back.loc[1, "capacity_kwp"])
+
+
+def test_atomic_write_replaces_whole_or_leaves_the_old_file(tmp_path):
+    from pvsurvey.io.writers import atomic_write, copy_atomic, write_text_atomic
+
+    target = tmp_path / "sub" / "table.gpkg"
+    seen = []
+    atomic_write(target, lambda tmp: (seen.append(tmp), tmp.write_text("one")))
+    # the temporary file sat beside the target, hidden, with the target's suffix (GDAL goes by it)
+    assert seen[0].parent == target.parent and seen[0].name.startswith(".") and seen[0].suffix == ".gpkg"
+    assert target.read_text() == "one"
+
+    def fails(tmp):
+        tmp.write_text("half")
+        tmp.with_name(tmp.name + "-journal").write_text("")  # what SQLite may leave beside it
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(target, fails)
+    assert target.read_text() == "one"  # untouched
+    assert sorted(p.name for p in target.parent.iterdir()) == ["table.gpkg"]  # nothing left behind
+    write_text_atomic(tmp_path / "a.txt", "二")
+    copy_atomic(tmp_path / "a.txt", tmp_path / "b" / "b.txt")
+    assert (tmp_path / "b" / "b.txt").read_text(encoding="utf-8") == "二"

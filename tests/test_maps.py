@@ -29,7 +29,7 @@ from pyproj import Geod
 from conftest import write_ghi_raster
 from pvsurvey.coords import gcj02_to_wgs84, wgs84_to_gcj02
 from pvsurvey.errors import ConfigError, InputFileError
-from pvsurvey.tools.map_writer import map_options, publish_maps, write_maps
+from pvsurvey.tools.map_writer import load_run, map_options, publish_maps, write_maps
 from pvsurvey.maps import (MapOptions, asset_files, build_park_map, building_status, escape_text, external_references,
                            park_file_name, render)
 from pvsurvey.maps.assets import PACKAGES, STATIC_DIR
@@ -343,6 +343,20 @@ def test_maps_degrade_without_progress_candidates_or_pv_data(tmp_path):
     assert len(written) == 3 and "No installed-PV registry in this run" in index
     park = (run / "maps" / "park-PA.html").read_text()
     assert '"c":0' not in park.split("pvsBuildingPopup, {maxWidth")[0].split("L.geoJson(")[2]  # nobody has PV
+
+
+def test_maps_without_progress_json_show_the_ratios_progress_json_would(tmp_path):
+    documented = load_run(make_run(tmp_path / "with")).progress
+    derived = load_run(make_run(tmp_path / "without", progress=False)).progress
+    keys = ("install_ratio_area_frac", "install_ratio_count_frac", "target_install_ratio", "installed_kwp",
+            "remaining_potential_kwp")
+    for key in keys:
+        assert derived["city"][key] == pytest.approx(documented["city"][key])
+    parks = {p["park_id"]: p for p in derived["parks"]}
+    assert set(parks) == {p["park_id"] for p in documented["parks"]}
+    for park in documented["parks"]:
+        for key in keys:
+            assert parks[park["park_id"]][key] == pytest.approx(park[key])
 
 
 def test_write_maps_errors_are_one_line(run_dir, tmp_path):

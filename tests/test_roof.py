@@ -1,5 +1,6 @@
 """Roof model: hand-computed geometry."""
 
+import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
@@ -8,7 +9,8 @@ from hypothesis import strategies as st
 
 from pvsurvey.config.schema import Roof
 from pvsurvey.model.roof import (capacity_kwp, closed_form_inset, ground_coverage_ratio_no_winter_shade,
-                                 inset_area_m2, roof_model, sunny_side_azimuth_deg)
+                                 roof_areas_m2, roof_model, sunny_side_azimuth_deg)
+from pvsurvey.model.survey import utm_metres
 
 
 def test_flat_100_by_50_roof_with_1m_setback():
@@ -75,7 +77,7 @@ def test_inset_matches_geos_buffer_on_awkward_shapes():
         shapely.reverse(shapely.box(0, 0, 20, 30)),  # clockwise ring
     ]
     expected = shapely.area(shapely.buffer(shapes, -1.0, join_style="mitre"))
-    np.testing.assert_allclose(inset_area_m2(shapes, 1.0), np.nan_to_num(expected), atol=1e-6)
+    np.testing.assert_allclose(roof_areas_m2(shapes, 1.0)[1], np.nan_to_num(expected), atol=1e-6)
 
 
 @settings(max_examples=60, deadline=None)
@@ -86,10 +88,34 @@ def test_closed_form_inset_equals_buffer_for_convex_polygons(points, setback):
     if hull.geom_type != "Polygon" or hull.area < 1e-3:
         return
     expected = shapely.area(shapely.buffer(hull, -setback, join_style="mitre"))
-    assert inset_area_m2([hull], setback)[0] == pytest.approx(expected, rel=1e-9, abs=1e-6)
+    assert roof_areas_m2([hull], setback)[1][0] == pytest.approx(expected, rel=1e-9, abs=1e-6)
 
 
 def test_closed_form_reports_area_and_flags():
     ring = shapely.get_coordinates(shapely.box(0, 0, 100, 50).exterior)
     area, inset, exact = closed_form_inset(ring, np.array([5]), 1.0)
     assert area[0] == pytest.approx(5000.0) and inset[0] == pytest.approx(4704.0) and exact[0]
+
+
+def test_roofs_in_degrees_are_measured_in_their_own_utm_zone():
+    # the survey's path: WGS84 footprints, each measured in the UTM zone of its centroid
+    # (zone 50 west of 120° E, zone 51 east of it); convex, concave, holed and pitched roofs
+    shapes_m = [
+        (shapely.box(0, 0, 100, 50), 32651),
+        (shapely.Polygon([(0, 0), (40, 0), (40, 40), (20, 10), (0, 40)]), 32651),
+        (shapely.Polygon([(0, 0), (50, 0), (50, 50), (0, 50)], [[(20, 20), (30, 20), (30, 30), (20, 30)]]), 32650),
+        (shapely.box(0, 0, 40, 10), 32650),
+    ]
+    origin = {32651: (350_000, 3_450_000), 32650: (780_000, 3_450_000)}  # 121.4° E and 119.9° E at 31.2° N
+    wgs84 = np.array([gpd.GeoSeries([shapely.affinity.translate(g, *origin[z])], crs=z).to_crs(4326).values[0]
+                      for g, z in shapes_m], dtype=object)
+    lon, lat = shapely.get_x(shapely.centroid(wgs84)), shapely.get_y(shapely.centroid(wgs84))
+    pitched = np.array([False, False, False, True])
+    footprint, inset, azimuth = roof_areas_m2(wgs84, 1.0, pitched, to_metres=utm_metres(lon, lat))
+    # the reference: GEOS on each roof reprojected to its zone
+    metric = np.array([gpd.GeoSeries([g], crs=4326).to_crs(z).values[0] for g, (_, z) in zip(wgs84, shapes_m)],
+                      dtype=object)
+    np.testing.assert_allclose(footprint, shapely.area(metric), rtol=1e-9)
+    np.testing.assert_allclose(inset, shapely.area(shapely.buffer(metric, -1.0, join_style="mitre")), rtol=1e-9)
+    assert footprint[0] == pytest.approx(5000.0, rel=1e-6) and inset[0] == pytest.approx(4704.0, rel=1e-6)
+    assert np.isnan(azimuth[:3]).all() and azimuth[3] == pytest.approx(180.0, abs=0.1)  # ridge east-west

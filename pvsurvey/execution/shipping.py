@@ -21,6 +21,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from ..io.writers import atomic_write
 from ..store.cache import RESULT_FILE, link
 
 # A task's files on their way: relative path in the store -> its bytes, or the
@@ -132,9 +133,7 @@ def receive(files: Files, root: Path) -> None:
         if isinstance(data, str):
             link(root / data, target)
         else:
-            tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}")
-            tmp.write_bytes(data)
-            os.replace(tmp, target)
+            atomic_write(target, lambda tmp: tmp.write_bytes(data))
 
 
 def probe_write(folder: str) -> str | None:

@@ -25,7 +25,6 @@ References
 
 from __future__ import annotations
 
-import os
 import re
 import unicodedata
 import zipfile
@@ -38,6 +37,7 @@ import pandas as pd
 
 from .. import columns as registry
 from ..errors import InputFileError, PVSurveyError
+from .writers import atomic_write
 
 FORMATS = ("csv", "xlsx", "geojson", "gpkg", "fgb", "parquet")
 _SUFFIXES = {".csv": "csv", ".xlsx": "xlsx", ".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg",
@@ -253,18 +253,6 @@ def _plain_table(df: pd.DataFrame, lang: str | None) -> tuple[list[str], pd.Data
 
 
 # --------------------------------------------------------------------------- writers
-
-
-def _atomic(path: Path, write) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")  # suffix kept for GDAL
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        for leftover in [tmp] + [tmp.with_name(tmp.name + end) for end in ("-journal", "-wal", "-shm")]:
-            leftover.unlink(missing_ok=True)
-    return path
 
 
 def _write_csv(df: pd.DataFrame, path: Path, lang) -> None:
@@ -500,11 +488,11 @@ def export_table(df: pd.DataFrame, path, fmt: str | None = None, *, lang: str | 
     if sheets and fmt != "xlsx":
         raise ExportError(f"{path}: extra sheets need the xlsx format; write them as separate files")
     if fmt == "csv":
-        return _atomic(path, lambda tmp: _write_csv(df, tmp, lang))
+        return atomic_write(path, lambda tmp: _write_csv(df, tmp, lang))
     if fmt == "xlsx":
-        return _atomic(path, lambda tmp: _write_xlsx(df, tmp, lang, sheets, sheet_name, explain))
+        return atomic_write(path, lambda tmp: _write_xlsx(df, tmp, lang, sheets, sheet_name, explain))
     layer = re.sub(r"\W+", "_", sheet_name or path.stem).strip("_") or "table"
-    return _atomic(path, lambda tmp: _write_gis(df, tmp, fmt, lang, layer))
+    return atomic_write(path, lambda tmp: _write_gis(df, tmp, fmt, lang, layer))
 
 
 # --------------------------------------------------------------------------- reader

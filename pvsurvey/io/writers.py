@@ -1,9 +1,13 @@
-"""Writers: partition results, their merge into one Parquet file (rejected rows), JSON and CSV."""
+"""Writers: the one atomic file write, partition results, their merge into one
+Parquet file (rejected rows), JSON and CSV."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import geopandas as gpd
@@ -11,6 +15,43 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from ..columns import REJECTED_COLUMNS
+
+
+# Files a writer may leave beside the one it writes (SQLite, hence GeoPackage, journals).
+_SIDECARS = ("-journal", "-wal", "-shm")
+
+
+def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
+    """Write ``path`` whole or not at all: ``write(tmp)`` fills a temporary file
+    beside it (same folder, so the rename never crosses file systems), which one
+    ``os.replace`` then puts in place. A reader sees the old file or the new one,
+    never half of one; on failure the temporary file is removed and ``path`` is
+    left as it was.
+
+    The temporary name (``.<name>.<random>.tmp<suffix>``) is hidden, unique per
+    call (two writers of one file never share it) and ends in the target's
+    suffix, which some writers (GDAL's GeoPackage driver) go by.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        for leftover in [tmp] + [tmp.with_name(tmp.name + end) for end in _SIDECARS]:
+            leftover.unlink(missing_ok=True)
+    return path
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """:func:`atomic_write` of UTF-8 text."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def copy_atomic(src: Path, dst: Path) -> Path:
+    """:func:`atomic_write` of a copy of ``src`` (contents only)."""
+    return atomic_write(dst, lambda tmp: shutil.copyfile(src, tmp))
 
 
 # Snappy: several times faster to write than zstd for ~25 % more disk; the
@@ -69,10 +110,8 @@ def merge_parquet(parts: list[Path], path: Path, geo: bool = True, transform=Non
 
 
 def write_json(obj, path: Path) -> None:
-    """Write JSON (UTF-8, indented) atomically: to a temporary name, then rename."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    """Write JSON (UTF-8, indented) atomically (:func:`atomic_write`)."""
+    write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str))
 
 
 def write_csv(df: pd.DataFrame, path: Path, lang: str | None = None) -> None:

@@ -15,6 +15,7 @@ import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from ..coords import metres_per_degree
 from .economics import project_economics
 from ..config.schema import Economics
 
@@ -67,7 +68,7 @@ def _local_metres(geoms):
     good for gaps of a few metres inside one park."""
     xmin, ymin, xmax, ymax = shapely.total_bounds(geoms)
     lon0, lat0 = (xmin + xmax) / 2, (ymin + ymax) / 2
-    k_lon, k_lat = 111_320.0 * np.cos(np.radians(lat0)), 110_900.0
+    k_lon, k_lat = metres_per_degree(lat0)
     return shapely.transform(geoms, lambda c: np.column_stack([(c[:, 0] - lon0) * k_lon, (c[:, 1] - lat0) * k_lat]))
 
 

@@ -19,6 +19,7 @@ import shapely
 
 
 from ..config.schema import SurveyConfig
+from ..coords import metres_per_degree
 
 
 # Registry statuses that count as installed; the others are the pipeline.
@@ -94,9 +95,9 @@ def match_registry(registry: pd.DataFrame, buildings, max_distance_m: float) -> 
                                    "match_distance_m": 0.0}))
         rest = np.setdiff1d(np.arange(len(pts)), inside["p"].to_numpy())
         if len(rest) and max_distance_m > 0:
-            lat0 = np.radians(pts["lat"].to_numpy(float)[rest])
-            # search in degrees with the wider (longitude) extent, then measure in metres
-            deg = max_distance_m / (111_320.0 * np.cos(lat0).min())
+            # search in degrees wide enough in every direction, then measure in metres
+            k_lon, k_lat = metres_per_degree(pts["lat"].to_numpy(float)[rest])
+            deg = max_distance_m / np.minimum(k_lon, k_lat).min()
             n_idx, b_idx = tree.query_nearest(points[rest], max_distance=deg, return_distance=False, all_matches=True)
             if len(n_idx):
                 dist_m = _distance_m(points[rest][n_idx], geoms[b_idx])
@@ -134,10 +135,7 @@ def match_by_id(registry_rows: np.ndarray, registry_ids: pd.Index, building_ids:
 def _distance_m(points, geoms) -> np.ndarray:
     """Distance [m] from points to geometries nearby, in a local equirectangular frame."""
     lon0, lat0 = shapely.get_x(points), shapely.get_y(points)
-    phi = np.radians(lat0)
-    # metres per degree on the WGS84 ellipsoid (series expansion, < 1 cm/° error)
-    k_lat = 111_132.954 - 559.822 * np.cos(2 * phi) + 1.175 * np.cos(4 * phi)
-    k_lon = 111_412.84 * np.cos(phi) - 93.5 * np.cos(3 * phi)
+    k_lon, k_lat = metres_per_degree(lat0)
 
     def local(geom_array):
         _, index = shapely.get_coordinates(geom_array, return_index=True)  # transform() visits vertices in this order

@@ -1,7 +1,9 @@
 """Roof model: usable roof area, array orientation and DC capacity.
 
 Pure, vectorised functions over arrays of shapely geometries in a metric CRS
-(metres). No loop over buildings: every step is one shapely/numpy call over the
+(metres), or in degrees with a projection to metres (:func:`roof_areas_m2`, the
+one dispatch between the closed form and GEOS, which the survey and the tests
+share). No loop over buildings: every step is one shapely/numpy call over the
 whole array.
 """
 
@@ -133,25 +135,70 @@ def closed_form_inset(xy_m, counts, setback_m: float):
     return area, inset, ring_ok & convex & keeps_edges & (inset > 0)
 
 
-def inset_area_m2(geoms_m, setback_m: float) -> np.ndarray:
-    """Area [m²] left when each footprint is shrunk inward by ``setback_m`` [m].
+def roof_areas_m2(geoms, setback_m: float, pitched=None, to_metres=None):
+    """Footprint area, set-back area [m²] and sunny-side azimuth [°] of each roof:
+    the one place that picks the closed form or GEOS.
 
-    Equals ``shapely.area(shapely.buffer(geoms_m, -setback_m))``; convex
-    single-ring polygons (most roofs) take :func:`closed_form_inset`, several
-    times faster than GEOS, and every other shape GEOS's buffer.
+    Parameters
+    ----------
+    geoms : array of shapely geometries
+        Footprints in a metric CRS, or in any other (WGS84) with ``to_metres``.
+    setback_m : float
+        Edge setback [m].
+    pitched : array of bool, optional
+        Roofs whose sunny-side azimuth is wanted (NaN for the others); default none.
+    to_metres : callable, optional
+        ``to_metres(x, y, rows) -> (x_m, y_m)``: vertices of the geometries at
+        positions ``rows`` of ``geoms``, in metres
+        (:func:`pvsurvey.model.survey.utm_metres` puts each roof in its own UTM
+        zone). None when ``geoms`` are metric already.
+
+    Returns
+    -------
+    footprint_area_m2, inset_area_m2, azimuth_deg : numpy.ndarray
+        Inset: what is left after shrinking by ``setback_m``, as
+        ``shapely.area(shapely.buffer(geom_m, -setback_m, join_style="mitre"))``;
+        NaN where GEOS cannot buffer a degenerate shape (the caller rejects it).
+
+    Notes
+    -----
+    Convex single-ring footprints (most roofs) are measured straight from their
+    (projected) vertices by :func:`closed_form_inset`, several times faster than
+    GEOS; only the other shapes, and pitched roofs (for their orientation), are
+    rebuilt as metric geometries, and the other shapes measured by GEOS
+    (:func:`buffered_area_m2`).
     """
-    geoms_m = np.asarray(geoms_m, dtype=object)
-    if setback_m <= 0 or len(geoms_m) == 0:
-        return np.nan_to_num(shapely.area(geoms_m)) if len(geoms_m) else np.zeros(0)
-    out = np.zeros(len(geoms_m))
-    done = np.zeros(len(geoms_m), dtype=bool)
-    index, xy, counts = simple_polygon_rings(geoms_m)
+    geoms = np.asarray(geoms, dtype=object)
+    n = len(geoms)
+    footprint = np.zeros(n)
+    inset = np.zeros(n)
+    exact = np.zeros(n, dtype=bool)
+    index, xy, counts = simple_polygon_rings(geoms)
     if len(index):
-        _, inset, exact = closed_form_inset(xy, counts, setback_m)
-        out[index[exact]] = inset[exact]
-        done[index[exact]] = True
-    out[~done] = buffered_area_m2(geoms_m[~done], setback_m)
-    return out
+        if to_metres is not None:
+            xy = np.column_stack(to_metres(xy[:, 0], xy[:, 1], np.repeat(index, counts)))
+        area, shrunk, ok = closed_form_inset(xy, counts, setback_m)
+        footprint[index] = area
+        inset[index[ok]] = shrunk[ok]
+        exact[index[ok]] = True
+    pitched = np.zeros(n, dtype=bool) if pitched is None else np.asarray(pitched, dtype=bool)
+    azimuth = np.full(n, np.nan)
+    rebuild = np.flatnonzero(~exact | pitched)
+    if len(rebuild):
+        geoms_m = geoms[rebuild] if to_metres is None else _in_metres(geoms[rebuild], rebuild, to_metres)
+        rest = ~exact[rebuild]
+        footprint[rebuild[rest]] = shapely.area(geoms_m[rest])
+        inset[rebuild[rest]] = buffered_area_m2(geoms_m[rest], setback_m)
+        sel = pitched[rebuild]
+        azimuth[rebuild[sel]] = sunny_side_azimuth_deg(geoms_m[sel])
+    return footprint, inset, azimuth
+
+
+def _in_metres(geoms, rows, to_metres):
+    """``geoms`` (at positions ``rows``) rebuilt from their vertices in metres."""
+    coords, owner = shapely.get_coordinates(geoms, return_index=True)
+    x_m, y_m = to_metres(coords[:, 0], coords[:, 1], rows[owner])
+    return shapely.set_coordinates(geoms.copy(), np.column_stack([x_m, y_m]))
 
 
 def buffered_area_m2(geoms_m, setback_m: float) -> np.ndarray:
@@ -232,12 +279,8 @@ def roof_model(geoms_m, roof_shape, roof_tilt_deg, latitude_deg, params: Roof):
         ``footprint_area_m2``, ``usable_area_m2`` [m²], ``surface_tilt_deg``,
         ``surface_azimuth_deg`` [°] and ``coverage_frac`` [0..1].
     """
-    geoms_m = np.asarray(geoms_m, dtype=object)
-    pitched = np.asarray(roof_shape) == "pitched"
-    azimuth = np.full(len(geoms_m), np.nan)
-    azimuth[pitched] = sunny_side_azimuth_deg(geoms_m[pitched])
-    return roof_from_areas(shapely.area(geoms_m), inset_area_m2(geoms_m, params.setback_m), roof_shape,
-                           roof_tilt_deg, latitude_deg, azimuth, params)
+    footprint, inset, azimuth = roof_areas_m2(geoms_m, params.setback_m, np.asarray(roof_shape) == "pitched")
+    return roof_from_areas(footprint, inset, roof_shape, roof_tilt_deg, latitude_deg, azimuth, params)
 
 
 def roof_from_areas(footprint_area_m2, inset_area_m2, roof_shape, roof_tilt_deg, latitude_deg,

@@ -17,8 +17,7 @@ from ..columns import BUILDING_COLUMNS
 from ..coords import utm_epsg
 from .yield_table import SpecificYieldTable
 from ..config.schema import SurveyConfig
-from .roof import (buffered_area_m2, capacity_kwp, closed_form_inset, roof_from_areas, simple_polygon_rings,
-                   sunny_side_azimuth_deg)
+from .roof import capacity_kwp, roof_areas_m2, roof_from_areas
 from .footprints import REASONS, _rejected
 
 
@@ -32,55 +31,24 @@ def _to_utm(epsg: int) -> Transformer:
     return Transformer.from_crs(4326, epsg, always_xy=True)
 
 
-def metric_geometries(geoms_wgs84, lon, lat) -> np.ndarray:
-    """Project each geometry to the UTM zone of its own centroid (metres)."""
-    geoms_wgs84 = np.asarray(geoms_wgs84, dtype=object)
-    epsg = utm_epsg(lon, lat)
-    out = np.empty(len(geoms_wgs84), dtype=object)
-    for code in np.unique(epsg):  # a handful of zones, never one call per building
-        sel = epsg == code
-        out[sel] = gpd.GeoSeries(geoms_wgs84[sel], crs=4326).to_crs(int(code)).values
-    return out
+def utm_metres(lon, lat):
+    """``to_metres`` for :func:`pvsurvey.model.roof.roof_areas_m2`: every roof in
+    the UTM zone of its own centroid (``lon``, ``lat`` per roof).
 
-
-def roof_areas_m2(geoms_wgs84, lon, lat, setback_m: float, pitched):
-    """Footprint area, set-back area [m²] and sunny-side azimuth [°] of each roof.
-
-    Every roof is measured in the UTM zone of its own centroid (scale error
-    < 0.1 % inside a zone), so results do not depend on where it is or how the
-    input was partitioned. Convex single-ring footprints are measured straight
-    from their projected vertices (:func:`pvsurvey.model.roof.closed_form_inset`);
-    only the rest, and pitched roofs (for their orientation), are rebuilt as
-    metric geometries.
+    The scale error stays < 0.1 % inside a zone, and results do not depend on
+    where a roof is or how the input was partitioned.
     """
-    geoms_wgs84 = np.asarray(geoms_wgs84, dtype=object)
-    n = len(geoms_wgs84)
-    footprint = np.zeros(n)
-    inset = np.zeros(n)
-    exact = np.zeros(n, dtype=bool)
     epsg = utm_epsg(lon, lat)
-    index, xy, counts = simple_polygon_rings(geoms_wgs84)
-    if len(index):
-        zone_of_vertex = np.repeat(epsg[index], counts)
-        xy_m = np.empty_like(xy)
-        for code in np.unique(zone_of_vertex):
-            sel = zone_of_vertex == code
-            xy_m[sel, 0], xy_m[sel, 1] = _to_utm(int(code)).transform(xy[sel, 0], xy[sel, 1])
-        area, shrunk, ok = closed_form_inset(xy_m, counts, setback_m)
-        footprint[index] = area
-        inset[index[ok]] = shrunk[ok]
-        exact[index[ok]] = True
-    pitched = np.asarray(pitched, dtype=bool)
-    azimuth = np.full(n, np.nan)
-    rebuild = ~exact | pitched
-    if rebuild.any():
-        geoms_m = metric_geometries(geoms_wgs84[rebuild], lon[rebuild], lat[rebuild])
-        rest = ~exact[rebuild]
-        footprint[np.flatnonzero(rebuild)[rest]] = shapely.area(geoms_m[rest])
-        inset[np.flatnonzero(rebuild)[rest]] = buffered_area_m2(geoms_m[rest], setback_m)
-        sel = pitched[rebuild]
-        azimuth[np.flatnonzero(rebuild)[sel]] = sunny_side_azimuth_deg(geoms_m[sel])
-    return footprint, inset, azimuth
+
+    def to_metres(x, y, rows):
+        zone = epsg[rows]
+        x_m, y_m = np.empty(len(x)), np.empty(len(y))
+        for code in np.unique(zone):  # a handful of zones, never one call per building
+            sel = zone == code
+            x_m[sel], y_m[sel] = _to_utm(int(code)).transform(x[sel], y[sel])
+        return x_m, y_m
+
+    return to_metres
 
 
 def assign_parks(lon, lat, parks: gpd.GeoDataFrame | None) -> pd.DataFrame:
@@ -129,8 +97,8 @@ def survey_buildings(buildings: gpd.GeoDataFrame, ghi_kwh_per_m2_yr: np.ndarray,
     shape_src = buildings["roof_shape_src"].astype("string").str.lower()
     shape = np.where(shape_src.isin(PITCHED_SHAPES).to_numpy(dtype=bool), "pitched",
                      np.where(shape_src.isin(FLAT_SHAPES).to_numpy(dtype=bool), "flat", roof.default_shape))
-    footprint, inset, pitched_azimuth = roof_areas_m2(buildings.geometry.values, lon, lat, roof.setback_m,
-                                                      shape == "pitched")
+    footprint, inset, pitched_azimuth = roof_areas_m2(buildings.geometry.values, roof.setback_m, shape == "pitched",
+                                                      to_metres=utm_metres(lon, lat))
 
     reason = np.full(len(buildings), None, dtype=object)
     reason[footprint < roof.min_footprint_area_m2] = "too_small"

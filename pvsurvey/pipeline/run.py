@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 
 PACKAGES = ("numpy", "pandas", "geopandas", "shapely", "pyogrio", "pyarrow", "pyproj", "rasterio",
-            "pvlib", "dask", "distributed", "dask-geopandas", "folium", "pydantic")
+            "pvlib", "dask", "distributed", "folium", "pydantic")
 
 
 @dataclass

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..io.writers import atomic_write
 from .runs import store_dir
 
 import pickle
@@ -84,12 +85,12 @@ def read_pickle(path: Path):
 
 
 def write_pickle(path: Path, obj) -> None:
-    """Keep an object (written under a temporary name, then renamed)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    with open(tmp, "wb") as fh:
-        pickle.dump(obj, fh)
-    os.replace(tmp, path)
+    """Keep an object (whole or not at all: :func:`pvsurvey.io.writers.atomic_write`)."""
+    def dump(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            pickle.dump(obj, fh)
+
+    atomic_write(path, dump)
 
 
 def frame_digest(frame: pd.DataFrame | None) -> str:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import pandas as pd
 
+from ..io.writers import atomic_write
 
 
 HISTORY_COLUMNS = ["as_of", "run_finished_at", "level", "key", "name", "usable_area_m2", "usable_area_with_pv_m2",
@@ -36,8 +36,5 @@ def append_history(path: Path, table: pd.DataFrame, as_of: dt.date, finished_at:
     if old is not None:
         rows = pd.concat([old[old["as_of"] != as_of.isoformat()], rows], ignore_index=True)
     rows = rows.sort_values(["as_of", "level", "key"], kind="stable")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    rows.to_csv(tmp, index=False, encoding="utf-8-sig")
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: rows.to_csv(tmp, index=False, encoding="utf-8-sig"))
     return rows

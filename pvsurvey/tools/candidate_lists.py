@@ -7,7 +7,6 @@ Paths in, files out; the compute is in :mod:`pvsurvey.model.candidates`.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import geopandas as gpd
@@ -17,6 +16,7 @@ from ..model.candidates import CANDIDATE_COLUMNS, STATUSES, apply_statuses, gap_
 from ..errors import InputFileError
 from ..io.datasets import read_candidates
 from ..io.exports import export_table, read_table
+from ..io.writers import atomic_write
 from ..naming import safe_file_stem
 from ..store.candidate_status import read_candidate_statuses
 from ..store.run_directory import CANDIDATES, EXPORTS, PROGRESS, RunDirectory
@@ -153,9 +153,7 @@ def import_statuses(file: str | Path, run_dir: str | Path) -> dict:
     changed = edits[is_change.to_numpy()].assign(updated_at=now, source_file=str(Path(file).name))
     merged = pd.concat([f for f in (store, changed) if f is not None], ignore_index=True) \
         .drop_duplicates("project_id", keep="last")
-    tmp = store_path.with_name(store_path.name + ".tmp")
-    merged.to_csv(tmp, index=False, encoding="utf-8-sig")
-    os.replace(tmp, store_path)
+    atomic_write(store_path, lambda tmp: merged.to_csv(tmp, index=False, encoding="utf-8-sig"))
     return {"updated": int(len(changed)), "unchanged": int(len(edits) - len(changed)),
             "unknown_projects": sorted(set(edits["project_id"]) - known),
             "bad_statuses": [{"project_id": p, "status": s} for p, s in

@@ -12,8 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,8 +27,10 @@ from ..io.datasets import dataset_schema, parquet_parts
 from ..io.storage import is_file, open_raster
 from ..locations import is_url, location
 from ..io.vector import geoframe_from_arrow
+from ..io.writers import copy_atomic, write_text_atomic
 from ..errors import InputFileError
 from ..config.schema import Economics, Maps, Targets
+from ..model.targets import progress_metrics, progress_sums
 from ..store.run_directory import BUILDINGS, CANDIDATES, DISTRICTS, MAP_INDEX, MAPS, PARKS, RunDirectory
 from ..store.object_storage import publish_maps_to_url
 from ..maps import (TOP_CANDIDATES, IrradianceGrid, MapOptions, asset_files, build_overview_map, build_park_map,
@@ -86,31 +86,39 @@ def _park_outlines(cfg: dict, lang: str) -> gpd.GeoDataFrame | None:
     return out.drop_duplicates("park_id").reset_index(drop=True)
 
 
+# What the maps show of a run without progress.json (no new capacity: the registry's dates are unknown here).
+_FALLBACK_KEYS = ("install_ratio_area_frac", "install_ratio_count_frac", "target_install_ratio", "installed_kwp",
+                  "remaining_potential_kwp")
+
+
 def _fallback_progress(buildings: pd.DataFrame, targets: dict) -> dict | None:
-    """Installation ratios from ``has_pv`` when the run has no progress.json (city and parks)."""
+    """Installation ratios from ``has_pv`` when the run has no progress.json (city
+    and parks), by the formulas that write progress.json (:mod:`pvsurvey.model.targets`)."""
     if "has_pv" not in buildings:
         return None
-    usable = pd.to_numeric(buildings["usable_area_m2"], errors="coerce").fillna(0.0)
-    has_pv = buildings["has_pv"].astype("boolean").fillna(False) & (usable > 0)
-    installed = (pd.to_numeric(buildings["installed_kwp"], errors="coerce").fillna(0.0)
-                 if "installed_kwp" in buildings else pd.Series(0.0, index=buildings.index))
-    frame = pd.DataFrame({"park_id": buildings["park_id"].astype("string").fillna(""), "usable": usable,
-                          "with_pv": usable.where(has_pv, 0.0), "n": (usable > 0).astype(int),
-                          "n_pv": has_pv.astype(int), "kwp": installed,
-                          "remaining": pd.to_numeric(buildings["capacity_kwp"], errors="coerce").fillna(0.0).where(~has_pv, 0.0)})
-    target = float(targets.get("install_ratio", 0.5))
 
-    def metrics(sums) -> dict:
-        return {"install_ratio_area_frac": sums["with_pv"] / sums["usable"] if sums["usable"] > 0 else None,
-                "install_ratio_count_frac": sums["n_pv"] / sums["n"] if sums["n"] > 0 else None,
-                "target_install_ratio": target, "installed_kwp": sums["kwp"], "remaining_potential_kwp": sums["remaining"]}
+    def number(col: str) -> pd.Series:
+        return (pd.to_numeric(buildings[col], errors="coerce").fillna(0.0) if col in buildings
+                else pd.Series(0.0, index=buildings.index))
 
-    park_sums = frame.groupby("park_id").sum()
+    frame = pd.DataFrame({"park_id": buildings["park_id"].astype("string").fillna(""), "city": "city",
+                          "usable_area_m2": number("usable_area_m2"), "capacity_kwp": number("capacity_kwp"),
+                          "annual_yield_kwh": number("annual_yield_kwh"),
+                          "has_pv": buildings["has_pv"].astype("boolean").fillna(False).to_numpy(dtype=bool),
+                          "installed_kwp": number("installed_kwp"), "new_kwp": 0.0, "pipeline_kwp": 0.0})
+    target = float(_setting({"targets": targets}, "targets", Targets, "install_ratio"))
     park_targets = targets.get("park_install_ratio") or {}
-    parks = [{"park_id": pid, **metrics(row), "target_install_ratio": float(park_targets.get(pid, target))}
-             for pid, row in park_sums.iterrows() if pid]
-    return {"city": metrics(frame[["usable", "with_pv", "n", "n_pv", "kwp", "remaining"]].sum()),
-            "parks": parks, "districts": []}
+    # the candidate threshold only feeds a figure not shown here
+    city = progress_metrics(progress_sums(frame, "city", 0.0).reindex(["city"], fill_value=0), target, np.nan)
+    parks = progress_sums(frame, "park_id", 0.0)
+    parks = parks[parks.index != ""]
+    parks = progress_metrics(parks, [float(park_targets.get(p, target)) for p in parks.index], np.nan)
+
+    def metrics(row) -> dict:
+        return {k: float(row[k]) for k in _FALLBACK_KEYS}
+
+    return {"city": metrics(city.iloc[0]),
+            "parks": [{"park_id": pid, **metrics(row)} for pid, row in parks.iterrows()], "districts": []}
 
 
 def read_map_data(run_dir: str | Path, config=None, lang: str = "zh") -> RunData:
@@ -281,25 +289,6 @@ def read_irradiance_window(cfg: dict, bounds_deg, pad_deg: float = _IRRADIANCE_P
     return IrradianceGrid(values, (w, s, e, n))
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _atomic_copy(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _remove_stale_parks(folder: Path, keep: set[str]) -> None:
     for old in folder.glob("park-*.html"):
         if old.name not in keep:
@@ -331,7 +320,9 @@ def publish_maps(maps_dir: str | Path, publish_dir: str | Path, files: list[str]
         The published HTML files (URLs when ``publish_dir`` is one).
     """
     maps_dir = Path(maps_dir)
-    names = files if files is not None else sorted(p.name for p in maps_dir.glob("*.html"))
+    # hidden names are files being written (pvsurvey.io.writers.atomic_write), never pages
+    names = files if files is not None else sorted(p.name for p in maps_dir.glob("*.html")
+                                                   if not p.name.startswith("."))
     names = sorted(names, key=lambda n: n == MAP_INDEX)  # the overview last
     if is_url(publish_dir):
         return publish_maps_to_url(maps_dir, publish_dir, names, prune)
@@ -340,10 +331,10 @@ def publish_maps(maps_dir: str | Path, publish_dir: str | Path, files: list[str]
         publish_dir.mkdir(parents=True, exist_ok=True)
         for asset in sorted((maps_dir / "lib").rglob("*")) if (maps_dir / "lib").is_dir() else []:
             if asset.is_file():
-                _atomic_copy(asset, publish_dir / asset.relative_to(maps_dir))
+                copy_atomic(asset, publish_dir / asset.relative_to(maps_dir))
         published = []
         for name in names:
-            _atomic_copy(maps_dir / name, publish_dir / name)
+            copy_atomic(maps_dir / name, publish_dir / name)
             published.append(publish_dir / name)
         if prune:
             _remove_stale_parks(publish_dir, {p.name for p in maps_dir.glob("park-*.html")})
@@ -438,7 +429,7 @@ def write_maps(run_dir: str | Path, park: str | None = None, lang: str | None = 
         maps_dir.mkdir(exist_ok=True)
         if options.offline:
             for src, rel in asset_files():
-                _atomic_copy(src, maps_dir / rel)
+                copy_atomic(src, maps_dir / rel)
     except OSError as exc:
         raise InputFileError(f"{maps_dir}: cannot write the maps ({exc.strerror or exc})") from None
 
@@ -489,7 +480,7 @@ def write_maps(run_dir: str | Path, park: str | None = None, lang: str | None = 
 
 def _write_page(path: Path, page: str) -> None:
     try:
-        _atomic_write(path, page)
+        write_text_atomic(path, page)
     except OSError as exc:
         raise InputFileError(f"{path}: cannot write the map ({exc.strerror or exc})") from None
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 
 import logging
-import os
 import unicodedata
 import warnings
 from pathlib import Path
@@ -15,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputFileError
+from ..io.writers import atomic_write
 from ..store.history import read_history
 from ..store.run_directory import PROGRESS, PROGRESS_CHART, PROGRESS_TABLE, RunDirectory
 
@@ -209,10 +209,10 @@ def report_progress(run_dir: str | Path, lang: str = "en", history_file: str | P
             # SVG keeps text as text: the viewer's fonts draw it, so missing local glyphs do not matter
             warnings.filterwarnings("ignore", message="Glyph .* missing from font")
             fig = trajectory_figure(history, doc, chart_lang)
-            target = run.file(f"{PROGRESS_CHART}.{suffix}")
-            tmp = target.with_name(f".{target.name}.tmp")
-            fig.savefig(tmp, dpi=120, format=suffix)
-            plt.close(fig)
-        os.replace(tmp, target)
+            try:
+                target = atomic_write(run.file(f"{PROGRESS_CHART}.{suffix}"),
+                                      lambda tmp: fig.savefig(tmp, dpi=120, format=suffix))
+            finally:
+                plt.close(fig)
         written.append(target)
     return text, written
