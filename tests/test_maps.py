@@ -29,7 +29,7 @@ from pyproj import Geod
 from conftest import write_ghi_raster
 from pvsurvey.coords import gcj02_to_wgs84, wgs84_to_gcj02
 from pvsurvey.errors import ConfigError, InputFileError
-from pvsurvey.tools.map_writer import load_run, map_options, publish_maps, write_maps
+from pvsurvey.tools.map_writer import read_map_data, map_options, publish_maps, write_maps
 from pvsurvey.maps import (MapOptions, asset_files, build_park_map, building_status, escape_text, external_references,
                            park_file_name, render)
 from pvsurvey.maps.assets import PACKAGES, STATIC_DIR
@@ -346,8 +346,8 @@ def test_maps_degrade_without_progress_candidates_or_pv_data(tmp_path):
 
 
 def test_maps_without_progress_json_show_the_ratios_progress_json_would(tmp_path):
-    documented = load_run(make_run(tmp_path / "with")).progress
-    derived = load_run(make_run(tmp_path / "without", progress=False)).progress
+    documented = read_map_data(make_run(tmp_path / "with")).progress
+    derived = read_map_data(make_run(tmp_path / "without", progress=False)).progress
     keys = ("install_ratio_area_frac", "install_ratio_count_frac", "target_install_ratio", "installed_kwp",
             "remaining_potential_kwp")
     for key in keys:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ..columns import label
+from .text import label
 from ..errors import PVSurveyError
 from . import panels
 from .data import (OVERVIEW_DIGITS, OVERVIEW_TOLERANCE_DEG, drawn_geometries, drawn_points, escape_text,

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import folium
 from folium import plugins
 
-from ..columns import COLUMNS, label, unit
+from ..columns import unit
+from .text import known, label
 from ..errors import ConfigError, PVSurveyError
 from .assets import PACKAGES, asset_tags
 from .data import STATUSES
@@ -71,14 +72,14 @@ class MapOptions:
 def text(name: str, options: MapOptions, with_unit: bool = False) -> str:
     """HTML-escaped label of a registered name; ``map_<name>`` stands in for names
     (project_id, notes, …) another module may not have registered."""
-    key = name if name in COLUMNS or f"map_{name}" not in COLUMNS else f"map_{name}"
+    key = name if known(name) or not known(f"map_{name}") else f"map_{name}"
     return html.escape(label(key, options.lang, with_unit))
 
 
 def state_label(value, options: MapOptions) -> str:
     """Label of a PV or candidate status value (``connected``, ``agreed``…); unknown values escaped as given."""
     key = f"map_state_{value}"
-    return text(key, options) if key in COLUMNS else html.escape(str(value))
+    return text(key, options) if known(key) else html.escape(str(value))
 
 
 def tile_layers(options: MapOptions) -> list[folium.TileLayer]:

@@ -11,7 +11,7 @@ import math
 import jinja2
 from markupsafe import Markup
 
-from ..columns import label
+from .text import label
 
 _ENV = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
 

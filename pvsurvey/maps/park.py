@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ..columns import label
+from .text import label
 from ..errors import PVSurveyError
 from . import panels
 from .data import (CANDIDATE, PARK_MAP_DIGITS, PARK_MAP_TOLERANCE_DEG, STATUSES, building_status, candidate_links,
