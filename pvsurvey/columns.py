@@ -49,13 +49,28 @@ _COLUMNS = [
     Column("district", "", "District (区) the park lies in", "所在区", "District"),
     Column("name", "", "Building or enterprise name from the source", "名称", "Name"),
     Column("owner", "", "Owner or enterprise from the source", "企业/业主", "Owner"),
-    Column("height_m", "m", "Building height from the source", "建筑高度", "Height"),
-    Column("levels", "", "Number of storeys from the source", "层数", "Storeys"),
+    Column("height_m", "m", "Building height from the source (empty where missing, unparsable, negative or absurd)", "建筑高度", "Height"),
+    Column("levels", "", "Number of storeys from the source (empty where unusable)", "层数", "Storeys"),
+    Column("building_height_m", "m", "Height used for shade: the source's height, else storeys × storey height of the building type", "计算用建筑高度", "Height used"),
     Column("roof_material", "", "Roof material from the source", "屋面材料", "Roof material"),
+    Column("roof_construction", "", "Roof construction read from the material: steel (colour-steel sheet), concrete or unknown", "屋面结构", "Roof construction"),
+    Column("roof_year", "", "Year the roof was built or last renewed, from the source", "屋面建成年份", "Roof year"),
+    Column("needs_new_roof", "", "The roof will not outlast the PV (remaining service life < PV lifetime): a new roof first", "需先翻新屋面", "Needs a new roof first"),
     Column("roof_shape", "", "Roof shape used by the roof model: flat or pitched", "屋顶形式", "Roof shape"),
-    # roof model
+    # roof model and its deduction waterfall (footprint = the steps + module area)
     Column("footprint_area_m2", "m²", "Footprint area in the survey's metric CRS", "占地面积", "Footprint area"),
-    Column("usable_area_m2", "m²", "Roof area usable for PV after setback, obstructions and minimum size", "可利用屋顶面积", "Usable roof area"),
+    Column("setback_loss_m2", "m²", "Waterfall: edge setback kept free of modules", "扣除：周边退让", "Less: edge setback"),
+    Column("obstruction_loss_m2", "m²", "Waterfall: skylights, vents, HVAC and other obstructions", "扣除：屋面障碍物", "Less: obstructions"),
+    Column("orientation_loss_m2", "m²", "Waterfall: the plane of a pitched roof facing away from the sun", "扣除：背阳坡面", "Less: far-side plane"),
+    Column("shade_loss_m2", "m²", "Waterfall: parts of the roof losing more than the shade threshold to neighbouring buildings", "扣除：周边建筑遮挡", "Less: shade from neighbours"),
+    Column("construction_loss_m2", "m²", "Waterfall: roofs excluded pending a new roof", "扣除：屋面结构（需翻新）", "Less: roof construction"),
+    Column("small_roof_loss_m2", "m²", "Waterfall: what is left of roofs below the minimum usable area", "扣除：面积过小", "Less: too small"),
+    Column("layout_loss_m2", "m²", "Waterfall: row spacing of tilted rows, or the gaps of flush modules less the slope's extra surface", "扣除：组件排布间距", "Less: module layout"),
+    Column("module_area_m2", "m²", "Waterfall: module area that fits (usable area × coverage); capacity = module area × power density", "组件面积", "Module area"),
+    Column("unusable_reason", "", "Waterfall step that left the roof without modules: setback, shade, needs_new_roof, too_small (empty: usable)", "不可利用原因", "Unusable because"),
+    Column("mount", "", "Module mounting: rack (tilted rows) or flush (on the roof plane)", "安装方式", "Mounting"),
+    Column("shade_loss_frac", "", "Annual insolation lost to neighbouring buildings on the part of the roof that keeps modules", "遮挡损失率", "Shade loss"),
+    Column("usable_area_m2", "m²", "Roof area usable for PV after setback, obstructions, the far-side plane, shade, roof construction and minimum size (roof surface)", "可利用屋顶面积", "Usable roof area"),
     Column("surface_tilt_deg", "°", "Tilt of the PV array from horizontal", "组件倾角", "Array tilt"),
     Column("surface_azimuth_deg", "°", "Azimuth the array faces, clockwise from north (180 = south)", "组件方位角", "Array azimuth"),
     Column("coverage_frac", "", "Module area per usable roof area (ground coverage ratio for tilted rows)", "组件覆盖率", "Module coverage"),
@@ -68,6 +83,7 @@ _COLUMNS = [
     # aggregates
     Column("building_count", "", "Number of surveyed buildings", "建筑数量", "Buildings"),
     Column("usable_building_count", "", "Buildings with a usable roof (usable area above the minimum)", "可利用屋顶建筑数", "Buildings with usable roof"),
+    Column("needs_new_roof_count", "", "Buildings whose roof will not outlast the PV", "需先翻新屋面建筑数", "Buildings needing a new roof"),
     Column("mean_specific_yield_kwh_per_kwp", "kWh/kWp/yr", "Capacity-weighted mean specific yield", "平均单位容量年发电量", "Mean specific yield"),
     # progress toward the plan's targets (百一 plan: 可利用的建筑屋顶光伏安装比例, 新增装机)
     Column("has_pv", "", "The building carries connected PV (from the installed-PV registry)", "已安装光伏", "Has PV"),
@@ -115,18 +131,26 @@ _COLUMNS = [
 
 COLUMNS: dict[str, Column] = {c.name: c for c in _COLUMNS}
 
+# The deduction waterfall of each roof, in order (pvsurvey.model.roof): footprint =
+# these steps + module_area_m2, exactly.
+WATERFALL_STEPS = ["setback_loss_m2", "obstruction_loss_m2", "orientation_loss_m2", "shade_loss_m2",
+                   "construction_loss_m2", "small_roof_loss_m2", "layout_loss_m2"]
+WATERFALL_COLUMNS = WATERFALL_STEPS + ["module_area_m2"]
+
 # Column order of buildings.parquet (geometry is appended last).
 BUILDING_COLUMNS = [
     "building_id", "source_row", "park_id", "park_name", "district", "name", "owner",
-    "height_m", "levels", "roof_material", "roof_shape",
-    "footprint_area_m2", "usable_area_m2", "surface_tilt_deg", "surface_azimuth_deg",
-    "coverage_frac", "capacity_kwp", "weather_cell", "ghi_kwh_per_m2_yr",
+    "height_m", "levels", "building_height_m", "roof_material", "roof_construction", "roof_year",
+    "needs_new_roof", "roof_shape",
+    "footprint_area_m2", *WATERFALL_COLUMNS, "unusable_reason",
+    "usable_area_m2", "surface_tilt_deg", "surface_azimuth_deg", "mount",
+    "coverage_frac", "capacity_kwp", "weather_cell", "ghi_kwh_per_m2_yr", "shade_loss_frac",
     "specific_yield_kwh_per_kwp", "annual_yield_kwh",
 ]
 
 # Summable figures of the per-park / per-district tables.
-SUM_COLUMNS = ["building_count", "usable_building_count", "footprint_area_m2",
-               "usable_area_m2", "capacity_kwp", "annual_yield_kwh"]
+SUM_COLUMNS = ["building_count", "usable_building_count", "needs_new_roof_count", "footprint_area_m2",
+               *WATERFALL_COLUMNS, "usable_area_m2", "capacity_kwp", "annual_yield_kwh"]
 
 # Source columns taken as the building id, first present wins.
 ID_SOURCES = ("building_id", "id", "osm_id", "osm_way_id", "full_plus_code", "ID", "fid")

@@ -51,12 +51,13 @@ def test_demo_figures_are_plausible_for_shanghai(demo_run):
     b = gpd.read_parquet(demo_run.run_dir / "buildings.parquet")
     # GLDAS climatology: about 3.6 kWh/m²/day = 1,300 kWh/m²/yr
     assert 1250 < b["ghi_kwh_per_m2_yr"].median() < 1400
-    # rooftop PV in Shanghai yields about 1,000–1,200 kWh/kWp
+    # rooftop PV in Shanghai yields about 1,000–1,200 kWh/kWp before the shade of neighbours
     usable = b[b["capacity_kwp"] > 0]
-    assert usable["specific_yield_kwh_per_kwp"].between(950, 1250).all()
-    # flat industrial roofs: about a tenth of the footprint becomes kWp (0.21 kWp/m² × ~0.45 usable share)
+    assert (usable["specific_yield_kwh_per_kwp"] / (1 - usable["shade_loss_frac"])).between(950, 1250).all()
+    assert usable["shade_loss_frac"].between(0, 0.2).all()
+    # industrial roofs: about a tenth of the footprint becomes kWp (0.21 kWp/m² × ~0.5 of it in modules)
     ratio = b["capacity_kwp"].sum() / b["footprint_area_m2"].sum()
-    assert 0.07 < ratio < 0.13
+    assert 0.08 < ratio < 0.13
     halls = b[b["name"].str.contains("厂房", na=False) & (b["footprint_area_m2"] > 2000)]
     assert halls["footprint_area_m2"].between(2000, 30000).all() and len(halls) > 500
 
@@ -74,6 +75,71 @@ def test_park_and_district_tables_add_up(demo_run):
     assert p01["park_name"] == "漕河泾新兴技术开发区" and p01["district"] == "徐汇区"
     assert p01["capacity_kwp"] == pytest.approx(b.loc[b["park_id"] == "P01", "capacity_kwp"].sum())
     assert demo_run.manifest["totals"]["buildings_outside_parks"] == b["park_id"].isna().sum() > 0
+
+
+def test_demo_waterfall_adds_up_per_building_park_district_and_city(demo_run):
+    from pvsurvey.columns import WATERFALL_COLUMNS, WATERFALL_STEPS
+
+    b = gpd.read_parquet(demo_run.run_dir / "buildings.parquet")
+    # every roof: footprint = the steps + module area; module area × 0.21 kWp/m² = capacity
+    np.testing.assert_allclose(b[WATERFALL_COLUMNS].sum(axis=1), b["footprint_area_m2"], rtol=1e-12)
+    np.testing.assert_allclose(b["module_area_m2"] * 0.21, b["capacity_kwp"], rtol=1e-12)
+    assert (b["unusable_reason"].isna() == (b["capacity_kwp"] > 0)).all()
+    # what the demo shows: both constructions, the far side of pitched roofs, a layout step
+    assert {"steel", "concrete"} <= set(b["roof_construction"]) and set(b["mount"]) == {"rack", "flush"}
+    assert (b[["setback_loss_m2", "obstruction_loss_m2", "orientation_loss_m2", "layout_loss_m2"]].sum() > 0).all()
+    parks = pd.read_csv(demo_run.run_dir / "parks.csv", dtype={"park_id": str})
+    districts = pd.read_csv(demo_run.run_dir / "districts.csv")
+    in_parks = b[b["park_id"].notna()]
+    for col in WATERFALL_COLUMNS + ["needs_new_roof"]:
+        total = in_parks[col].sum()
+        name = "needs_new_roof_count" if col == "needs_new_roof" else col
+        assert parks[name].sum() == pytest.approx(total, rel=1e-9)
+        assert districts[name].sum() == pytest.approx(total, rel=1e-9)
+    np.testing.assert_allclose(parks[WATERFALL_COLUMNS].sum(axis=1), parks["footprint_area_m2"], rtol=1e-9)
+    doc = json.loads((demo_run.run_dir / "progress.json").read_text())
+    city = doc["waterfall"]["city"]
+    assert [s["step"] for s in city["steps"]] == WATERFALL_STEPS + ["module_area_m2"]
+    assert city["footprint_area_m2"] == pytest.approx(b["footprint_area_m2"].sum())
+    assert sum(s["area_m2"] for s in city["steps"]) == pytest.approx(city["footprint_area_m2"], rel=1e-12)
+    assert city["capacity_kwp"] == pytest.approx(b["capacity_kwp"].sum())
+    assert doc["waterfall"]["rule_set"] == "shanghai" and len(doc["waterfall"]["parks"]) == 10
+    # the rules and every value used, and how the attributes were read, in the manifest
+    m = demo_run.manifest
+    assert m["roof_rules"]["rule_set"] == "shanghai" and m["roof_rules"]["overridden_by_hand"] == []
+    assert m["roof_rules"]["roof"]["setback_m"] == 1.0 and m["roof_rules"]["shade"]["max_height_m"] == 632.0
+    attrs = m["counts"]["building_attributes"]
+    assert attrs["height_status"]["ok"] > 3800 and attrs["material_status"]["ok"] > 3800
+    assert sum(attrs["roof_construction"].values()) == len(b)
+    assert "far-side plane of pitched roofs" in __import__("pvsurvey.tools.progress_report",
+                                                           fromlist=["x"]).progress_table(doc, "en")
+
+
+def test_switching_the_rule_set_moves_the_figures_and_the_waterfall_explains_it():
+    from pvsurvey.columns import WATERFALL_COLUMNS
+    from pvsurvey.io.vector import plan_partitions, read_partition
+    from pvsurvey.model.footprints import clean_footprints
+    from pvsurvey.model.survey import survey_buildings
+
+    cfg = load_config()
+    part = plan_partitions(cfg.footprints.path, 1000)[1]
+    buildings, _, _ = clean_footprints(read_partition(part), "demo")
+    ghi = np.full(len(buildings), 1300.0)
+    table = SpecificYieldTable(cfg.system, cfg.climate)
+    sums = {}
+    for rule_set in ("shanghai", "swiss_sfoe_2016", "nrel_gagnon_2016"):
+        c = cfg.model_copy(update={"roof": cfg.roof.model_validate({"rule_set": rule_set})})
+        b, _ = survey_buildings(buildings, ghi, np.zeros(len(ghi), dtype=bool), None, c, table, "demo", 2025)
+        sums[rule_set] = b[WATERFALL_COLUMNS + ["footprint_area_m2", "capacity_kwp"]].sum()
+    base = sums["shanghai"]
+    for rule_set in ("swiss_sfoe_2016", "nrel_gagnon_2016"):
+        other = sums[rule_set]
+        assert other["footprint_area_m2"] == pytest.approx(base["footprint_area_m2"])
+        assert abs(other["capacity_kwp"] / base["capacity_kwp"] - 1) > 0.02
+        # the change in module area is the sum of the changes of the steps, step by step
+        diff = other[WATERFALL_COLUMNS] - base[WATERFALL_COLUMNS]
+        assert diff["module_area_m2"] == pytest.approx(-diff.drop("module_area_m2").sum(), rel=1e-9)
+        assert other["setback_loss_m2"] == 0 and other["obstruction_loss_m2"] == 0
 
 
 def test_manifest_records_inputs_versions_counts_and_timings(demo_run):
@@ -123,7 +189,9 @@ def _hand_made_config(tmp_path, **overrides):
     write_ghi_raster(tmp_path / "ghi.tif", value=1300.0 / 365.0)
     data = {"name": "hand", "footprints": "roofs.gpkg",
             "irradiance": {"ghi": "ghi.tif", "units": "kWh/m2/day"},
-            "roof": {"setback_m": 1.0, "obstruction_frac": 0.8, "ground_coverage_ratio": 0.5}, **overrides}
+            "roof": {"setback_m": 1.0, "obstruction_frac": 0.8, "ground_coverage_ratio": 0.5,
+                     "unknown_steel_share": 0.0},  # no roof material: surveyed as concrete, tilted rows
+            **overrides}
     return config_from_dict(data, tmp_path)
 
 

@@ -1,6 +1,7 @@
 """Roof model: hand-computed geometry."""
 
 import geopandas as gpd
+import pandas as pd
 import numpy as np
 import pytest
 import shapely
@@ -119,3 +120,161 @@ def test_roofs_in_degrees_are_measured_in_their_own_utm_zone():
     np.testing.assert_allclose(inset, shapely.area(shapely.buffer(metric, -1.0, join_style="mitre")), rtol=1e-9)
     assert footprint[0] == pytest.approx(5000.0, rel=1e-6) and inset[0] == pytest.approx(4704.0, rel=1e-6)
     assert np.isnan(azimuth[:3]).all() and azimuth[3] == pytest.approx(180.0, abs=0.1)  # ridge east-west
+
+
+# --- the deduction waterfall, rule sets and roof construction ---------------------------------
+
+from pvsurvey.columns import WATERFALL_COLUMNS  # noqa: E402
+from pvsurvey.config.schema import RULE_SETS, Shade  # noqa: E402
+from pvsurvey.model.roof import blend_waterfalls, roof_from_areas  # noqa: E402
+from pvsurvey.model.roof_construction import (chinese_number, needs_new_roof, parse_heights,  # noqa: E402
+                                              parse_years, roof_construction)
+
+
+def _areas(footprint, inset, shape, construction, params, **kw):
+    n = len(footprint)
+    return roof_from_areas(np.asarray(footprint, float), np.asarray(inset, float), np.asarray(shape), None,
+                           np.full(n, 31.2), np.full(n, 180.0), params,
+                           construction=np.asarray(construction, dtype=object), **kw)
+
+
+def test_waterfall_of_a_flat_concrete_roof_by_hand():
+    params = Roof(setback_m=1.0, obstruction_frac=0.8, ground_coverage_ratio=0.5)
+    r = roof_model([shapely.box(0, 0, 100, 50)], ["flat"], None, [31.2], params,
+                   construction=np.array(["concrete"], dtype=object))
+    # 5000 m² − (98 × 48 = 4704 after the setback) = 296; × 0.8 leaves 3763.2 (940.8 obstructions);
+    # rows at GCR 0.5: 1881.6 m² of modules, 1881.6 m² between the rows
+    expected = {"setback_loss_m2": 296.0, "obstruction_loss_m2": 940.8, "orientation_loss_m2": 0.0,
+                "shade_loss_m2": 0.0, "construction_loss_m2": 0.0, "small_roof_loss_m2": 0.0,
+                "layout_loss_m2": 1881.6, "module_area_m2": 1881.6}
+    for key, value in expected.items():
+        assert r[key][0] == pytest.approx(value, abs=1e-9), key
+    assert r["usable_area_m2"][0] == pytest.approx(3763.2) and r["mount"][0] == "rack"
+    assert r["unusable_reason"][0] is None
+
+
+def test_waterfall_of_a_colour_steel_roof_by_hand():
+    params = Roof(setback_m=1.0, obstruction_frac=0.8, flush_coverage_frac=0.9, steel_sheet_pitch_deg=2.86)
+    # the same roof under colour-steel sheet: flush modules on both planes at the sheet's pitch
+    r = _areas([5000.0], [4704.0], ["flat"], ["steel"], params)
+    surface = 3763.2 / np.cos(np.radians(2.86))
+    assert r["usable_area_m2"][0] == pytest.approx(surface)
+    assert r["module_area_m2"][0] == pytest.approx(0.9 * surface)
+    assert r["layout_loss_m2"][0] == pytest.approx(3763.2 - 0.9 * surface)
+    assert r["mount"][0] == "flush" and r["surface_tilt_deg"][0] == 2.86
+    # a pitched roof keeps its sunny plane: the other half of the set-back, obstructed area goes
+    p = _areas([5000.0], [4704.0], ["pitched"], ["steel"], params)
+    assert p["orientation_loss_m2"][0] == pytest.approx(0.5 * 3763.2)
+    assert p["usable_area_m2"][0] == pytest.approx(0.5 * 3763.2 / np.cos(np.radians(10.0)))
+
+
+def test_waterfall_steps_add_up_to_the_footprint_exactly():
+    rng = np.random.default_rng(7)
+    n = 2000
+    footprint = rng.uniform(1, 40_000, n)
+    inset = footprint * rng.uniform(-0.1, 1.0, n)
+    shape = rng.choice(["flat", "pitched"], n)
+    shaded = rng.choice([0.0, 0.3, 1.0], n)
+    excluded = rng.random(n) < 0.2
+    for rule_set in RULE_SETS:
+        params = Roof(rule_set=rule_set)
+        steel = _areas(footprint, inset, shape, np.full(n, "steel"), params, shaded_frac=shaded, excluded=excluded)
+        concrete = _areas(footprint, inset, shape, np.full(n, "concrete"), params, shaded_frac=shaded,
+                          excluded=excluded)
+        for r in (steel, concrete, blend_waterfalls(steel, concrete, rng.random(n))):
+            total = np.sum([r[c] for c in WATERFALL_COLUMNS], axis=0)
+            np.testing.assert_allclose(total, footprint, rtol=1e-12)
+            assert (r["module_area_m2"] >= 0).all()
+            usable = r["module_area_m2"] > 0
+            assert (pd.isna(r["unusable_reason"]) == usable).all()  # every unusable roof has its reason
+
+
+def test_unusable_roofs_carry_the_step_that_excluded_them():
+    params = Roof(setback_m=1.0, obstruction_frac=0.8, min_usable_area_m2=10.0)
+    r = _areas([150.0, 5000.0, 5000.0, 20.0, 5000.0], [0.0, 4704.0, 4704.0, 8.0, 4704.0], ["flat"] * 5,
+               ["concrete"] * 5, params, shaded_frac=np.array([0, 1.0, 0, 0, 0.25]),
+               excluded=np.array([False, False, True, False, False]))
+    assert list(r["unusable_reason"]) == ["setback", "shade", "needs_new_roof", "too_small", None]
+    assert r["shade_loss_m2"][1] == pytest.approx(3763.2) and r["construction_loss_m2"][2] == pytest.approx(3763.2)
+    assert r["small_roof_loss_m2"][3] == pytest.approx(6.4) and r["shade_loss_m2"][4] == pytest.approx(940.8)
+
+
+def test_unknown_material_blends_both_constructions_by_the_configured_share():
+    params = Roof()
+    steel = _areas([5000.0], [4704.0], ["flat"], ["steel"], params)
+    concrete = _areas([5000.0], [4704.0], ["flat"], ["concrete"], params)
+    r = blend_waterfalls(steel, concrete, np.array([0.25]))
+    assert r["module_area_m2"][0] == pytest.approx(0.25 * steel["module_area_m2"][0]
+                                                   + 0.75 * concrete["module_area_m2"][0])
+    assert r["mount"][0] == "rack"
+    assert r["coverage_frac"][0] == pytest.approx(r["module_area_m2"][0] / r["usable_area_m2"][0])
+
+
+def test_rule_sets_by_hand():
+    # Swiss SFOE 2016: 70 % of a flat roof below 1,000 m², 80 % from 1,000 m², 70 % of a pitched plane
+    swiss = Roof(rule_set="swiss_sfoe_2016")
+    r = _areas([800.0, 2000.0], [800.0, 2000.0], ["flat", "flat"], ["concrete", "concrete"], swiss)
+    assert list(r["module_area_m2"]) == pytest.approx([560.0, 1600.0])
+    assert r["setback_loss_m2"].sum() == 0 and r["obstruction_loss_m2"].sum() == 0
+    p = _areas([800.0], [800.0], ["pitched"], ["concrete"], swiss)
+    assert p["module_area_m2"][0] == pytest.approx(0.7 * 400.0 / np.cos(np.radians(10.0)))
+    # NREL (Gagnon et al. 2016): flat roofs 0.70 of the roof in modules, tilted planes 0.98
+    nrel = Roof(rule_set="nrel_gagnon_2016")
+    r = _areas([800.0, 800.0], [800.0, 800.0], ["flat", "pitched"], ["concrete", "concrete"], nrel)
+    assert list(r["module_area_m2"]) == pytest.approx([560.0, 0.98 * 400.0 / np.cos(np.radians(10.0))])
+    assert nrel.shade_max_loss_frac == 0.2 and nrel.min_usable_area_m2 == 10.0
+    # a key written by hand wins over its preset, and is reported as overridden
+    mine = Roof(rule_set="swiss_sfoe_2016", setback_m=0.5)
+    assert mine.setback_m == 0.5 and mine.large_roof_coverage_frac == 0.8 and mine.overridden_keys() == ["setback_m"]
+    assert Roof().overridden_keys() == [] and Roof(rule_set="nrel_gagnon_2016").overridden_keys() == []
+
+
+def test_heights_and_storeys_are_parsed_and_bad_values_counted():
+    text = pd.Series(["12", "12m", "9 米", "-3", "9999", "约10米", None, "", "7.5"], dtype="string")
+    levels = pd.Series([None, None, None, "2", "三层", "十二层", "3F", "many", "-1"], dtype="string")
+    kind = pd.Series(["factory", "office", None, "office", "office", "residential", "warehouse", None, None])
+    out = parse_heights(text, levels, kind, Shade())
+    np.testing.assert_array_equal(out["height_m"], [12, 12, 9, np.nan, np.nan, np.nan, np.nan, np.nan, 7.5])
+    assert list(out["height_status"]) == ["ok", "ok", "ok", "negative", "absurd", "unparsable", "missing", "missing",
+                                          "ok"]
+    assert list(out["levels_status"]) == ["missing"] * 3 + ["ok", "ok", "ok", "ok", "unparsable", "negative"]
+    # storeys × the storey height of the building type (office 3.6 m, residential 2.8 m, warehouse 5 m)
+    np.testing.assert_allclose(out["building_height_m"], [12, 12, 9, 7.2, 10.8, 12 * 2.8, 15.0, np.nan, 7.5])
+    assert list(out["height_source"]) == ["height"] * 3 + ["levels"] * 4 + ["none", "height"]
+    assert chinese_number("二十一") == 21 and chinese_number("一百二十八") == 128 and np.isnan(chinese_number("层"))
+
+
+def test_roof_materials_and_years():
+    params = Roof()
+    construction, status = roof_construction(pd.Series(["彩钢瓦", "Metal ", "混凝土", "concrete", "glass", None]),
+                                             params)
+    assert list(construction) == ["steel", "steel", "concrete", "concrete", "unknown", "unknown"]
+    assert list(status) == ["ok", "ok", "ok", "ok", "unrecognised", "missing"]
+    year, status = parse_years(pd.Series(["2010", "2008-05-01", "1980年", "2031", "old", None]), 2025)
+    np.testing.assert_array_equal(year, [2010, 2008, 1980, np.nan, np.nan, np.nan])
+    assert list(status) == ["ok", "ok", "ok", "future", "unparsable", "missing"]
+    # steel sheet lasts 25 years: a 2010 steel roof has 10 left (< 25, the PV's); concrete 50: 35 left
+    flagged = needs_new_roof(np.array(["steel", "concrete", "concrete", "steel", "unknown"], dtype=object),
+                             np.array([2010, 2010, 1995, np.nan, 2010]), 2025, 25, params)
+    assert list(flagged) == [True, False, True, False, True]
+
+
+def test_a_low_pitch_steel_roofs_two_planes_yield_as_a_level_array():
+    # the survey takes the mean yield of a 2.86° roof's two opposite planes as a level array's
+    from pvsurvey.config.schema import Climate, System
+    from pvsurvey.model.yield_table import SpecificYieldTable
+
+    table = SpecificYieldTable(System(), Climate())
+    azimuths = np.arange(0.0, 180.0, 30.0)
+    n = len(azimuths)
+    args = ([31.2] * n, [121.4] * n, [1300.0] * n)
+    a, _ = table.lookup(*args, [2.86] * n, azimuths, ["flush"] * n)
+    b, _ = table.lookup(*args, [2.86] * n, azimuths + 180.0, ["flush"] * n)
+    level, _ = table.lookup(*args, [0.0] * n, [180.0] * n, ["flush"] * n)
+    np.testing.assert_allclose(0.5 * (a + b), level, rtol=0.003)
+
+
+def test_sunny_side_of_shapes_geos_refuses_is_south():
+    bad = shapely.Polygon([(0, 0), (0, np.inf), (10, 0)])
+    out = sunny_side_azimuth_deg([shapely.box(0, 0, 40, 10), bad])
+    assert out[0] == pytest.approx(180.0) and out[1] == 180.0

@@ -59,7 +59,45 @@ class Irradiance(_Strict):
     weather_cell_deg: float = Field(0.25, gt=0, le=5)
 
 
+# Named rule sets of the usable-roof deduction (roof.rule_set). Each preset sets
+# these keys of ``roof``; a key written in the config wins over its preset.
+RULE_SETS: dict[str, dict] = {
+    # Today's rules, the default: a 1 m setback, 80 % free of obstructions, tilted
+    # rows at the GB 50797 spacing, 90 % flush coverage (sources at each key below).
+    "shanghai": {},
+    # Swiss Federal Office of Energy (SFOE/BFE), 2016 rooftop potential of
+    # sonnendach.ch: roofs of at least 10 m², a "realistic occupancy" of 70 % of
+    # pitched roof planes by modules, and of 70 % (below) / 80 % (from) 1,000 m² of
+    # flat non-residential roofs. The factor replaces setback, obstructions and
+    # layout (no separate deduction for them).
+    "swiss_sfoe_2016": {"setback_m": 0.0, "obstruction_frac": 1.0, "min_usable_area_m2": 10.0,
+                        "ground_coverage_ratio": 0.7, "flush_coverage_frac": 0.7,
+                        "large_roof_area_m2": 1000.0, "large_roof_coverage_frac": 0.8},
+    # Gagnon et al. (2016), NREL/TP-6A20-65298, as summarised in NREL's PV Rooftop
+    # Database documentation: planes of at least 10 m² receiving at least 80 % of
+    # the unshaded insolation; flat roofs carry modules tilted 15° facing south at a
+    # module-to-roof area ratio of 0.70, tilted roofs 0.98. Obstructions and edges
+    # were seen in the lidar there, so no setback or obstruction factor is applied:
+    # from footprints alone this preset is an upper bound.
+    "nrel_gagnon_2016": {"setback_m": 0.0, "obstruction_frac": 1.0, "min_usable_area_m2": 10.0,
+                         "flat_tilt_deg": 15.0, "flat_azimuth_deg": 180.0, "ground_coverage_ratio": 0.7,
+                         "flush_coverage_frac": 0.98, "shade_max_loss_frac": 0.2},
+}
+
+# Roof materials (lower case) that make a colour-steel / metal sheet roof: flush
+# modules at the sheet's pitch. OSM roof:material values and Chinese names.
+STEEL_MATERIALS = ("彩钢瓦", "彩钢板", "彩钢", "压型钢板", "金属", "钢", "钢板", "金属板", "metal", "steel",
+                   "metal_sheet", "sheet_metal", "tin", "zinc", "aluminium", "aluminum", "copper", "colour_steel",
+                   "color_steel")
+# Materials of heavy flat roofs (concrete slabs, membranes on them): tilted rows.
+CONCRETE_MATERIALS = ("混凝土", "钢筋混凝土", "现浇混凝土", "砼", "concrete", "reinforced_concrete", "flat",
+                      "tar_paper", "asphalt", "bitumen", "gravel", "沥青", "卷材")
+
+
 class Roof(_Strict):
+    # Named rule set (see RULE_SETS): its values replace the defaults below; keys
+    # given in the config override it in turn.
+    rule_set: Literal["shanghai", "swiss_sfoe_2016", "nrel_gagnon_2016"] = "shanghai"
     # Edge setback kept free of modules [m]: access and fire pathways. 1.0 m is the
     # perimeter access band common in Chinese rooftop-PV practice for industrial
     # roofs; the US International Fire Code 2018 §1204.3.2 asks 1.2 m (4 ft).
@@ -82,6 +120,11 @@ class Roof(_Strict):
     # row shades the next 9:00–15:00 solar time on the winter solstice, the rule of
     # GB 50797-2012 (光伏发电站设计规范) §6.8.
     ground_coverage_ratio: Union[Literal["auto"], float] = "auto"
+    # Flat roofs of at least this footprint [m²] take large_roof_coverage_frac as
+    # their module coverage, whatever the mounting (the Swiss preset's 1,000 m²
+    # rule); None = no size rule.
+    large_roof_area_m2: Optional[float] = Field(None, gt=0)
+    large_roof_coverage_frac: Optional[float] = Field(None, gt=0, le=1)
     # Pitched roofs: flush modules on the sunnier half [°] when the source has no
     # roof angle; light-steel factory roofs are pitched about 5–10°.
     pitched_tilt_deg: float = Field(10.0, ge=0, le=60)
@@ -90,6 +133,46 @@ class Roof(_Strict):
     # Footprints outside this range are rejected as implausible [m²].
     min_footprint_area_m2: float = Field(4.0, ge=0)
     max_footprint_area_m2: float = Field(1_000_000.0, gt=0)
+    # --- roof construction (from the source's roof material) ---
+    # Materials read as colour-steel / metal sheet and as concrete (lower case,
+    # exact match after trimming); anything else is 'unknown'.
+    steel_materials: tuple[str, ...] = STEEL_MATERIALS
+    concrete_materials: tuple[str, ...] = CONCRETE_MATERIALS
+    # Share of a roof of unknown material surveyed as colour-steel [0..1] (the rest
+    # as concrete): each such roof's areas, capacity and yield are this blend of
+    # both constructions. 0.5 = no information either way (judgement).
+    unknown_steel_share: float = Field(0.5, ge=0, le=1)
+    # Pitch of a colour-steel roof tagged flat [°]: standing-seam metal roofs drain
+    # at no less than 5 % (GB 50345-2012 屋面工程技术规范), atan(0.05) = 2.86°.
+    # Both planes of such a low-pitch roof carry flush modules.
+    steel_sheet_pitch_deg: float = Field(2.86, ge=0, le=30)
+    # Service life of the roof covering [yr], for roofs with a built/roof year: a
+    # roof whose remaining life is shorter than the PV's (economics.lifetime_yr)
+    # needs a new roof first. Colour-coated steel sheet: 25 yr, the long end of the
+    # 15–25 yr usually quoted for coated sheet (judgement); concrete: 50 yr, the
+    # design working life of ordinary buildings (GB 50068-2018 建筑结构可靠性设计统一标准).
+    steel_roof_service_life_yr: float = Field(25.0, gt=0, le=200)
+    concrete_roof_service_life_yr: float = Field(50.0, gt=0, le=200)
+    # Deduct roofs needing a new roof first from the usable area (the waterfall's
+    # construction step, reason 'needs_new_roof'). Off by default: the flagged
+    # roofs stay usable and are counted apart (needs_new_roof), since many C&I
+    # projects replace the sheets together with the PV (judgement).
+    exclude_needs_new_roof: bool = False
+    # --- shade from neighbouring buildings ---
+    # Parts of a roof losing more than this share of the unshaded annual insolation
+    # are deducted as shaded area; the rest keeps its yield loss. NREL keeps roof
+    # planes receiving at least 80 % of the unshaded insolation (Gagnon et al. 2016).
+    shade_max_loss_frac: float = Field(0.2, ge=0, le=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rule_set(cls, data):
+        # the preset fills the keys the config does not give
+        if isinstance(data, dict):
+            preset = RULE_SETS.get(data.get("rule_set", "shanghai"))
+            if preset is not None:
+                data = {**preset, **data}
+        return data
 
     @field_validator("ground_coverage_ratio")
     @classmethod
@@ -97,6 +180,46 @@ class Roof(_Strict):
         if value != "auto" and not 0 < value <= 1:
             raise ValueError("must be 'auto' or a number in (0, 1]")
         return value
+
+    @field_validator("steel_materials", "concrete_materials")
+    @classmethod
+    def _lower(cls, value):
+        return tuple(str(v).strip().lower() for v in value)
+
+    @model_validator(mode="after")
+    def _large_roof_pair(self):
+        if (self.large_roof_area_m2 is None) != (self.large_roof_coverage_frac is None):
+            raise ValueError("large_roof_area_m2 and large_roof_coverage_frac go together")
+        return self
+
+    def overridden_keys(self) -> list[str]:
+        """Keys given by hand that differ from the rule set's value (or default)."""
+        preset = RULE_SETS[self.rule_set]
+        out = []
+        for key in sorted(self.model_fields_set - {"rule_set"}):
+            default = preset.get(key, type(self).model_fields[key].default)
+            if getattr(self, key) != default:
+                out.append(key)
+        return out
+
+
+class Shade(_Strict):
+    """Building heights, read from the source's height or storeys."""
+
+    # Storey height [m] per building type (the source's 'building' tag) when only
+    # the number of storeys is known. Residential 2.8 m: GB 50096-2011 住宅设计规范
+    # §5.5.1 (层高宜为2.80m); office 3.6 m: the usual Chinese office storey height
+    # (judgement within the 3.3–4.2 m of JGJ/T 67-2019 practice); industrial and
+    # warehouse 5.0 m: multi-storey factories of 4.5–6 m (judgement); any other
+    # type 3.0 m, the per-level height of the OSM Simple 3D Buildings convention.
+    storey_height_m: dict[str, float] = Field(default_factory=lambda: {
+        "residential": 2.8, "apartments": 2.8, "house": 2.8, "office": 3.6, "commercial": 3.6,
+        "industrial": 5.0, "factory": 5.0, "warehouse": 5.0, "厂房": 5.0, "仓库": 5.0, "办公楼": 3.6,
+        "default": 3.0})
+    # Heights above this are absurd and read as unknown [m]: the Shanghai Tower
+    # (632 m, 128 storeys above ground) is the tallest building in China.
+    max_height_m: float = Field(632.0, gt=0)
+    max_levels: int = Field(128, ge=1)
 
 
 class System(_Strict):
@@ -286,6 +409,7 @@ class SurveyConfig(_Strict):
     installations: Optional[VectorSource] = None
     irradiance: Irradiance
     roof: Roof = Roof()
+    shade: Shade = Shade()
     system: System = System()
     climate: Climate = Climate()
     targets: Targets = Targets()

@@ -39,7 +39,12 @@ ATTRIBUTE_SOURCES = {
     "roof_material": ("roof_material", "roof:material"),
     "roof_shape_src": ("roof_shape", "roof:shape"),
     "roof_angle_deg": ("roof_angle_deg", "roof_angle", "roof:angle"),
+    "building_type": ("building", "building_type", "建筑类型"),
+    "roof_year_text": ("roof_year", "built_year", "year_built", "construction_year", "start_date", "屋面年份", "建成年份"),
 }
+# Attributes also kept as the source's text, for pvsurvey.model.roof_construction
+# to parse ("12m", "三层") and count what it cannot use.
+KEEP_TEXT = ("height_m", "levels")
 
 
 def _first(df: pd.DataFrame, names) -> pd.Series | None:
@@ -195,6 +200,9 @@ def clean_footprints(raw: gpd.GeoDataFrame, source_file: str, id_column: str | N
         if col in ("height_m", "levels", "roof_angle_deg"):
             values = _numeric(src, n)[keep]
             accepted[col] = np.where(values > 0, values, np.nan)  # MS footprints use -1 for unknown
+            if col in KEEP_TEXT:
+                accepted[col + "_text"] = pd.array(src.astype("string").to_numpy(dtype=object, na_value=None)[keep]
+                                                   if src is not None else [None] * len(keep), dtype="string")
         else:
             accepted[col] = (src.astype("string").to_numpy(dtype=object, na_value=None)[keep]
                              if src is not None else None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
+from ..columns import WATERFALL_COLUMNS, WATERFALL_STEPS  # noqa: F401 (re-exported)
 from ..config.schema import Roof
 
 WINTER_SOLSTICE_DECLINATION_DEG = -23.44
@@ -241,7 +242,15 @@ def sunny_side_azimuth_deg(geoms_m):
     out = np.full(len(geoms_m), 180.0)
     if len(geoms_m) == 0:
         return out
-    rect = shapely.oriented_envelope(geoms_m)
+    try:
+        rect = shapely.oriented_envelope(geoms_m)
+    except shapely.errors.GEOSException:  # degenerate shapes (NaN/inf vertices): south for them
+        rect = np.empty(len(geoms_m), dtype=object)
+        for i, geom in enumerate(geoms_m):  # rare fallback: find the shapes GEOS refuses
+            try:
+                rect[i] = shapely.oriented_envelope(geom)
+            except shapely.errors.GEOSException:
+                rect[i] = None
     is_rect = shapely.get_type_id(rect) == 3  # degenerate shapes come back as lines/points
     if not is_rect.any():
         return out
@@ -256,7 +265,20 @@ def sunny_side_azimuth_deg(geoms_m):
     return out
 
 
-def roof_model(geoms_m, roof_shape, roof_tilt_deg, latitude_deg, params: Roof):
+# The deduction waterfall: the steps from the footprint to the module area, in
+# m² of footprint (the last one, the module area, in m² of modules), in order.
+# footprint = Σ steps + module area, exactly, for every roof.
+# (The names live in pvsurvey.columns: WATERFALL_STEPS, WATERFALL_COLUMNS.)
+# unusable_reason: the step that left a roof without modules.
+UNUSABLE_REASONS = {
+    "setback": "the edge setback leaves nothing (a roof narrower than twice the setback)",
+    "shade": "every part of the roof loses more than roof.shade_max_loss_frac of its insolation to neighbours",
+    "needs_new_roof": "the roof will not outlast the PV and roof.exclude_needs_new_roof is set",
+    "too_small": "what is left is smaller than roof.min_usable_area_m2",
+}
+
+
+def roof_model(geoms_m, roof_shape, roof_tilt_deg, latitude_deg, params: Roof, **waterfall):
     """Usable roof area, array orientation and module coverage of each roof.
 
     Parameters
@@ -272,20 +294,22 @@ def roof_model(geoms_m, roof_shape, roof_tilt_deg, latitude_deg, params: Roof):
         Latitude of each roof [°], for the row spacing of flat roofs.
     params : pvsurvey.config.schema.Roof
         Setback, obstruction, tilt and coverage parameters.
+    **waterfall
+        ``construction``, ``shaded_frac``, ``excluded`` of :func:`roof_from_areas`.
 
     Returns
     -------
     dict of numpy.ndarray
-        ``footprint_area_m2``, ``usable_area_m2`` [m²], ``surface_tilt_deg``,
-        ``surface_azimuth_deg`` [°] and ``coverage_frac`` [0..1].
+        As :func:`roof_from_areas`.
     """
     footprint, inset, azimuth = roof_areas_m2(geoms_m, params.setback_m, np.asarray(roof_shape) == "pitched")
-    return roof_from_areas(footprint, inset, roof_shape, roof_tilt_deg, latitude_deg, azimuth, params)
+    return roof_from_areas(footprint, inset, roof_shape, roof_tilt_deg, latitude_deg, azimuth, params, **waterfall)
 
 
 def roof_from_areas(footprint_area_m2, inset_area_m2, roof_shape, roof_tilt_deg, latitude_deg,
-                    pitched_azimuth_deg, params: Roof):
-    """The roof model once the footprint and set-back areas are known.
+                    pitched_azimuth_deg, params: Roof, construction=None, shaded_frac=None, excluded=None):
+    """The roof model once the footprint and set-back areas are known: the
+    deduction waterfall of each roof, its usable area, orientation and modules.
 
     Parameters
     ----------
@@ -294,43 +318,138 @@ def roof_from_areas(footprint_area_m2, inset_area_m2, roof_shape, roof_tilt_deg,
     roof_shape, roof_tilt_deg, latitude_deg, params
         As in :func:`roof_model`.
     pitched_azimuth_deg : array of float
-        Azimuth of the sunnier plane of pitched roofs [°] (ignored for flat ones).
+        Azimuth of the sunnier plane [°] of pitched roofs and of colour-steel
+        roofs (ignored for tilted rows; NaN taken as south).
+    construction : array of str, optional
+        'steel' (colour-steel / metal sheet: flush modules at the sheet's pitch)
+        or 'concrete' (tilted rows on flat roofs) per roof; default concrete.
+        Blend the two for roofs of unknown material with :func:`blend_waterfalls`.
+    shaded_frac : array of float, optional
+        Share of the roof (after the orientation step) losing more than
+        ``params.shade_max_loss_frac`` of its insolation to neighbours [0..1].
+    excluded : array of bool, optional
+        Roofs deducted at the construction step (a new roof needed first).
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        ``footprint_area_m2``; the steps of ``WATERFALL_STEPS`` and
+        ``module_area_m2`` [m²], which add up to the footprint; ``usable_area_m2``
+        [m² of roof surface]; ``surface_tilt_deg``, ``surface_azimuth_deg`` [°];
+        ``coverage_frac`` (module area / usable area); ``mount`` ('rack' or
+        'flush'); ``unusable_reason`` (None where modules fit).
 
     Notes
     -----
-    Flat roofs: usable = set-back area × the obstruction share; modules in
-    tilted rows at the ground coverage ratio, facing ``flat_azimuth_deg``.
-    Pitched roofs: the sunnier of two planes — half the set-back footprint,
-    enlarged by 1/cos(pitch) to the sloped area — × the obstruction share,
-    modules flush at the flush coverage. Roofs whose usable area falls below the
-    minimum get 0.
+    Footprint → setback (the inset) → obstructions (× ``obstruction_frac``) →
+    orientation (pitched roofs keep their sunnier plane, half the rest) → shade
+    (the heavily shaded share) → construction (roofs needing a new roof, when
+    excluded) → small roofs (usable surface under ``min_usable_area_m2``) →
+    layout → module area. All steps are in m² of footprint. Usable area is the
+    roof surface left after the small-roof step: footprint m² for tilted rows,
+    ÷ cos(tilt) for flush modules on a sloped plane. Module area = usable area ×
+    coverage (the GB 50797 ground coverage ratio of tilted rows, the flush
+    coverage of flush modules, or the large-roof coverage of big flat roofs), so
+    the layout step (usable footprint − module area) is the row spacing of
+    tilted rows, and for flush modules the coverage gap less the slope's extra
+    surface (negative on planes steeper than acos(coverage)).
     """
     footprint = np.asarray(footprint_area_m2, dtype=float)
-    shrunk = np.asarray(inset_area_m2, dtype=float)
+    inset = np.clip(np.asarray(inset_area_m2, dtype=float), 0.0, footprint)
     n = len(footprint)
     pitched = np.asarray(roof_shape) == "pitched"
+    steel = (np.zeros(n, dtype=bool) if construction is None
+             else np.asarray(construction, dtype=object) == "steel")
+    rows = ~pitched & ~steel  # concrete flat roofs: tilted rows
     tilt_src = np.asarray(roof_tilt_deg, dtype=float) if roof_tilt_deg is not None else np.full(n, np.nan)
-    tilt = np.where(pitched, np.where(np.isfinite(tilt_src), tilt_src, params.pitched_tilt_deg), params.flat_tilt_deg)
-    azimuth = np.where(pitched, np.asarray(pitched_azimuth_deg, dtype=float), float(params.flat_azimuth_deg))
+    tilt = np.where(pitched, np.where(np.isfinite(tilt_src), tilt_src, params.pitched_tilt_deg),
+                    np.where(rows, params.flat_tilt_deg, params.steel_sheet_pitch_deg))
+    sunny = np.asarray(pitched_azimuth_deg, dtype=float)
+    azimuth = np.where(rows, float(params.flat_azimuth_deg), np.where(np.isfinite(sunny), sunny, 180.0))
+    shaded = np.zeros(n) if shaded_frac is None else np.clip(np.asarray(shaded_frac, dtype=float), 0.0, 1.0)
+    excluded = np.zeros(n, dtype=bool) if excluded is None else np.asarray(excluded, dtype=bool)
 
-    plane_area = np.where(pitched, 0.5 * shrunk / np.cos(np.radians(tilt)), shrunk)
-    usable = plane_area * params.obstruction_frac
-    usable = np.where(usable >= params.min_usable_area_m2, usable, 0.0)
+    setback = footprint - inset
+    a_obstructed = inset * params.obstruction_frac
+    obstruction = inset - a_obstructed
+    orientation = np.where(pitched, 0.5 * a_obstructed, 0.0)  # the plane facing away from the sun
+    a_plane = a_obstructed - orientation
+    shade = a_plane * shaded
+    a_lit = a_plane - shade
+    construction_loss = np.where(excluded, a_lit, 0.0)
+    a_built = a_lit - construction_loss
+    slope = np.where(rows, 1.0, 1.0 / np.cos(np.radians(tilt)))  # roof surface per footprint m²
+    small = np.where(a_built * slope < params.min_usable_area_m2, a_built, 0.0)
+    a_usable = a_built - small
+    usable = a_usable * slope
 
     if params.ground_coverage_ratio == "auto":
-        gcr = ground_coverage_ratio_no_winter_shade(latitude_deg, params.flat_tilt_deg)
+        gcr = np.broadcast_to(ground_coverage_ratio_no_winter_shade(latitude_deg, params.flat_tilt_deg), (n,))
     else:
-        gcr = float(params.ground_coverage_ratio)
-    coverage = np.where(pitched, params.flush_coverage_frac, np.broadcast_to(gcr, (n,)))
+        gcr = np.full(n, float(params.ground_coverage_ratio))
+    coverage = np.where(rows, gcr, params.flush_coverage_frac)
+    if params.large_roof_area_m2 is not None:
+        coverage = np.where(~pitched & (footprint >= params.large_roof_area_m2), params.large_roof_coverage_frac,
+                            coverage)
+    module = usable * coverage
+    layout = a_usable - module
+
+    reason = np.select([inset <= 0, (a_plane > 0) & (shaded >= 1.0), excluded & (a_lit > 0), module <= 0],
+                       ["setback", "shade", "needs_new_roof", "too_small"], default="")
     return {
         "footprint_area_m2": footprint,
+        "setback_loss_m2": setback,
+        "obstruction_loss_m2": obstruction,
+        "orientation_loss_m2": orientation,
+        "shade_loss_m2": shade,
+        "construction_loss_m2": construction_loss,
+        "small_roof_loss_m2": small,
+        "layout_loss_m2": layout,
+        "module_area_m2": module,
         "usable_area_m2": usable,
         "surface_tilt_deg": tilt,
         "surface_azimuth_deg": azimuth,
         "coverage_frac": coverage,
+        "mount": np.where(rows, "rack", "flush").astype(object),
+        "unusable_reason": np.where(reason == "", None, reason).astype(object),
     }
 
 
+def blend_waterfalls(steel: dict, concrete: dict, steel_share) -> dict:
+    """Waterfall of roofs surveyed as a blend of both constructions (unknown
+    material): areas weighted by ``steel_share`` [0..1 per roof]; orientation,
+    mount and reason those of the larger share (steel at 0.5)."""
+    w = np.asarray(steel_share, dtype=float)
+    major = w >= 0.5
+    out = {}
+    for key, a in steel.items():
+        b = concrete[key]
+        if key in WATERFALL_COLUMNS or key in ("usable_area_m2", "footprint_area_m2"):
+            out[key] = w * a + (1.0 - w) * b
+        else:
+            out[key] = np.where(major, a, b)
+    usable = out["usable_area_m2"]
+    mixed = (w > 0) & (w < 1) & (usable > 0)
+    out["coverage_frac"] = np.where(mixed, out["module_area_m2"] / np.where(mixed, usable, 1.0),
+                                    out["coverage_frac"])
+    out["unusable_reason"] = np.where(out["module_area_m2"] > 0, None, out["unusable_reason"]).astype(object)
+    return out
+
+
+def waterfall_summary(sums: dict) -> dict:
+    """The waterfall of summed roofs (a park, a district, the city): each step [m²]
+    and its share of the footprint, then the usable area, capacity and yield."""
+    footprint = float(sums.get("footprint_area_m2", 0.0) or 0.0)
+    steps = [{"step": name, "area_m2": float(sums.get(name, 0.0) or 0.0)} for name in WATERFALL_COLUMNS]
+    for step in steps:
+        step["share_frac"] = step["area_m2"] / footprint if footprint > 0 else 0.0
+    return {"footprint_area_m2": footprint, "steps": steps,
+            **{k: float(sums.get(k, 0.0) or 0.0) for k in ("usable_area_m2", "capacity_kwp", "annual_yield_kwh")},
+            **{k: int(sums.get(k, 0) or 0) for k in ("building_count", "usable_building_count",
+                                                        "needs_new_roof_count")}}
+
+
 def capacity_kwp(usable_area_m2, coverage_frac, module_power_density_kwp_per_m2):
-    """DC capacity [kWp] = usable area [m²] × coverage [0..1] × module power density [kWp/m²]."""
+    """DC capacity [kWp] = usable area [m²] × coverage [0..1] × module power density [kWp/m²]
+    (= module area × module power density)."""
     return np.asarray(usable_area_m2) * np.asarray(coverage_frac) * module_power_density_kwp_per_m2

@@ -5,6 +5,7 @@ under the roof and the yield. Touches no file: the raster values come in as an a
 from __future__ import annotations
 
 
+import datetime as dt
 import functools
 
 import geopandas as gpd
@@ -13,11 +14,12 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
-from ..columns import BUILDING_COLUMNS
+from ..columns import BUILDING_COLUMNS, SUM_COLUMNS
 from ..coords import utm_epsg
 from .yield_table import SpecificYieldTable
 from ..config.schema import SurveyConfig
-from .roof import capacity_kwp, roof_areas_m2, roof_from_areas
+from .roof import blend_waterfalls, capacity_kwp, roof_areas_m2, roof_from_areas
+from .roof_construction import attribute_counts, needs_new_roof, parse_heights, parse_years, roof_construction
 from .footprints import REASONS, _rejected
 
 
@@ -68,10 +70,26 @@ def assign_parks(lon, lat, parks: gpd.GeoDataFrame | None) -> pd.DataFrame:
     return out
 
 
+def building_attributes(buildings: pd.DataFrame, config: SurveyConfig, as_of_year: int) -> dict[str, np.ndarray]:
+    """Heights, roof construction, roof year and the new-roof flag of cleaned buildings
+    (:mod:`pvsurvey.model.roof_construction`), with how each value was read."""
+    def text(col):
+        return buildings[col] if col in buildings else pd.Series([None] * len(buildings), dtype="string")
+
+    out = parse_heights(text("height_m_text"), text("levels_text"),
+                        buildings["building_type"] if "building_type" in buildings else None, config.shade)
+    out["roof_construction"], out["material_status"] = roof_construction(text("roof_material"), config.roof)
+    out["roof_year"], out["roof_year_status"] = parse_years(text("roof_year_text"), as_of_year)
+    out["needs_new_roof"] = needs_new_roof(out["roof_construction"], out["roof_year"], as_of_year,
+                                           config.economics.lifetime_yr, config.roof)
+    return out
+
+
 def survey_buildings(buildings: gpd.GeoDataFrame, ghi_kwh_per_m2_yr: np.ndarray, outside_raster: np.ndarray,
                      parks: gpd.GeoDataFrame | None, config: SurveyConfig,
-                     yield_table: SpecificYieldTable, source_file: str):
-    """Survey cleaned buildings: park, roof, capacity, irradiance and yield.
+                     yield_table: SpecificYieldTable, source_file: str, as_of_year: int | None = None,
+                     stats: dict | None = None):
+    """Survey cleaned buildings: park, roof waterfall, capacity, irradiance and yield.
 
     Parameters
     ----------
@@ -83,6 +101,10 @@ def survey_buildings(buildings: gpd.GeoDataFrame, ghi_kwh_per_m2_yr: np.ndarray,
         True where the building lies outside the raster.
     parks : GeoDataFrame or None
         Park polygons (WGS84) with ``park_id``, ``park_name``, ``district``.
+    as_of_year : int, optional
+        Year of the survey, for the roofs' remaining life (default: this year).
+    stats : dict, optional
+        Filled with counts of how the attributes were read (for the manifest).
 
     Returns
     -------
@@ -92,13 +114,20 @@ def survey_buildings(buildings: gpd.GeoDataFrame, ghi_kwh_per_m2_yr: np.ndarray,
         Rows dropped here (size limits, no irradiance).
     """
     roof = config.roof
+    as_of_year = as_of_year or dt.date.today().year
     lon = buildings["lon"].to_numpy()
     lat = buildings["lat"].to_numpy()
     shape_src = buildings["roof_shape_src"].astype("string").str.lower()
     shape = np.where(shape_src.isin(PITCHED_SHAPES).to_numpy(dtype=bool), "pitched",
                      np.where(shape_src.isin(FLAT_SHAPES).to_numpy(dtype=bool), "flat", roof.default_shape))
-    footprint, inset, pitched_azimuth = roof_areas_m2(buildings.geometry.values, roof.setback_m, shape == "pitched",
-                                                      to_metres=utm_metres(lon, lat))
+    attrs = building_attributes(buildings, config, as_of_year)
+    construction = attrs["roof_construction"]
+    steel_share = np.where(construction == "steel", 1.0, np.where(construction == "concrete", 0.0,
+                                                                   roof.unknown_steel_share))
+    # the sunny side of pitched roofs, and of the two planes of low-pitch steel roofs
+    footprint, inset, sunny_azimuth = roof_areas_m2(buildings.geometry.values, roof.setback_m,
+                                                    (shape == "pitched") | (steel_share > 0),
+                                                    to_metres=utm_metres(lon, lat))
 
     reason = np.full(len(buildings), None, dtype=object)
     reason[footprint < roof.min_footprint_area_m2] = "too_small"
@@ -112,29 +141,70 @@ def survey_buildings(buildings: gpd.GeoDataFrame, ghi_kwh_per_m2_yr: np.ndarray,
                           code, source_file) for code in REASONS if (reason == code).any()]
 
     b = buildings[ok]
-    ghi, lon, lat, shape = ghi[ok], lon[ok], lat[ok], shape[ok]
-    r = roof_from_areas(footprint[ok], inset[ok], shape, b["roof_angle_deg"].to_numpy(dtype=float), lat,
-                        pitched_azimuth[ok], roof)
-    cap = capacity_kwp(r["usable_area_m2"], r["coverage_frac"], config.system.module_power_density_kwp_per_m2)
-    mount = np.where(shape == "pitched", "flush", "rack")
-    sy, cell = yield_table.lookup(lat, lon, ghi, r["surface_tilt_deg"], r["surface_azimuth_deg"], mount)
+    ghi, lon, lat, shape, steel_share = ghi[ok], lon[ok], lat[ok], shape[ok], steel_share[ok]
+    attrs = {k: v[ok] for k, v in attrs.items()}
+    footprint, inset, sunny_azimuth = footprint[ok], inset[ok], sunny_azimuth[ok]
+    tilt_src = b["roof_angle_deg"].to_numpy(dtype=float)
+    excluded = attrs["needs_new_roof"] & roof.exclude_needs_new_roof
+    n = len(b)
+
+    def waterfall(shaded_frac):
+        args = (footprint, inset, shape, tilt_src, lat, sunny_azimuth, roof)
+        kw = {"shaded_frac": shaded_frac, "excluded": excluded}
+        steel = roof_from_areas(*args, construction=np.full(n, "steel", dtype=object), **kw)
+        concrete = roof_from_areas(*args, construction=np.full(n, "concrete", dtype=object), **kw)
+        return steel, concrete
+
+    shaded_frac, kept_loss = np.zeros(n), np.zeros(n)  # the shade of neighbours: none yet
+    steel, concrete = waterfall(shaded_frac)
+    r = blend_waterfalls(steel, concrete, steel_share)
+    density = config.system.module_power_density_kwp_per_m2
+
+    # yields of both constructions where they carry weight: tilted rows or flush modules on the sunny
+    # plane; a low-pitch steel roof carries flush modules on both of its planes, whose mean yield is a
+    # level array's to second order in the pitch (within 0.3 % at 2.86°, tested): one entry, tilt 0
+    sy_concrete, cell = yield_table.lookup(lat, lon, ghi, concrete["surface_tilt_deg"],
+                                           concrete["surface_azimuth_deg"], concrete["mount"])
+    sy_steel = sy_concrete.copy()
+    both_planes = (steel_share > 0) & (shape != "pitched")
+    if both_planes.any():
+        sel = both_planes
+        sy_steel[sel] = yield_table.lookup(lat[sel], lon[sel], ghi[sel], np.zeros(sel.sum()),
+                                           np.full(sel.sum(), 180.0), steel["mount"][sel])[0]
+    cap_steel = capacity_kwp(steel["usable_area_m2"], steel["coverage_frac"], density)
+    cap_concrete = capacity_kwp(concrete["usable_area_m2"], concrete["coverage_frac"], density)
+    cap = steel_share * cap_steel + (1.0 - steel_share) * cap_concrete
+    energy = (steel_share * cap_steel * sy_steel + (1.0 - steel_share) * cap_concrete * sy_concrete) * (1.0 - kept_loss)
+    mean_sy = (steel_share * sy_steel + (1.0 - steel_share) * sy_concrete) * (1.0 - kept_loss)
+    sy = np.where(cap > 0, energy / np.where(cap > 0, cap, 1.0), mean_sy)
 
     b = pd.concat([b.reset_index(drop=True), assign_parks(lon, lat, parks)], axis=1)
     b["roof_shape"] = pd.array(shape, dtype="string")
+    b["height_m"] = attrs["height_m"]
+    b["levels"] = attrs["levels"]
+    b["building_height_m"] = attrs["building_height_m"]
+    b["roof_construction"] = pd.array(attrs["roof_construction"], dtype="string")
+    b["roof_year"] = pd.array(np.where(np.isfinite(attrs["roof_year"]), attrs["roof_year"], np.nan)).astype("Int64")
+    b["needs_new_roof"] = attrs["needs_new_roof"]
     for key, values in r.items():
-        b[key] = values
+        b[key] = pd.array(values, dtype="string") if key in ("mount", "unusable_reason") else values
     b["capacity_kwp"] = cap
     b["weather_cell"] = pd.array(cell, dtype="string")
     b["ghi_kwh_per_m2_yr"] = ghi
+    b["shade_loss_frac"] = kept_loss
     b["specific_yield_kwh_per_kwp"] = sy
-    b["annual_yield_kwh"] = cap * sy
+    b["annual_yield_kwh"] = energy
     accepted = gpd.GeoDataFrame(b[BUILDING_COLUMNS], geometry=b.geometry.values, crs=buildings.crs)
     rejected_df = pd.concat(rejected, ignore_index=True) if rejected else None
+    if stats is not None:
+        stats.update(attribute_counts(pd.DataFrame({k: attrs[k] for k in (
+            "height_status", "levels_status", "height_source", "material_status", "roof_construction",
+            "roof_year_status", "needs_new_roof")})))
     return accepted, rejected_df
 
 
 def summarise(accepted: pd.DataFrame, by: str) -> pd.DataFrame:
-    """Sums per ``by`` (park_id or district) of counts, areas, capacity and yield.
+    """Sums per ``by`` (park_id or district) of counts, the waterfall's areas, capacity and yield.
 
     Partition summaries add up, so a whole survey's totals never need every
     building in memory.
@@ -144,9 +214,7 @@ def summarise(accepted: pd.DataFrame, by: str) -> pd.DataFrame:
         by: keys,
         "building_count": 1,
         "usable_building_count": (accepted["usable_area_m2"] > 0).astype(int),
-        "footprint_area_m2": accepted["footprint_area_m2"],
-        "usable_area_m2": accepted["usable_area_m2"],
-        "capacity_kwp": accepted["capacity_kwp"],
-        "annual_yield_kwh": accepted["annual_yield_kwh"],
+        "needs_new_roof_count": accepted["needs_new_roof"].astype(int),
+        **{c: accepted[c] for c in SUM_COLUMNS if c in accepted.columns},
     })
-    return frame.groupby(by, sort=True).sum()
+    return frame.groupby(by, sort=True)[SUM_COLUMNS].sum()

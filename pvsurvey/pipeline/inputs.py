@@ -139,17 +139,19 @@ def input_fingerprints(cfg: SurveyConfig, parts: list) -> dict:
             "weather": fingerprint(cfg.irradiance.weather)}
 
 
-def cache_salt(cfg: SurveyConfig, fingerprints: dict, id_column: str | None) -> str:
+def cache_salt(cfg: SurveyConfig, fingerprints: dict, id_column: str | None, as_of_year: int | None = None) -> str:
     """Everything besides a partition's own rows that shapes its result: the
     model parameters and economics (projects of roofs outside parks are built in
-    the survey tasks), the raster, weather and parks, the reader settings and
-    pvsurvey's version. The registry is not in it: matching is redone each run."""
+    the survey tasks), the raster, weather and parks, the reader settings, the
+    survey's year (roofs' remaining life) and pvsurvey's version. The registry is
+    not in it: matching is redone each run."""
     def digest(fp):  # the mtime too: a big file is hashed at its head and tail only
         return None if fp is None else {k: v for k, v in fp.items() if k != "path"}
 
     shaping = {"version": __version__, "id_column": id_column,
                "footprints": cfg.footprints.model_dump(mode="json", exclude={"path"}),
-               "roof": cfg.roof.model_dump(mode="json"), "system": cfg.system.model_dump(mode="json"),
+               "roof": cfg.roof.model_dump(mode="json"), "shade": cfg.shade.model_dump(mode="json"),
+               "as_of_year": as_of_year, "system": cfg.system.model_dump(mode="json"),
                "climate": cfg.climate.model_dump(mode="json"), "economics": cfg.economics.model_dump(mode="json"),
                "irradiance": {"units": cfg.irradiance.units, "cell_deg": cfg.irradiance.weather_cell_deg},
                "ghi": digest(fingerprints["ghi"]), "weather": digest(fingerprints["weather"]),

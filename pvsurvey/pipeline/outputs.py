@@ -19,7 +19,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..columns import SUM_COLUMNS
+from ..columns import SUM_COLUMNS, WATERFALL_STEPS
+from ..model.roof import waterfall_summary
 from ..store.cache import (combine, entry_name, frame_digest, row_hashes, rows_digest)
 from ..model.candidates import CANDIDATE_COLUMNS, STORED_CANDIDATE_COLUMNS, ranks_by_cost, stored_candidates
 from ..errors import InputFileError, PVSurveyError
@@ -54,6 +55,7 @@ def aggregate(results, parks: gpd.GeoDataFrame | None) -> tuple[pd.DataFrame, pd
         table[SUM_COLUMNS] = table[SUM_COLUMNS].fillna(0)
         table["building_count"] = table["building_count"].astype("int64")
         table["usable_building_count"] = table["usable_building_count"].astype("int64")
+        table["needs_new_roof_count"] = table["needs_new_roof_count"].astype("int64")
         cap = table["capacity_kwp"].where(table["capacity_kwp"] > 0)
         table["mean_specific_yield_kwh_per_kwp"] = (table["annual_yield_kwh"] / cap).fillna(0.0)
         return table
@@ -136,7 +138,35 @@ def _check_counts(results) -> dict:
         raise InputFileError(f"no footprint was accepted ({top}){hint}")
     return {"input_rows": input_rows, "accepted": accepted, "rejected": rejected,
             "rejected_by_reason": dict(sorted(reasons.items())),
-            "repaired_geometries": sum(r.repaired for r in results)}
+            "repaired_geometries": sum(r.repaired for r in results),
+            "building_attributes": add_attribute_counts([getattr(r, "attributes", None) for r in results])}
+
+
+def add_attribute_counts(parts: list[dict | None]) -> dict:
+    """The partitions' counts of how heights, storeys, materials and roof years were
+    read (unparsable, negative, absurd, unrecognised ...) and of the shade traced."""
+    total: dict = {}
+    for part in parts:
+        for key, value in (part or {}).items():
+            if isinstance(value, dict):
+                into = total.setdefault(key, {})
+                for k, v in value.items():
+                    into[k] = into.get(k, 0) + int(v)
+            else:
+                total[key] = total.get(key, 0) + int(value)
+    return {k: dict(sorted(v.items())) if isinstance(v, dict) else v for k, v in sorted(total.items())}
+
+
+def waterfall_document(park_table: pd.DataFrame, district_table: pd.DataFrame, totals: dict, cfg: SurveyConfig) -> dict:
+    """progress.json's ``waterfall``: the usable-roof deductions of the city, each
+    district and each park, step by step [m²], and the rule set behind them."""
+    def rows(table, key):
+        return [{key: row[key], **waterfall_summary(row)} for row in table.to_dict(orient="records")]
+
+    return {"definition": "footprint = " + " + ".join(WATERFALL_STEPS) + " + module_area_m2 (m² of footprint; "
+                          "module area in m² of modules); capacity = module area × module power density",
+            "rule_set": cfg.roof.rule_set, "city": waterfall_summary(totals),
+            "districts": rows(district_table, "district"), "parks": rows(park_table, "park_id")}
 
 
 def _finish_tasks(results, per_building: pd.DataFrame, statuses: pd.DataFrame | None, keyed: bool) -> list[FinishTask]:
@@ -214,6 +244,7 @@ def _write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.
     now = table.assign(as_of=as_of.isoformat())
     history = now if old is None else pd.concat([old[old["as_of"] != as_of.isoformat()], now], ignore_index=True)
     doc = progress_document(tables, cfg, as_of, resolved, history)
+    doc["waterfall"] = waterfall_document(park_table, district_table, totals, cfg)
     write_json(doc, tmp_dir / PROGRESS)
     write_csv(table, tmp_dir / PROGRESS_TABLE)
     outputs = list(OUTPUTS)

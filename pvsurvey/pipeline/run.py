@@ -81,6 +81,14 @@ def package_versions() -> dict:
     return versions
 
 
+def roof_rules(cfg: SurveyConfig) -> dict:
+    """The manifest's record of the usable-roof rules: the rule set, the keys set by
+    hand over it, and every value used (roof and shade)."""
+    return {"rule_set": cfg.roof.rule_set, "overridden_by_hand": cfg.roof.overridden_keys(),
+            "roof": cfg.roof.model_dump(mode="json"), "shade": cfg.shade.model_dump(mode="json"),
+            "pv_lifetime_yr": cfg.economics.lifetime_yr}
+
+
 def default_run_dir(config: SurveyConfig) -> Path:
     return Path("runs") / config.name
 
@@ -198,7 +206,7 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
     ctx = SurveyContext(cfg, inputs.raster, inputs.parks, inputs.yield_table, parts_dir, inputs.id_column,
                         inputs.duplicates, usable_rows(inputs.registry) if inputs.registry is not None else None,
                         cfg.progress.match_distance_m, cache_dir=cache,
-                        cache_salt=cache_salt(cfg, fingerprints, inputs.id_column))
+                        cache_salt=cache_salt(cfg, fingerprints, inputs.id_column, as_of.year), as_of_year=as_of.year)
     # the yield table of the last run with the same model inputs: no pvlib year is computed twice
     yields_path = cache / yields_entry(ctx.cache_salt) if cache is not None else None
     known_yields = read_pickle(yields_path) if yields_path is not None else None
@@ -242,6 +250,7 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
         "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
         "run_dir": str(run_dir.absolute()),
         "config": cfg.model_dump(mode="json"),
+        "roof_rules": roof_rules(cfg),
         "inputs": fingerprints,
         "partitions": {"reused": sum(r.cached for r in results), "surveyed": sum(not r.cached for r in results),
                        "keys": [r.cache_key for r in results], **manifest_counts.pop("finishing")},

@@ -51,6 +51,7 @@ class SurveyContext:
     # bytes and by everything else that shapes them (cache_salt).
     cache_dir: Path | None = None
     cache_salt: str = ""
+    as_of_year: int | None = None  # the survey's year: a roof's remaining life is counted to it
 
     def registry_by_id(self) -> tuple[np.ndarray, pd.Index]:
         """Row numbers and building ids of the registry rows that name a building
@@ -80,6 +81,7 @@ class PartitionResult:
     cache_key: str | None = None
     cached: bool = False
     candidates_path: Path | None = None  # projects of the roofs outside parks (registry not yet applied)
+    attributes: dict | None = None  # how heights, materials and roof years were read, and the shade traced
 
 
 def _cache_key(part: Partition, ctx: SurveyContext, raw: pd.DataFrame | None) -> str:
@@ -177,8 +179,9 @@ def survey_partition(part: Partition, ctx: SurveyContext) -> PartitionResult:
         ghi, _, outside = zonal_ghi_kwh_per_m2_yr(ctx.raster, buildings.geometry.values, lon, lat)
     else:  # a climatology: the cell under the roof
         ghi, outside = sample_ghi_kwh_per_m2_yr(ctx.raster, lon, lat)
+    attributes: dict = {}
     accepted, rejected_more = survey_buildings(buildings, ghi, outside, ctx.parks, ctx.config,
-                                               ctx.yield_table, source)
+                                               ctx.yield_table, source, ctx.as_of_year, stats=attributes)
     frames = [r for r in (rejected, rejected_more) if r is not None and len(r)]
     rejected_all = pd.concat(frames, ignore_index=True) if frames else rejected
     if part.file_start:  # a rejected row is reported by its file and its row there
@@ -206,7 +209,7 @@ def survey_partition(part: Partition, ctx: SurveyContext) -> PartitionResult:
         by_park=summarise(accepted, "park_id"), by_district=summarise(accepted, "district"),
         buildings_path=buildings_path, rejected_path=rejected_path, seconds=time.perf_counter() - t0,
         matches=matches, bounds=tuple(accepted.total_bounds) if len(accepted) else None, cache_key=key,
-        candidates_path=candidates_path)
+        candidates_path=candidates_path, attributes=attributes)
     if key is not None:
         _to_cache(ctx.cache_dir / key, result)
     return result

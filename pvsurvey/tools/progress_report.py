@@ -33,7 +33,14 @@ TEXT = {
            "deadline_ok": "before the deadline {d}", "deadline_late": "AFTER the deadline {d}",
            "chart_new": "New capacity since baseline [MW]", "chart_ratio": "Installation ratio (usable roof area)",
            "target_line": "target trajectory", "history": "runs", "forecast_line": "forecast",
-           "definition": "Ratio definition"},
+           "definition": "Ratio definition",
+           "waterfall": "Usable roof, step by step (city; rule set {rule_set})", "footprint_area_m2": "Footprint",
+           "setback_loss_m2": "− edge setback", "obstruction_loss_m2": "− obstructions",
+           "orientation_loss_m2": "− far-side plane of pitched roofs", "shade_loss_m2": "− shade from neighbours",
+           "construction_loss_m2": "− roofs needing a new roof first", "small_roof_loss_m2": "− roofs too small",
+           "layout_loss_m2": "− module layout (row spacing, gaps)", "module_area_m2": "= module area",
+           "usable_area_m2": "usable roof area", "capacity_kwp": "capacity", "needs_new_roof_count":
+           "roofs that will not outlast the PV"},
     "zh": {"title": "屋顶光伏目标进展", "as_of": "截至", "city": "全市",
            "level": "", "name": "名称", "ratio_area": "安装比例(面积)", "ratio_count": "安装比例(栋数)",
            "target": "目标", "gap": "差距", "installed": "已装机MW", "new": "新增MW", "share": "占{target}",
@@ -45,7 +52,14 @@ TEXT = {
            "deadline_ok": "早于截止日期{d}", "deadline_late": "晚于截止日期{d}",
            "chart_new": "基准日以来新增装机 [MW]", "chart_ratio": "屋顶光伏安装比例（按面积）",
            "target_line": "目标轨迹", "history": "历次运行", "forecast_line": "预测",
-           "definition": "比例定义"},
+           "definition": "比例定义",
+           "waterfall": "可利用屋顶面积逐项扣除（全市；规则集 {rule_set}）", "footprint_area_m2": "占地面积",
+           "setback_loss_m2": "－周边退让", "obstruction_loss_m2": "－屋面障碍物",
+           "orientation_loss_m2": "－坡屋顶背阳坡面", "shade_loss_m2": "－周边建筑遮挡",
+           "construction_loss_m2": "－需先翻新的屋面", "small_roof_loss_m2": "－面积过小的屋顶",
+           "layout_loss_m2": "－组件排布（行间距、间隙）", "module_area_m2": "＝组件面积",
+           "usable_area_m2": "可利用屋顶面积", "capacity_kwp": "可装机容量", "needs_new_roof_count":
+           "屋面寿命短于光伏的建筑"},
 }
 
 
@@ -114,6 +128,7 @@ def progress_table(doc: dict, lang: str = "en") -> str:
         previous = level
         lines.append(fmt(cells))
     lines.append(f"{t['definition']}: {doc['definition']['install_ratio']}")
+    lines.extend(waterfall_lines(doc, lang))
     forecast = doc.get("forecast")
     if forecast:
         lines.append(t["forecast"].format(n=forecast["window_runs"]) + ":")
@@ -125,6 +140,26 @@ def progress_table(doc: dict, lang: str = "en") -> str:
                     d=doc["targets"]["deadline"])
             lines.append(f"  {t[key]}: {status}")
     return "\n".join(lines)
+
+
+def waterfall_lines(doc: dict, lang: str = "en") -> list[str]:
+    """The city's usable-roof waterfall (progress.json ``waterfall``) as aligned text lines."""
+    waterfall = doc.get("waterfall")
+    if not waterfall:
+        return []
+    t = TEXT[lang]
+    city = waterfall["city"]
+    rows = [(t["footprint_area_m2"], city["footprint_area_m2"], 1.0 if city["footprint_area_m2"] else 0.0)]
+    rows += [(t.get(step["step"], step["step"]), step["area_m2"], step["share_frac"]) for step in city["steps"]]
+    width = max(_width(label) for label, _, _ in rows)
+    lines = [t["waterfall"].format(rule_set=waterfall.get("rule_set", ""))]
+    for label, area, share in rows:
+        lines.append(f"  {_pad(label, width)}  {area:>14,.0f} m²  {100 * share:5.1f}%")
+    lines.append(f"  {_pad(t['usable_area_m2'], width)}  {city['usable_area_m2']:>14,.0f} m²")
+    lines.append(f"  {_pad(t['capacity_kwp'], width)}  {city['capacity_kwp'] / 1000:>14,.1f} MWp")
+    if city.get("needs_new_roof_count"):
+        lines.append(f"  {_pad(t['needs_new_roof_count'], width)}  {city['needs_new_roof_count']:>14,d}")
+    return lines
 
 
 def trajectory_figure(history: pd.DataFrame, doc: dict, lang: str = "en"):
