@@ -85,8 +85,9 @@ def test_demo_waterfall_adds_up_per_building_park_district_and_city(demo_run):
     np.testing.assert_allclose(b[WATERFALL_COLUMNS].sum(axis=1), b["footprint_area_m2"], rtol=1e-12)
     np.testing.assert_allclose(b["module_area_m2"] * 0.21, b["capacity_kwp"], rtol=1e-12)
     assert (b["unusable_reason"].isna() == (b["capacity_kwp"] > 0)).all()
-    # what the demo shows: both constructions, the far side of pitched roofs, a layout step
+    # what the demo shows: both constructions, shade, the far side of pitched roofs, a layout step
     assert {"steel", "concrete"} <= set(b["roof_construction"]) and set(b["mount"]) == {"rack", "flush"}
+    assert (b["shade_loss_m2"] > 0).sum() > 20 and (b["shade_loss_frac"] > 0).sum() > 1000
     assert (b[["setback_loss_m2", "obstruction_loss_m2", "orientation_loss_m2", "layout_loss_m2"]].sum() > 0).all()
     parks = pd.read_csv(demo_run.run_dir / "parks.csv", dtype={"park_id": str})
     districts = pd.read_csv(demo_run.run_dir / "districts.csv")
@@ -107,12 +108,13 @@ def test_demo_waterfall_adds_up_per_building_park_district_and_city(demo_run):
     # the rules and every value used, and how the attributes were read, in the manifest
     m = demo_run.manifest
     assert m["roof_rules"]["rule_set"] == "shanghai" and m["roof_rules"]["overridden_by_hand"] == []
-    assert m["roof_rules"]["roof"]["setback_m"] == 1.0 and m["roof_rules"]["shade"]["max_height_m"] == 632.0
+    assert m["roof_rules"]["roof"]["setback_m"] == 1.0 and m["roof_rules"]["shade"]["enabled"] is True
     attrs = m["counts"]["building_attributes"]
     assert attrs["height_status"]["ok"] > 3800 and attrs["material_status"]["ok"] > 3800
+    assert attrs["shade_status"]["traced"] > 1000
     assert sum(attrs["roof_construction"].values()) == len(b)
-    assert "far-side plane of pitched roofs" in __import__("pvsurvey.tools.progress_report",
-                                                           fromlist=["x"]).progress_table(doc, "en")
+    assert "shade from neighbours" in __import__("pvsurvey.tools.progress_report", fromlist=["x"]).progress_table(
+        doc, "en")
 
 
 def test_switching_the_rule_set_moves_the_figures_and_the_waterfall_explains_it():

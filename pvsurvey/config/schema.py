@@ -204,8 +204,10 @@ class Roof(_Strict):
 
 
 class Shade(_Strict):
-    """Building heights, read from the source's height or storeys."""
+    """Building heights and the shade of neighbouring buildings on each roof."""
 
+    # Shade neighbouring buildings cast on each roof (needs heights or storeys).
+    enabled: bool = True
     # Storey height [m] per building type (the source's 'building' tag) when only
     # the number of storeys is known. Residential 2.8 m: GB 50096-2011 住宅设计规范
     # §5.5.1 (层高宜为2.80m); office 3.6 m: the usual Chinese office storey height
@@ -220,6 +222,15 @@ class Shade(_Strict):
     # (632 m, 128 storeys above ground) is the tallest building in China.
     max_height_m: float = Field(632.0, gt=0)
     max_levels: int = Field(128, ge=1)
+    # Spacing of the sample points on each roof where the horizon is traced [m];
+    # a roof gets at most max_points_per_roof points (the spacing grows on big roofs).
+    sample_spacing_m: float = Field(8.0, gt=0, le=100)
+    max_points_per_roof: int = Field(64, ge=1, le=4096)
+    # Azimuth resolution of the horizon [°].
+    azimuth_step_deg: float = Field(3.0, gt=0, le=30)
+    # Neighbours are searched up to where they could still hide the sun at 5°
+    # elevation (height difference / tan 5°), and never farther than this [m].
+    max_distance_m: float = Field(300.0, gt=0, le=5000)
 
 
 class System(_Strict):

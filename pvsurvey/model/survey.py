@@ -20,6 +20,7 @@ from .yield_table import SpecificYieldTable
 from ..config.schema import SurveyConfig
 from .roof import blend_waterfalls, capacity_kwp, roof_areas_m2, roof_from_areas
 from .roof_construction import attribute_counts, needs_new_roof, parse_heights, parse_years, roof_construction
+from .shade import roof_shade
 from .footprints import REASONS, _rejected
 
 
@@ -88,8 +89,8 @@ def building_attributes(buildings: pd.DataFrame, config: SurveyConfig, as_of_yea
 def survey_buildings(buildings: gpd.GeoDataFrame, ghi_kwh_per_m2_yr: np.ndarray, outside_raster: np.ndarray,
                      parks: gpd.GeoDataFrame | None, config: SurveyConfig,
                      yield_table: SpecificYieldTable, source_file: str, as_of_year: int | None = None,
-                     stats: dict | None = None):
-    """Survey cleaned buildings: park, roof waterfall, capacity, irradiance and yield.
+                     casters: gpd.GeoDataFrame | None = None, stats: dict | None = None):
+    """Survey cleaned buildings: park, roof waterfall, capacity, irradiance, shade and yield.
 
     Parameters
     ----------
@@ -103,6 +104,9 @@ def survey_buildings(buildings: gpd.GeoDataFrame, ghi_kwh_per_m2_yr: np.ndarray,
         Park polygons (WGS84) with ``park_id``, ``park_name``, ``district``.
     as_of_year : int, optional
         Year of the survey, for the roofs' remaining life (default: this year).
+    casters : GeoDataFrame, optional
+        Cleaned buildings of other partitions near these (the halo): they shade
+        these roofs but are not surveyed.
     stats : dict, optional
         Filled with counts of how the attributes were read (for the manifest).
 
@@ -155,7 +159,17 @@ def survey_buildings(buildings: gpd.GeoDataFrame, ghi_kwh_per_m2_yr: np.ndarray,
         concrete = roof_from_areas(*args, construction=np.full(n, "concrete", dtype=object), **kw)
         return steel, concrete
 
-    shaded_frac, kept_loss = np.zeros(n), np.zeros(n)  # the shade of neighbours: none yet
+    shaded_frac, kept_loss = np.zeros(n), np.zeros(n)
+    shade_status = np.where(np.isfinite(attrs["building_height_m"]), "no_taller_neighbour", "no_height")
+    if config.shade.enabled and n:
+        steel, concrete = waterfall(None)
+        major = np.where(steel_share >= 0.5, "steel", "concrete")
+        tilt = np.where(major == "steel", steel["surface_tilt_deg"], concrete["surface_tilt_deg"])
+        azimuth = np.where(major == "steel", steel["surface_azimuth_deg"], concrete["surface_azimuth_deg"])
+        shade = roof_shade(b.geometry.values, lon, lat, attrs["building_height_m"], ghi, tilt, azimuth,
+                           yield_table, config, casters)
+        shaded_frac, kept_loss, shade_status = shade["shaded_frac"], shade["kept_loss_frac"], \
+            np.where(shade["traced"], "traced", shade_status)
     steel, concrete = waterfall(shaded_frac)
     r = blend_waterfalls(steel, concrete, steel_share)
     density = config.system.module_power_density_kwp_per_m2
@@ -197,9 +211,9 @@ def survey_buildings(buildings: gpd.GeoDataFrame, ghi_kwh_per_m2_yr: np.ndarray,
     accepted = gpd.GeoDataFrame(b[BUILDING_COLUMNS], geometry=b.geometry.values, crs=buildings.crs)
     rejected_df = pd.concat(rejected, ignore_index=True) if rejected else None
     if stats is not None:
-        stats.update(attribute_counts(pd.DataFrame({k: attrs[k] for k in (
+        stats.update(attribute_counts(pd.DataFrame({**{k: attrs[k] for k in (
             "height_status", "levels_status", "height_source", "material_status", "roof_construction",
-            "roof_year_status", "needs_new_roof")})))
+            "roof_year_status", "needs_new_roof")}, "shade_status": shade_status})))
     return accepted, rejected_df
 
 

@@ -166,6 +166,7 @@ class SpecificYieldTable:
     def __getstate__(self):  # sent to dask workers: without the lock, keeping the cache
         state = self.__dict__.copy()
         del state["_lock"]
+        state.pop("_years", None)  # scaled hourly years: cheap to redo, big to ship
         return state
 
     def __setstate__(self, state):
@@ -216,6 +217,18 @@ class SpecificYieldTable:
                 base = clearsky_year(lat, lon, self.climate, solar_position=solpos)
             self._cells[key] = (base, solpos, lat, lon)
         return self._cells[key]
+
+    def hourly_year(self, row: int, col: int, level: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The hourly year of a weather cell scaled to an irradiance level, and its
+        solar position: what the yield of that cell and level was computed from
+        (kept, so the shade model takes each cell's sun positions once)."""
+        key = (int(row), int(col), float(level))
+        with self._lock:
+            years = self.__dict__.setdefault("_years", {})
+            if key not in years:
+                base, solpos, lat, lon = self._cell(*key[:2])
+                years[key] = (scale_to_annual_ghi(base, level, lat, lon, solar_position=solpos), solpos)
+            return years[key]
 
     def lookup(self, latitude_deg, longitude_deg, ghi_kwh_per_m2_yr, surface_tilt_deg,
                surface_azimuth_deg, mount):

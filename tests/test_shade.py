@@ -1,0 +1,186 @@
+"""Shade of neighbouring buildings: pvsurvey's horizon model against an independent,
+plain ray-cast of shadow polygons hour by hour over the same weather year."""
+
+import geopandas as gpd
+import numpy as np
+import pvlib
+import pytest
+import shapely
+
+from pvsurvey.config.loading import config_from_dict
+from pvsurvey.model.shade import MIN_SUN_ELEVATION_DEG, neighbour_pairs, roof_shade, sample_points
+from pvsurvey.model.yield_table import SpecificYieldTable, ghi_level
+
+UTM51N = "EPSG:32651"
+ORIGIN = (339_000.0, 3_452_000.0)  # 31.2° N 121.3° E
+GHI = 1300.0
+
+
+@pytest.fixture(scope="module")
+def setting(tmp_path_factory):
+    cfg = config_from_dict({"name": "shade", "footprints": "x.gpkg", "irradiance": {"ghi": "g.tif"},
+                            "roof": {"setback_m": 0.0}}, tmp_path_factory.mktemp("cfg"))
+    return cfg, SpecificYieldTable(cfg.system, cfg.climate)
+
+
+def _wgs84(geoms_m):
+    moved = [shapely.affinity.translate(g, *ORIGIN) for g in geoms_m]
+    return gpd.GeoSeries(moved, crs=UTM51N).to_crs(4326).values
+
+
+def _plane_of_array(cfg, weather, solpos, tilt=15.0, azimuth=180.0):
+    zenith = solpos["apparent_zenith"]
+    poa = pvlib.irradiance.get_total_irradiance(
+        tilt, azimuth, zenith, solpos["azimuth"], weather["dni"], weather["ghi"], weather["dhi"],
+        dni_extra=pvlib.irradiance.get_extra_radiation(weather.index),
+        airmass=pvlib.atmosphere.get_relative_airmass(zenith), albedo=cfg.system.albedo,
+        model=cfg.system.transposition_model)
+    return (np.nan_to_num(poa[k].to_numpy()) for k in ("poa_direct", "poa_sky_diffuse", "poa_global"))
+
+
+def ray_cast_loss(cfg, weather, solpos, roof, roof_h, neighbours, heights):
+    """Annual insolation loss of ``roof`` (metres) computed plainly: each hour, each
+    taller neighbour's shadow on the roof's plane is the hull of its footprint and
+    the footprint moved by Δh / tan(elevation) away from the sun; the lit share of
+    the roof weights that hour's beam light. The sky diffuse is weighted by the
+    sky-view factor found by casting rays every 2° from a 2.5 m grid on the roof."""
+    beam, sky, total = _plane_of_array(cfg, weather, solpos)
+    elevation = 90.0 - solpos["apparent_zenith"].to_numpy()
+    sun_az = np.radians(solpos["azimuth"].to_numpy())
+    hours = np.flatnonzero((elevation > 0) & (beam > 0))
+    shadows = []
+    for nb, h in zip(neighbours, heights):
+        dh = h - roof_h
+        if dh <= 0:
+            continue
+        length = dh / np.tan(np.radians(elevation[hours]))
+        coords = shapely.get_coordinates(nb)
+        moved = shapely.polygons([coords + [-np.sin(a) * ln, -np.cos(a) * ln]
+                                  for a, ln in zip(sun_az[hours], length)])
+        shadows.append(shapely.convex_hull(shapely.union(np.full(len(hours), nb), moved)))
+    beam_lost = 0.0
+    if shadows:
+        shadow = shapely.union_all(np.stack(shadows), axis=0)
+        shaded = shapely.area(shapely.intersection(shadow, roof)) / roof.area
+        beam_lost = float((shaded * beam[hours]).sum())
+    minx, miny, maxx, maxy = roof.bounds
+    gx, gy = np.meshgrid(np.arange(minx + 1.25, maxx, 2.5), np.arange(miny + 1.25, maxy, 2.5))
+    x, y = gx.ravel(), gy.ravel()
+    inside = shapely.contains_xy(roof, x, y)
+    x, y = x[inside], y[inside]
+    points = shapely.points(x, y)
+    hidden = np.zeros(len(x))
+    angles = np.radians(np.arange(1.0, 360.0, 2.0))
+    for angle in angles:
+        rays = shapely.linestrings(np.stack([np.column_stack([x, y]),
+                                             np.column_stack([x + 3000 * np.sin(angle), y + 3000 * np.cos(angle)])],
+                                            axis=1))
+        horizon = np.zeros(len(x))
+        for nb, h in zip(neighbours, heights):
+            if h <= roof_h:
+                continue
+            hit = shapely.intersection(rays, nb)
+            seen = ~shapely.is_empty(hit)
+            dist = np.maximum(shapely.distance(points, hit), 0.1)
+            horizon = np.where(seen, np.maximum(horizon, np.degrees(np.arctan2(h - roof_h, dist))), horizon)
+        hidden += np.sin(np.radians(horizon)) ** 2 / len(angles)
+    return (beam_lost + hidden.mean() * sky.sum()) / total.sum()
+
+
+def _ours(setting, geoms_m, heights):
+    cfg, table = setting
+    wgs = _wgs84(geoms_m)
+    centre = shapely.centroid(wgs)
+    n = len(wgs)
+    return roof_shade(wgs, shapely.get_x(centre), shapely.get_y(centre), np.asarray(heights, float),
+                      np.full(n, GHI), np.full(n, 15.0), np.full(n, 180.0), table, cfg)
+
+
+def _reference(setting, geoms_m, heights):
+    cfg, table = setting
+    wgs = _wgs84(geoms_m[:1])
+    centre = shapely.centroid(wgs)
+    row, col = table.cells(shapely.get_y(centre), shapely.get_x(centre))
+    weather, solpos = table.hourly_year(row[0], col[0], float(ghi_level(GHI)))
+    moved = [shapely.affinity.translate(g, *ORIGIN) for g in geoms_m]
+    return ray_cast_loss(cfg, weather, solpos, moved[0], heights[0], moved[1:], heights[1:])
+
+
+HALL = shapely.box(0, 0, 100, 50)
+SCENES = {
+    # a 40 m block due south of an 8 m hall, at several distances
+    "south block 5 m away, 60 m tall": ([HALL, shapely.box(20, -25, 80, -5)], [8.0, 60.0]),
+    "south block 10 m away": ([HALL, shapely.box(20, -30, 80, -10)], [8.0, 40.0]),
+    "south block 30 m away": ([HALL, shapely.box(20, -50, 80, -30)], [8.0, 40.0]),
+    "south block 60 m away": ([HALL, shapely.box(20, -80, 80, -60)], [8.0, 40.0]),
+    # a hall between two blocks, east and west
+    "blocks east and west": ([HALL, shapely.box(-40, -10, -10, 60), shapely.box(110, -10, 140, 60)],
+                             [8.0, 30.0, 30.0]),
+}
+
+
+@pytest.mark.parametrize("scene", list(SCENES))
+def test_annual_loss_matches_an_independent_ray_cast(setting, scene):
+    geoms, heights = SCENES[scene]
+    ours = _ours(setting, geoms, heights)["mean_loss_frac"][0]
+    reference = _reference(setting, geoms, heights)
+    assert 0.005 < reference < 0.2  # losses of half a per cent to about 15 %
+    assert abs(ours - reference) <= max(0.2 * reference, 0.003), (ours, reference)
+
+
+def test_a_roof_taller_than_everything_around_loses_nothing(setting):
+    geoms = [HALL, shapely.box(20, -30, 80, -10), shapely.box(-40, -10, -10, 60), shapely.box(110, 0, 130, 40)]
+    out = _ours(setting, geoms, [50.0, 40.0, 49.9, 12.0])
+    assert out["mean_loss_frac"][0] == 0.0 and out["shaded_frac"][0] == 0.0 and out["kept_loss_frac"][0] == 0.0
+    assert not out["traced"][0]
+    assert _reference(setting, geoms, [50.0, 40.0, 49.9, 12.0]) == 0.0
+
+
+def test_heavily_shaded_parts_are_deducted_and_the_rest_keeps_its_loss(setting):
+    cfg, _ = setting
+    geoms, heights = SCENES["south block 5 m away, 60 m tall"]
+    out = _ours(setting, geoms, heights)
+    # the strip next to the tall block loses more than 20 %: deducted; the rest keeps a smaller loss
+    assert 0.05 < out["shaded_frac"][0] < 0.6
+    assert 0 < out["kept_loss_frac"][0] < cfg.roof.shade_max_loss_frac < out["mean_loss_frac"][0] / out["shaded_frac"][0]
+    # the block itself (taller than the hall) is not shaded by it
+    assert out["mean_loss_frac"][1] == 0.0
+
+
+def test_unknown_heights_cast_and_take_no_shade(setting):
+    geoms, _ = SCENES["south block 10 m away"]
+    out = _ours(setting, geoms, [np.nan, 40.0])
+    assert not out["traced"].any() and out["mean_loss_frac"].sum() == 0.0
+    out = _ours(setting, geoms, [8.0, np.nan])
+    assert not out["traced"].any()
+
+
+def test_neighbours_beyond_reach_are_not_paired():
+    # a 10 m height difference hides the sun above 5° only within 10 / tan 5° = 114 m
+    near = [shapely.box(0, 0, 10, 10), shapely.box(0, -110, 10, -100), shapely.box(0, -130, 10, -120)]
+    t, c, dh = neighbour_pairs(near, np.array([5.0, 15.0, 15.0]), near, np.array([5.0, 15.0, 15.0]), 300.0,
+                               same=np.arange(3))
+    reach = 10 / np.tan(np.radians(MIN_SUN_ELEVATION_DEG))
+    assert 100 < reach < 120
+    assert list(zip(t, c)) == [(0, 1)] and dh[0] == 10.0
+
+
+def test_sample_points_lie_on_the_roof_inside_the_setback():
+    l_shape = shapely.Polygon([(0, 0), (60, 0), (60, 20), (20, 20), (20, 40), (0, 40)])
+    owner, x, y = sample_points(np.array([shapely.box(0, 0, 100, 50), l_shape, shapely.box(0, 0, 1, 1)]), 8.0, 64, 1.0)
+    assert set(owner) == {0, 1, 2}
+    assert (np.bincount(owner) <= 64).all()
+    assert shapely.contains_xy(l_shape, x[owner == 1], y[owner == 1]).all()
+    first = (owner == 0)
+    assert x[first].min() >= 1.0 and x[first].max() <= 99.0 and y[first].min() >= 1.0
+
+
+def test_the_sun_below_the_search_elevation_carries_little_beam_light(setting):
+    # neighbours beyond Δh / tan 5° are not searched: they could only hide the sun below 5°
+    cfg, table = setting
+    row, col = table.cells([31.2], [121.3])
+    weather, solpos = table.hourly_year(row[0], col[0], float(ghi_level(GHI)))
+    for tilt, azimuth in ((15.0, 180.0), (10.0, 90.0), (10.0, 270.0)):
+        beam, _, total = _plane_of_array(cfg, weather, solpos, tilt, azimuth)
+        low = (90.0 - solpos["apparent_zenith"].to_numpy()) < MIN_SUN_ELEVATION_DEG
+        assert beam[low].sum() / total.sum() < 0.005
