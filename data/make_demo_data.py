@@ -6,7 +6,8 @@
 Writes:
 - parks.geojson          real park names, districts and approximate centres;
                          the outlines are synthetic rectangles, not legal boundaries
-- footprints.parquet     SYNTHETIC building footprints (GeoParquet, EPSG:4326)
+- footprints.parquet     SYNTHETIC building footprints (GeoParquet, EPSG:4326) with
+                         synthetic heights, storeys, roof materials and roof years
 - ghi_gldas_0p25.tif     long-term mean GHI [kWh/m²/day] from the GLDAS-based
                          climatology that the MIT-licensed pvcz package ships
 See data/README.md for sources and licences.
@@ -133,7 +134,48 @@ def footprints(parks_m: gpd.GeoDataFrame, rng: np.random.Generator) -> gpd.GeoDa
         {"id": gdf["id"].iloc[5], "name": "重复编号（示例）", "geometry": gdf.geometry.iloc[5]},
         {"id": "SH-BAD-EMPTY", "name": "空几何（示例）", "geometry": shapely.Polygon()},
     ], crs=UTM51N)
-    return pd.concat([gdf, messy], ignore_index=True)
+    return building_attributes(pd.concat([gdf, messy], ignore_index=True))
+
+
+# Attributes drawn from their own generator, so that footprints and registry stay
+# those of the seed above. SYNTHETIC, plausible for the kind of building:
+# single-storey halls 7–12 m under colour-steel sheet (彩钢瓦), multi-storey
+# factories and offices under concrete slabs, a 1.5 m parapet on offices.
+ATTRIBUTE_SEED = SEED + 19
+# values as sources spell them, bad ones included (pvsurvey reads "12m" as 12 m and
+# "三层" as 3 storeys, and counts what it cannot use: negative, absurd, unparsable)
+MESSY_HEIGHTS = ["12m", "9米", "-3", "9999", "约10米", "unknown"]
+MESSY_LEVELS = ["三层", "5层", "3F", "十二层", "-1", "many"]
+
+
+def building_attributes(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Heights, storeys, roof materials and roof years (SYNTHETIC) for the demo's buildings."""
+    rng = np.random.default_rng(ATTRIBUTE_SEED)
+    n = len(gdf)
+    kind = gdf["building"].fillna("").to_numpy()
+    levels = pd.to_numeric(gdf["building:levels"], errors="coerce").to_numpy()
+    hall = np.isin(kind, ["factory", "warehouse", "industrial"]) & (levels == 1)
+    office = kind == "office"
+    height = np.where(hall, rng.uniform(7.0, 12.0, n),
+                      np.where(office, levels * 3.6 + 1.5, levels * 5.0 + 1.0) + rng.normal(0, 0.4, n))
+    material = np.where(hall, rng.choice(["彩钢瓦", "metal", "彩钢板", "混凝土"], n, p=[0.55, 0.25, 0.12, 0.08]),
+                        rng.choice(["混凝土", "concrete", "彩钢瓦"], n, p=[0.6, 0.3, 0.1])).astype(object)
+    material[rng.random(n) < 0.12] = None  # unknown: the configured share applies
+    material[rng.random(n) < 0.01] = "glass"  # a material pvsurvey does not know: counted, unknown
+    year = np.where(rng.random(n) < 0.45, rng.integers(1995, 2025, n), 0)
+    out = gdf.copy()
+    out["height"] = [f"{h:.1f}" for h in height]
+    out["building:levels"] = [str(int(v)) if np.isfinite(v) else None for v in levels]
+    out["roof:material"] = material
+    out["roof_year"] = [str(y) if y else None for y in year]
+    real = np.flatnonzero(out["id"].str.startswith("SH-P").to_numpy() & ~office)
+    out.loc[out.index[rng.choice(real, len(MESSY_HEIGHTS), replace=False)], "height"] = MESSY_HEIGHTS
+    rows = out.index[rng.choice(np.flatnonzero(office), len(MESSY_LEVELS), replace=False)]
+    out.loc[rows, "height"] = None  # these say only how many storeys
+    out.loc[rows, "building:levels"] = MESSY_LEVELS
+    empty = out.geometry.is_empty | out["building"].isna()
+    out.loc[empty, ["height", "building:levels", "roof:material", "roof_year"]] = None
+    return out
 
 
 def installations(fp_m: gpd.GeoDataFrame, rng: np.random.Generator) -> pd.DataFrame:
