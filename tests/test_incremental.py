@@ -31,13 +31,24 @@ def test_unchanged_partitions_are_reused_and_give_the_same_result(tmp_path):
     pd.testing.assert_frame_equal(before, gpd.read_parquet(run_dir / "buildings.parquet"))
     assert second.manifest["counts"] == first.manifest["counts"]
 
-    # one row group edited (a roof redrawn): only its partition is surveyed again
-    fp.loc[1500, "geometry"] = fp.loc[1500, "geometry"].buffer(-0.00001)
+    # one row group edited (a roof redrawn): its partition is surveyed again, and the partitions
+    # whose roofs it can shade (its halo: the demo's third row group shares parks with the second,
+    # and the fourth holds sheds around every park); the first is reused
+    halo = first.manifest["execution"]["shade_halo"]
+    assert halo["2"] == [1, 3] and "2" not in [str(p) for p in halo["0"]]
+    fp.loc[2500, "geometry"] = fp.loc[2500, "geometry"].buffer(-0.00001)
     fp.to_parquet(tmp_path / "fp.parquet", row_group_size=1000)
     third = run_survey(config(tmp_path), run_dir, serial=True)
-    assert (third.manifest["partitions"]["reused"], third.manifest["partitions"]["surveyed"]) == (3, 1)
+    assert (third.manifest["partitions"]["reused"], third.manifest["partitions"]["surveyed"]) == (1, 3)
     after = gpd.read_parquet(run_dir / "buildings.parquet").set_index("source_row")
-    assert after.loc[1500, "footprint_area_m2"] < before.set_index("source_row").loc[1500, "footprint_area_m2"]
+    assert after.loc[2500, "footprint_area_m2"] < before.set_index("source_row").loc[2500, "footprint_area_m2"]
+    # without shade, only the edited partition
+    unshaded = config(tmp_path, shade={"enabled": False})
+    run_survey(unshaded, run_dir, serial=True)
+    fp.loc[2600, "geometry"] = fp.loc[2600, "geometry"].buffer(-0.00001)
+    fp.to_parquet(tmp_path / "fp.parquet", row_group_size=1000)
+    again = run_survey(unshaded, run_dir, serial=True)
+    assert (again.manifest["partitions"]["reused"], again.manifest["partitions"]["surveyed"]) == (3, 1)
 
     # a model parameter changes every partition's result: nothing is reused
     fourth = run_survey(config(tmp_path, roof={"setback_m": 1.5}), run_dir, serial=True)

@@ -120,6 +120,24 @@ def test_demo_waterfall_adds_up_per_building_park_district_and_city(demo_run):
         doc, "en")
 
 
+def test_shade_does_not_depend_on_the_partitioning(tmp_path, demo_run):
+    # the halo: buildings of the other partitions shade a partition's roofs, so one partition
+    # of all 3,881 rows gives what four partitions of 1,000 give
+    cfg = load_config()
+    cfg = cfg.model_copy(update={"parallel": cfg.parallel.model_copy(update={"partition_rows": 4000}),
+                                 "maps": cfg.maps.model_copy(update={"publish_dir": None})})
+    whole = run_survey(cfg, tmp_path / "one", serial=True)
+    assert whole.manifest["execution"]["partitions"] == 1 and demo_run.manifest["execution"]["partitions"] == 4
+    assert all(demo_run.manifest["execution"]["shade_halo"].values())  # each of the four has neighbours
+
+    def read(run_dir):
+        return gpd.read_parquet(run_dir / "buildings.parquet").sort_values("building_id").reset_index(drop=True)
+
+    a, b = read(demo_run.run_dir), read(whole.run_dir)
+    for col in ("shade_loss_m2", "shade_loss_frac", "module_area_m2", "capacity_kwp", "annual_yield_kwh"):
+        np.testing.assert_allclose(a[col], b[col], rtol=1e-12, atol=1e-12, err_msg=col)
+
+
 def test_switching_the_rule_set_moves_the_figures_and_the_waterfall_explains_it():
     from pvsurvey.columns import WATERFALL_COLUMNS
     from pvsurvey.io.vector import plan_partitions, read_partition

@@ -39,6 +39,8 @@ above the roof, electrical mismatch of partly shaded strings, reflections.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pvlib
@@ -46,6 +48,7 @@ import shapely
 from pyproj import CRS, Transformer
 
 from ..config.schema import SurveyConfig, System
+from ..coords import metres_per_degree
 from .yield_table import SpecificYieldTable, ghi_level
 
 # Neighbours farther than (height difference) / tan(this) can only hide the sun
@@ -64,12 +67,82 @@ ROWS_PER_CHUNK = 1_000_000
 MIN_DISTANCE_M = 0.1
 
 
-def local_metres(lon, lat) -> Transformer:
-    """A transverse Mercator centred on the points' mean (WGS84 → metres, north up):
-    scale error under 0.01 % and grid north within 0.3° of true north across 100 km."""
-    lon0, lat0 = float(np.nanmean(lon)), float(np.nanmean(lat))
-    crs = CRS.from_proj4(f"+proj=tmerc +lat_0={lat0:.6f} +lon_0={lon0:.6f} +k=1 +x_0=0 +y_0=0 +ellps=WGS84 +units=m")
+@functools.lru_cache(maxsize=16)
+def _tmerc(lon_0: float) -> Transformer:
+    crs = CRS.from_proj4(f"+proj=tmerc +lat_0=0 +lon_0={lon_0} +k=1 +x_0=0 +y_0=0 +ellps=WGS84 +units=m")
     return Transformer.from_crs(4326, crs, always_xy=True)
+
+
+def local_metres(lon, lat) -> Transformer:
+    """WGS84 → metres in a transverse Mercator whose central meridian is the middle
+    of the points' 1° band of longitude: the same frame for every partition of a
+    city (results do not depend on the partitioning), scale error under 0.004 % and
+    grid north within 0.3° of true north (at 35° N) inside the band."""
+    return _tmerc(float(np.floor(np.nanmedian(lon))) + 0.5)
+
+
+# --- the halo: buildings of other partitions that can shade this one's roofs ------------------
+
+def halo_grid(max_abs_lat_deg: float, reach_m: float) -> tuple[float, float]:
+    """Cell size [°lon, °lat] of the grid that decides which partitions are neighbours:
+    at least ``reach_m`` on each side everywhere up to ``max_abs_lat_deg``."""
+    m_lon, m_lat = metres_per_degree(min(abs(max_abs_lat_deg), 89.0))
+    return float(reach_m / m_lon), float(reach_m / 110_574.0)  # the shortest degree of latitude
+
+
+def envelope_cells(bounds, grid: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Grid cells (int64 ids) under envelopes ``bounds`` (N × 4, lon/lat), sampled
+    at their corners and every cell size across (so no cell the envelope covers is
+    skipped); returns (owner row, cell id). Rows with non-finite bounds get none."""
+    bounds = np.asarray(bounds, dtype=float).reshape(-1, 4)
+    ok = np.flatnonzero(np.isfinite(bounds).all(axis=1))
+    b = bounds[ok]
+    nx = np.ceil((b[:, 2] - b[:, 0]) / grid[0]).astype(np.int64) + 1
+    ny = np.ceil((b[:, 3] - b[:, 1]) / grid[1]).astype(np.int64) + 1
+    counts = nx * ny
+    row = np.repeat(np.arange(len(b)), counts)
+    q = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    fx = (q // ny[row]) / np.maximum(nx[row] - 1, 1)
+    fy = (q % ny[row]) / np.maximum(ny[row] - 1, 1)
+    x = b[row, 0] + fx * (b[row, 2] - b[row, 0])
+    y = b[row, 1] + fy * (b[row, 3] - b[row, 1])
+    ix = np.floor(x / grid[0]).astype(np.int64)
+    iy = np.floor(y / grid[1]).astype(np.int64)
+    return ok[row], ix * (1 << 32) + (iy & 0xFFFFFFFF)
+
+
+def _grow(cells: np.ndarray) -> np.ndarray:
+    ix, iy = cells >> 32, cells & 0xFFFFFFFF
+    iy = np.where(iy >= 1 << 31, iy - (1 << 32), iy)
+    dx, dy = np.meshgrid([-1, 0, 1], [-1, 0, 1])
+    return ((ix[:, None] + dx.ravel()) * (1 << 32) + ((iy[:, None] + dy.ravel()) & 0xFFFFFFFF)).ravel()
+
+
+def halo_cells(bounds, grid: tuple[float, float], grow: bool = False) -> np.ndarray:
+    """The distinct grid cells under envelopes ``bounds``; ``grow`` adds the 8 cells
+    around each: any building within one cell size (``reach_m``) of these
+    envelopes then touches one of them."""
+    cells = envelope_cells(bounds, grid)[1]
+    return np.unique(_grow(cells) if grow else cells)
+
+
+def near_cells(bounds, grid: tuple[float, float], cells: np.ndarray) -> np.ndarray:
+    """Which envelopes touch one of ``cells`` [bool per row]."""
+    owner, own = envelope_cells(bounds, grid)
+    return np.bincount(owner, np.isin(own, cells), minlength=len(np.asarray(bounds).reshape(-1, 4))) > 0
+
+
+def halo_neighbours(cells: list[np.ndarray]) -> list[list[int]]:
+    """For each partition (its cells from :func:`halo_cells`), the other partitions
+    with a building within reach of one of its buildings."""
+    own = pd.DataFrame({"cell": np.concatenate(cells) if cells else np.zeros(0, np.int64),
+                        "part": np.repeat(np.arange(len(cells)), [len(c) for c in cells])})
+    grown = pd.DataFrame({"cell": _grow(own["cell"].to_numpy()), "near": np.repeat(own["part"].to_numpy(), 9)})
+    pairs = grown.merge(own, on="cell").query("near != part")[["near", "part"]].drop_duplicates()
+    out = [[] for _ in cells]
+    for near, part in zip(pairs["near"], pairs["part"]):  # partitions, not buildings
+        out[int(near)].append(int(part))
+    return [sorted(x) for x in out]
 
 
 def to_metres(geoms, transformer: Transformer):

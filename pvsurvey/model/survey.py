@@ -89,7 +89,7 @@ def building_attributes(buildings: pd.DataFrame, config: SurveyConfig, as_of_yea
 def survey_buildings(buildings: gpd.GeoDataFrame, ghi_kwh_per_m2_yr: np.ndarray, outside_raster: np.ndarray,
                      parks: gpd.GeoDataFrame | None, config: SurveyConfig,
                      yield_table: SpecificYieldTable, source_file: str, as_of_year: int | None = None,
-                     casters: gpd.GeoDataFrame | None = None, stats: dict | None = None):
+                     casters: tuple | None = None, stats: dict | None = None):
     """Survey cleaned buildings: park, roof waterfall, capacity, irradiance, shade and yield.
 
     Parameters
@@ -104,9 +104,9 @@ def survey_buildings(buildings: gpd.GeoDataFrame, ghi_kwh_per_m2_yr: np.ndarray,
         Park polygons (WGS84) with ``park_id``, ``park_name``, ``district``.
     as_of_year : int, optional
         Year of the survey, for the roofs' remaining life (default: this year).
-    casters : GeoDataFrame, optional
-        Cleaned buildings of other partitions near these (the halo): they shade
-        these roofs but are not surveyed.
+    casters : (array of geometries, array of float), optional
+        Buildings of other partitions near these (the halo, WGS84) and their
+        heights [m]: they shade these roofs but are not surveyed here.
     stats : dict, optional
         Filled with counts of how the attributes were read (for the manifest).
 
@@ -144,6 +144,11 @@ def survey_buildings(buildings: gpd.GeoDataFrame, ghi_kwh_per_m2_yr: np.ndarray,
     rejected = [_rejected(buildings[reason == code], buildings["building_id"].to_numpy()[reason == code],
                           code, source_file) for code in REASONS if (reason == code).any()]
 
+    # every building shades its neighbours, its roof surveyed or not (the same whatever the partitioning)
+    set_aside = np.asarray(buildings.geometry.values, dtype=object)[~ok]
+    others = np.concatenate([set_aside, np.asarray(casters[0], dtype=object)]) if casters is not None else set_aside
+    others_h = np.concatenate([attrs["building_height_m"][~ok], casters[1]]) if casters is not None \
+        else attrs["building_height_m"][~ok]
     b = buildings[ok]
     ghi, lon, lat, shape, steel_share = ghi[ok], lon[ok], lat[ok], shape[ok], steel_share[ok]
     attrs = {k: v[ok] for k, v in attrs.items()}
@@ -167,7 +172,7 @@ def survey_buildings(buildings: gpd.GeoDataFrame, ghi_kwh_per_m2_yr: np.ndarray,
         tilt = np.where(major == "steel", steel["surface_tilt_deg"], concrete["surface_tilt_deg"])
         azimuth = np.where(major == "steel", steel["surface_azimuth_deg"], concrete["surface_azimuth_deg"])
         shade = roof_shade(b.geometry.values, lon, lat, attrs["building_height_m"], ghi, tilt, azimuth,
-                           yield_table, config, casters)
+                           yield_table, config, (others, others_h))
         shaded_frac, kept_loss, shade_status = shade["shaded_frac"], shade["kept_loss_frac"], \
             np.where(shade["traced"], "traced", shade_status)
     steel, concrete = waterfall(shaded_frac)

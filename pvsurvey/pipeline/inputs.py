@@ -16,16 +16,19 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import shapely
 
 from .. import __version__
 from ..model.yield_table import SpecificYieldTable
 from ..errors import InputFileError
 from ..io.raster import open_irradiance, pixel_centres_kwh_per_m2_yr
-from ..io.vector import (check_footprint_crs_and_extent, duplicate_id_rows, plan_partitions, resolve_id_column,
+from ..io.vector import (check_footprint_crs_and_extent, duplicate_id_rows, geoframe_from_arrow, plan_partitions,
+                         read_partition, resolve_id_column, to_wgs84,
                          source_columns)
 from ..io.registry import read_registry
 from ..locations import Location, is_url
-from ..io.storage import identity
+from ..io.storage import identity, parquet_file
+from ..model.shade import halo_cells, halo_grid, halo_neighbours
 from ..io.weather import read_weather
 from ..tools.map_writer import map_options
 from ..config.schema import SurveyConfig
@@ -123,6 +126,38 @@ def check_inputs(cfg: SurveyConfig) -> CheckedInputs:
     map_options(cfg.maps)  # a Tianditu base map without a key fails here, not after the survey
     return CheckedInputs(raster, parts, id_column, duplicates, parks, parks_summary, registry, yield_table,
                          weather_meta)
+
+
+def _partition_bounds(part, declared_crs: str | None) -> np.ndarray:
+    """Envelopes (lon/lat) of a partition's footprints; GeoParquet reads only its geometry column."""
+    if part.kind == "parquet":
+        parquet = parquet_file(part.path)
+        geo = json.loads(parquet.schema_arrow.metadata[b"geo"])
+        column = geo.get("primary_column", "geometry")
+        table = parquet.read_row_groups(list(part.row_groups), columns=[column])
+        frame = geoframe_from_arrow(table, parquet.schema_arrow.empty_table().select([column]).schema
+                                    .with_metadata(parquet.schema_arrow.metadata))
+        frame = to_wgs84(frame, declared_crs, part.path)
+    else:
+        frame = read_partition(part, declared_crs)
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    with np.errstate(all="ignore"):
+        return shapely.bounds(geoms)
+
+
+def shade_halo(cfg: SurveyConfig, parts: list) -> tuple[dict | None, tuple | None]:
+    """For each partition (by index), the partitions with a building within shade
+    reach (``shade.max_distance_m``) of one of its buildings, and the grid used.
+    Reads every partition's outlines once (GeoParquet: the geometry column only);
+    None where shade is off or there is one partition."""
+    if not cfg.shade.enabled or len(parts) < 2:
+        return None, None
+    bounds = [_partition_bounds(p, cfg.footprints.crs) for p in parts]
+    lat = np.concatenate([b[:, [1, 3]].ravel() for b in bounds])
+    lat = lat[np.isfinite(lat)]
+    grid = halo_grid(float(np.abs(lat).max()) if len(lat) else 0.0, cfg.shade.max_distance_m)
+    neighbours = halo_neighbours([halo_cells(b, grid) for b in bounds])
+    return {p.index: near for p, near in zip(parts, neighbours)}, grid
 
 
 def input_fingerprints(cfg: SurveyConfig, parts: list) -> dict:

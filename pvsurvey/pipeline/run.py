@@ -38,7 +38,7 @@ from ..store.runs import new_partial_dir, new_run_id, publish, run_lock, store_d
 from ..store.object_storage import check_writable, copy_run_to_url
 from ..store.history import append_history, history_path
 from ..store.cache import cache_dir, prune_cache, yields_entry
-from .inputs import CheckedInputs, cache_salt, check_inputs, input_fingerprints, prewarm_flat_roofs
+from .inputs import CheckedInputs, cache_salt, check_inputs, input_fingerprints, prewarm_flat_roofs, shade_halo
 from .outputs import _write_outputs
 from ..store.run_directory import COMPLETE_MARKER, MANIFEST, MAPS, PARTS, RUN_LOG
 
@@ -207,6 +207,9 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
                         inputs.duplicates, usable_rows(inputs.registry) if inputs.registry is not None else None,
                         cfg.progress.match_distance_m, cache_dir=cache,
                         cache_salt=cache_salt(cfg, fingerprints, inputs.id_column, as_of.year), as_of_year=as_of.year)
+    with timer.step("shade_halo"):  # which partitions can shade which: each task reads its neighbours
+        ctx.parts = parts
+        ctx.halo, ctx.halo_grid = shade_halo(cfg, parts)
     # the yield table of the last run with the same model inputs: no pvlib year is computed twice
     yields_path = cache / yields_entry(ctx.cache_salt) if cache is not None else None
     known_yields = read_pickle(yields_path) if yields_path is not None else None
@@ -258,7 +261,8 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
                                            "cell_deg": cfg.irradiance.weather_cell_deg},
         "packages": package_versions(),
         "execution": {"mode": executor.mode, "scheduler": scheduler, "files": executor.files, "partitions": len(parts),
-                      "partition_rows": cfg.parallel.partition_rows},
+                      "partition_rows": cfg.parallel.partition_rows,
+                      "shade_halo": {str(k): v for k, v in (ctx.halo or {}).items()}},
         **manifest_counts,
         "parks": inputs.parks_summary,
         "timings_s": timer.seconds,

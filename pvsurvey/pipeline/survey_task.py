@@ -31,7 +31,8 @@ from ..config.schema import SurveyConfig
 from ..model.candidates import build_candidates
 from ..model.registry_matching import match_by_id, match_registry
 from ..model.footprints import clean_footprints
-from ..model.survey import summarise, survey_buildings
+from ..model.shade import halo_cells, near_cells
+from ..model.survey import building_attributes, summarise, survey_buildings
 
 
 @dataclass
@@ -52,6 +53,18 @@ class SurveyContext:
     cache_dir: Path | None = None
     cache_salt: str = ""
     as_of_year: int | None = None  # the survey's year: a roof's remaining life is counted to it
+    # The shade halo: all partitions, and for each partition index the partitions with
+    # buildings within shade reach of its own (pipeline.inputs.shade_halo), on that grid.
+    parts: list | None = None
+    halo: dict | None = None
+    halo_grid: tuple | None = None
+
+    def halo_parts(self, part: Partition) -> list:
+        """The partitions whose buildings can shade this partition's roofs."""
+        if not self.halo or not self.config.shade.enabled:
+            return []
+        by_index = {p.index: p for p in self.parts}
+        return [by_index[j] for j in self.halo.get(part.index, [])]
 
     def registry_by_id(self) -> tuple[np.ndarray, pd.Index]:
         """Row numbers and building ids of the registry rows that name a building
@@ -84,27 +97,55 @@ class PartitionResult:
     attributes: dict | None = None  # how heights, materials and roof years were read, and the shade traced
 
 
-def _cache_key(part: Partition, ctx: SurveyContext, raw: pd.DataFrame | None) -> str:
+def _cache_key(part: Partition, ctx: SurveyContext, raw: pd.DataFrame | None, halo_raws: dict | None = None) -> str:
     """What the partition's result depends on: its rows (stored bytes, or the rows
     as read), where they sit (file and first row: results carry ``source_file``
-    and ``source_row``), its duplicate-id rows, and the run's cache salt."""
+    and ``source_row``), its duplicate-id rows, the rows of its shade halo and the
+    run's cache salt."""
     digest = hashlib.sha256(ctx.cache_salt.encode())
     digest.update(f"{part.path}|{part.start}|".encode())
     if part.fingerprint is not None:
         digest.update(part.fingerprint.encode())
     else:
-        digest.update(pd.util.hash_pandas_object(pd.DataFrame(raw.drop(columns=raw.geometry.name)),
-                                                 index=False).to_numpy().tobytes())
-        digest.update(b"".join(shapely.to_wkb(raw.geometry.values[~pd.isna(raw.geometry.values)])))
+        _digest_rows(digest, raw)
     if ctx.duplicate_rows is not None:
         lo, hi = np.searchsorted(ctx.duplicate_rows, [part.start, part.stop if part.stop >= 0 else np.iinfo(np.int64).max])
         digest.update(ctx.duplicate_rows[lo:hi].tobytes())
+    for other in ctx.halo_parts(part):  # the neighbours that shade it
+        digest.update(f"halo|{other.path}|{other.start}|".encode())
+        if other.fingerprint is not None:
+            digest.update(other.fingerprint.encode())
+        else:
+            _digest_rows(digest, halo_raws[other.index])
     return digest.hexdigest()[:32]
+
+
+def _digest_rows(digest, raw: pd.DataFrame) -> None:
+    digest.update(pd.util.hash_pandas_object(pd.DataFrame(raw.drop(columns=raw.geometry.name)),
+                                             index=False).to_numpy().tobytes())
+    digest.update(b"".join(shapely.to_wkb(raw.geometry.values[~pd.isna(raw.geometry.values)])))
 
 
 def survey_cache_key(part: Partition, ctx: SurveyContext) -> str | None:
     """The partition's cache key where it can be had without reading its rows."""
-    return _cache_key(part, ctx, None) if ctx.cache_dir is not None and part.fingerprint is not None else None
+    readable = part.fingerprint is not None and all(p.fingerprint is not None for p in ctx.halo_parts(part))
+    return _cache_key(part, ctx, None) if ctx.cache_dir is not None and readable else None
+
+
+def _halo_casters(part: Partition, ctx: SurveyContext, buildings: gpd.GeoDataFrame, halo_raws: dict):
+    """The buildings of the neighbouring partitions within shade reach of this one's
+    (WGS84 geometries and heights), cleaned as their own tasks clean them."""
+    if not halo_raws or not len(buildings):
+        return None
+    near = halo_cells(shapely.bounds(buildings.geometry.values), ctx.halo_grid, grow=True)
+    geoms, heights = [], []
+    for index, raw in sorted(halo_raws.items()):
+        other, _, _ = clean_footprints(raw, str(part.path), ctx.id_column, ctx.duplicate_rows)
+        other = other[near_cells(shapely.bounds(other.geometry.values), ctx.halo_grid, near)]
+        if len(other):
+            heights.append(building_attributes(other, ctx.config, ctx.as_of_year or 0)["building_height_m"])
+            geoms.append(np.asarray(other.geometry.values, dtype=object))
+    return (np.concatenate(geoms), np.concatenate(heights)) if geoms else None
 
 
 def _from_cache(entry: Path, part: Partition, ctx: SurveyContext, t0: float) -> PartitionResult:
@@ -164,9 +205,13 @@ def survey_partition(part: Partition, ctx: SurveyContext) -> PartitionResult:
     t0 = time.perf_counter()
     source = str(part.path)
     raw = None
+    halo = ctx.halo_parts(part)
+    halo_raws = {}
     if part.fingerprint is None:
         raw = read_partition(part, ctx.config.footprints.crs)
-    key = _cache_key(part, ctx, raw) if ctx.cache_dir is not None else None
+    if any(p.fingerprint is None for p in halo):  # rows without a stored digest: hashed as read
+        halo_raws = {p.index: read_partition(p, ctx.config.footprints.crs) for p in halo}
+    key = _cache_key(part, ctx, raw, halo_raws) if ctx.cache_dir is not None else None
     if key is not None and has_entry(ctx.cache_dir / key):
         result = _from_cache(ctx.cache_dir / key, part, ctx, t0)
         result.cache_key = key
@@ -179,9 +224,12 @@ def survey_partition(part: Partition, ctx: SurveyContext) -> PartitionResult:
         ghi, _, outside = zonal_ghi_kwh_per_m2_yr(ctx.raster, buildings.geometry.values, lon, lat)
     else:  # a climatology: the cell under the roof
         ghi, outside = sample_ghi_kwh_per_m2_yr(ctx.raster, lon, lat)
+    if halo and not halo_raws:
+        halo_raws = {p.index: read_partition(p, ctx.config.footprints.crs) for p in halo}
+    casters = _halo_casters(part, ctx, buildings, halo_raws)
     attributes: dict = {}
     accepted, rejected_more = survey_buildings(buildings, ghi, outside, ctx.parks, ctx.config,
-                                               ctx.yield_table, source, ctx.as_of_year, stats=attributes)
+                                               ctx.yield_table, source, ctx.as_of_year, casters, stats=attributes)
     frames = [r for r in (rejected, rejected_more) if r is not None and len(r)]
     rejected_all = pd.concat(frames, ignore_index=True) if frames else rejected
     if part.file_start:  # a rejected row is reported by its file and its row there
