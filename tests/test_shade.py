@@ -116,6 +116,8 @@ SCENES = {
     # a hall between two blocks, east and west
     "blocks east and west": ([HALL, shapely.box(-40, -10, -10, 60), shapely.box(110, -10, 140, 60)],
                              [8.0, 30.0, 30.0]),
+    # a far neighbour (beyond 4 half-diagonals of the roof): traced from the roof's centre
+    "small roof, tower 70 m south": ([shapely.box(0, 0, 20, 20), shapely.box(-10, -100, 30, -70)], [8.0, 60.0]),
 }
 
 
@@ -184,3 +186,15 @@ def test_the_sun_below_the_search_elevation_carries_little_beam_light(setting):
         beam, _, total = _plane_of_array(cfg, weather, solpos, tilt, azimuth)
         low = (90.0 - solpos["apparent_zenith"].to_numpy()) < MIN_SUN_ELEVATION_DEG
         assert beam[low].sum() / total.sum() < 0.005
+
+
+def test_batches_of_roofs_give_the_same_result(setting, monkeypatch):
+    import pvsurvey.model.shade as shade
+
+    geoms, heights = SCENES["blocks east and west"]
+    whole = _ours(setting, geoms, heights)
+    monkeypatch.setattr(shade, "POINTS_PER_BATCH", 7)
+    monkeypatch.setattr(shade, "ROWS_PER_CHUNK", 50)
+    batched = _ours(setting, geoms, heights)
+    for key in ("shaded_frac", "kept_loss_frac", "mean_loss_frac"):
+        np.testing.assert_allclose(batched[key], whole[key], rtol=1e-12, atol=1e-15)

@@ -61,8 +61,13 @@ ELEVATION_STEP_DEG = 0.5
 # roof's shade loss by far less than the loss's own accuracy.
 CLASS_TILT_STEP_DEG = 5.0
 CLASS_AZIMUTH_STEP_DEG = 15.0
-# Point × wall × bin rows handled at once (bounds the working memory, ~100 MB).
+# Point × wall × bin rows handled at once, and sample points whose horizons are
+# held at once (each at most 360 / azimuth step rows): bound the working memory.
 ROWS_PER_CHUNK = 1_000_000
+POINTS_PER_BATCH = 20_000
+# Neighbours farther than this many half-diagonals of a roof's envelope are traced from
+# the roof's centre only: across the roof their elevation changes by under ±25 %.
+FAR_FACTOR = 4.0
 # Nearest distance taken along a ray [m]: a point on a neighbour's wall.
 MIN_DISTANCE_M = 0.1
 
@@ -269,8 +274,16 @@ def neighbour_pairs(target_m, target_h, caster_m, caster_h, max_distance_m: floa
         keep &= c != np.asarray(same)[t]
     t, c, dh = t[keep], c[keep], dh[keep]
     if len(t):
+        # the envelopes' distance (never more than the outlines'), then the exact one for those within reach
+        reach_pair = np.minimum(dh / tan_min, max_distance_m)
+        tb = shapely.bounds(np.asarray(target_m, dtype=object)[t])
+        cb = shapely.bounds(np.asarray(caster_m, dtype=object)[c])
+        gap_x = np.maximum(0.0, np.maximum(cb[:, 0] - tb[:, 2], tb[:, 0] - cb[:, 2]))
+        gap_y = np.maximum(0.0, np.maximum(cb[:, 1] - tb[:, 3], tb[:, 1] - cb[:, 3]))
+        maybe = np.hypot(gap_x, gap_y) <= reach_pair
+        t, c, dh, reach_pair = t[maybe], c[maybe], dh[maybe], reach_pair[maybe]
         dist = shapely.distance(np.asarray(target_m, dtype=object)[t], np.asarray(caster_m, dtype=object)[c])
-        near = dist <= np.minimum(dh / tan_min, max_distance_m)
+        near = dist <= reach_pair
         t, c, dh = t[near], c[near], dh[near]
     return t, c, dh
 
@@ -496,8 +509,18 @@ def roof_shade(geoms_wgs84, lon, lat, height_m, ghi_kwh_per_m2_yr, surface_tilt_
     wall_owner = used[wall_owner]
     order = np.argsort(pairs[0], kind="stable")
     t, c, dh = local[pairs[0][order]], pairs[1][order], pairs[2][order]
-    point, bins, elevation = horizons(owner, px, py, (t, c, dh), wall_owner, wall_a, wall_b, wall_sign,
-                                      sh.azimuth_step_deg)
+    # far neighbours (beyond FAR_FACTOR half-diagonals of the roof) look alike from every point of
+    # it: their horizon is traced once, from the roof's centre, and shared by its points
+    tb = shapely.bounds(target_m[traced])
+    half_diagonal = 0.5 * np.hypot(tb[:, 2] - tb[:, 0], tb[:, 3] - tb[:, 1])
+    cb = shapely.bounds(caster_m[c])
+    gap = np.hypot(np.maximum(0.0, np.maximum(cb[:, 0] - tb[t, 2], tb[t, 0] - cb[:, 2])),
+                   np.maximum(0.0, np.maximum(cb[:, 1] - tb[t, 3], tb[t, 1] - cb[:, 3])))
+    far = gap > FAR_FACTOR * half_diagonal[t]
+    near_pairs = (t[~far], c[~far], dh[~far])
+    far_pairs = (t[far], c[far], dh[far])
+    centre = shapely.centroid(target_m[traced])
+    cx, cy = shapely.get_x(centre), shapely.get_y(centre)
 
     # sun tables per weather cell (its year at the median irradiance level of its roofs: a loss is
     # a ratio, the level barely moves it) and orientation class (tilt to 5°, azimuth to 15°)
@@ -520,10 +543,34 @@ def roof_shade(geoms_wgs84, lon, lat, height_m, ghi_kwh_per_m2_yr, surface_tilt_
             beam_below[m] = b[i]
         sky[members], total[members] = d, g
     tables = (np.stack(beam_below), sky, total)
-    loss = point_losses(point, bins, elevation, roof_class[owner], tables)
+
+    # the horizons and losses of the points, roofs batch by batch (bounded memory)
+    m = len(traced)
+    first = np.searchsorted(owner, np.arange(m + 1))
+    loss = np.zeros(len(owner))
+    n_bins = int(round(360.0 / sh.azimuth_step_deg))
+    r0 = 0
+    while r0 < m:
+        r1 = max(int(np.searchsorted(first, first[r0] + POINTS_PER_BATCH, side="right")) - 1, r0 + 1)
+        p0, p1 = first[r0], first[r1]
+        q0, q1 = np.searchsorted(near_pairs[0], [r0, r1])
+        point, bins, elevation = horizons(owner[p0:p1], px[p0:p1], py[p0:p1], tuple(a[q0:q1] for a in near_pairs),
+                                          wall_owner, wall_a, wall_b, wall_sign, sh.azimuth_step_deg)
+        q0, q1 = np.searchsorted(far_pairs[0], [r0, r1])
+        if q1 > q0:  # the far horizon of each roof, given to each of its points
+            roofs = np.arange(r0, r1)
+            roof, far_bins, far_elevation = horizons(roofs, cx[r0:r1], cy[r0:r1], tuple(a[q0:q1] for a in far_pairs),
+                                                     wall_owner, wall_a, wall_b, wall_sign, sh.azimuth_step_deg)
+            count = (first[r0 + 1:r1 + 1] - first[r0:r1])[roof]
+            row = np.repeat(np.arange(len(roof)), count)
+            each = first[r0 + roof][row] - p0 + (np.arange(len(row)) - np.repeat(np.cumsum(count) - count, count))
+            key, elevation = _max_by_key(np.concatenate([point * n_bins + bins, each * n_bins + far_bins[row]]),
+                                         np.concatenate([elevation, far_elevation[row]]))
+            point, bins = key // n_bins, key % n_bins
+        loss[p0:p1] = point_losses(point, bins, elevation, roof_class[owner[p0:p1]], tables)
+        r0 = r1
 
     # per roof: the heavily shaded share, and the mean loss of the rest
-    m = len(traced)
     points = np.bincount(owner, minlength=m).astype(float)
     shaded = loss > config.roof.shade_max_loss_frac
     n_shaded = np.bincount(owner, shaded.astype(float), minlength=m)
