@@ -67,7 +67,7 @@ def derived_ids(lon, lat) -> np.ndarray:
     return ("g" + pd.Series(qx * 200_000_000 + qy).astype(str)).to_numpy(dtype=object)
 
 
-def _rejected(frame: pd.DataFrame, ids, reason: str, source_file: str) -> pd.DataFrame:
+def rejected_rows(frame: pd.DataFrame, ids, reason: str, source_file: str) -> pd.DataFrame:
     return pd.DataFrame({
         "source_file": source_file,
         "source_row": frame["source_row"].to_numpy(dtype=np.int64),
@@ -183,7 +183,7 @@ def clean_footprints(raw: gpd.GeoDataFrame, source_file: str, id_column: str | N
     reason[dup] = "duplicate_id"
     has &= ~dup
 
-    rejected = [_rejected(raw.iloc[np.flatnonzero(reason == code)], ids[reason == code], code, source_file)
+    rejected = [rejected_rows(raw.iloc[np.flatnonzero(reason == code)], ids[reason == code], code, source_file)
                 for code in REASONS if (reason == code).any()]
     keep = np.flatnonzero(has)
     accepted = gpd.GeoDataFrame({
@@ -201,5 +201,5 @@ def clean_footprints(raw: gpd.GeoDataFrame, source_file: str, id_column: str | N
             accepted[col] = accepted[col].astype("string")
     accepted["lon"] = lon[keep]
     accepted["lat"] = lat[keep]
-    rejected_df = pd.concat(rejected, ignore_index=True) if rejected else _rejected(raw.iloc[:0], [], "null_geometry", source_file)
+    rejected_df = pd.concat(rejected, ignore_index=True) if rejected else rejected_rows(raw.iloc[:0], [], "null_geometry", source_file)
     return accepted, rejected_df, {"repaired": repaired}

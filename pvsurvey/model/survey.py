@@ -18,7 +18,7 @@ from ..coords import utm_epsg
 from .yield_table import SpecificYieldTable
 from ..config.schema import SurveyConfig
 from .roof import capacity_kwp, roof_areas_m2, roof_from_areas
-from .footprints import REASONS, _rejected
+from .footprints import REASONS, rejected_rows
 
 
 FLAT_SHAPES = {"flat", "平屋顶", "平顶"}
@@ -108,7 +108,7 @@ def survey_buildings(buildings: gpd.GeoDataFrame, ghi_kwh_per_m2_yr: np.ndarray,
     reason[(reason == None) & outside_raster] = "outside_raster"  # noqa: E711
     reason[(reason == None) & ~np.isfinite(ghi)] = "no_irradiance"  # noqa: E711
     ok = reason == None  # noqa: E711
-    rejected = [_rejected(buildings[reason == code], buildings["building_id"].to_numpy()[reason == code],
+    rejected = [rejected_rows(buildings[reason == code], buildings["building_id"].to_numpy()[reason == code],
                           code, source_file) for code in REASONS if (reason == code).any()]
 
     b = buildings[ok]

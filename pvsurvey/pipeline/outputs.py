@@ -179,7 +179,7 @@ def _log_tasks_done(label: str, unit: str, every_s: float = 10.0) -> Callable[[i
     return on_tasks_done
 
 
-def _write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.date, tmp_dir: Path,
+def write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.date, tmp_dir: Path,
                    run_dir: Path, executor: Executor, cache: Path | None, salt: str) -> tuple[dict, pd.DataFrame]:
     counts = _check_counts(results)
     bounds = np.array([r.bounds for r in results if r.bounds is not None])

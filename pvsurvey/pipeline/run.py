@@ -39,7 +39,7 @@ from ..store.object_storage import check_writable, copy_run_to_url
 from ..store.history import append_history, history_path
 from ..store.cache import cache_dir, prune_cache, yields_entry
 from .inputs import CheckedInputs, cache_salt, check_inputs, input_fingerprints, prewarm_flat_roofs
-from .outputs import _write_outputs
+from .outputs import write_outputs
 from ..store.run_directory import COMPLETE_MARKER, MANIFEST, MAPS, PARTS, RUN_LOG
 
 log = logging.getLogger(__name__)
@@ -225,7 +225,7 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
         if yields_path is not None and len(inputs.yield_table.entries()) > len(known_yields or ()):
             write_pickle(yields_path, inputs.yield_table.entries())
         with timer.step("write_outputs"):
-            manifest_counts, history_rows = _write_outputs(results, inputs, cfg, as_of, tmp_dir, run_dir, executor,
+            manifest_counts, history_rows = write_outputs(results, inputs, cfg, as_of, tmp_dir, run_dir, executor,
                                                            cache, ctx.cache_salt)
     shutil.rmtree(parts_dir)
     with timer.step("maps"):
