@@ -51,7 +51,7 @@ def cli(debug: bool, quiet: bool):
 
 def commands() -> click.Group:
     """The ``pvsurvey`` command group with every command registered."""
-    from . import candidates, fetch, map, progress, run, runs
+    from . import candidates, fetch, map, progress, run, runs  # noqa: F401 (importing registers the commands)
 
     return cli
 
