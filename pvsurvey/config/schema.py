@@ -19,9 +19,6 @@ from ..locations import is_url, location
 # fsspec URL (s3://, gs://, az://, https://...) kept verbatim; see pvsurvey.io.storage.
 PathOrUrl = Annotated[Union[Path, str], PlainValidator(location), PlainSerializer(str)]
 
-IRRADIANCE_UNITS = ("kWh/m2/day", "kWh/m2/yr", "W/m2")
-
-
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

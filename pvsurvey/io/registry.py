@@ -31,13 +31,6 @@ STATUS_ALIASES = {
     "construction": "under_construction", "在建": "under_construction", "建设中": "under_construction",
     "planned": "planned", "plan": "planned", "规划": "planned", "计划": "planned", "拟建": "planned",
 }
-REGISTRY_REASONS = {
-    "invalid_capacity": "capacity_kwp is not a positive number",
-    "invalid_date": "commissioned_on is not an ISO date (YYYY-MM-DD)",
-    "unknown_status": "status is not connected, under_construction or planned",
-    "connected_without_date": "a connected system needs its commissioned_on date",
-    "invalid_coordinates": "lon/lat are not numbers within -180..180 / -90..90",
-}
 
 
 def read_registry(source: VectorSource) -> pd.DataFrame:
@@ -92,6 +85,7 @@ def _read_registry(path: Path, source: VectorSource) -> pd.DataFrame:
                           if "building_id" in frame.columns else pd.Series(pd.NA, index=out.index, dtype="string"))
     name_col = next((c for c in ("name", "owner", "enterprise") if c in frame.columns), None)
     out["name"] = frame[name_col].astype("string") if name_col else pd.Series(pd.NA, index=out.index, dtype="string")
+    # row-level problems: codes of pvsurvey.model.registry_matching.REGISTRY_REASONS
     reason = pd.Series(pd.NA, index=out.index, dtype="string")
 
     def flag(mask, code):

@@ -24,7 +24,23 @@ from ..coords import metres_per_degree
 
 # Registry statuses that count as installed; the others are the pipeline.
 CONNECTED = "connected"
-PIPELINE_STATUSES = ("planned", "under_construction")
+# Why a registry row matched no building (``unmatched_reason`` in
+# installations_matched.csv, with the message as ``unmatched_message``): the row
+# problems the reader flags (pvsurvey.io.registry), then the misses of matching.
+REGISTRY_REASONS = {
+    "invalid_capacity": "capacity_kwp is not a positive number",
+    "invalid_date": "commissioned_on is not a date in the form YYYY-MM-DD",
+    "unknown_status": "status is not connected, under_construction or planned (or a known Chinese spelling)",
+    "connected_without_date": "a connected system needs its commissioned_on date",
+    "invalid_coordinates": "lon/lat are not numbers within -180..180 / -90..90",
+    "no_location": "no building_id, lon/lat or array polygon to find the building by",
+    "unknown_building_id": "building_id is not among the surveyed buildings",
+    "no_building_within_distance": "no surveyed building contains or overlaps the location or lies within "
+                                   "progress.match_distance_m of it",
+    "outside_survey_area": "location far outside the surveyed buildings (wrong coordinates or coordinate system?)",
+}
+# Points this far [°] beyond the surveyed buildings' bounds are a data error, not a miss.
+OUTSIDE_MARGIN_DEG = 0.05
 # Matching rules, best first: a row matched by a better rule in any partition wins.
 MATCH_RANK = {"id": 0, "polygon": 1, "contains": 2, "nearest": 3}
 
@@ -145,14 +161,20 @@ def _distance_m(points, geoms) -> np.ndarray:
     return shapely.distance(local(points), local(geoms))
 
 
-def resolve_matches(registry: pd.DataFrame, candidates: pd.DataFrame) -> pd.DataFrame:
+def resolve_matches(registry: pd.DataFrame, candidates: pd.DataFrame,
+                    survey_bounds: tuple | None = None) -> pd.DataFrame:
     """One outcome per registry row: its best match, or why it matched nothing.
+
+    ``survey_bounds`` (west, south, east, north [°] of the surveyed buildings),
+    when given, tells a location far outside them (``outside_survey_area``)
+    from a plain miss.
 
     Returns
     -------
     DataFrame
         The registry with ``matched_building_id``, ``match_method``,
-        ``match_distance_m`` and ``unmatched_reason`` (NA when matched).
+        ``match_distance_m``, ``unmatched_reason`` (a code of
+        :data:`REGISTRY_REASONS`) and ``unmatched_message`` (NA when matched).
     """
     # ties (a point inside two overlapping outlines in different partitions) go to the
     # smallest building id, so that the outcome never depends on how rows were partitioned
@@ -171,7 +193,13 @@ def resolve_matches(registry: pd.DataFrame, candidates: pd.DataFrame) -> pd.Data
     reason[unmatched & has_id] = "unknown_building_id"
     reason[unmatched & ~has_id & has_loc] = "no_building_within_distance"
     reason[unmatched & ~has_id & ~has_loc] = "no_location"
+    if survey_bounds is not None:
+        west, south, east, north = survey_bounds
+        m = OUTSIDE_MARGIN_DEG
+        far = (out["lon"] < west - m) | (out["lon"] > east + m) | (out["lat"] < south - m) | (out["lat"] > north + m)
+        reason[(reason == "no_building_within_distance").fillna(False) & far] = "outside_survey_area"
     out["unmatched_reason"] = reason.where(out["reject_reason"].isna(), out["reject_reason"])
+    out["unmatched_message"] = out["unmatched_reason"].map(REGISTRY_REASONS).astype("string")
     return out
 
 
@@ -209,12 +237,5 @@ def registry_outcome(registry: pd.DataFrame | None, results, cfg: SurveyConfig, 
     frames = [r.matches for r in results if r.matches is not None and len(r.matches)]
     candidates = pd.concat(frames, ignore_index=True) if frames else \
         pd.DataFrame(columns=["registry_row", "building_id", "match_method", "match_distance_m"])
-    resolved = resolve_matches(registry, candidates)
-    if survey_bounds is not None:  # points far outside every surveyed roof are a data error, not a miss
-        west, south, east, north = survey_bounds
-        margin = 0.05
-        far = (resolved["unmatched_reason"] == "no_building_within_distance") & (
-            (resolved["lon"] < west - margin) | (resolved["lon"] > east + margin)
-            | (resolved["lat"] < south - margin) | (resolved["lat"] > north + margin))
-        resolved.loc[far, "unmatched_reason"] = "outside_survey_area"
+    resolved = resolve_matches(registry, candidates, survey_bounds)
     return resolved, pv_by_building(resolved, cfg.targets.baseline_date, as_of)
