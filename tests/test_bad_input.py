@@ -258,6 +258,7 @@ GHI_TABLE = SpecificYieldTable(System(), Climate(), weather=_WEATHER,
 CONFIG = SurveyConfig.model_validate({"name": "fuzz", "footprints": {"path": "x"}, "irradiance": {"ghi": "x"}})
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(polygons(), min_size=1, max_size=12))
 def test_survey_function_never_raises_and_accounts_for_every_row(geoms):

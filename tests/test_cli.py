@@ -126,6 +126,7 @@ def test_help_from_the_installed_command_and_the_short_flag():
     assert short.exit_code == 0 and short.output == help_text("candidates", "plan")
 
 
+@pytest.mark.slow
 def test_demo_run_prints_where_outputs_are(tmp_path):
     out = pvsurvey("run", "--serial", "--out", tmp_path / "demo")
     assert out.returncode == 0, out.stderr  # success: the demo's deliberately bad rows stay under config 'checks'
@@ -136,6 +137,7 @@ def test_demo_run_prints_where_outputs_are(tmp_path):
     assert [p.name for p in parts] == [f"part-{i:05d}.parquet" for i in range(4)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text,message", [
     ("name: x\nfootprints: a.parquet\nirradiance: {ghi: g.tif}\nroof: {setback_m: -2}\n",
      "key 'roof.setback_m': Input should be greater than or equal to 0"),
@@ -151,6 +153,7 @@ def test_bad_config_gives_one_line_and_exit_code_2(tmp_path, text, message):
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 def test_debug_flag_shows_the_traceback(tmp_path):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("name: x\nfootprints: a.parquet\nirradiance: {ghi: g.tif}\n")

@@ -225,6 +225,7 @@ def pvsurvey(*args, cwd):
                           cwd=cwd, timeout=300)
 
 
+@pytest.mark.slow
 def test_two_registry_snapshots_give_a_history_a_forecast_and_a_report(tmp_path):
     run = tmp_path / "runs" / "shanghai-demo"
     first = pvsurvey("run", "--serial", "--out", run, "--installations",
