@@ -57,7 +57,7 @@ def test_gis_exports_read_back(small_run):
         assert back.crs.to_epsg() == 4326 and len(back) == 3
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # two survey runs each
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
 def test_edited_statuses_survive_import_and_the_next_run(tmp_path, fmt):
     roofs_utm().to_file(tmp_path / "roofs.gpkg", engine="pyogrio")

@@ -187,7 +187,6 @@ def test_zonal_from_raster_units_threshold_and_outside(tmp_path):
         zonal_ghi_kwh_per_m2_yr(info, geoms, lon, lat, tile_px=0)
 
 
-@pytest.mark.slow
 def test_tiles_give_the_same_result_as_one_block(tmp_path):
     rng = np.random.default_rng(7)
     data = (1000 + 100 * rng.standard_normal((ROWS, COLS))).astype("float32")
@@ -266,7 +265,6 @@ def test_mask_band_and_integer_raster(tmp_path):
     assert ghi[0] == pytest.approx(1000 + 10 * (3 + 4 + 6) / 3 + 0.5, rel=1e-6)
 
 
-@pytest.mark.slow
 def test_survey_uses_roof_means_on_a_rooftop_raster(tmp_path):
     """End to end: a 1 m raster switches the survey from centroid sampling to roof means."""
     from pvsurvey.config.loading import config_from_dict
