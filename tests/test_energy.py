@@ -60,8 +60,12 @@ UNUSUAL_SYSTEM = dict(soiling_pct=5.0, snow_pct=1.0, availability_pct=1.0, tempe
                       albedo=0.1, dc_ac_ratio=1.6, inverter_efficiency_nominal=0.97)
 
 
-@pytest.mark.parametrize("system", [System(), System(transposition_model="haydavies"), System(**UNUSUAL_SYSTEM)],
-                         ids=["perez", "haydavies", "unusual-system"])
+# The quick loop samples each sweep (both transpositions, an unusual system, both
+# hemispheres); the cases marked slow widen it.
+@pytest.mark.parametrize("system", [
+    pytest.param(System(), id="perez"),
+    pytest.param(System(**UNUSUAL_SYSTEM), id="unusual-system"),
+    pytest.param(System(transposition_model="haydavies"), id="haydavies", marks=pytest.mark.slow)])
 def test_specific_yield_equals_modelchain_on_measured_tmy3(system):
     weather, meta = read_weather(TMY3)
     ours = assert_chain_equals_modelchain(weather, meta["latitude"], meta["longitude"], system)
@@ -69,8 +73,11 @@ def test_specific_yield_equals_modelchain_on_measured_tmy3(system):
 
 
 @pytest.mark.parametrize("lat,lon,transposition", [
-    (31.2, 121.4, "haydavies"), (31.2, 121.4, "perez"), (18.3, 109.5, "perez"), (45.8, 126.6, "haydavies"),
-    (-33.9, 151.2, "perez")], ids=["shanghai-haydavies", "shanghai-perez", "sanya", "harbin", "sydney"])
+    pytest.param(31.2, 121.4, "haydavies", id="shanghai-haydavies"),
+    pytest.param(-33.9, 151.2, "perez", id="sydney"),
+    pytest.param(31.2, 121.4, "perez", id="shanghai-perez", marks=pytest.mark.slow),
+    pytest.param(18.3, 109.5, "perez", id="sanya", marks=pytest.mark.slow),
+    pytest.param(45.8, 126.6, "haydavies", id="harbin", marks=pytest.mark.slow)])
 def test_specific_yield_equals_modelchain_on_scaled_clearsky_years(lat, lon, transposition):
     weather = scale_to_annual_ghi(clearsky_year(lat, lon, Climate()), 1310.0, lat, lon)
     assert annual_ghi_kwh_per_m2(weather) == pytest.approx(1310.0)
