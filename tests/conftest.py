@@ -37,6 +37,7 @@ ORIGIN = (339_000.0, 3_452_000.0)
 MARKER_OF_FIXTURE = {"cluster": "cluster", "isolated_cluster": "cluster", "s3": "s3", "browser": "browser"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(items):
     for item in items:
         for fixture in set(getattr(item, "fixturenames", ())) & set(MARKER_OF_FIXTURE):
