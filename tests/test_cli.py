@@ -23,13 +23,17 @@ HELP = {
     ("run",): dict(usage="[OPTIONS] [CONFIG]",
                    options=["--out", "--scheduler", "--workers", "--serial", "--installations", "--as-of", "--wait",
                             "--full", "--publish-url"],
-                   says=["Without it, the bundled Shanghai demo runs.", "Exit codes: 0 success; 3 success",
+                   says=["Without it, the bundled Shanghai demo runs.", "Exit codes: 0 success", "2 bad input or config",
                          "e.g. tcp://10.0.0.5:8786", "such as s3://bucket/registry.csv", "--as-of [%Y-%m-%d]"]),
     ("progress",): dict(usage="[OPTIONS] RUN_DIR", options=["--lang", "--history"],
                         says=["50 % installation ratio", "progress.png", "--lang [zh|en]", "[default: zh]"]),
-    ("export",): dict(usage="[OPTIONS] RUN_DIR", options=["--park", "--district", "--format", "--lang", "--out"],
-                      says=["of the city, a district or a park", "--format [csv|xlsx|geojson|gpkg]",
-                            "[default: xlsx]", "--lang [zh|en]", "--park ID", "--district NAME"]),
+    ("export",): dict(usage="[OPTIONS] RUN_DIR",
+                      options=["--park", "--district", "--layer", "--format", "--lang", "--out"],
+                      says=["of the city, a district or a park", "--layer [candidates|buildings]",
+                            "--format [csv|xlsx|geojson|gpkg|fgb|parquet]", "Default: xlsx for candidates",
+                            "--lang [zh|en]", "--park ID", "--district NAME"],
+                      examples=["pvsurvey export runs/shanghai-demo --park P05 --format xlsx",
+                                "pvsurvey export runs/shanghai-demo --layer buildings --district 浦东新区 --format gpkg"]),
     ("candidates",): dict(usage="[OPTIONS] COMMAND [ARGS]...", options=[], says=[], commands=["import", "plan"]),
     ("candidates", "import"): dict(usage="[OPTIONS] FILE", options=["--run"],
                                    says=["the exported CSV or XLSX", "Statuses: identified, contacted, agreed",
@@ -43,7 +47,7 @@ HELP = {
     ("runs",): dict(usage="[OPTIONS] RUN_DIR|URL", options=[], says=["default runs/shanghai-demo", "s3://bucket/prefix"]),
     ("fetch",): dict(usage="[OPTIONS] URL DIR", options=["--run"],
                      says=["AWS_ENDPOINT_URL", "'pvsurvey runs URL' lists them"],
-                     example="pvsurvey fetch s3://pvsurvey/shanghai latest-run && pvsurvey progress latest-run"),
+                     examples=["pvsurvey fetch s3://pvsurvey/shanghai latest-run && pvsurvey progress latest-run"]),
 }
 SCOPE_OPTIONS = {"--lang", "--park", "--district"}
 
@@ -84,8 +88,8 @@ def test_help_shows_arguments_options_and_examples(command):
     assert all(re.sub(r"\s*\[[^]]*\]$", "", d) for d in listed.values()), listed
     for phrase in want["says"]:
         assert phrase in flat, phrase
-    if "example" in want:  # kept on one line, as the user would copy it
-        assert want["example"] in [line.strip() for line in text.splitlines()]
+    for example in want.get("examples", []):  # kept on one line, as the user would copy it
+        assert example in [line.strip() for line in text.splitlines()], example
     if "commands" in want:
         section = text.split("\nCommands:\n", 1)[1]
         listed_commands = [line.split()[0] for line in section.splitlines() if line.strip()]
