@@ -7,6 +7,7 @@ carries a comment with its source; the README's config reference repeats them.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
@@ -35,6 +36,10 @@ class VectorSource(_Strict):
     # Column holding the source's own id; by default the first present of
     # building_id, id, osm_id, osm_way_id, full_plus_code.
     id_column: Optional[str] = None
+    # Text encoding of the file's attributes (CSV, Shapefile DBF without .cpg,
+    # GeoJSON): any Python codec name (utf-8, gbk, gb18030, big5...). By default
+    # UTF-8 (with or without BOM) or GBK/GB18030 is detected (pvsurvey.io.encoding).
+    encoding: Optional[str] = None
 
     @field_validator("crs")
     @classmethod
@@ -45,6 +50,18 @@ class VectorSource(_Strict):
         if low in ("wgs84", "gcj02", "cgcs2000") or low.startswith("epsg:"):
             return low
         raise ValueError("must be wgs84, gcj02, cgcs2000 or EPSG:<code>")
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value):
+        if value is None:
+            return value
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown text encoding {value!r}; use a Python codec name such as utf-8, gbk, "
+                             "gb18030 or big5") from None
+        return value
 
 
 class Irradiance(_Strict):

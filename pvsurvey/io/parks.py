@@ -26,7 +26,7 @@ def read_parks(config: SurveyConfig) -> tuple[gpd.GeoDataFrame | None, dict | No
     if config.parks is None:
         return None, None
     src = config.parks
-    raw = read_vector(src.path, src.crs, src.layer, what="parks")
+    raw = read_vector(src.path, src.crs, src.layer, what="parks", encoding=src.encoding)
     name_col = next((c for c in PARK_NAME_SOURCES if c in raw.columns), None)
     missing = [c for c, ok in (("park_id", "park_id" in raw), ("name", name_col), ("district", "district" in raw)) if not ok]
     if missing:

@@ -20,16 +20,18 @@ from ..errors import InputFileError
 from ..config.schema import VectorSource
 from .storage import is_file, local_copy
 from ..locations import location
+from .encoding import text_file_encoding
 from .vector import read_vector, vector_format
 
 REQUIRED = ("capacity_kwp", "commissioned_on", "status")
 # Accepted spellings of the statuses (registries are typed by hand, in Chinese too).
 STATUS_ALIASES = {
     "connected": "connected", "grid_connected": "connected", "grid-connected": "connected", "operating": "connected",
-    "并网": "connected", "已并网": "connected", "已建成": "connected",
+    "并网": "connected", "已并网": "connected", "已建成": "connected", "並網": "connected", "已並網": "connected",
     "under_construction": "under_construction", "under construction": "under_construction",
     "construction": "under_construction", "在建": "under_construction", "建设中": "under_construction",
     "planned": "planned", "plan": "planned", "规划": "planned", "计划": "planned", "拟建": "planned",
+    "規劃": "planned", "計劃": "planned", "擬建": "planned",
 }
 
 
@@ -60,13 +62,14 @@ def read_registry(source: VectorSource) -> pd.DataFrame:
 def _read_registry(path: Path, source: VectorSource) -> pd.DataFrame:
     kind = vector_format(path)
     if kind == "csv":
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+        encoding = text_file_encoding(path, source.encoding, "installations")
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding=encoding)
         geometry = None
         if "geometry" in frame.columns:
             wkt = frame.pop("geometry")
             geometry = shapely.from_wkt(wkt.astype(object).where(wkt.notna(), None).to_numpy(), on_invalid="ignore")
     else:
-        gdf = read_vector(path, source.crs, source.layer, what="installations")
+        gdf = read_vector(path, source.crs, source.layer, what="installations", encoding=source.encoding)
         frame = pd.DataFrame(gdf.drop(columns=[gdf.geometry.name, "source_row"]))
         geometry = np.asarray(gdf.geometry.values, dtype=object)
     missing = [c for c in REQUIRED if c not in frame.columns]

@@ -27,6 +27,7 @@ from ..columns import ID_SOURCES
 from ..coords import gcj02_to_wgs84, transform_geometries
 from ..errors import CRSError, InputFileError
 from ..locations import Location, is_url, location, name_of, suffix_of
+from .encoding import scan_text, shapefile_encoding, text_file_encoding
 from .storage import identity_digest, is_file, local_copy, parquet_file, parquet_files
 
 _FORMATS = {
@@ -36,6 +37,9 @@ _FORMATS = {
     ".csv": "csv", ".pbf": "osm",
 }
 CSV_GEOMETRY_COLUMNS = ("geometry", "wkt", "WKT", "geom")
+# OGR formats that are text with attribute strings in the file's own encoding
+# (GeoPackage, FlatGeobuf and GeoParquet are UTF-8 by definition)
+_TEXT_OGR = (".geojson", ".json", ".geojsonl", ".geojsons", ".geojsonseq", ".ndjson", ".jsonl")
 WGS84 = CRS.from_epsg(4326)
 # Declared coordinate systems: GCJ-02 is read as WGS84 and shifted back; CGCS2000
 # (EPSG:4490) differs from WGS84 by centimetres.
@@ -73,6 +77,12 @@ class Partition:
     fingerprint: str | None = None  # hash of the partition's stored bytes, where cheap to get
     file_start: int = 0  # source row at which its file starts (a folder's files count on in name order)
     bbox: tuple | None = None  # the file's extent in its own CRS, where its metadata gives one
+    encoding: str | None = None  # of the attribute text (CSV, DBF, GeoJSON); None: the format's own
+
+    @property
+    def ogr_encoding(self) -> str | None:
+        """The encoding pyogrio decodes attributes with (GDAL strips a UTF-8 BOM itself)."""
+        return "utf-8" if self.encoding == "utf-8-sig" else self.encoding
 
 
 def _parquet_crs(meta) -> CRS | None:
@@ -173,8 +183,19 @@ def _plan_parquet_folder(path: Location, files: list, rows_per_partition: int, w
     return parts
 
 
+def _ogr_encoding(path: Location, declared: str | None, what: str) -> str | None:
+    """The encoding of an OGR file's attributes: declared, else detected for the text
+    formats (a Shapefile's DBF without .cpg, GeoJSON); None leaves it to GDAL."""
+    suffix = suffix_of(path)
+    if suffix == ".shp":
+        return shapefile_encoding(Path(path), declared, what)
+    if suffix in _TEXT_OGR:
+        return text_file_encoding(Path(path), declared, what)
+    return declared
+
+
 def plan_partitions(path: Location, rows_per_partition: int, layer: str | None = None,
-                    what: str = "footprints") -> list[Partition]:
+                    what: str = "footprints", encoding: str | None = None) -> list[Partition]:
     """Split a vector file — or a folder of GeoParquet files — into row
     partitions, reading only metadata.
 
@@ -184,6 +205,9 @@ def plan_partitions(path: Location, rows_per_partition: int, layer: str | None =
     On object storage (a URL) only GeoParquet is split: its row groups are read
     with ranged requests, where every other format would be fetched whole by
     every task.
+
+    ``encoding`` is the input's declared text encoding; without it, text
+    formats are checked for UTF-8 or GBK/GB18030 (:mod:`pvsurvey.io.encoding`).
     """
     path = location(path)
     files = parquet_files(path)
@@ -201,10 +225,12 @@ def plan_partitions(path: Location, rows_per_partition: int, layer: str | None =
         if kind == "osm":
             return [Partition(path, kind, 0, 0, -1, "multipolygons")]
         if kind == "csv":
-            with (pd.io.common.get_handle(path, "r", compression="infer")) as handle:
-                total = sum(1 for _ in handle.handle) - 1
+            scan = scan_text(Path(path), encoding, what)  # the encoding and the line count in one pass
+            encoding, total = scan.encoding, scan.lines - 1
         else:
-            info = pyogrio.read_info(path, layer=layer, force_feature_count=True)
+            encoding = _ogr_encoding(path, encoding, what)
+            info = pyogrio.read_info(path, layer=layer, force_feature_count=True,
+                                     encoding="utf-8" if encoding == "utf-8-sig" else encoding)
             total = int(info["features"])
     except InputFileError:
         raise
@@ -213,7 +239,7 @@ def plan_partitions(path: Location, rows_per_partition: int, layer: str | None =
     if total <= 0:
         raise InputFileError(f"{path}: the {what} layer is empty")
     bounds = range(0, total, rows_per_partition)
-    return [Partition(path, kind, i, s, min(s + rows_per_partition, total), layer)
+    return [Partition(path, kind, i, s, min(s + rows_per_partition, total), layer, encoding=encoding)
             for i, s in enumerate(bounds)]
 
 
@@ -235,10 +261,11 @@ def read_partition(part: Partition, declared_crs: str | None = None) -> gpd.GeoD
             gdf = pyogrio.read_dataframe(path, layer="multipolygons", where="building IS NOT NULL")
             gdf = _osm_attributes(gdf)
         elif part.kind == "csv":
-            gdf = _read_csv_wkt(path, part.start, part.stop - part.start)
+            gdf = _read_csv_wkt(path, part.start, part.stop - part.start, part.encoding)
         else:
             gdf = pyogrio.read_dataframe(path, layer=part.layer, skip_features=part.start,
-                                         max_features=part.stop - part.start, fid_as_index=False)
+                                         max_features=part.stop - part.start, fid_as_index=False,
+                                         encoding=part.ogr_encoding)
     except (InputFileError, CRSError):
         raise
     except Exception as exc:
@@ -272,9 +299,9 @@ def to_wgs84(gdf: gpd.GeoDataFrame, declared_crs: str | None, path: Location) ->
     return gdf
 
 
-def _read_csv_wkt(path: Path, start: int, nrows: int) -> gpd.GeoDataFrame:
-    df = pd.read_csv(path, skiprows=range(1, start + 1), nrows=nrows, dtype_backend="numpy_nullable"
-                     ) if start else pd.read_csv(path, nrows=nrows, dtype_backend="numpy_nullable")
+def _read_csv_wkt(path: Path, start: int, nrows: int, encoding: str | None = None) -> gpd.GeoDataFrame:
+    opts = dict(nrows=nrows, dtype_backend="numpy_nullable", encoding=encoding or "utf-8")
+    df = pd.read_csv(path, skiprows=range(1, start + 1), **opts) if start else pd.read_csv(path, **opts)
     geom_col = next((c for c in CSV_GEOMETRY_COLUMNS if c in df.columns), None)
     if geom_col is None:
         raise InputFileError(f"{path}: CSV without a WKT geometry column (expected one of "
@@ -317,10 +344,10 @@ def source_columns(part: Partition) -> list[str]:
     if part.kind == "parquet":
         return list(parquet_file(part.path).schema_arrow.names)
     if part.kind == "csv":
-        return list(pd.read_csv(part.path, nrows=0).columns)
+        return list(pd.read_csv(part.path, nrows=0, encoding=part.encoding or "utf-8").columns)
     if part.kind == "osm":
         return ["osm_id"]
-    return list(pyogrio.read_info(part.path, layer=part.layer)["fields"])
+    return list(pyogrio.read_info(part.path, layer=part.layer, encoding=part.ogr_encoding)["fields"])
 
 
 def duplicate_id_rows(parts: list[Partition], id_column: str) -> np.ndarray:
@@ -343,10 +370,12 @@ def duplicate_id_rows(parts: list[Partition], id_column: str) -> np.ndarray:
             columns = list(pool.map(lambda f: _id_column(f, id_column), files))
         ids = pa.chunked_array([chunk for column in columns for chunk in column.chunks], type=pa.large_string())
     elif part.kind == "csv":
-        ids = pa.chunked_array([pa.array(pd.read_csv(part.path, usecols=[id_column], dtype={id_column: "string"})
+        ids = pa.chunked_array([pa.array(pd.read_csv(part.path, usecols=[id_column], dtype={id_column: "string"},
+                                                     encoding=part.encoding or "utf-8")
                                          [id_column].astype(object).where(lambda s: s.notna(), None))])
     else:
-        frame = pyogrio.read_dataframe(part.path, layer=part.layer, columns=[id_column], read_geometry=False)
+        frame = pyogrio.read_dataframe(part.path, layer=part.layer, columns=[id_column], read_geometry=False,
+                                       encoding=part.ogr_encoding)
         ids = pa.chunked_array([pa.array(frame[id_column].astype(str).where(frame[id_column].notna(), None))])
     ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
     ids = ids.cast(pa.large_string()) if not pa.types.is_large_string(ids.type) else ids
@@ -368,13 +397,13 @@ def _id_column(path: Location, id_column: str):
 
 
 def read_vector(path: Location, declared_crs: str | None = None, layer: str | None = None,
-                what: str = "input") -> gpd.GeoDataFrame:
+                what: str = "input", encoding: str | None = None) -> gpd.GeoDataFrame:
     """Read a whole (small) vector file in WGS84: parks, registries, fixtures
     (from object storage through a temporary copy, in any format)."""
     path = location(path)
     _check_exists(path, what)
     with local_copy(path) as local:
-        parts = plan_partitions(local, rows_per_partition=10**12, layer=layer, what=what)
+        parts = plan_partitions(local, rows_per_partition=10**12, layer=layer, what=what, encoding=encoding)
         frames = [read_partition(p, declared_crs) for p in parts]
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 

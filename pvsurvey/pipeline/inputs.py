@@ -109,7 +109,8 @@ def check_inputs(cfg: SurveyConfig) -> CheckedInputs:
         CRS, implausible units, no overlap between raster and footprints, ...).
     """
     raster = open_irradiance(cfg.irradiance.ghi, cfg.irradiance.units)
-    parts = plan_partitions(cfg.footprints.path, cfg.parallel.partition_rows, cfg.footprints.layer)
+    parts = plan_partitions(cfg.footprints.path, cfg.parallel.partition_rows, cfg.footprints.layer,
+                            encoding=cfg.footprints.encoding)
     check_footprint_crs_and_extent(parts, cfg.footprints.crs, raster)
     id_column = resolve_id_column(source_columns(parts[0]), cfg.footprints.id_column)
     if cfg.footprints.id_column and id_column is None:

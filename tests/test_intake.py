@@ -1,0 +1,169 @@
+"""Shanghai's data as it is delivered: encodings, Chinese columns and units, local
+coordinate systems, broken geometry, Chinese survey names. Every file is written
+here with a real writer (GDAL through pyogrio, osmium, pandas), never mocked."""
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+import yaml
+from click.testing import CliRunner
+
+from conftest import ORIGIN, roofs_utm, write_ghi_raster
+from pvsurvey.cli import commands
+from pvsurvey.config.loading import config_from_dict
+from pvsurvey.config.schema import VectorSource
+from pvsurvey.errors import ConfigError, InputFileError
+from pvsurvey.io.registry import read_registry
+from pvsurvey.io.vector import plan_partitions, read_vector
+
+
+def write_config(folder, **keys):
+    cfg = {"name": "intake", "footprints": "roofs.gpkg", "irradiance": {"ghi": "ghi.tif", "units": "kWh/m2/day"}}
+    cfg.update(keys)
+    path = folder / "survey.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def run_cli(config, out):
+    return CliRunner().invoke(commands(), ["run", str(config), "--out", str(out), "--serial"])
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pvsurvey: error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def chinese_roofs():
+    """The three test roofs (UTM 51N) with Chinese field names and values."""
+    src = roofs_utm()
+    return gpd.GeoDataFrame({"编号": ["甲1", "乙2", "丙3"], "名称": ["一号厂房", "二号仓库", "综合楼"],
+                             "层数": [2, 1, 5]}, geometry=src.geometry.values, crs=src.crs)
+
+
+def gbk_shapefile_without_cpg(folder, name="roofs"):
+    """How Chinese desktop GIS and surveying offices deliver Shapefiles: GBK, no .cpg."""
+    path = folder / f"{name}.shp"
+    chinese_roofs().to_file(path, engine="pyogrio", encoding="GBK")
+    path.with_suffix(".cpg").unlink()
+    dbf = path.with_suffix(".dbf").read_bytes()
+    assert "编号".encode("gbk") in dbf and dbf[29] == 0  # GBK names, no language driver id
+    return path
+
+
+GBK_REGISTRY = ("building_id,capacity_kwp,commissioned_on,status,name\r\n"
+                "甲1,300,2023-05-01,并网,一号厂房光伏\r\n"
+                "乙2,120,,在建,二号仓库\r\n"
+                "丙3,80,,规划,综合楼\r\n")
+
+
+# --- 1. encodings ----------------------------------------------------------------------------
+
+def test_gbk_shapefile_without_cpg_reads_chinese_names_and_values(tmp_path):
+    path = gbk_shapefile_without_cpg(tmp_path)
+    gdf = read_vector(path)
+    assert list(gdf.columns[:3]) == ["编号", "名称", "层数"]
+    assert list(gdf["编号"]) == ["甲1", "乙2", "丙3"] and gdf["名称"].iloc[0] == "一号厂房"
+    assert plan_partitions(path, 10)[0].encoding == "gb18030"
+
+
+def test_utf8_shapefile_without_cpg_is_not_read_as_latin1(tmp_path):
+    path = tmp_path / "utf8.shp"
+    chinese_roofs().to_file(path, engine="pyogrio")  # GDAL writes UTF-8 and a .cpg saying so
+    path.with_suffix(".cpg").unlink()
+    assert list(read_vector(path)["编号"]) == ["甲1", "乙2", "丙3"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk", "gb18030"])
+def test_csv_footprints_in_each_encoding(tmp_path, encoding):
+    wgs = chinese_roofs().to_crs(4326)
+    frame = pd.DataFrame(wgs.drop(columns="geometry")).assign(geometry=wgs.geometry.to_wkt())
+    path = tmp_path / "roofs.csv"
+    frame.to_csv(path, index=False, encoding=encoding, lineterminator="\r\n")
+    parts = plan_partitions(path, 2)
+    assert [(p.start, p.stop) for p in parts] == [(0, 2), (2, 3)]  # CRLF lines counted once
+    gdf = read_vector(path, "wgs84")
+    assert list(gdf.columns[:2]) == ["编号", "名称"] and list(gdf["名称"]) == ["一号厂房", "二号仓库", "综合楼"]
+
+
+def test_gbk_geojson_and_geojsonseq(tmp_path):
+    wgs = chinese_roofs().to_crs(4326)
+    wgs.to_file(tmp_path / "u.geojson", engine="pyogrio")
+    (tmp_path / "gbk.geojson").write_bytes((tmp_path / "u.geojson").read_text(encoding="utf-8").encode("gbk"))
+    (tmp_path / "bom.geojson").write_bytes((tmp_path / "u.geojson").read_text(encoding="utf-8").encode("utf-8-sig"))
+    wgs.to_file(tmp_path / "u.geojsonl", driver="GeoJSONSeq", engine="pyogrio")
+    (tmp_path / "gbk.geojsonl").write_bytes((tmp_path / "u.geojsonl").read_text(encoding="utf-8").encode("gbk"))
+    for name in ("gbk.geojson", "bom.geojson", "gbk.geojsonl"):
+        assert list(read_vector(tmp_path / name)["名称"]) == ["一号厂房", "二号仓库", "综合楼"], name
+
+
+def test_gbk_registry_csv_with_crlf_and_chinese_statuses(tmp_path):
+    path = tmp_path / "reg.csv"
+    path.write_bytes(GBK_REGISTRY.encode("gbk"))  # Excel's plain "CSV" on a Chinese Windows desktop
+    assert not path.read_bytes().startswith(b"\xef\xbb\xbf") and b"\r\n" in path.read_bytes()
+    reg = read_registry(VectorSource(path=path))
+    assert list(reg["building_id"]) == ["甲1", "乙2", "丙3"]
+    assert list(reg["status"]) == ["connected", "under_construction", "planned"]
+    assert reg["name"].iloc[0] == "一号厂房光伏" and reg["reject_reason"].isna().all()
+
+
+def test_a_declared_encoding_overrides_detection(tmp_path):
+    path = tmp_path / "big5.csv"  # Taiwanese or Hong Kong Big5: also decodes as (wrong) GB18030
+    path.write_bytes("building_id,capacity_kwp,commissioned_on,status,name\n甲1,300,2023-05-01,並網,廠房\n".encode("big5"))
+    assert read_registry(VectorSource(path=path))["reject_reason"].iloc[0] == "unknown_status"  # garbled
+    reg = read_registry(VectorSource(path=path, encoding="big5"))
+    assert reg["status"].iloc[0] == "connected" and reg["name"].iloc[0] == "廠房"
+
+
+def test_text_that_is_neither_utf8_nor_gbk_is_one_line_naming_the_key(tmp_path):
+    roofs_utm().to_file(tmp_path / "roofs.gpkg", engine="pyogrio")
+    write_ghi_raster(tmp_path / "ghi.tif")
+    (tmp_path / "reg.csv").write_bytes("building_id,capacity_kwp,commissioned_on,status,name\n"
+                                       "A,300,2023-05-01,connected,Café \n".encode("cp1252"))
+    result = run_cli(write_config(tmp_path, installations="reg.csv"), tmp_path / "run")
+    assert_one_line_error(result, "reg.csv", "neither UTF-8 nor GBK/GB18030", "byte 0xe9 at offset",
+                          "installations: {path: ..., encoding:")
+    # declared but wrong: the same single line, naming the key
+    (tmp_path / "gbk.csv").write_bytes(GBK_REGISTRY.encode("gbk"))
+    result = run_cli(write_config(tmp_path, installations={"path": "gbk.csv", "encoding": "utf-8"}), tmp_path / "run")
+    assert_one_line_error(result, "gbk.csv", "not valid utf-8 text", "installations.encoding")
+
+
+def test_an_unknown_encoding_name_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"key 'footprints.encoding': .*unknown text encoding 'gbkk'"):
+        config_from_dict({"name": "x", "footprints": {"path": "a.shp", "encoding": "gbkk"},
+                          "irradiance": {"ghi": "g.tif"}}, tmp_path)
+
+
+def test_candidate_status_store_saved_by_excel_in_gbk(tmp_path):
+    from pvsurvey.store.candidate_status import read_candidate_statuses
+
+    path = tmp_path / "x-candidate-status.csv"
+    path.write_bytes("project_id,status,notes\r\nP01-1,agreed,已联系业主\r\n".encode("gbk"))
+    assert read_candidate_statuses(path)["notes"].iloc[0] == "已联系业主"
+    path.write_bytes(b"project_id,status,notes\r\nP01-1,agreed,caf\xe9 \r\n")
+    with pytest.raises(InputFileError, match="neither UTF-8 nor GBK.*save it again as UTF-8"):
+        read_candidate_statuses(path)
+
+
+@pytest.mark.slow
+def test_a_run_on_a_gbk_shapefile_and_a_gbk_registry(tmp_path):
+    gbk_shapefile_without_cpg(tmp_path)
+    write_ghi_raster(tmp_path / "ghi.tif")
+    (tmp_path / "reg.csv").write_bytes(GBK_REGISTRY.encode("gbk"))
+    cfg = write_config(tmp_path, footprints={"path": "roofs.shp", "id_column": "编号"}, installations="reg.csv")
+    result = run_cli(cfg, tmp_path / "run")
+    assert result.exit_code == 0, (result.output, result.exception)
+    b = gpd.read_parquet(tmp_path / "run" / "buildings.parquet").sort_values("source_row")
+    assert list(b["building_id"]) == ["甲1", "乙2", "丙3"] and list(b["name"]) == ["一号厂房", "二号仓库", "综合楼"]
+    assert list(b["levels"]) == [2, 1, 5]
+    matched = pd.read_csv(tmp_path / "run" / "installations_matched.csv", encoding="utf-8-sig")
+    assert list(matched["matched_building_id"]) == ["甲1", "乙2", "丙3"]
+    assert list(matched["status"]) == ["connected", "under_construction", "planned"]
