@@ -3,6 +3,7 @@ coordinate systems, broken geometry, Chinese survey names. Every file is written
 here with a real writer (GDAL through pyogrio, osmium, pandas), never mocked."""
 
 import json
+import re
 
 import geopandas as gpd
 import numpy as np
@@ -167,3 +168,118 @@ def test_a_run_on_a_gbk_shapefile_and_a_gbk_registry(tmp_path):
     matched = pd.read_csv(tmp_path / "run" / "installations_matched.csv", encoding="utf-8-sig")
     assert list(matched["matched_building_id"]) == ["甲1", "乙2", "丙3"]
     assert list(matched["status"]) == ["connected", "under_construction", "planned"]
+
+
+# --- 2. column mapping, units and dates ------------------------------------------------------
+
+CHINESE_REGISTRY = ("项目编号,建筑编号,装机容量(MW),并网日期,状态,经度,纬度,项目名称\n"
+                    "XM-001,甲1,0.3,2023年5月1日,已并网,,,一号厂房光伏\n"
+                    "XM-002,乙2,0.12,2023/6/15,并网,,,\n"
+                    "XM-003,丙3,1.5,45047,在建,,,\n"                       # an Excel serial number: 2023-05-01
+                    "XM-004,,0.08,2024-01-02,规划,121.31258,31.19117,\n"
+                    "XM-005,甲1,0.05,去年五月,并网,,,\n")                  # unreadable: the row's reason
+
+
+def test_common_chinese_registry_headers_are_recognised_with_the_unit_from_the_header(tmp_path):
+    path = tmp_path / "reg.csv"
+    path.write_text(CHINESE_REGISTRY, encoding="utf-8-sig")
+    reg = read_registry(VectorSource(path=path))
+    assert list(reg["registry_id"]) == ["XM-001", "XM-002", "XM-003", "XM-004", "XM-005"]
+    assert list(reg["building_id"].fillna("")) == ["甲1", "乙2", "丙3", "", "甲1"]
+    assert list(reg["capacity_kwp"]) == pytest.approx([300.0, 120.0, 1500.0, 80.0, 50.0])  # MW → kWp
+    assert [str(d) for d in reg["commissioned_on"]] == ["2023-05-01", "2023-06-15", "2023-05-01", "2024-01-02", "None"]
+    assert list(reg["status"]) == ["connected", "connected", "under_construction", "planned", "connected"]
+    assert reg["lon"].iloc[3] == pytest.approx(121.31258) and reg["name"].iloc[0] == "一号厂房光伏"
+    assert list(reg["reject_reason"].fillna("")) == ["", "", "", "", "invalid_date"]
+
+
+def test_a_registry_through_columns_with_mw_and_chinese_dates(tmp_path):
+    from pvsurvey.config.schema import RegistrySource
+
+    path = tmp_path / "reg.csv"
+    path.write_text("备案号,所在建筑,规模,投产时间,进度,备注\n"
+                    "BA1,甲1,0.3,2023年5月1日,并网,\n"
+                    "BA2,乙2,1.2,2023/6/15,在建,\n"
+                    "BA3,丙3,0.5,２０２４年１月２日,规划,\n"
+                    "BA4,丙3,0.5,2023年2月30日,并网,\n", encoding="utf-8")
+    source = RegistrySource(path=path, columns={"registry_id": "备案号", "building_id": "所在建筑",
+                                                "capacity_kwp": "规模", "commissioned_on": "投产时间", "status": "进度"},
+                            units={"capacity": "MW"})
+    reg = read_registry(source)
+    assert list(reg["registry_id"]) == ["BA1", "BA2", "BA3", "BA4"]
+    assert list(reg["capacity_kwp"]) == pytest.approx([300.0, 1200.0, 500.0, 500.0])
+    assert [str(d) for d in reg["commissioned_on"]] == ["2023-05-01", "2023-06-15", "2024-01-02", "None"]
+    assert list(reg["reject_reason"].fillna("")) == ["", "", "", "invalid_date"]  # 30 February
+    # 'capacity_kwp: 装机容量(MW)': the unit comes from the mapped header
+    path.write_text("编号,容量列,装机容量(MW),状态,日期\nA,1,0.3,并网,2023-01-01\n", encoding="utf-8")
+    reg = read_registry(RegistrySource(path=path, columns={"building_id": "编号", "capacity_kwp": "装机容量(MW)",
+                                                           "commissioned_on": "日期"}))
+    assert reg["capacity_kwp"].iloc[0] == pytest.approx(300.0) and reg["reject_reason"].isna().all()
+
+
+@pytest.mark.parametrize("header, error", [
+    ("building_id,装机容量(MW),装机容量(kW),commissioned_on,status",
+     "the columns 装机容量(MW), 装机容量(kW) could each be the capacity; choose one in the config"),
+    ("building_id,装机容量,commissioned_on,status",  # kW or MW? not guessed
+     "missing capacity_kwp (found: building_id, 装机容量, commissioned_on, status); map the file's own names in the "
+     "config, e.g. 'installations: {columns: {capacity_kwp: <its header>}}', with 'units: {capacity: MW}'"),
+    ("building_id,capacity_kwp,并网日期,投运日期,status", "the columns 并网日期, 投运日期 could each be commissioned_on"),
+])
+def test_ambiguous_headers_and_capacities_without_a_unit_stop_with_one_line(tmp_path, header, error):
+    path = tmp_path / "reg.csv"
+    path.write_text(header + "\n" + ",".join(["A", "1", "2", "3", "4"][:header.count(",") + 1]) + "\n", encoding="utf-8")
+    with pytest.raises(InputFileError, match=re.escape(error)):
+        read_registry(VectorSource(path=path))
+
+
+def test_a_mapped_column_missing_from_the_file_names_the_key(tmp_path):
+    from pvsurvey.config.schema import RegistrySource
+
+    path = tmp_path / "reg.csv"
+    path.write_text("building_id,capacity_kwp,commissioned_on,status\nA,1,2023-01-01,connected\n", encoding="utf-8")
+    with pytest.raises(InputFileError, match=r"no column '装机容量' \(installations.columns.capacity_kwp in the config"):
+        read_registry(RegistrySource(path=path, columns={"capacity_kwp": "装机容量"}))
+    with pytest.raises(ConfigError, match="unknown key 'installations.columns.capacity'"):
+        config_from_dict({"name": "x", "footprints": "a.gpkg", "irradiance": {"ghi": "g.tif"},
+                          "installations": {"path": "r.csv", "columns": {"capacity": "装机容量"}}}, tmp_path)
+    with pytest.raises(ConfigError, match="key 'installations.units.capacity'.*kW, kWp, MW, MWp"):
+        config_from_dict({"name": "x", "footprints": "a.gpkg", "irradiance": {"ghi": "g.tif"},
+                          "installations": {"path": "r.csv", "units": {"capacity": "GW"}}}, tmp_path)
+
+
+def test_chinese_park_headers_are_recognised(tmp_path):
+    from pvsurvey.config.loading import config_from_dict
+    from pvsurvey.io.parks import read_parks
+
+    x, y = ORIGIN
+    gpd.GeoDataFrame({"園區編號": ["P1"], "园区名称": ["金桥开发区"], "所在区": ["浦东新区"]},  # a traditional header too
+                     geometry=[shapely.box(x - 100, y - 100, x + 500, y + 200)], crs="EPSG:32651").to_file(
+        tmp_path / "parks.gpkg", engine="pyogrio")
+    cfg = config_from_dict({"name": "x", "footprints": "a.gpkg", "irradiance": {"ghi": "g.tif"},
+                            "parks": "parks.gpkg"}, tmp_path)
+    parks, summary = read_parks(cfg)
+    assert list(parks["park_id"]) == ["P1"] and list(parks["park_name"]) == ["金桥开发区"]
+    assert list(parks["district"]) == ["浦东新区"]
+
+
+@pytest.mark.slow
+def test_a_run_with_mapped_footprint_columns_and_a_chinese_registry(tmp_path):
+    src = chinese_roofs().rename(columns={"编号": "ID号", "名称": "厂房名称", "层数": "楼高"})
+    wgs = src.to_crs(4326)
+    pd.DataFrame(wgs.drop(columns="geometry")).assign(几何=wgs.geometry.to_wkt()).to_csv(
+        tmp_path / "roofs.csv", index=False, encoding="gbk")
+    write_ghi_raster(tmp_path / "ghi.tif")
+    (tmp_path / "reg.csv").write_text(CHINESE_REGISTRY, encoding="utf-8")
+    cfg = write_config(tmp_path, installations="reg.csv", footprints={
+        "path": "roofs.csv", "crs": "wgs84",
+        "columns": {"building_id": "ID号", "name": "厂房名称", "height_m": "楼高", "geometry": "几何"},
+        "units": {"height": "storeys"}})
+    result = run_cli(cfg, tmp_path / "run")
+    assert result.exit_code in (0, 3), (result.output, result.exception)  # 3 only for the registry's bad date
+    b = gpd.read_parquet(tmp_path / "run" / "buildings.parquet").sort_values("source_row")
+    assert list(b["building_id"]) == ["甲1", "乙2", "丙3"] and list(b["name"]) == ["一号厂房", "二号仓库", "综合楼"]
+    assert list(b["levels"]) == [2, 1, 5] and b["height_m"].isna().all()  # storeys are not metres
+    matched = pd.read_csv(tmp_path / "run" / "installations_matched.csv", encoding="utf-8-sig")
+    assert list(matched["capacity_kwp"]) == pytest.approx([300.0, 120.0, 1500.0, 80.0, 50.0])
+    assert list(matched["matched_building_id"].fillna("")) == ["甲1", "乙2", "丙3", "乙2", ""]
+    assert matched["unmatched_reason"].iloc[4] == "invalid_date"

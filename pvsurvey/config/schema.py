@@ -12,7 +12,8 @@ import datetime as dt
 from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, field_validator, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, PlainValidator, field_validator,
+                      model_validator)
 
 from ..locations import is_url, location
 
@@ -62,6 +63,96 @@ class VectorSource(_Strict):
             raise ValueError(f"unknown text encoding {value!r}; use a Python codec name such as utf-8, gbk, "
                              "gb18030 or big5") from None
         return value
+
+
+# --- the file's own column names and units, per input ------------------------------------
+# 'columns:' maps pvsurvey's name (the key) to the file's header (the value), e.g.
+# 'capacity_kwp: 装机容量(MW)'; 'units:' says the unit of a quantity that files
+# give in several. Common Chinese headers are recognised without a mapping
+# (pvsurvey.io.fields); a mapping always wins.
+
+def _unit(aliases: dict):
+    def check(value):
+        if value is None:
+            return value
+        key = str(value).strip().lower()
+        if key not in aliases:
+            raise ValueError(f"must be one of {', '.join(dict.fromkeys(aliases.values()))}")
+        return aliases[key]
+    return BeforeValidator(check)
+
+
+CapacityUnit = Annotated[Optional[str], _unit({"kw": "kW", "kwp": "kWp", "mw": "MW", "mwp": "MWp"})]
+HeightUnit = Annotated[Optional[str], _unit({"m": "m", "metres": "m", "meters": "m", "storeys": "storeys",
+                                             "stories": "storeys", "floors": "storeys"})]
+
+
+class FootprintColumns(_Strict):
+    building_id: Optional[str] = None  # the same as id_column
+    name: Optional[str] = None
+    owner: Optional[str] = None
+    height_m: Optional[str] = None
+    levels: Optional[str] = None
+    roof_material: Optional[str] = None
+    roof_shape: Optional[str] = None
+    roof_angle_deg: Optional[str] = None
+    geometry: Optional[str] = None  # CSV: the WKT column
+
+
+class FootprintUnits(_Strict):
+    # 'storeys': the column mapped to height_m counts storeys; it is kept as levels
+    height: HeightUnit = None
+
+
+class ParkColumns(_Strict):
+    park_id: Optional[str] = None
+    name: Optional[str] = None
+    district: Optional[str] = None
+    geometry: Optional[str] = None  # CSV: the WKT column
+
+
+class NoUnits(_Strict):
+    pass
+
+
+class RegistryColumns(_Strict):
+    registry_id: Optional[str] = None
+    building_id: Optional[str] = None
+    capacity_kwp: Optional[str] = None
+    commissioned_on: Optional[str] = None
+    status: Optional[str] = None
+    lon: Optional[str] = None
+    lat: Optional[str] = None
+    name: Optional[str] = None
+    geometry: Optional[str] = None  # CSV: a WKT column of the array's polygon
+
+
+class RegistryUnits(_Strict):
+    # unit of the capacity column: kW and kWp are read as kWp, MW and MWp × 1000;
+    # default: the unit in the header (装机容量(MW)), else kWp
+    capacity: CapacityUnit = None
+
+
+class FootprintSource(VectorSource):
+    columns: FootprintColumns = FootprintColumns()
+    units: FootprintUnits = FootprintUnits()
+
+    @model_validator(mode="after")
+    def _one_id_column(self):
+        if self.id_column and self.columns.building_id and self.id_column != self.columns.building_id:
+            raise ValueError(f"id_column ({self.id_column!r}) and columns.building_id ({self.columns.building_id!r}) "
+                             "name different columns; keep one")
+        return self
+
+
+class ParkSource(VectorSource):
+    columns: ParkColumns = ParkColumns()
+    units: NoUnits = NoUnits()
+
+
+class RegistrySource(VectorSource):
+    columns: RegistryColumns = RegistryColumns()
+    units: RegistryUnits = RegistryUnits()
 
 
 class Irradiance(_Strict):
@@ -295,9 +386,9 @@ class SurveyConfig(_Strict):
     """A whole survey, as written in one YAML file under ``pipelines/``."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
-    footprints: VectorSource
-    parks: Optional[VectorSource] = None
-    installations: Optional[VectorSource] = None
+    footprints: FootprintSource
+    parks: Optional[ParkSource] = None
+    installations: Optional[RegistrySource] = None
     irradiance: Irradiance
     roof: Roof = Roof()
     system: System = System()

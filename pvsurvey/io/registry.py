@@ -21,6 +21,7 @@ from ..config.schema import VectorSource
 from .storage import is_file, local_copy
 from ..locations import location
 from .encoding import text_file_encoding
+from .fields import CAPACITY_TO_KWP, geometry_column, numbers, parse_dates, plan_columns
 from .vector import read_vector, vector_format
 
 REQUIRED = ("capacity_kwp", "commissioned_on", "status")
@@ -28,10 +29,13 @@ REQUIRED = ("capacity_kwp", "commissioned_on", "status")
 STATUS_ALIASES = {
     "connected": "connected", "grid_connected": "connected", "grid-connected": "connected", "operating": "connected",
     "并网": "connected", "已并网": "connected", "已建成": "connected", "並網": "connected", "已並網": "connected",
+    "并网运行": "connected", "已投运": "connected", "投运": "connected", "运行": "connected", "运行中": "connected",
+    "在运": "connected",
     "under_construction": "under_construction", "under construction": "under_construction",
     "construction": "under_construction", "在建": "under_construction", "建设中": "under_construction",
+    "施工中": "under_construction", "在建中": "under_construction", "建設中": "under_construction",
     "planned": "planned", "plan": "planned", "规划": "planned", "计划": "planned", "拟建": "planned",
-    "規劃": "planned", "計劃": "planned", "擬建": "planned",
+    "規劃": "planned", "計劃": "planned", "擬建": "planned", "备案": "planned", "已备案": "planned",
 }
 
 
@@ -65,20 +69,28 @@ def _read_registry(path: Path, source: VectorSource) -> pd.DataFrame:
         encoding = text_file_encoding(path, source.encoding, "installations")
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding=encoding)
         geometry = None
-        if "geometry" in frame.columns:
-            wkt = frame.pop("geometry")
+        wkt_column = geometry_column(source) or ("geometry" if "geometry" in frame.columns else None)
+        if wkt_column is not None:
+            if wkt_column not in frame.columns:
+                raise InputFileError(f"{path}: no column '{wkt_column}' (installations.columns.geometry in the config)")
+            wkt = frame.pop(wkt_column)
             geometry = shapely.from_wkt(wkt.astype(object).where(wkt.notna(), None).to_numpy(), on_invalid="ignore")
     else:
         gdf = read_vector(path, source.crs, source.layer, what="installations", encoding=source.encoding)
         frame = pd.DataFrame(gdf.drop(columns=[gdf.geometry.name, "source_row"]))
         geometry = np.asarray(gdf.geometry.values, dtype=object)
+    plan = plan_columns(frame.columns, source, "installations", path)
+    frame = plan.apply(frame)
     missing = [c for c in REQUIRED if c not in frame.columns]
     has_locator = "building_id" in frame.columns or {"lon", "lat"} <= set(frame.columns) or geometry is not None
     if missing or not has_locator:
         need = ", ".join(missing) if missing else "building_id, or lon and lat, or a geometry"
         raise InputFileError(f"{path}: the installations registry needs the columns capacity_kwp, commissioned_on, "
                              f"status and a location (building_id, lon/lat or geometry); missing {need} "
-                             f"(found: {', '.join(map(str, frame.columns))})")
+                             f"(found: {', '.join(map(str, frame.columns))}); map the file's own names in the config, "
+                             f"e.g. 'installations: {{columns: {{{(missing or ['building_id'])[0]}: <its header>}}}}'"
+                             + (", with 'units: {capacity: MW}' where it is not in kWp" if "capacity_kwp" in missing
+                                else ""))
     n = len(frame)
     out = pd.DataFrame({"registry_row": np.arange(n, dtype=np.int64)})
     id_col = next((c for c in ("registry_id", "project_id", "id") if c in frame.columns), None)
@@ -94,13 +106,14 @@ def _read_registry(path: Path, source: VectorSource) -> pd.DataFrame:
     def flag(mask, code):
         reason[mask & reason.isna()] = code
 
-    capacity = pd.to_numeric(frame["capacity_kwp"], errors="coerce")
+    capacity = numbers(frame["capacity_kwp"]) * CAPACITY_TO_KWP[plan.units["capacity"]]
     out["capacity_kwp"] = capacity.astype(float)
     flag(~(capacity > 0), "invalid_capacity")
-    raw_date = frame["commissioned_on"].astype("string").str.strip().replace("", pd.NA)
-    date = pd.to_datetime(raw_date, format="%Y-%m-%d", errors="coerce")
+    raw_date = frame["commissioned_on"]
+    date = parse_dates(raw_date)
+    given_date = raw_date.astype("string").str.strip().replace("", pd.NA).notna()
     out["commissioned_on"] = date.dt.date.where(date.notna(), None)
-    flag(raw_date.notna() & date.isna(), "invalid_date")
+    flag(given_date & date.isna(), "invalid_date")
     status = frame["status"].astype("string").str.strip().str.lower().map(STATUS_ALIASES)
     out["status"] = status.astype("string")
     flag(status.isna(), "unknown_status")
@@ -108,8 +121,8 @@ def _read_registry(path: Path, source: VectorSource) -> pd.DataFrame:
 
     blank = pd.Series(pd.NA, index=frame.index, dtype="string")
     lon_raw, lat_raw = frame.get("lon", blank), frame.get("lat", blank)
-    lon = pd.to_numeric(lon_raw, errors="coerce").to_numpy(float, copy=True)
-    lat = pd.to_numeric(lat_raw, errors="coerce").to_numpy(float, copy=True)
+    lon = numbers(lon_raw).to_numpy(float, copy=True)
+    lat = numbers(lat_raw).to_numpy(float, copy=True)
     given = lon_raw.notna().to_numpy() | lat_raw.notna().to_numpy()
     bad = given & (~np.isfinite(lon) | ~np.isfinite(lat) | (np.abs(lon) > 180) | (np.abs(lat) > 90))
     flag(pd.Series(bad, index=out.index), "invalid_coordinates")

@@ -28,6 +28,7 @@ from ..coords import gcj02_to_wgs84, transform_geometries
 from ..errors import CRSError, InputFileError
 from ..locations import Location, is_url, location, name_of, suffix_of
 from .encoding import scan_text, shapefile_encoding, text_file_encoding
+from .fields import FOOTPRINT_ID_HEADERS, ColumnPlan, header_key
 from .storage import identity_digest, is_file, local_copy, parquet_file, parquet_files
 
 _FORMATS = {
@@ -78,6 +79,8 @@ class Partition:
     file_start: int = 0  # source row at which its file starts (a folder's files count on in name order)
     bbox: tuple | None = None  # the file's extent in its own CRS, where its metadata gives one
     encoding: str | None = None  # of the attribute text (CSV, DBF, GeoJSON); None: the format's own
+    wkt_column: str | None = None  # CSV: the column of WKT geometries, where the config names it
+    columns: tuple = ()  # (file's name, pvsurvey's name) pairs the reader renames (pvsurvey.io.fields)
 
     @property
     def ogr_encoding(self) -> str | None:
@@ -195,7 +198,8 @@ def _ogr_encoding(path: Location, declared: str | None, what: str) -> str | None
 
 
 def plan_partitions(path: Location, rows_per_partition: int, layer: str | None = None,
-                    what: str = "footprints", encoding: str | None = None) -> list[Partition]:
+                    what: str = "footprints", encoding: str | None = None,
+                    wkt_column: str | None = None) -> list[Partition]:
     """Split a vector file — or a folder of GeoParquet files — into row
     partitions, reading only metadata.
 
@@ -239,7 +243,8 @@ def plan_partitions(path: Location, rows_per_partition: int, layer: str | None =
     if total <= 0:
         raise InputFileError(f"{path}: the {what} layer is empty")
     bounds = range(0, total, rows_per_partition)
-    return [Partition(path, kind, i, s, min(s + rows_per_partition, total), layer, encoding=encoding)
+    return [Partition(path, kind, i, s, min(s + rows_per_partition, total), layer, encoding=encoding,
+                      wkt_column=wkt_column if kind == "csv" else None)
             for i, s in enumerate(bounds)]
 
 
@@ -261,7 +266,7 @@ def read_partition(part: Partition, declared_crs: str | None = None) -> gpd.GeoD
             gdf = pyogrio.read_dataframe(path, layer="multipolygons", where="building IS NOT NULL")
             gdf = _osm_attributes(gdf)
         elif part.kind == "csv":
-            gdf = _read_csv_wkt(path, part.start, part.stop - part.start, part.encoding)
+            gdf = _read_csv_wkt(path, part.start, part.stop - part.start, part.encoding, part.wkt_column)
         else:
             gdf = pyogrio.read_dataframe(path, layer=part.layer, skip_features=part.start,
                                          max_features=part.stop - part.start, fid_as_index=False,
@@ -271,7 +276,7 @@ def read_partition(part: Partition, declared_crs: str | None = None) -> gpd.GeoD
     except Exception as exc:
         raise InputFileError(f"{path}: cannot read rows {part.start}–{part.stop}: {exc}") from None
     start = part.start if part.start >= 0 else 0
-    gdf = gdf.reset_index(drop=True)
+    gdf = ColumnPlan(dict(part.columns)).apply(gdf.reset_index(drop=True))
     gdf["source_row"] = np.arange(start, start + len(gdf), dtype=np.int64)
     return to_wgs84(gdf, declared_crs, path)
 
@@ -299,13 +304,16 @@ def to_wgs84(gdf: gpd.GeoDataFrame, declared_crs: str | None, path: Location) ->
     return gdf
 
 
-def _read_csv_wkt(path: Path, start: int, nrows: int, encoding: str | None = None) -> gpd.GeoDataFrame:
+def _read_csv_wkt(path: Path, start: int, nrows: int, encoding: str | None = None,
+                  wkt_column: str | None = None) -> gpd.GeoDataFrame:
     opts = dict(nrows=nrows, dtype_backend="numpy_nullable", encoding=encoding or "utf-8")
     df = pd.read_csv(path, skiprows=range(1, start + 1), **opts) if start else pd.read_csv(path, **opts)
-    geom_col = next((c for c in CSV_GEOMETRY_COLUMNS if c in df.columns), None)
+    names = (wkt_column,) if wkt_column else CSV_GEOMETRY_COLUMNS
+    geom_col = next((c for c in names if c in df.columns), None)
     if geom_col is None:
-        raise InputFileError(f"{path}: CSV without a WKT geometry column (expected one of "
-                             f"{', '.join(CSV_GEOMETRY_COLUMNS)})")
+        raise InputFileError(f"{path}: CSV without a WKT geometry column (expected "
+                             f"{'the configured ' + repr(wkt_column) if wkt_column else 'one of ' + ', '.join(names)}"
+                             "; name it in the config with 'columns: {geometry: <its header>}')")
     wkt = df.pop(geom_col).astype(object).where(lambda s: s.notna(), None).to_numpy()
     geoms = shapely.from_wkt(wkt, on_invalid="ignore")
     return gpd.GeoDataFrame(df, geometry=geoms, crs=None)
@@ -333,10 +341,12 @@ def _osm_attributes(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def resolve_id_column(columns, configured: str | None = None) -> str | None:
-    """The column holding the source's own ids: the configured one, else the first known name."""
+    """The column holding the source's own ids: the configured one, else the first
+    known name (building_id, id, osm_id …, then Chinese ones such as 建筑编号)."""
     if configured is not None:
         return configured if configured in columns else None
-    return next((c for c in ID_SOURCES if c in columns), None)
+    found = next((c for c in ID_SOURCES if c in columns), None)
+    return found or next((c for c in columns if header_key(c) in FOOTPRINT_ID_HEADERS), None)
 
 
 def source_columns(part: Partition) -> list[str]:
@@ -397,13 +407,14 @@ def _id_column(path: Location, id_column: str):
 
 
 def read_vector(path: Location, declared_crs: str | None = None, layer: str | None = None,
-                what: str = "input", encoding: str | None = None) -> gpd.GeoDataFrame:
+                what: str = "input", encoding: str | None = None, wkt_column: str | None = None) -> gpd.GeoDataFrame:
     """Read a whole (small) vector file in WGS84: parks, registries, fixtures
     (from object storage through a temporary copy, in any format)."""
     path = location(path)
     _check_exists(path, what)
     with local_copy(path) as local:
-        parts = plan_partitions(local, rows_per_partition=10**12, layer=layer, what=what, encoding=encoding)
+        parts = plan_partitions(local, rows_per_partition=10**12, layer=layer, what=what, encoding=encoding,
+                                wkt_column=wkt_column)
         frames = [read_partition(p, declared_crs) for p in parts]
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 

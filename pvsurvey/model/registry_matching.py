@@ -29,7 +29,7 @@ CONNECTED = "connected"
 # problems the reader flags (pvsurvey.io.registry), then the misses of matching.
 REGISTRY_REASONS = {
     "invalid_capacity": "capacity_kwp is not a positive number",
-    "invalid_date": "commissioned_on is not a date in the form YYYY-MM-DD",
+    "invalid_date": "commissioned_on is not a date (YYYY-MM-DD, YYYY/M/D, YYYY年M月D日 or an Excel serial number)",
     "unknown_status": "status is not connected, under_construction or planned (or a known Chinese spelling)",
     "connected_without_date": "a connected system needs its commissioned_on date",
     "invalid_coordinates": "lon/lat are not numbers within -180..180 / -90..90",

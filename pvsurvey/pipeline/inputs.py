@@ -5,6 +5,7 @@ fingerprints and the cache salt that say what the results depend on.
 from __future__ import annotations
 
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -23,6 +24,7 @@ from ..errors import InputFileError
 from ..io.raster import open_irradiance, pixel_centres_kwh_per_m2_yr
 from ..io.vector import (check_footprint_crs_and_extent, duplicate_id_rows, plan_partitions, resolve_id_column,
                          source_columns)
+from ..io.fields import footprint_id_column, geometry_column, plan_columns
 from ..io.registry import read_registry
 from ..locations import Location, is_url
 from ..io.storage import identity
@@ -109,13 +111,21 @@ def check_inputs(cfg: SurveyConfig) -> CheckedInputs:
         CRS, implausible units, no overlap between raster and footprints, ...).
     """
     raster = open_irradiance(cfg.irradiance.ghi, cfg.irradiance.units)
-    parts = plan_partitions(cfg.footprints.path, cfg.parallel.partition_rows, cfg.footprints.layer,
-                            encoding=cfg.footprints.encoding)
-    check_footprint_crs_and_extent(parts, cfg.footprints.crs, raster)
-    id_column = resolve_id_column(source_columns(parts[0]), cfg.footprints.id_column)
-    if cfg.footprints.id_column and id_column is None:
-        raise InputFileError(f"{cfg.footprints.path}: no column '{cfg.footprints.id_column}' "
-                             "(footprints.id_column in the config)")
+    src = cfg.footprints
+    parts = plan_partitions(src.path, cfg.parallel.partition_rows, src.layer, encoding=src.encoding,
+                            wkt_column=geometry_column(src))
+    check_footprint_crs_and_extent(parts, src.crs, raster)
+    columns = source_columns(parts[0])
+    configured_id = footprint_id_column(src)
+    id_column = resolve_id_column(columns, configured_id)
+    if configured_id and id_column is None:
+        key = "id_column" if src.id_column else "columns.building_id"
+        raise InputFileError(f"{src.path}: no column '{configured_id}' (footprints.{key} in the config; the file has: "
+                             f"{', '.join(map(str, columns))})")
+    plan = plan_columns(columns, src, "footprints", src.path)
+    renames = {k: v for k, v in plan.renames.items() if k != id_column}  # ids are read under the file's name
+    if renames:
+        parts = [dataclasses.replace(p, columns=tuple(sorted(renames.items()))) for p in parts]
     duplicates = duplicate_id_rows(parts, id_column) if id_column else None
     pa.default_memory_pool().release_unused()  # the id scan's buffers, before the workers start
     parks, parks_summary = read_parks(cfg)

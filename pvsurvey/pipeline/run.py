@@ -31,7 +31,7 @@ from ..io.registry import usable_rows
 from ..locations import is_url, location
 from ..tools.map_writer import publish_maps, write_maps
 from ..io.writers import write_json
-from ..config.schema import SurveyConfig, VectorSource
+from ..config.schema import RegistrySource, SurveyConfig
 from ..execution.executor import Executor
 from .survey_task import SurveyContext, survey_cache_key, survey_partition
 from ..store.runs import new_partial_dir, new_run_id, publish, run_lock, store_dir
@@ -130,8 +130,10 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
         cfg = config if isinstance(config, SurveyConfig) else load_config(config)
     if installations is not None:
         installations = location(installations)
-        cfg = cfg.model_copy(update={"installations": VectorSource(
-            path=installations if is_url(installations) else installations.resolve())})
+        path = installations if is_url(installations) else installations.resolve()
+        # tonight's registry in the config's format: its crs, encoding, columns and units still apply
+        cfg = cfg.model_copy(update={"installations": cfg.installations.model_copy(update={"path": path})
+                                     if cfg.installations is not None else RegistrySource(path=path)})
     if publish_url is not None:
         cfg = cfg.model_copy(update={"output": cfg.output.model_validate(
             {**cfg.output.model_dump(), "publish_url": publish_url})})
