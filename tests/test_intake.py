@@ -283,3 +283,86 @@ def test_a_run_with_mapped_footprint_columns_and_a_chinese_registry(tmp_path):
     assert list(matched["capacity_kwp"]) == pytest.approx([300.0, 120.0, 1500.0, 80.0, 50.0])
     assert list(matched["matched_building_id"].fillna("")) == ["甲1", "乙2", "丙3", "乙2", ""]
     assert matched["unmatched_reason"].iloc[4] == "invalid_date"
+
+
+# --- 3. any coordinate system pyproj understands -----------------------------------------------
+
+LOCAL_TM = "+proj=tmerc +lat_0=0 +lon_0=121.4667 +k=1 +x_0=500000 +y_0=0 +ellps=GRS80 +units=m +no_defs"
+TM_SIZES = [(100.0, 50.0), (40.0, 30.0), (120.0, 80.0)]  # m: 5,000, 1,200 and 9,600 m²
+
+
+def local_tm_roofs():
+    """Three rectangles in Shanghai's local transverse Mercator (no EPSG code), 8–12 km from its meridian."""
+    x, y = 508_000.0, 3_452_000.0
+    boxes = [shapely.box(x + 300 * i, y, x + 300 * i + w, y + h) for i, (w, h) in enumerate(TM_SIZES)]
+    return gpd.GeoDataFrame({"id": ["T1", "T2", "T3"]}, geometry=boxes, crs=None)
+
+
+def true_areas_m2(gdf_tm):
+    """Geodesic areas on the GRS80 ellipsoid of the TM rectangles' outlines (densified)."""
+    from pyproj import Geod, Transformer
+
+    to_lonlat = Transformer.from_crs(LOCAL_TM, "EPSG:4326", always_xy=True)
+    geod = Geod(ellps="GRS80")
+    out = []
+    for geom in shapely.segmentize(gdf_tm.geometry.values, 1.0):
+        lon, lat = to_lonlat.transform(*np.asarray(geom.exterior.coords).T)
+        out.append(abs(geod.polygon_area_perimeter(lon, lat)[0]))
+    return np.array(out)
+
+
+def test_local_tm_true_areas_are_the_planar_ones():
+    np.testing.assert_allclose(true_areas_m2(local_tm_roofs()), [w * h for w, h in TM_SIZES], rtol=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:'crs' was not provided")
+@pytest.mark.parametrize("form", ["proj", "prj", "wkt"])
+def test_local_transverse_mercator_footprints_keep_their_true_areas(tmp_path, form):
+    from pyproj import CRS
+
+    tm = local_tm_roofs()
+    write_ghi_raster(tmp_path / "ghi.tif")
+    if form == "proj":  # a CSV of TM coordinates and the PROJ string
+        pd.DataFrame({"id": tm["id"], "geometry": tm.geometry.to_wkt()}).to_csv(tmp_path / "roofs.csv", index=False)
+        footprints = {"path": "roofs.csv", "crs": LOCAL_TM}
+    elif form == "prj":  # a Shapefile without its .prj, and the .prj (ESRI WKT) delivered beside the config
+        tm.to_file(tmp_path / "roofs.shp", engine="pyogrio")
+        assert not (tmp_path / "roofs.shp").with_suffix(".prj").exists()
+        (tmp_path / "shanghai-local.prj").write_text(CRS.from_proj4(LOCAL_TM).to_wkt("WKT1_ESRI"), encoding="ascii")
+        footprints = {"path": "roofs.shp", "crs": "shanghai-local.prj"}
+    else:  # WKT2 pasted into the config
+        tm.to_file(tmp_path / "roofs.gpkg", engine="pyogrio")
+        footprints = {"path": "roofs.gpkg", "crs": CRS.from_proj4(LOCAL_TM).to_wkt()}
+    result = run_cli(write_config(tmp_path, footprints=footprints), tmp_path / "run")
+    assert result.exit_code == 0, (result.output, result.exception)
+    b = gpd.read_parquet(tmp_path / "run" / "buildings.parquet").sort_values("building_id")
+    assert list(b["building_id"]) == ["T1", "T2", "T3"]
+    np.testing.assert_allclose(b["footprint_area_m2"], true_areas_m2(tm), rtol=0.005)
+    west, south, east, north = b.total_bounds  # 8–12 km east of 121.4667° E, about 31.19° N
+    assert 121.55 < west < east < 121.6 and 31.18 < south < north < 31.2
+
+
+@pytest.mark.filterwarnings("ignore:'crs' was not provided")
+def test_a_crs_pyproj_does_not_understand_or_a_missing_prj_is_one_line(tmp_path):
+    local_tm_roofs().to_file(tmp_path / "roofs.gpkg", engine="pyogrio")
+    write_ghi_raster(tmp_path / "ghi.tif")
+    result = run_cli(write_config(tmp_path, footprints={"path": "roofs.gpkg", "crs": "+proj=tmerc +lon_0=abc"}),
+                     tmp_path / "run")
+    assert_one_line_error(result, "roofs.gpkg", "its 'crs:' ('+proj=tmerc +lon_0=abc') is not a coordinate system "
+                          "pyproj understands", "a PROJ string, WKT or the path of a .prj file")
+    result = run_cli(write_config(tmp_path, footprints={"path": "roofs.gpkg", "crs": "mars"}), tmp_path / "run")
+    assert_one_line_error(result, "roofs.gpkg", "its 'crs:' ('mars') is not a coordinate system pyproj understands")
+    result = run_cli(write_config(tmp_path, footprints={"path": "roofs.gpkg", "crs": "nope.prj"}), tmp_path / "run")
+    assert_one_line_error(result, f"{tmp_path / 'nope.prj'} (its 'crs:' in the config) is not there")
+
+
+def test_registry_coordinates_in_a_local_crs_are_reprojected(tmp_path):
+    from pyproj import Transformer
+
+    x, y = Transformer.from_crs("EPSG:4326", LOCAL_TM, always_xy=True).transform(121.31258, 31.19117)
+    path = tmp_path / "reg.csv"
+    path.write_text(f"经度,纬度,装机容量(kW),并网日期,状态\n{x:.2f},{y:.2f},100,2023-01-01,并网\n", encoding="utf-8")
+    reg = read_registry(VectorSource(path=path, crs=LOCAL_TM))
+    assert reg["lon"].iloc[0] == pytest.approx(121.31258, abs=1e-6) and reg["lat"].iloc[0] == pytest.approx(31.19117, abs=1e-6)
+    assert reg["reject_reason"].isna().all()

@@ -54,7 +54,10 @@ def config_from_dict(data: dict, base_dir: Path, source: str = "config") -> Surv
     for key in ("footprints", "parks", "installations"):
         src = getattr(cfg, key)
         if src is not None:
-            update[key] = src.model_copy(update={"path": _resolve(base_dir, src.path)})
+            resolved = {"path": _resolve(base_dir, src.path)}
+            if src.crs is not None and src.crs.lower().endswith((".prj", ".wkt")) and not src.crs.startswith("+"):
+                resolved["crs"] = str(_resolve(base_dir, src.crs))  # a .prj file beside the config
+            update[key] = src.model_copy(update=resolved)
     if cfg.maps.publish_dir is not None:
         update["maps"] = cfg.maps.model_copy(update={"publish_dir": _resolve(base_dir, cfg.maps.publish_dir)})
     if cfg.progress.history_file is not None:

@@ -29,9 +29,11 @@ class VectorSource(_Strict):
     """A vector input file, optionally with its coordinate system and layer."""
 
     path: PathOrUrl
-    # Declared coordinate system of the data: 'wgs84', 'gcj02', 'cgcs2000' or
-    # any 'EPSG:nnnn'. Needed for CSV (no CRS in the file); for other formats it
-    # overrides what the file says (use it when the file is mislabelled).
+    # Declared coordinate system of the data: 'wgs84', 'gcj02', 'cgcs2000',
+    # 'EPSG:nnnn', a PROJ string, WKT, or the path of a .prj file (relative to the
+    # config file); read by pvsurvey.io.crs. Needed for CSV (no CRS in the file);
+    # for other formats it overrides what the file says (use it when the file is
+    # mislabelled).
     crs: Optional[str] = None
     layer: Optional[str] = None
     # Column holding the source's own id; by default the first present of
@@ -44,13 +46,15 @@ class VectorSource(_Strict):
 
     @field_validator("crs")
     @classmethod
-    def _known_crs(cls, value):
+    def _shortcut_crs(cls, value):
+        # the shortcuts and EPSG codes in lower case; anything else pyproj reads as given
         if value is None:
             return value
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be empty")
         low = value.lower()
-        if low in ("wgs84", "gcj02", "cgcs2000") or low.startswith("epsg:"):
-            return low
-        raise ValueError("must be wgs84, gcj02, cgcs2000 or EPSG:<code>")
+        return low if low in ("wgs84", "gcj02", "cgcs2000") or low.startswith("epsg:") else value
 
     @field_validator("encoding")
     @classmethod

@@ -14,15 +14,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import Transformer
 
 from ..coords import gcj02_to_wgs84
 from ..errors import InputFileError
 from ..config.schema import VectorSource
 from .storage import is_file, local_copy
 from ..locations import location
+from .crs import declared_crs, is_gcj02
 from .encoding import text_file_encoding
 from .fields import CAPACITY_TO_KWP, geometry_column, numbers, parse_dates, plan_columns
-from .vector import read_vector, vector_format
+from .vector import WGS84, read_vector, vector_format
 
 REQUIRED = ("capacity_kwp", "commissioned_on", "status")
 # Accepted spellings of the statuses (registries are typed by hand, in Chinese too).
@@ -123,11 +125,16 @@ def _read_registry(path: Path, source: VectorSource) -> pd.DataFrame:
     lon_raw, lat_raw = frame.get("lon", blank), frame.get("lat", blank)
     lon = numbers(lon_raw).to_numpy(float, copy=True)
     lat = numbers(lat_raw).to_numpy(float, copy=True)
+    if kind == "csv" and source.crs is not None and not is_gcj02(source.crs):
+        crs = declared_crs(source.crs, path)  # lon/lat columns holding a projected CRS's x/y
+        if not crs.equals(WGS84, ignore_axis_order=True):
+            lon, lat = (np.asarray(v, dtype=float) for v in
+                        Transformer.from_crs(crs, WGS84, always_xy=True).transform(lon, lat, errcheck=False))
     given = lon_raw.notna().to_numpy() | lat_raw.notna().to_numpy()
     bad = given & (~np.isfinite(lon) | ~np.isfinite(lat) | (np.abs(lon) > 180) | (np.abs(lat) > 90))
     flag(pd.Series(bad, index=out.index), "invalid_coordinates")
     lon[bad], lat[bad] = np.nan, np.nan
-    if source.crs == "gcj02" and kind == "csv":
+    if is_gcj02(source.crs) and kind == "csv":
         lon, lat = gcj02_to_wgs84(lon, lat)
     out["lon"], out["lat"] = lon, lat
     arrays = np.full(n, None, dtype=object)

@@ -27,6 +27,7 @@ from ..columns import ID_SOURCES
 from ..coords import gcj02_to_wgs84, transform_geometries
 from ..errors import CRSError, InputFileError
 from ..locations import Location, is_url, location, name_of, suffix_of
+from .crs import declared_crs as declared_crs_of, is_gcj02
 from .encoding import scan_text, shapefile_encoding, text_file_encoding
 from .fields import FOOTPRINT_ID_HEADERS, ColumnPlan, header_key
 from .storage import identity_digest, is_file, local_copy, parquet_file, parquet_files
@@ -42,9 +43,6 @@ CSV_GEOMETRY_COLUMNS = ("geometry", "wkt", "WKT", "geom")
 # (GeoPackage, FlatGeobuf and GeoParquet are UTF-8 by definition)
 _TEXT_OGR = (".geojson", ".json", ".geojsonl", ".geojsons", ".geojsonseq", ".ndjson", ".jsonl")
 WGS84 = CRS.from_epsg(4326)
-# Declared coordinate systems: GCJ-02 is read as WGS84 and shifted back; CGCS2000
-# (EPSG:4490) differs from WGS84 by centimetres.
-DECLARED_CRS = {"wgs84": "EPSG:4326", "gcj02": "EPSG:4326", "cgcs2000": "EPSG:4490"}
 
 
 def vector_format(path: Location) -> str:
@@ -284,22 +282,20 @@ def read_partition(part: Partition, declared_crs: str | None = None) -> gpd.GeoD
 def to_wgs84(gdf: gpd.GeoDataFrame, declared_crs: str | None, path: Location) -> gpd.GeoDataFrame:
     """Give a frame its declared or stored CRS, then reproject it to WGS84.
 
-    GCJ-02 input is shifted to WGS84 vertex by vertex.
+    ``declared_crs`` is any ``crs:`` value (:mod:`pvsurvey.io.crs`); GCJ-02
+    input is shifted to WGS84 vertex by vertex.
     """
     if declared_crs is not None:
-        crs = DECLARED_CRS.get(declared_crs, declared_crs)
-        try:
-            gdf = gdf.set_crs(crs, allow_override=True)
-        except Exception as exc:
-            raise CRSError(f"{path}: unknown coordinate system {declared_crs!r} ({exc})") from None
+        gdf = gdf.set_crs(declared_crs_of(declared_crs, path), allow_override=True)
     elif gdf.crs is None:
         raise CRSError(f"{path}: no coordinate reference system in the file; declare it in the config, "
-                       "e.g. 'crs: wgs84' (or gcj02, cgcs2000, EPSG:<code>) under this input")
+                       "e.g. 'crs: wgs84' under this input (or gcj02, cgcs2000, EPSG:<code>, a PROJ string, WKT "
+                       "or a .prj file)")
     if gdf.crs.equals(WGS84, ignore_axis_order=True):  # OGC:CRS84 is EPSG:4326 in lon/lat order
         gdf = gdf.set_crs(WGS84, allow_override=True)
     else:
         gdf = gdf.to_crs(WGS84)
-    if declared_crs == "gcj02":
+    if is_gcj02(declared_crs):
         gdf = gdf.set_geometry(transform_geometries(gdf.geometry.values, gcj02_to_wgs84), crs=WGS84)
     return gdf
 
@@ -470,10 +466,11 @@ def check_footprint_crs_and_extent(parts: list[Partition], declared_crs: str | N
         The footprints' extent does not overlap the irradiance raster.
     """
     part = parts[0]
-    crs = CRS.from_user_input(DECLARED_CRS.get(declared_crs, declared_crs)) if declared_crs else stored_crs(part)
+    crs = declared_crs_of(declared_crs, part.path) if declared_crs else stored_crs(part)
     if crs is None:
         raise CRSError(f"{part.path}: no coordinate reference system in the file; declare it in the config, "
-                       "e.g. 'footprints: {path: ..., crs: wgs84}' (or gcj02, cgcs2000, EPSG:<code>)")
+                       "e.g. 'footprints: {path: ..., crs: wgs84}' (or gcj02, cgcs2000, EPSG:<code>, a PROJ string, "
+                       "WKT or a .prj file)")
     bounds = footprints_bounds_wgs84(parts, crs)
     if bounds is None:
         return
