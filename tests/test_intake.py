@@ -3,6 +3,7 @@ coordinate systems, broken geometry, Chinese survey names. Every file is written
 here with a real writer (GDAL through pyogrio, osmium, pandas), never mocked."""
 
 import json
+import struct
 import re
 
 import geopandas as gpd
@@ -366,3 +367,149 @@ def test_registry_coordinates_in_a_local_crs_are_reprojected(tmp_path):
     reg = read_registry(VectorSource(path=path, crs=LOCAL_TM))
     assert reg["lon"].iloc[0] == pytest.approx(121.31258, abs=1e-6) and reg["lat"].iloc[0] == pytest.approx(31.19117, abs=1e-6)
     assert reg["reject_reason"].isna().all()
+
+
+# --- 4. rows never kill a run ------------------------------------------------------------------
+
+def _wkb_two_point_ring(x, y):
+    """A polygon whose one ring has two points: what real OSM extracts and GIS exports hold."""
+    return b"\x01" + struct.pack("<III", 3, 1, 2) + struct.pack("<dddd", x, y, x, y)
+
+
+def broken_rows():
+    """(id, WKB, WKT, expected reason or 'repaired'/'ok') near the test raster, in WGS84."""
+    x, y, d = 121.31, 31.19, 0.0005  # about 50 m
+    def box(i):
+        return shapely.box(x + 2 * d * i, y, x + 2 * d * i + d, y + d)
+    def wkt_of(geom):
+        return shapely.to_wkt(geom, rounding_precision=-1)
+    rows = [("good1", box(0), "ok"), ("good2", box(1), "ok")]
+    rows.append(("two_point_ring", _wkb_two_point_ring(x + 4 * d, y), "invalid_geometry"))
+    xs = [x + 6 * d, x + 6.5 * d, x + 7 * d]
+    rows.append(("retracing", shapely.Polygon([(xs[0], y), (xs[1], y), (xs[2], y), (xs[1], y)]), "invalid_geometry"))
+    rows.append(("with_nan", shapely.Polygon([(x + 8 * d, y), (np.nan, y), (x + 9 * d, y + d), (x + 8 * d, y + d)]),
+                 "invalid_geometry"))
+    x0 = x + 10 * d  # a shell whose vertex (x0 + d/2, y) touches its own bottom edge
+    touching = shapely.Polygon([(x0, y), (x0 + d, y), (x0 + d, y + d), (x0 + d / 2, y), (x0, y + d)])
+    rows.append(("self_touching", touching, "repaired"))
+    rows.append(("empty_hole", shapely.from_wkt(wkt_of(box(6))[:-1] + ", EMPTY)"), "repaired"))
+    rows.append(("empty_part", shapely.from_wkt("MULTIPOLYGON ((" + wkt_of(box(7))[len("POLYGON ("):-1] + "), EMPTY)"),
+                 "repaired"))
+    return [(i, g if isinstance(g, bytes) else shapely.to_wkb(g), expected) for i, g, expected in rows]
+
+
+def write_broken(fmt, path):
+    rows = broken_rows()
+    ids = np.array([r[0] for r in rows], dtype=object)
+    wkb = np.array([r[1] for r in rows], dtype=object)
+    if fmt == "parquet":  # the WKB as stored, a truncated one added: GeoParquet holds any bytes
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        gpd.GeoDataFrame({"id": ["x"]}, geometry=[shapely.box(0, 0, 1, 1)], crs=4326).to_parquet(path)
+        schema = pq.read_schema(path)
+        geo = json.loads(schema.metadata[b"geo"])
+        del geo["columns"]["geometry"]["bbox"]  # a writer that keeps no extent
+        schema = schema.with_metadata({**schema.metadata, b"geo": json.dumps(geo).encode()})
+        wkb = np.append(wkb, wkb[0][:-5])
+        ids = np.append(ids, "truncated")
+        pq.write_table(pa.table({"id": pa.array(ids, pa.string()), "geometry": pa.array(wkb, pa.binary())},
+                                schema=schema), path)
+    elif fmt == "csv":  # WKT: GEOS's WKT reader refuses the same rows, and text that is not WKT
+        import pyogrio  # noqa: F401  (the two-point ring has no WKT shapely would write)
+
+        texts = [f"POLYGON (({121.31 + 0.002} 31.19, {121.31 + 0.002} 31.19))" if i == "two_point_ring" else
+                 shapely.to_wkt(shapely.from_wkb(g), rounding_precision=-1) for i, g, _ in rows]
+        pd.DataFrame({"id": list(ids) + ["garbage"], "geometry": texts + ["NOT WKT AT ALL"]}).to_csv(path, index=False)
+    else:  # GDAL writes what it is given; pyogrio's own reader would stop at the two-point ring
+        from pyogrio.raw import write
+
+        write(str(path), geometry=wkb, field_data=[ids], fields=["id"], geometry_type="Unknown", crs="EPSG:4326",
+              driver="GPKG")
+    return path
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("fmt", ["parquet", "gpkg", "csv"])
+def test_every_reader_turns_what_geos_cannot_build_into_a_rejected_row(tmp_path, fmt):
+    from pvsurvey.model.footprints import clean_footprints
+
+    path = write_broken(fmt, tmp_path / f"broken.{fmt}")
+    raw = read_vector(path, "wgs84" if fmt == "csv" else None)
+    accepted, rejected, stats = clean_footprints(raw, str(path))
+    assert len(accepted) + len(rejected) == len(raw)  # input rows = accepted + rejected
+    reasons = dict(zip(rejected["building_id"], rejected["reason"]))
+    expected = {i: e for i, _, e in broken_rows() if e not in ("ok", "repaired")}
+    expected.update({"truncated": "unparsable_geometry"} if fmt == "parquet" else {})
+    expected.update({"garbage": "unparsable_geometry"} if fmt == "csv" else {})
+    assert reasons == expected
+    message = rejected.set_index("building_id")["message"]
+    assert "Invalid number of points in LinearRing found 2" in message["two_point_ring"]
+    assert "NaN coordinates" in message["with_nan"]
+    assert sorted(accepted["building_id"]) == ["empty_hole", "empty_part", "good1", "good2", "self_touching"]
+    assert stats["repaired"] == 3
+    kept = accepted.set_index("building_id").geometry
+    assert shapely.get_num_interior_rings(kept["empty_hole"]) == 0 and kept["empty_part"].geom_type == "Polygon"
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_run_survives_every_broken_row_of_a_geoparquet_file(tmp_path):
+    write_broken("parquet", tmp_path / "roofs.parquet")
+    write_ghi_raster(tmp_path / "ghi.tif")
+    result = run_cli(write_config(tmp_path, footprints="roofs.parquet"), tmp_path / "run")
+    assert result.exit_code in (0, 3), (result.output, result.exception)  # 3: rows set aside (its threshold is elsewhere)
+    counts = json.loads((tmp_path / "run" / "manifest.json").read_text())["counts"]
+    assert counts["input_rows"] == 9 == counts["accepted"] + counts["rejected"]
+    assert counts["rejected_by_reason"] == {"invalid_geometry": 3, "unparsable_geometry": 1}
+    b = gpd.read_parquet(tmp_path / "run" / "buildings.parquet")
+    assert (b["usable_area_m2"] > 0).all() and len(b) == 5  # the empty hole no longer crashes GEOS's buffer
+
+
+def write_osm_with_broken_ways(path):
+    """Four good buildings, a closed way of two nodes (a ring of two points), a closed way
+    of three nodes, a way retracing itself (self-intersecting, no area) and a bow-tie."""
+    import osmium
+
+    writer = osmium.SimpleWriter(str(path))
+    common = dict(version=1, visible=True, changeset=1, timestamp="2024-01-01T00:00:00Z", uid=1, user="test")
+    nodes = iter(range(1, 10_000))
+
+    def node(lon, lat):
+        nid = next(nodes)
+        writer.add_node(osmium.osm.mutable.Node(id=nid, location=(lon, lat), **common))
+        return nid
+
+    x, y, d = 121.31, 31.19, 0.0005
+    ways = []
+    for i in range(4):
+        ring = [node(x + 2 * d * i, y), node(x + 2 * d * i + d, y), node(x + 2 * d * i + d, y + d), node(x + 2 * d * i, y + d)]
+        ways.append((100 + i, ring + [ring[0]]))
+    a, b = node(x + 10 * d, y), node(x + 10.5 * d, y)
+    ways.append((200, [a, a]))  # GDAL's polygon has a ring of two points: GEOS refuses it
+    ways.append((201, [a, b, a]))
+    c = [node(x + 12 * d, y), node(x + 12.5 * d, y), node(x + 13 * d, y)]
+    ways.append((202, [c[0], c[1], c[2], c[1], c[0]]))  # retraces itself
+    t = [node(x + 14 * d, y), node(x + 15 * d, y + d), node(x + 15 * d, y), node(x + 14 * d, y + d)]
+    ways.append((203, t + [t[0]]))  # a bow-tie: repaired into two triangles
+    for wid, refs in ways:
+        writer.add_way(osmium.osm.mutable.Way(id=wid, nodes=refs, tags={"building": "industrial"}, **common))
+    writer.close()
+    return path
+
+
+@pytest.mark.slow
+def test_an_osm_extract_with_a_two_point_ring_and_a_self_intersecting_way_runs_to_the_end(tmp_path):
+    write_osm_with_broken_ways(tmp_path / "shanghai.osm.pbf")
+    write_ghi_raster(tmp_path / "ghi.tif")
+    result = run_cli(write_config(tmp_path, footprints="shanghai.osm.pbf"), tmp_path / "run")
+    assert result.exit_code in (0, 3), (result.output, result.exception)
+    assert "Traceback" not in result.output and "IllegalArgumentException" not in result.output
+    counts = json.loads((tmp_path / "run" / "manifest.json").read_text())["counts"]
+    rejected = pd.read_parquet(tmp_path / "run" / "rejected.parquet").set_index("building_id")
+    assert counts["input_rows"] == 8 == counts["accepted"] + counts["rejected"]
+    assert rejected.loc["w200", "reason"] == "invalid_geometry"
+    assert "Invalid number of points in LinearRing found 2" in rejected.loc["w200", "message"]
+    assert rejected.loc["w201", "reason"] == "invalid_geometry" and rejected.loc["w202", "reason"] == "invalid_geometry"
+    b = gpd.read_parquet(tmp_path / "run" / "buildings.parquet")
+    assert sorted(b["building_id"]) == ["w100", "w101", "w102", "w103", "w203"] and counts["repaired_geometries"] == 1

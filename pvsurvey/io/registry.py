@@ -23,6 +23,8 @@ from .storage import is_file, local_copy
 from ..locations import location
 from .crs import declared_crs, is_gcj02
 from .encoding import text_file_encoding
+from ..model.footprints import GEOMETRY_PROBLEM
+from .geometries import decode_geometries
 from .fields import CAPACITY_TO_KWP, geometry_column, numbers, parse_dates, plan_columns
 from .vector import WGS84, read_vector, vector_format
 
@@ -70,16 +72,18 @@ def _read_registry(path: Path, source: VectorSource) -> pd.DataFrame:
     if kind == "csv":
         encoding = text_file_encoding(path, source.encoding, "installations")
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding=encoding)
-        geometry = None
+        geometry = refused = None
         wkt_column = geometry_column(source) or ("geometry" if "geometry" in frame.columns else None)
         if wkt_column is not None:
             if wkt_column not in frame.columns:
                 raise InputFileError(f"{path}: no column '{wkt_column}' (installations.columns.geometry in the config)")
             wkt = frame.pop(wkt_column)
-            geometry = shapely.from_wkt(wkt.astype(object).where(wkt.notna(), None).to_numpy(), on_invalid="ignore")
+            geometry, refused = decode_geometries(wkt.astype(object).where(wkt.notna(), None).to_numpy(),
+                                                  shapely.from_wkt)
     else:
         gdf = read_vector(path, source.crs, source.layer, what="installations", encoding=source.encoding)
-        frame = pd.DataFrame(gdf.drop(columns=[gdf.geometry.name, "source_row"]))
+        refused = gdf[GEOMETRY_PROBLEM].to_numpy(dtype=object) if GEOMETRY_PROBLEM in gdf else None
+        frame = pd.DataFrame(gdf.drop(columns=[gdf.geometry.name, "source_row", GEOMETRY_PROBLEM], errors="ignore"))
         geometry = np.asarray(gdf.geometry.values, dtype=object)
     plan = plan_columns(frame.columns, source, "installations", path)
     frame = plan.apply(frame)
@@ -146,6 +150,9 @@ def _read_registry(path: Path, source: VectorSource) -> pd.DataFrame:
         out.loc[fill, "lon"] = shapely.get_x(geometry[fill])
         out.loc[fill, "lat"] = shapely.get_y(geometry[fill])
     out["array_geometry"] = arrays
+    if refused is not None:  # a polygon GEOS could not build, and nothing else locates the row
+        unlocated = out["building_id"].isna().to_numpy() & ~np.isfinite(out["lon"].to_numpy())
+        flag(pd.Series(~pd.isna(refused) & unlocated, index=out.index), "invalid_geometry")
     out["reject_reason"] = reason
     return out
 

@@ -26,10 +26,12 @@ from pyproj import CRS, Transformer
 from ..columns import ID_SOURCES
 from ..coords import gcj02_to_wgs84, transform_geometries
 from ..errors import CRSError, InputFileError
+from ..model.footprints import GEOMETRY_PROBLEM
 from ..locations import Location, is_url, location, name_of, suffix_of
 from .crs import declared_crs as declared_crs_of, is_gcj02
 from .encoding import scan_text, shapefile_encoding, text_file_encoding
 from .fields import FOOTPRINT_ID_HEADERS, ColumnPlan, header_key
+from .geometries import decode_geometries, nan_coordinate_rows
 from .storage import identity_digest, is_file, local_copy, parquet_file, parquet_files
 
 _FORMATS = {
@@ -96,13 +98,21 @@ def _parquet_crs(meta) -> CRS | None:
     return CRS.from_user_input(col["crs"]) if col["crs"] is not None else None
 
 
-def geoframe_from_arrow(table, schema) -> gpd.GeoDataFrame:
+def geoframe_from_arrow(table, schema, problems: bool = False) -> gpd.GeoDataFrame:
     """A GeoDataFrame from an Arrow table read out of a GeoParquet file whose
-    schema (with its 'geo' metadata) is ``schema``; unparsable WKB becomes None."""
+    schema (with its 'geo' metadata) is ``schema``; unparsable WKB becomes None
+    (with GEOS's message in a ``GEOMETRY_PROBLEM`` column when ``problems``)."""
     geo = json.loads(schema.metadata[b"geo"])
     geom_col = geo.get("primary_column", "geometry")
-    geoms = shapely.from_wkb(table.column(geom_col).to_numpy(zero_copy_only=False), on_invalid="ignore")
-    return gpd.GeoDataFrame(table.drop_columns([geom_col]).to_pandas(), geometry=geoms, crs=_parquet_crs(schema))
+    wkb = table.column(geom_col).to_numpy(zero_copy_only=False)
+    if problems:
+        geoms, messages = decode_geometries(wkb)
+    else:
+        geoms = shapely.from_wkb(wkb, on_invalid="ignore")
+    gdf = gpd.GeoDataFrame(table.drop_columns([geom_col]).to_pandas(), geometry=geoms, crs=_parquet_crs(schema))
+    if problems:
+        gdf[GEOMETRY_PROBLEM] = messages
+    return gdf
 
 
 def _row_group_digest(fh, meta, groups) -> str:
@@ -248,7 +258,9 @@ def plan_partitions(path: Location, rows_per_partition: int, layer: str | None =
 
 def read_partition(part: Partition, declared_crs: str | None = None) -> gpd.GeoDataFrame:
     """Read one partition as a GeoDataFrame in WGS84 lon/lat with a ``source_row``
-    column; geometries that cannot be parsed come back as None.
+    column; geometries that GEOS cannot build (or that hold NaN coordinates) come
+    back as None with the reason in a ``GEOMETRY_PROBLEM`` column, so that one
+    bad row never costs the partition (:mod:`pvsurvey.io.geometries`).
 
     Raises
     ------
@@ -259,24 +271,43 @@ def read_partition(part: Partition, declared_crs: str | None = None) -> gpd.GeoD
     try:
         if part.kind == "parquet":
             parquet = parquet_file(path)
-            gdf = geoframe_from_arrow(parquet.read_row_groups(list(part.row_groups)), parquet.schema_arrow)
+            gdf = geoframe_from_arrow(parquet.read_row_groups(list(part.row_groups)), parquet.schema_arrow,
+                                      problems=True)
         elif part.kind == "osm":
-            gdf = pyogrio.read_dataframe(path, layer="multipolygons", where="building IS NOT NULL")
-            gdf = _osm_attributes(gdf)
+            gdf = _osm_attributes(_read_ogr(path, "multipolygons", None, where="building IS NOT NULL"))
         elif part.kind == "csv":
             gdf = _read_csv_wkt(path, part.start, part.stop - part.start, part.encoding, part.wkt_column)
         else:
-            gdf = pyogrio.read_dataframe(path, layer=part.layer, skip_features=part.start,
-                                         max_features=part.stop - part.start, fid_as_index=False,
-                                         encoding=part.ogr_encoding)
+            gdf = _read_ogr(path, part.layer, part.ogr_encoding, part.start, part.stop - part.start)
     except (InputFileError, CRSError):
         raise
     except Exception as exc:
-        raise InputFileError(f"{path}: cannot read rows {part.start}–{part.stop}: {exc}") from None
+        rows = f"rows {part.start}–{part.stop}" if part.stop >= 0 else "it"
+        raise InputFileError(f"{path}: cannot read {rows}: {exc}") from None
     start = part.start if part.start >= 0 else 0
     gdf = ColumnPlan(dict(part.columns)).apply(gdf.reset_index(drop=True))
+    nan = nan_coordinate_rows(gdf.geometry.values)
+    if nan.any():  # GEOS builds them, but nothing can be measured: rejected as invalid_geometry
+        gdf.loc[nan, GEOMETRY_PROBLEM] = "NaN coordinates in the file"
+        gdf.geometry.values[nan] = None
     gdf["source_row"] = np.arange(start, start + len(gdf), dtype=np.int64)
     return to_wgs84(gdf, declared_crs, path)
+
+
+def _read_ogr(path, layer: str | None, encoding: str | None, skip: int = 0, count: int | None = None,
+              where: str | None = None) -> gpd.GeoDataFrame:
+    """A GDAL layer (or a slice of it) through pyogrio, its WKB decoded row by row
+    (pyogrio's own decoding raises on the first geometry GEOS refuses)."""
+    from pyogrio.raw import read
+
+    meta, _, wkb, fields = read(str(path), layer=layer, encoding=encoding, skip_features=skip,
+                                max_features=count, where=where)
+    n = len(fields[0]) if len(fields) else (0 if wkb is None else len(wkb))
+    frame = pd.DataFrame({name: values for name, values in zip(meta["fields"], fields)}, index=pd.RangeIndex(n))
+    geoms, problems = decode_geometries(np.full(n, None, dtype=object) if wkb is None else wkb)
+    gdf = gpd.GeoDataFrame(frame, geometry=geoms, crs=meta["crs"])
+    gdf[GEOMETRY_PROBLEM] = problems
+    return gdf
 
 
 def to_wgs84(gdf: gpd.GeoDataFrame, declared_crs: str | None, path: Location) -> gpd.GeoDataFrame:
@@ -311,8 +342,10 @@ def _read_csv_wkt(path: Path, start: int, nrows: int, encoding: str | None = Non
                              f"{'the configured ' + repr(wkt_column) if wkt_column else 'one of ' + ', '.join(names)}"
                              "; name it in the config with 'columns: {geometry: <its header>}')")
     wkt = df.pop(geom_col).astype(object).where(lambda s: s.notna(), None).to_numpy()
-    geoms = shapely.from_wkt(wkt, on_invalid="ignore")
-    return gpd.GeoDataFrame(df, geometry=geoms, crs=None)
+    geoms, problems = decode_geometries(wkt, shapely.from_wkt)
+    gdf = gpd.GeoDataFrame(df, geometry=geoms, crs=None)
+    gdf[GEOMETRY_PROBLEM] = problems
+    return gdf
 
 
 _OSM_TAGS = {"building:levels": "levels", "roof:shape": "roof_shape", "roof:material": "roof_material",
@@ -333,6 +366,8 @@ def _osm_attributes(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     tags = gdf["other_tags"].astype("string") if "other_tags" in gdf else pd.Series(pd.NA, index=gdf.index, dtype="string")
     for tag, col in _OSM_TAGS.items():
         out[col] = tags.str.extract(rf'"{tag}"=>"([^"]*)"', expand=False)
+    if GEOMETRY_PROBLEM in gdf:
+        out[GEOMETRY_PROBLEM] = gdf[GEOMETRY_PROBLEM].to_numpy()
     return gpd.GeoDataFrame(out, geometry=gdf.geometry.values, crs=gdf.crs)
 
 

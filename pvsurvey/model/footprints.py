@@ -14,14 +14,19 @@ import shapely
 from ..columns import ID_SOURCES, REJECTED_COLUMNS
 
 
+# Column a reader adds where a row's geometry was there but GEOS could not build it
+# (GEOS's message), or held NaN coordinates; the row is rejected with that detail.
+GEOMETRY_PROBLEM = "_geometry_problem"
+
 # Reason codes of rejected rows (the README lists them with what the user sees).
 REASONS = {
     "null_geometry": "no geometry",
-    "unparsable_geometry": "geometry could not be parsed",
+    "unparsable_geometry": "geometry could not be parsed (not WKB/WKT)",
     "empty_geometry": "empty geometry",
     "not_polygon": "geometry is not a polygon",
     "coordinates_out_of_range": "coordinates outside -180..180 / -90..90 after reprojection to WGS84 (wrong CRS?)",
-    "invalid_geometry": "invalid polygon that make_valid could not turn into a polygon",
+    "invalid_geometry": "a polygon GEOS cannot build (e.g. a ring of fewer than 4 points, NaN coordinates) or that "
+                        "make_valid could not turn into a polygon",
     "duplicate_id": "building id already seen in this input",
     "unmeasurable": "area not computable in the roof's UTM zone (the shape spans far too wide)",
     "too_small": "footprint smaller than roof.min_footprint_area_m2",
@@ -67,14 +72,50 @@ def derived_ids(lon, lat) -> np.ndarray:
     return ("g" + pd.Series(qx * 200_000_000 + qy).astype(str)).to_numpy(dtype=object)
 
 
-def rejected_rows(frame: pd.DataFrame, ids, reason: str, source_file: str) -> pd.DataFrame:
+def rejected_rows(frame: pd.DataFrame, ids, reason: str, source_file: str, details=None) -> pd.DataFrame:
+    message = np.full(len(frame), REASONS[reason], dtype=object)
+    if details is not None and len(details):  # GEOS's own words where it refused a row
+        given = ~pd.isna(details)
+        message[given] = [f"{REASONS[reason]}: {d}" for d in np.asarray(details, dtype=object)[given]]
     return pd.DataFrame({
         "source_file": source_file,
         "source_row": frame["source_row"].to_numpy(dtype=np.int64),
         "building_id": pd.array(ids, dtype="string"),
         "reason": reason,
-        "message": REASONS[reason],
+        "message": message,
     }, columns=REJECTED_COLUMNS)
+
+
+def _without_empty_parts(geom):
+    """A polygon or multipolygon without its empty parts and empty holes (GEOS
+    crashes buffering a polygon with an empty hole); an empty polygon when nothing is left."""
+    polygons = []
+    for part in shapely.get_parts(geom):
+        if part.is_empty:
+            continue
+        polygons.append(shapely.Polygon(part.exterior, [ring for ring in part.interiors if not ring.is_empty]))
+    if not polygons:
+        return shapely.Polygon()
+    return polygons[0] if shapely.get_type_id(geom) == 3 else shapely.MultiPolygon(polygons)
+
+
+def _has_empty_parts(geoms: np.ndarray) -> np.ndarray:
+    """Polygons with an empty hole, multipolygons with an empty part or hole."""
+    out = np.zeros(len(geoms), dtype=bool)
+    if not len(geoms):
+        return out
+    parts, index = shapely.get_parts(geoms, return_index=True)
+    out[np.unique(index[shapely.is_empty(parts)])] = True
+    rings, ring_index = shapely.get_rings(parts, return_index=True)
+    out[np.unique(index[ring_index[shapely.is_empty(rings)]])] = True
+    return out
+
+
+def _union_parts(parts: np.ndarray):
+    try:
+        return shapely.union_all(parts)
+    except shapely.errors.GEOSException:  # a topology GEOS cannot resolve: no polygon, the row is rejected
+        return None
 
 
 def _make_valid(geoms: np.ndarray) -> np.ndarray:
@@ -94,6 +135,14 @@ def _make_valid(geoms: np.ndarray) -> np.ndarray:
             except shapely.errors.GEOSException:
                 out[i] = None
         return out
+
+
+def _non_finite_rows(geoms: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(geoms), dtype=bool)
+    if len(geoms):
+        coords, index = shapely.get_coordinates(geoms, return_index=True)
+        out[np.unique(index[~np.isfinite(coords).all(axis=1)])] = True
+    return out
 
 
 def clean_footprints(raw: gpd.GeoDataFrame, source_file: str, id_column: str | None = None,
@@ -131,7 +180,14 @@ def clean_footprints(raw: gpd.GeoDataFrame, source_file: str, id_column: str | N
                else np.full(n, None, dtype=object))
 
     reason = np.full(n, None, dtype=object)
+    details = np.full(n, None, dtype=object)
     reason[pd.isna(geoms)] = "null_geometry"
+    if GEOMETRY_PROBLEM in raw.columns:  # there, but GEOS could not build it (the reader kept GEOS's message)
+        problem = raw[GEOMETRY_PROBLEM].to_numpy(dtype=object)
+        refused = ~pd.isna(problem)
+        details[refused] = problem[refused]
+        parse_error = refused & np.array([isinstance(p, str) and "ParseException" in p for p in problem])
+        reason[refused] = np.where(parse_error[refused], "unparsable_geometry", "invalid_geometry")
     has = reason == None  # noqa: E711 (elementwise)
     geoms = geoms.copy()
     if shapely.has_z(geoms[has]).any():  # 3D/measured input: areas are planar, drop Z
@@ -142,13 +198,23 @@ def clean_footprints(raw: gpd.GeoDataFrame, source_file: str, id_column: str | N
     type_id = shapely.get_type_id(np.where(has, geoms, None))
     reason[has & ~np.isin(type_id, (3, 6))] = "not_polygon"
     has &= np.isin(type_id, (3, 6))
+    hollow = np.flatnonzero(has)[_has_empty_parts(geoms[has])]
+    repaired = 0
+    if len(hollow):  # empty parts or holes (an OSM relation's missing ring): dropped, the rest kept
+        geoms[hollow] = [_without_empty_parts(g) for g in geoms[hollow]]
+        emptied = hollow[shapely.is_empty(geoms[hollow])]
+        reason[emptied] = "empty_geometry"
+        has[emptied] = False
+        repaired += len(hollow) - len(emptied)
     box = shapely.bounds(np.where(has, geoms, None))
+    # GEOS's bounds skip NaN: a reprojection that failed for some vertices is caught here
+    bad_vertex = np.flatnonzero(has)[_non_finite_rows(geoms[has])]
     in_range = np.isfinite(box).all(axis=1) & (box[:, 0] >= -180) & (box[:, 2] <= 180) & \
         (box[:, 1] >= -90) & (box[:, 3] <= 90)
+    in_range[bad_vertex] = False
     reason[has & ~in_range] = "coordinates_out_of_range"
     has &= in_range
     invalid = has & ~shapely.is_valid(np.where(has, geoms, None))
-    repaired = 0
     if invalid.any():
         fixed = _make_valid(geoms[invalid])
         # keep only polygonal parts of what make_valid returns (collections may carry lines)
@@ -156,14 +222,14 @@ def clean_footprints(raw: gpd.GeoDataFrame, source_file: str, id_column: str | N
         poly = np.isin(shapely.get_type_id(parts), (3, 6))
         merged = np.full(invalid.sum(), None, dtype=object)
         if poly.any():
-            grouped = pd.Series(parts[poly]).groupby(index[poly]).agg(lambda s: shapely.union_all(s.to_numpy()))
+            grouped = pd.Series(parts[poly]).groupby(index[poly]).agg(lambda s: _union_parts(s.to_numpy()))
             merged[grouped.index.to_numpy()] = grouped.to_numpy()
         ok = ~pd.isna(merged)
         ok[ok] = ~shapely.is_empty(merged[ok]) & (shapely.area(merged[ok]) > 0)
         idx = np.flatnonzero(invalid)
         geoms[idx[ok]] = merged[ok]
         reason[idx[~ok]] = "invalid_geometry"
-        repaired = int(ok.sum())
+        repaired += int(ok.sum())
         has[idx[~ok]] = False
 
     # single-part multipolygons (OSM, many GIS exports) become plain polygons: the fast roof path takes them
@@ -183,7 +249,8 @@ def clean_footprints(raw: gpd.GeoDataFrame, source_file: str, id_column: str | N
     reason[dup] = "duplicate_id"
     has &= ~dup
 
-    rejected = [rejected_rows(raw.iloc[np.flatnonzero(reason == code)], ids[reason == code], code, source_file)
+    rejected = [rejected_rows(raw.iloc[np.flatnonzero(reason == code)], ids[reason == code], code, source_file,
+                          details[reason == code])
                 for code in REASONS if (reason == code).any()]
     keep = np.flatnonzero(has)
     accepted = gpd.GeoDataFrame({

@@ -33,6 +33,7 @@ REGISTRY_REASONS = {
     "unknown_status": "status is not connected, under_construction or planned (or a known Chinese spelling)",
     "connected_without_date": "a connected system needs its commissioned_on date",
     "invalid_coordinates": "lon/lat are not numbers within -180..180 / -90..90",
+    "invalid_geometry": "the array's polygon could not be built (GEOS) and nothing else locates the row",
     "no_location": "no building_id, lon/lat or array polygon to find the building by",
     "unknown_building_id": "building_id is not among the surveyed buildings",
     "no_building_within_distance": "no surveyed building contains or overlaps the location or lies within "
