@@ -100,14 +100,26 @@ def _without_empty_parts(geom):
 
 
 def _has_empty_parts(geoms: np.ndarray) -> np.ndarray:
-    """Polygons with an empty hole, multipolygons with an empty part or hole."""
+    """Polygons with an empty hole, multipolygons with an empty part or hole.
+
+    Only polygons with holes and multipolygons of several parts (or whose one
+    part has holes) are looked into: most footprints are neither, and taking
+    every geometry apart would cost a quarter of a second per 50,000 roofs.
+    """
     out = np.zeros(len(geoms), dtype=bool)
     if not len(geoms):
         return out
-    parts, index = shapely.get_parts(geoms, return_index=True)
-    out[np.unique(index[shapely.is_empty(parts)])] = True
+    multi = shapely.get_type_id(geoms) == 6
+    first = geoms.copy()
+    first[multi] = shapely.get_geometry(geoms[multi], 0)
+    look = np.flatnonzero((multi & (shapely.get_num_geometries(geoms) > 1)) |
+                          (shapely.get_num_interior_rings(first) > 0))
+    if not len(look):
+        return out
+    parts, index = shapely.get_parts(geoms[look], return_index=True)
+    out[look[np.unique(index[shapely.is_empty(parts)])]] = True
     rings, ring_index = shapely.get_rings(parts, return_index=True)
-    out[np.unique(index[ring_index[shapely.is_empty(rings)]])] = True
+    out[look[np.unique(index[ring_index[shapely.is_empty(rings)]])]] = True
     return out
 
 
@@ -184,10 +196,10 @@ def clean_footprints(raw: gpd.GeoDataFrame, source_file: str, id_column: str | N
     reason[pd.isna(geoms)] = "null_geometry"
     if GEOMETRY_PROBLEM in raw.columns:  # there, but GEOS could not build it (the reader kept GEOS's message)
         problem = raw[GEOMETRY_PROBLEM].to_numpy(dtype=object)
-        refused = ~pd.isna(problem)
+        refused = np.flatnonzero(~pd.isna(problem))
         details[refused] = problem[refused]
-        parse_error = refused & np.array([isinstance(p, str) and "ParseException" in p for p in problem])
-        reason[refused] = np.where(parse_error[refused], "unparsable_geometry", "invalid_geometry")
+        reason[refused] = ["unparsable_geometry" if "ParseException" in str(p) else "invalid_geometry"
+                           for p in problem[refused]]
     has = reason == None  # noqa: E711 (elementwise)
     geoms = geoms.copy()
     if shapely.has_z(geoms[has]).any():  # 3D/measured input: areas are planar, drop Z
