@@ -4,7 +4,8 @@ Every reader gets the file's geometries as WKB (GDAL through pyogrio, GeoParquet
 through pyarrow) or WKT (CSV) and decodes them here: what GEOS refuses (a ring of
 two points, a truncated WKB, text that is not WKT) comes back as None with GEOS's
 message in :data:`pvsurvey.model.footprints.GEOMETRY_PROBLEM`, and the row is
-rejected with its reason by :func:`pvsurvey.model.footprints.clean_footprints`.
+rejected with its reason by :func:`pvsurvey.model.footprints.clean_footprints`
+(which also rejects shapes GEOS builds but nothing can measure: NaN coordinates).
 Input rows = accepted + rejected, always.
 """
 
@@ -38,16 +39,3 @@ def decode_geometries(values, parse=shapely.from_wkb) -> tuple[np.ndarray, np.nd
             except Exception as exc:  # GEOSException, or a value of the wrong type
                 problems[i] = str(exc).splitlines()[0] or type(exc).__name__
     return geoms, problems
-
-
-def nan_coordinate_rows(geoms: np.ndarray) -> np.ndarray:
-    """Rows whose geometry has a NaN coordinate (GEOS builds them, then every
-    measure of them is meaningless)."""
-    geoms = np.asarray(geoms, dtype=object)
-    out = np.zeros(len(geoms), dtype=bool)
-    present = ~pd.isna(geoms)
-    if present.any():
-        coords, index = shapely.get_coordinates(geoms[present], return_index=True)
-        rows = np.flatnonzero(present)
-        out[rows[np.unique(index[np.isnan(coords).any(axis=1)])]] = True
-    return out

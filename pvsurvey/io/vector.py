@@ -31,7 +31,7 @@ from ..locations import Location, is_url, location, name_of, suffix_of
 from .crs import declared_crs as declared_crs_of, is_gcj02
 from .encoding import scan_text, shapefile_encoding, text_file_encoding
 from .fields import FOOTPRINT_ID_HEADERS, ColumnPlan, header_key
-from .geometries import decode_geometries, nan_coordinate_rows
+from .geometries import decode_geometries
 from .storage import identity_digest, is_file, local_copy, parquet_file, parquet_files
 
 _FORMATS = {
@@ -258,9 +258,9 @@ def plan_partitions(path: Location, rows_per_partition: int, layer: str | None =
 
 def read_partition(part: Partition, declared_crs: str | None = None) -> gpd.GeoDataFrame:
     """Read one partition as a GeoDataFrame in WGS84 lon/lat with a ``source_row``
-    column; geometries that GEOS cannot build (or that hold NaN coordinates) come
-    back as None with the reason in a ``GEOMETRY_PROBLEM`` column, so that one
-    bad row never costs the partition (:mod:`pvsurvey.io.geometries`).
+    column; geometries that GEOS cannot build come back as None with GEOS's
+    message in a ``GEOMETRY_PROBLEM`` column, so that one bad row never costs
+    the partition (:mod:`pvsurvey.io.geometries`).
 
     Raises
     ------
@@ -286,10 +286,6 @@ def read_partition(part: Partition, declared_crs: str | None = None) -> gpd.GeoD
         raise InputFileError(f"{path}: cannot read {rows}: {exc}") from None
     start = part.start if part.start >= 0 else 0
     gdf = ColumnPlan(dict(part.columns)).apply(gdf.reset_index(drop=True))
-    nan = nan_coordinate_rows(gdf.geometry.values)
-    if nan.any():  # GEOS builds them, but nothing can be measured: rejected as invalid_geometry
-        gdf.loc[nan, GEOMETRY_PROBLEM] = "NaN coordinates in the file"
-        gdf.geometry.values[nan] = None
     gdf["source_row"] = np.arange(start, start + len(gdf), dtype=np.int64)
     return to_wgs84(gdf, declared_crs, path)
 

@@ -99,7 +99,7 @@ def _without_empty_parts(geom):
     return polygons[0] if shapely.get_type_id(geom) == 3 else shapely.MultiPolygon(polygons)
 
 
-def _has_empty_parts(geoms: np.ndarray) -> np.ndarray:
+def _has_empty_parts(geoms: np.ndarray, type_id: np.ndarray) -> np.ndarray:
     """Polygons with an empty hole, multipolygons with an empty part or hole.
 
     Only polygons with holes and multipolygons of several parts (or whose one
@@ -109,7 +109,7 @@ def _has_empty_parts(geoms: np.ndarray) -> np.ndarray:
     out = np.zeros(len(geoms), dtype=bool)
     if not len(geoms):
         return out
-    multi = shapely.get_type_id(geoms) == 6
+    multi = type_id == 6
     first = geoms.copy()
     first[multi] = shapely.get_geometry(geoms[multi], 0)
     look = np.flatnonzero((multi & (shapely.get_num_geometries(geoms) > 1)) |
@@ -149,11 +149,11 @@ def _make_valid(geoms: np.ndarray) -> np.ndarray:
         return out
 
 
-def _non_finite_rows(geoms: np.ndarray) -> np.ndarray:
+def _nan_rows(geoms: np.ndarray) -> np.ndarray:
     out = np.zeros(len(geoms), dtype=bool)
     if len(geoms):
         coords, index = shapely.get_coordinates(geoms, return_index=True)
-        out[np.unique(index[~np.isfinite(coords).all(axis=1)])] = True
+        out[np.unique(index[np.isnan(coords).any(axis=1)])] = True
     return out
 
 
@@ -210,7 +210,7 @@ def clean_footprints(raw: gpd.GeoDataFrame, source_file: str, id_column: str | N
     type_id = shapely.get_type_id(np.where(has, geoms, None))
     reason[has & ~np.isin(type_id, (3, 6))] = "not_polygon"
     has &= np.isin(type_id, (3, 6))
-    hollow = np.flatnonzero(has)[_has_empty_parts(geoms[has])]
+    hollow = np.flatnonzero(has)[_has_empty_parts(geoms[has], type_id[has])]
     repaired = 0
     if len(hollow):  # empty parts or holes (an OSM relation's missing ring): dropped, the rest kept
         geoms[hollow] = [_without_empty_parts(g) for g in geoms[hollow]]
@@ -219,14 +219,15 @@ def clean_footprints(raw: gpd.GeoDataFrame, source_file: str, id_column: str | N
         has[emptied] = False
         repaired += len(hollow) - len(emptied)
     box = shapely.bounds(np.where(has, geoms, None))
-    # GEOS's bounds skip NaN: a reprojection that failed for some vertices is caught here
-    bad_vertex = np.flatnonzero(has)[_non_finite_rows(geoms[has])]
     in_range = np.isfinite(box).all(axis=1) & (box[:, 0] >= -180) & (box[:, 2] <= 180) & \
         (box[:, 1] >= -90) & (box[:, 3] <= 90)
-    in_range[bad_vertex] = False
     reason[has & ~in_range] = "coordinates_out_of_range"
     has &= in_range
     invalid = has & ~shapely.is_valid(np.where(has, geoms, None))
+    if invalid.any():  # NaN coordinates (GEOS's bounds skip them) make a shape invalid, and nothing can repair them
+        nan = np.flatnonzero(invalid)[_nan_rows(geoms[invalid])]
+        reason[nan], details[nan] = "invalid_geometry", "NaN coordinates"
+        has[nan] = invalid[nan] = False
     if invalid.any():
         fixed = _make_valid(geoms[invalid])
         # keep only polygonal parts of what make_valid returns (collections may carry lines)
