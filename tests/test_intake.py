@@ -513,3 +513,64 @@ def test_an_osm_extract_with_a_two_point_ring_and_a_self_intersecting_way_runs_t
     assert rejected.loc["w201", "reason"] == "invalid_geometry" and rejected.loc["w202", "reason"] == "invalid_geometry"
     b = gpd.read_parquet(tmp_path / "run" / "buildings.parquet")
     assert sorted(b["building_id"]) == ["w100", "w101", "w102", "w103", "w203"] and counts["repaired_geometries"] == 1
+
+
+# --- 5. survey names in any language -----------------------------------------------------------
+
+def test_name_file_stems_are_safe_and_stable():
+    from pvsurvey.naming import name_file_stem
+
+    assert name_file_stem("shanghai-demo") == "shanghai-demo"  # every name allowed before keeps its files
+    assert name_file_stem("金桥开发区屋顶普查") == "金桥开发区屋顶普查"
+    assert name_file_stem("金橋開發區") == "金橋開發區"
+    assert name_file_stem("金桥开发区屋顶普查") == name_file_stem("金桥开发区屋顶普查")  # the same every night
+    nfd = "Ame\u0301lie"  # typed on a system that decomposes accents
+    assert name_file_stem(nfd) == name_file_stem("Amélie") == "Amélie"
+    for hostile in ("../../etc 金桥", "..", ".hidden", "a/b", "CON", "x" * 300, "金桥" * 80, "a\\b"):
+        stem = name_file_stem(hostile)
+        assert "/" not in stem and "\\" not in stem and not stem.startswith((".", "-")) and stem
+        assert len(stem.encode("utf-8")) <= 129 and stem != hostile
+    assert name_file_stem("a/b") != name_file_stem("a_b")  # two names never share a file
+
+
+def test_survey_names_in_any_language_and_only_one_line(tmp_path):
+    base = {"footprints": "a.gpkg", "irradiance": {"ghi": "g.tif"}}
+    assert config_from_dict({"name": " 金桥开发区屋顶普查 ", **base}, tmp_path).name == "金桥开发区屋顶普查"
+    assert config_from_dict({"name": "Zone industrielle de l'Est", **base}, tmp_path).name == "Zone industrielle de l'Est"
+    with pytest.raises(ConfigError, match="key 'name'.*one line of text"):
+        config_from_dict({"name": "金桥\n普查", **base}, tmp_path)
+    with pytest.raises(ConfigError, match="key 'name'"):
+        config_from_dict({"name": "   ", **base}, tmp_path)
+
+
+@pytest.mark.slow
+def test_a_chinese_survey_name_through_a_whole_run(tmp_path, monkeypatch):
+    name = "金桥开发区屋顶普查"
+    roofs_utm().to_file(tmp_path / "roofs.gpkg", engine="pyogrio")
+    write_ghi_raster(tmp_path / "ghi.tif")
+    x, y = ORIGIN
+    gpd.GeoDataFrame({"park_id": ["金桥-1"], "name": ["金桥出口加工区"], "district": ["浦东新区"]},
+                     geometry=[shapely.box(x - 100, y - 100, x + 500, y + 200)], crs="EPSG:32651").to_file(
+        tmp_path / "parks.gpkg", engine="pyogrio")
+    (tmp_path / "reg.csv").write_bytes("building_id,装机容量(kW),并网日期,状态\r\nA,100,2023/5/1,并网\r\n".encode("gbk"))
+    config = write_config(tmp_path, name=name, parks="parks.gpkg", installations="reg.csv")
+    monkeypatch.chdir(tmp_path)  # the default run directory: runs/<name>
+    result = CliRunner().invoke(commands(), ["run", str(config), "--serial"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    run_dir = tmp_path / "runs" / name
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["name"] == name and (run_dir / "_COMPLETE").is_file()
+    assert (tmp_path / "runs" / f"{name}-history.csv").is_file()
+    from pvsurvey.naming import safe_file_stem
+
+    assert [p.name for p in (run_dir / "candidates").iterdir()] == [f"park-{safe_file_stem('金桥-1')}.csv"]
+    assert name in (run_dir / "maps" / "index.html").read_text(encoding="utf-8")
+    # the park manager's edits come back (saved from Excel in the Chinese code page) into the store named after the survey
+    edited = pd.read_csv(run_dir / "candidates.csv", encoding="utf-8-sig", dtype=str)
+    status = next(c for c in edited.columns if "状态" in c)
+    edited[status] = "已同意"
+    edited.to_csv(tmp_path / "edited.csv", index=False, encoding="gb18030")
+    result = CliRunner().invoke(commands(), ["candidates", "import", str(tmp_path / "edited.csv"), "--run", str(run_dir)])
+    assert result.exit_code == 0, (result.output, result.exception)
+    store = pd.read_csv(tmp_path / "runs" / f"{name}-candidate-status.csv", encoding="utf-8-sig")
+    assert set(store["status"]) == {"agreed"} and len(store) == len(edited)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
 
@@ -389,7 +390,9 @@ class Checks(_Strict):
 class SurveyConfig(_Strict):
     """A whole survey, as written in one YAML file under ``pipelines/``."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    # The survey's name, in any language (金桥开发区屋顶普查); the files named after
+    # it (runs/<name>, <name>-history.csv …) use pvsurvey.naming.name_file_stem.
+    name: str = Field(min_length=1, max_length=100)
     footprints: FootprintSource
     parks: Optional[ParkSource] = None
     installations: Optional[RegistrySource] = None
@@ -406,6 +409,16 @@ class SurveyConfig(_Strict):
     checks: Checks = Checks()
     # The folder the config came from; relative paths were resolved against it.
     base_dir: Path = Path(".")
+
+    @field_validator("name")
+    @classmethod
+    def _one_line_name(cls, value):
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be blank")
+        if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+            raise ValueError("must be one line of text, without control characters")
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -32,6 +32,7 @@ from ..locations import is_url, location
 from ..tools.map_writer import publish_maps, write_maps
 from ..io.writers import write_json
 from ..config.schema import RegistrySource, SurveyConfig
+from ..naming import name_file_stem
 from ..execution.executor import Executor
 from .survey_task import SurveyContext, survey_cache_key, survey_partition
 from ..store.runs import new_partial_dir, new_run_id, publish, run_lock, store_dir
@@ -82,7 +83,7 @@ def package_versions() -> dict:
 
 
 def default_run_dir(config: SurveyConfig) -> Path:
-    return Path("runs") / config.name
+    return Path("runs") / name_file_stem(config.name)
 
 
 def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | Path | None = None,

@@ -9,12 +9,14 @@ from pathlib import Path
 import pandas as pd
 
 from ..io.encoding import text_file_encoding
+from ..naming import name_file_stem
 
 
 
 def candidate_status_path(name: str, run_dir: Path) -> Path:
     """The park managers' status store, kept beside the runs so it outlives them."""
-    return Path(run_dir).absolute().parent / f"{name}-candidate-status.csv"  # beside the pointer, not inside a run
+    # beside the pointer, not inside a run
+    return Path(run_dir).absolute().parent / f"{name_file_stem(name)}-candidate-status.csv"
 
 
 def read_candidate_statuses(path: Path) -> pd.DataFrame | None:

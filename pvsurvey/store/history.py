@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..io.writers import atomic_write
+from ..naming import name_file_stem
 
 
 HISTORY_COLUMNS = ["as_of", "run_finished_at", "level", "key", "name", "usable_area_m2", "usable_area_with_pv_m2",
@@ -20,8 +21,10 @@ HISTORY_COLUMNS = ["as_of", "run_finished_at", "level", "key", "name", "usable_a
 
 def history_path(name: str, history_file: str | Path | None, run_dir: Path) -> Path:
     """The history of survey ``name``: ``progress.history_file`` where the config sets one,
-    else ``<name>-history.csv`` beside the run directory (it outlives every run)."""
-    return Path(history_file) if history_file else Path(run_dir).absolute().parent / f"{name}-history.csv"
+    else ``<name>-history.csv`` beside the run directory (it outlives every run; the name
+    made a safe file name by :func:`pvsurvey.naming.name_file_stem`)."""
+    return Path(history_file) if history_file else \
+        Path(run_dir).absolute().parent / f"{name_file_stem(name)}-history.csv"
 
 
 def read_history(path: Path) -> pd.DataFrame | None:

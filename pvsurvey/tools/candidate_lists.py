@@ -143,7 +143,7 @@ def import_statuses(file: str | Path, run_dir: str | Path) -> dict:
     status = normalise_status(table["status"])
     bad = table[status.isna()]
     edits = pd.DataFrame({"project_id": table["project_id"].astype(str), "status": status,
-                          "notes": table["notes"].fillna("").astype(str) if "notes" in table else ""})[status.notna()]
+                          "notes": table["notes"].astype(object).fillna("").astype(str) if "notes" in table else ""})[status.notna()]
     current = current_candidates(run)
     known = set(current["project_id"])
     store_path = run.candidate_status_path()
