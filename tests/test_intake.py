@@ -466,6 +466,18 @@ def test_a_run_survives_every_broken_row_of_a_geoparquet_file(tmp_path):
     assert (b["usable_area_m2"] > 0).all() and len(b) == 5  # the empty hole no longer crashes GEOS's buffer
 
 
+def test_a_registry_array_geos_cannot_build_is_the_rows_reason(tmp_path):
+    path = tmp_path / "reg.csv"
+    path.write_text("building_id,capacity_kwp,commissioned_on,status,geometry\n"
+                    ",100,2023-01-01,connected,\"POLYGON ((121.31 31.19, 121.31 31.19))\"\n"   # nothing else locates it
+                    "A,100,2023-01-01,connected,\"POLYGON ((121.31 31.19, 121.31 31.19))\"\n"  # its id still does
+                    ",100,2023-01-01,connected,\"POLYGON ((121.31 31.19, 121.311 31.19, 121.311 31.191, 121.31 31.19))\"\n",
+                    encoding="utf-8")
+    reg = read_registry(VectorSource(path=path))
+    assert list(reg["reject_reason"].fillna("")) == ["invalid_geometry", "", ""]
+    assert reg["array_geometry"].iloc[2] is not None
+
+
 def write_osm_with_broken_ways(path):
     """Four good buildings, a closed way of two nodes (a ring of two points), a closed way
     of three nodes, a way retracing itself (self-intersecting, no area) and a bow-tie."""

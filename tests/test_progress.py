@@ -191,7 +191,7 @@ def test_every_registry_reason_code_has_a_message():
     # the codes the reader flags and the codes matching sets, read from the code itself
     codes = set(re.findall(r'flag\(.*, "(\w+)"\)', inspect.getsource(registry)))
     codes |= set(re.findall(r'reason\[.*\] = "(\w+)"', inspect.getsource(registry_matching)))
-    assert len(codes) == 9
+    assert len(codes) == 10  # invalid_geometry: an array polygon GEOS cannot build, and nothing else locates the row
     assert all(REGISTRY_REASONS.get(code, "").strip() for code in codes)
     assert set(REGISTRY_REASONS) == codes  # and no message for a code that never occurs
 
