@@ -15,7 +15,7 @@ from ..columns import ID_SOURCES, REJECTED_COLUMNS
 
 
 # Column a reader adds where a row's geometry was there but GEOS could not build it
-# (GEOS's message), or held NaN coordinates; the row is rejected with that detail.
+# (GEOS's message, pvsurvey.io.geometries); the row is rejected with that detail.
 GEOMETRY_PROBLEM = "_geometry_problem"
 
 # Reason codes of rejected rows (the README lists them with what the user sees).
