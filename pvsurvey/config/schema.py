@@ -116,10 +116,6 @@ class ParkColumns(_Strict):
     geometry: Optional[str] = None  # CSV: the WKT column
 
 
-class NoUnits(_Strict):
-    pass
-
-
 class RegistryColumns(_Strict):
     registry_id: Optional[str] = None
     building_id: Optional[str] = None
@@ -152,7 +148,6 @@ class FootprintSource(VectorSource):
 
 class ParkSource(VectorSource):
     columns: ParkColumns = ParkColumns()
-    units: NoUnits = NoUnits()
 
 
 class RegistrySource(VectorSource):
