@@ -6,6 +6,7 @@ from __future__ import annotations
 
 
 import logging
+import textwrap
 import unicodedata
 import warnings
 from pathlib import Path
@@ -264,7 +265,7 @@ def trajectory_figure(history: pd.DataFrame, doc: dict, lang: str = "en", plans:
         ax1.plot([base, deadline], [0, target_mw], "--", color="grey", label=t["target_line"])
         ax1.plot(city["as_of"], city["new_kwp_since_baseline"] / 1000, "o-", color="tab:orange", label=t["history"])
         ax1.set_title(t["chart_new"], fontsize=10)
-        ax2.axhline(targets["install_ratio"], color="grey", ls="--", label=t["target_line"])
+        ax2.plot([base, deadline], [targets["install_ratio"]] * 2, "--", color="grey", label=t["target_line"])
         ax2.plot(city["as_of"], city[ratio_col], "o-", color="tab:green", label=t["history"])
         ax2.set_ylim(0, max(targets["install_ratio"] * 1.2, city[ratio_col].max() * 1.1 if len(city) else 0.6))
         ax2.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
@@ -285,9 +286,10 @@ def trajectory_figure(history: pd.DataFrame, doc: dict, lang: str = "en", plans:
             ax.axvline(deadline, color="black", lw=0.6)
             ax.legend(loc="upper left", fontsize=8)
             ax.tick_params(axis="x", labelrotation=30)
-        title = plan_title(plan, lang)
-        if title:
-            row.suptitle(f"{title}\n{status_line(plan, lang)}", fontsize=10)
+        if plan.get("name"):  # the source stays in the table: its script may not be the chart's
+            period = t["period"].format(b=plan["baseline_date"], d=plan["deadline"])
+            head = textwrap.fill(f"{plan['name'][lang]} ({period})", 110)
+            row.suptitle(f"{head}\n{status_line(plan, lang)}", fontsize=10)
     fig.suptitle(f"{t['title']} — {t['as_of']} {doc['as_of']}")
     return fig
 
