@@ -292,6 +292,7 @@ def _write_inputs(tmp: Path) -> None:
         "C,400000,2026-01-01,connected\nC,800000,,planned\n", encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_a_run_after_the_deadline_shows_every_plan_with_its_own_labels(tmp_path):
     _write_inputs(tmp_path)
     plans = {
