@@ -211,7 +211,7 @@ def _plan_sums(sums: pd.DataFrame, plan_id: str | None, assessed: bool) -> pd.Da
     """The summed figures of one plan under the :data:`PROGRESS_SUMS` names: its new
     capacity, and after its deadline the PV connected by then. ``plan_id`` None:
     the figures as of the run date (the default plan's baseline)."""
-    out = sums.reindex(columns=PROGRESS_SUMS, fill_value=0).astype(float)
+    out = sums.reindex(columns=PROGRESS_SUMS, fill_value=0).apply(pd.to_numeric)
     if plan_id is None:
         return out
     for col in PLAN_SUMS if assessed else ["new_kwp_since_baseline"]:
