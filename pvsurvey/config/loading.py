@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import yaml
@@ -30,6 +31,8 @@ def _describe(error: dict) -> str:
     if kind == "missing":
         return f"missing key '{key}'"
     got = error.get("input")
+    if isinstance(got, (dt.date, dt.datetime)):  # YAML reads 2025-12-31 as a date
+        got = got.isoformat()
     shown = f" (got {got!r})" if not isinstance(got, (dict, list)) else ""
     return f"key '{key}': {error['msg']}{shown}"
 

@@ -247,19 +247,124 @@ class Climate(_Strict):
     wind_speed_m_s: float = Field(3.0, ge=0)
 
 
+Ratio = Annotated[float, Field(gt=0, le=1)]
+MW = Annotated[float, Field(ge=0)]
+
+
+class PlanName(_Strict):
+    """A plan's name as people read it, in Chinese and English."""
+
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
+class PlanTargets(_Strict):
+    # Installation-ratio target [0..1] and new-capacity target [MW] (0: none).
+    install_ratio: Ratio
+    new_capacity_mw: MW
+    # Optional per-district / per-park overrides of the ratio target [0..1] and
+    # new-capacity targets [MW] (keys: district names / park ids).
+    district_install_ratio: dict[str, Ratio] = Field(default_factory=dict)
+    park_install_ratio: dict[str, Ratio] = Field(default_factory=dict)
+    district_new_capacity_mw: dict[str, MW] = Field(default_factory=dict)
+    park_new_capacity_mw: dict[str, MW] = Field(default_factory=dict)
+
+
+class PlanScope(_Strict):
+    """Where a plan applies: the whole city (both lists empty, or ``scope: city``),
+    or the listed districts and parks (names as in the parks file's ``district``,
+    park ids as in its ``park_id``); checked against the parks file when a run starts."""
+
+    districts: tuple[str, ...] = ()
+    parks: tuple[str, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _city(cls, data):
+        if data == "city" or data is None:
+            return {}
+        if isinstance(data, str):
+            raise ValueError("must be 'city' or a mapping with 'districts' and/or 'parks' lists")
+        return data
+
+    @property
+    def is_city(self) -> bool:
+        return not self.districts and not self.parks
+
+
+class Plan(_Strict):
+    """A named plan: its targets, period, scope and source document.
+
+    New capacity counts connected systems commissioned after ``baseline_date``
+    and on or before ``deadline`` (and the run's as-of date); after the deadline
+    the plan is assessed at the deadline and never forecast again.
+    """
+
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: PlanName
+    # The document that sets the targets (its number), or what else they rest on.
+    source: str = Field(min_length=1)
+    baseline_date: dt.date
+    deadline: dt.date
+    targets: PlanTargets
+    scope: PlanScope = PlanScope()
+    # The plan's ratio basis; None: the config's progress.ratio_basis.
+    ratio_basis: Optional[Literal["area", "count"]] = None
+
+    @field_validator("deadline")
+    @classmethod
+    def _after_baseline(cls, value, info):
+        baseline = info.data.get("baseline_date")
+        if baseline is not None and value <= baseline:
+            raise ValueError(f"must be after the baseline_date {baseline.isoformat()}")
+        return value
+
+    def label(self, lang: str = "en") -> str:
+        """The plan's name in ``lang``."""
+        return self.name.zh if lang == "zh" else self.name.en
+
+
 class Targets(_Strict):
+    """The default plan written flat (the ``targets:`` key of configs written
+    before ``plans:``): every default here is the 百一 plan's."""
+
     # 百一 plan (沪经信节〔2022〕167号): usable industrial roofs with PV ≥ 50 %,
     # at least 1 GW newly installed, over 2022–2025.
-    install_ratio: float = Field(0.5, gt=0, le=1)
-    new_capacity_mw: float = Field(1000.0, ge=0)
+    id: str = Field("baiyi-2022-2025", min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: PlanName = PlanName(zh="上海市工业和通信业节能降碳“百一”行动计划（2022-2025）",
+                              en="Shanghai industry and communications energy-saving and carbon-reduction "
+                                 "'Baiyi' action plan (2022-2025)")
+    source: str = Field("沪经信节〔2022〕167号", min_length=1)
+    install_ratio: Ratio = 0.5
+    new_capacity_mw: MW = 1000.0
     baseline_date: dt.date = dt.date(2022, 1, 1)
     deadline: dt.date = dt.date(2025, 12, 31)
     # Optional per-district / per-park overrides of the ratio target [0..1] and
     # new-capacity targets [MW] (keys: district names / park ids).
-    district_install_ratio: dict[str, float] = Field(default_factory=dict)
-    park_install_ratio: dict[str, float] = Field(default_factory=dict)
-    district_new_capacity_mw: dict[str, float] = Field(default_factory=dict)
-    park_new_capacity_mw: dict[str, float] = Field(default_factory=dict)
+    district_install_ratio: dict[str, Ratio] = Field(default_factory=dict)
+    park_install_ratio: dict[str, Ratio] = Field(default_factory=dict)
+    district_new_capacity_mw: dict[str, MW] = Field(default_factory=dict)
+    park_new_capacity_mw: dict[str, MW] = Field(default_factory=dict)
+    scope: PlanScope = PlanScope()
+    ratio_basis: Optional[Literal["area", "count"]] = None
+
+    @field_validator("deadline")
+    @classmethod
+    def _after_baseline(cls, value, info):
+        return Plan._after_baseline(value, info)
+
+    def as_plan(self) -> Plan:
+        """This flat form as a :class:`Plan`."""
+        flat = self.model_dump()
+        targets = {k: flat.pop(k) for k in PlanTargets.model_fields}
+        return Plan.model_validate({**flat, "targets": targets})
+
+    @classmethod
+    def of_plan(cls, plan: Plan) -> "Targets":
+        """A plan in this flat form."""
+        flat = plan.model_dump()
+        targets = flat.pop("targets")
+        return cls.model_validate({**flat, **targets})
 
 
 class Progress(_Strict):
@@ -395,7 +500,11 @@ class SurveyConfig(_Strict):
     roof: Roof = Roof()
     system: System = System()
     climate: Climate = Climate()
-    targets: Targets = Targets()
+    # The plans progress is measured against; the first is the default one (its
+    # figures also fill progress.json's top-level keys). Without 'plans', the
+    # 'targets' key (one plan, written flat) or else the 百一 plan of Targets.
+    plans: tuple[Plan, ...] = ()
+    targets_key: Optional[Targets] = Field(None, alias="targets", exclude=True)
     progress: Progress = Progress()
     economics: Economics = Economics()
     parallel: Parallel = Parallel()
@@ -414,6 +523,53 @@ class SurveyConfig(_Strict):
         if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
             raise ValueError("must be one line of text, without control characters")
         return value
+
+    @field_validator("plans", mode="before")
+    @classmethod
+    def _plans_list(cls, value):
+        # 'plans' may be a mapping of id -> plan (ids unique by construction) or a list
+        if isinstance(value, dict):
+            out = []
+            for key, plan in value.items():
+                if isinstance(plan, dict) and plan.get("id", key) != key:
+                    raise ValueError(f"plan '{key}' gives another id ('{plan['id']}'); drop one of the two")
+                out.append({"id": key, **plan} if isinstance(plan, dict) else plan)
+            return out
+        return value
+
+    @field_validator("plans")
+    @classmethod
+    def _unique_ids(cls, value):
+        if not value:
+            raise ValueError("give at least one plan (or leave 'plans' out for the 百一 plan)")
+        ids = [p.id for p in value]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"plan ids must be unique; {', '.join(twice)} given more than once")
+        return value
+
+    @model_validator(mode="after")
+    def _default_plan(self):
+        if "plans" in self.model_fields_set:
+            if self.targets_key is not None:
+                raise ValueError("give either 'targets' (one plan, written flat) or 'plans', not both")
+        else:  # frozen: set once, here
+            object.__setattr__(self, "plans", ((self.targets_key or Targets()).as_plan(),))
+        return self
+
+    @property
+    def default_plan(self) -> Plan:
+        """The first plan: progress.json's top-level figures describe it."""
+        return self.plans[0]
+
+    @property
+    def targets(self) -> Targets:
+        """The default plan in the flat form of the ``targets:`` key."""
+        return Targets.of_plan(self.default_plan)
+
+    def plan_key(self, index: int) -> str:
+        """The config key of plan ``index`` (for messages): 'plans.<i>', or 'targets'."""
+        return "targets" if self.targets_key is not None else f"plans.{index}"
 
     @model_validator(mode="before")
     @classmethod

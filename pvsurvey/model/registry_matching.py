@@ -11,6 +11,7 @@ from __future__ import annotations
 
 
 import datetime as dt
+from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -204,21 +205,55 @@ def resolve_matches(registry: pd.DataFrame, candidates: pd.DataFrame,
     return out
 
 
-def pv_by_building(resolved: pd.DataFrame, baseline_date: dt.date, as_of: dt.date) -> pd.DataFrame:
+def plan_column(kind: str, plan_id: str) -> str:
+    """Name of a per-plan column: ``new_kwp@<id>`` (connected in the plan's
+    period) or ``pv_kwp@<id>`` (connected by the end of its period)."""
+    return f"{kind}@{plan_id}"
+
+
+def plan_periods(plans: Iterable, as_of: dt.date) -> dict[str, tuple[dt.date, dt.date]]:
+    """Each plan's counting period ``(baseline_date, end]``: the end is its
+    deadline, or the as-of date while the deadline is still ahead (a plan whose
+    baseline is after the as-of date has an empty period)."""
+    return {p.id: (p.baseline_date, min(p.deadline, as_of)) for p in plans}
+
+
+def pv_by_building(resolved: pd.DataFrame, baseline_date: dt.date, as_of: dt.date,
+                   periods: Mapping[str, tuple[dt.date, dt.date]] | None = None) -> pd.DataFrame:
     """Installed, new and pipeline capacity per matched building [kWp].
 
     Only systems commissioned on or before ``as_of`` count; several registry
     rows on one building add up.
+
+    Parameters
+    ----------
+    resolved : DataFrame
+        Registry rows with ``matched_building_id``, ``status``, ``commissioned_on``, ``capacity_kwp``.
+    baseline_date : datetime.date
+        ``new_kwp`` counts connected systems commissioned after it.
+    as_of : datetime.date
+        The date the figures describe.
+    periods : mapping of plan id -> (start, end), optional
+        Per plan (:func:`plan_periods`), two more columns: ``new_kwp@<id>``,
+        connected systems commissioned in ``(start, end]``, and ``pv_kwp@<id>``,
+        connected systems commissioned on or before ``end`` [kWp].
     """
     ok = resolved[resolved["matched_building_id"].notna()].copy()
     date = pd.to_datetime(ok["commissioned_on"]).dt.date
-    connected = (ok["status"] == CONNECTED) & date.notna() & (date <= as_of)
+    dated = (ok["status"] == CONNECTED) & date.notna()
+    connected = dated & (date <= as_of)
     ok["installed_kwp"] = np.where(connected, ok["capacity_kwp"], 0.0)
     ok["new_kwp"] = np.where(connected & (date > baseline_date), ok["capacity_kwp"], 0.0)
     ok["pipeline_kwp"] = np.where(~connected, ok["capacity_kwp"], 0.0)
     # a system connected after the as-of date was still being built then
     ok["building_kwp"] = np.where(~connected & (ok["status"] != "planned"), ok["capacity_kwp"], 0.0)
-    per = ok.groupby("matched_building_id")[["installed_kwp", "new_kwp", "pipeline_kwp", "building_kwp"]].sum()
+    columns = ["installed_kwp", "new_kwp", "pipeline_kwp", "building_kwp"]
+    for plan_id, (start, end) in (periods or {}).items():
+        by_end = dated & (date <= end)
+        ok[plan_column("new_kwp", plan_id)] = np.where(by_end & (date > start), ok["capacity_kwp"], 0.0)
+        ok[plan_column("pv_kwp", plan_id)] = np.where(by_end, ok["capacity_kwp"], 0.0)
+        columns += [plan_column("new_kwp", plan_id), plan_column("pv_kwp", plan_id)]
+    per = ok.groupby("matched_building_id")[columns].sum()
     per["has_pv"] = per["installed_kwp"] > 0
     per["pv_status"] = np.select([per["has_pv"], per["building_kwp"] > 0, per["pipeline_kwp"] > 0],
                                  [CONNECTED, "under_construction", "planned"], "none")
@@ -232,11 +267,13 @@ def registry_outcome(registry: pd.DataFrame | None, results, cfg: SurveyConfig, 
 
     Returns ``(resolved, per_building)``; both empty when there is no registry.
     """
-    empty = pd.DataFrame(columns=["installed_kwp", "new_kwp", "pipeline_kwp", "has_pv", "pv_status"])
+    periods = plan_periods(cfg.plans, as_of)
     if registry is None:
-        return None, empty
+        plan_columns = [plan_column(k, p) for p in periods for k in ("new_kwp", "pv_kwp")]
+        return None, pd.DataFrame(columns=["installed_kwp", "new_kwp", "pipeline_kwp", *plan_columns, "has_pv",
+                                           "pv_status"])
     frames = [r.matches for r in results if r.matches is not None and len(r.matches)]
     candidates = pd.concat(frames, ignore_index=True) if frames else \
         pd.DataFrame(columns=["registry_row", "building_id", "match_method", "match_distance_m"])
     resolved = resolve_matches(registry, candidates, survey_bounds)
-    return resolved, pv_by_building(resolved, cfg.targets.baseline_date, as_of)
+    return resolved, pv_by_building(resolved, cfg.default_plan.baseline_date, as_of, periods)

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from .. import __version__
 from ..model.yield_table import SpecificYieldTable
-from ..errors import InputFileError
+from ..errors import ConfigError, InputFileError
 from ..io.raster import open_irradiance, pixel_centres_kwh_per_m2_yr
 from ..io.vector import (check_footprint_crs_and_extent, duplicate_id_rows, plan_partitions, resolve_id_column,
                          source_columns)
@@ -129,11 +129,50 @@ def check_inputs(cfg: SurveyConfig) -> CheckedInputs:
     duplicates = duplicate_id_rows(parts, id_column) if id_column else None
     pa.default_memory_pool().release_unused()  # the id scan's buffers, before the workers start
     parks, parks_summary = read_parks(cfg)
+    check_plan_names(cfg, parks)
     registry = read_registry(cfg.installations) if cfg.installations is not None else None
     yield_table, weather_meta = build_yield_table(cfg)
     map_options(cfg.maps)  # a Tianditu base map without a key fails here, not after the survey
     return CheckedInputs(raster, parts, id_column, duplicates, parks, parks_summary, registry, yield_table,
                          weather_meta)
+
+
+def _listed(names, known: list[str]) -> str:
+    shown = ", ".join(known[:12]) + (", …" if len(known) > 12 else "")
+    return f"{', '.join(repr(n) for n in names)} (the parks file has: {shown or 'none'})"
+
+
+def check_plan_names(cfg: SurveyConfig, parks: gpd.GeoDataFrame | None) -> None:
+    """Every district and park a plan names (its scope, its per-district and
+    per-park targets) is one of the parks file's.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the key and the unknown names.
+    """
+    districts = sorted(set(parks["district"].dropna().astype(str))) if parks is not None else []
+    park_ids = list(parks["park_id"].astype(str)) if parks is not None else []
+    for i, plan in enumerate(cfg.plans):
+        key = cfg.plan_key(i)
+        t = plan.targets
+        named = [("scope.districts", "district", plan.scope.districts, districts),
+                 ("scope.parks", "park", plan.scope.parks, park_ids),
+                 ("district_install_ratio", "district", t.district_install_ratio, districts),
+                 ("district_new_capacity_mw", "district", t.district_new_capacity_mw, districts),
+                 ("park_install_ratio", "park", t.park_install_ratio, park_ids),
+                 ("park_new_capacity_mw", "park", t.park_new_capacity_mw, park_ids)]
+        for field, what, names, known in named:
+            if not names:
+                continue
+            where = field if field.startswith("scope") or key == "targets" else f"targets.{field}"
+            if parks is None:
+                raise ConfigError(f"key '{key}.{where}' (plan '{plan.id}'): names {what}s, but the config has no "
+                                  "parks file to find them in; add 'parks:' or drop the names")
+            unknown = [n for n in names if n not in set(known)]
+            if unknown:
+                raise ConfigError(f"key '{key}.{where}' (plan '{plan.id}'): unknown {what} "
+                                  f"{_listed(unknown, known)}")
 
 
 def input_fingerprints(cfg: SurveyConfig, parts: list) -> dict:

@@ -166,7 +166,7 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
             log_file.close()
         # the history grows only with published runs
         append_history(history_path(cfg.name, cfg.progress.history_file, run_dir), history_rows, as_of,
-                       manifest["finished_at"])
+                       manifest["finished_at"], cfg.default_plan.id)
         published_url = None
         if cfg.output.publish_url is not None:
             t0 = time.perf_counter()
