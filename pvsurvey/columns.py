@@ -107,6 +107,8 @@ _COLUMNS = [
     Column("remaining_potential_kwh", "kWh/yr", "Yield of usable roofs without connected PV", "剩余潜力年发电量", "Remaining potential yield"),
     Column("match_method", "", "How the registry row found its building: id, polygon, contains, nearest", "匹配方式", "Match method"),
     Column("unmatched_reason", "", "Why a registry row matched no building", "未匹配原因", "Unmatched reason"),
+    Column("unmatched_message", "", "What the unmatched reason means and what to fix in the row", "未匹配说明",
+           "Unmatched message"),
     # candidate projects (可建设项目清单)
     Column("project_id", "", "Stable project id: C- and the project's smallest building id", "项目编号", "Project ID"),
     Column("rank", "", "Order in the list, cheapest first", "排序", "Rank"),

@@ -1,4 +1,4 @@
-"""Exception and warning classes.
+"""Exception classes.
 
 Input problems raise subclasses of :class:`PVSurveyError` that also inherit
 ``ValueError`` (the pattern of rasterio's ``errors.py``), so callers that only
@@ -29,7 +29,3 @@ class IrradianceUnitsError(InputFileError):
 
 class RunLockedError(PVSurveyError, RuntimeError):
     """Another run holds the lock on the same output directory."""
-
-
-class PVSurveyWarning(UserWarning):
-    """Something was repaired or assumed; the run goes on."""

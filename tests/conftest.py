@@ -1,4 +1,13 @@
-"""Shared fixtures: small hand-made inputs written with real writers."""
+"""Shared fixtures: small hand-made inputs written with real writers.
+
+Markers (registered in pyproject.toml) select tests; they never skip one. A test
+that uses the ``cluster`` or ``isolated_cluster`` fixture is marked ``cluster``,
+one that uses ``s3`` (tests/test_object_storage.py) ``s3``, one that uses
+``browser`` (tests/test_maps.py) ``browser``, without a decorator; ``slow`` is
+written on the tests themselves. The quick loop while editing:
+
+    python -m pytest -q -m "not slow and not browser and not cluster and not s3"
+"""
 
 from __future__ import annotations
 
@@ -22,6 +31,17 @@ REPO = Path(__file__).resolve().parent.parent
 UTM51N = "EPSG:32651"
 # Three roofs near 31.2 N 121.4 E, in UTM 51N: 100 × 50 m, 40 × 30 m, 20 × 10 m.
 ORIGIN = (339_000.0, 3_452_000.0)
+
+
+# fixture → the marker every test that uses it gets
+MARKER_OF_FIXTURE = {"cluster": "cluster", "isolated_cluster": "cluster", "s3": "s3", "browser": "browser"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for fixture in set(getattr(item, "fixturenames", ())) & set(MARKER_OF_FIXTURE):
+            item.add_marker(MARKER_OF_FIXTURE[fixture])
 
 
 def roofs_utm() -> gpd.GeoDataFrame:

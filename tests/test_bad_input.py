@@ -23,6 +23,7 @@ from pvsurvey.model.yield_table import SpecificYieldTable
 from pvsurvey.io.weather import read_weather
 from pvsurvey.config.schema import Climate, SurveyConfig, System
 from pvsurvey.model.footprints import clean_footprints
+from pvsurvey.model.registry_matching import REGISTRY_REASONS
 from pvsurvey.model.survey import survey_buildings
 
 
@@ -215,6 +216,10 @@ def test_registry_row_problems_are_reported_not_dropped(tmp_path):
     assert len(matched) == 6
     assert list(matched["unmatched_reason"].fillna("")) == ["", "invalid_capacity", "invalid_capacity", "invalid_date",
                                                             "outside_survey_area", "invalid_coordinates"]
+    # every reason that occurs comes with a plain-English message, and only those rows have one
+    assert matched["unmatched_message"].isna().tolist() == matched["unmatched_reason"].isna().tolist()
+    assert (matched["unmatched_message"].dropna().str.strip().str.len() > 0).all()
+    assert matched["unmatched_message"].iloc[4] == REGISTRY_REASONS["outside_survey_area"]
 
 
 # --- fuzzing the survey function ------------------------------------------------------------
@@ -253,6 +258,7 @@ GHI_TABLE = SpecificYieldTable(System(), Climate(), weather=_WEATHER,
 CONFIG = SurveyConfig.model_validate({"name": "fuzz", "footprints": {"path": "x"}, "irradiance": {"ghi": "x"}})
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(polygons(), min_size=1, max_size=12))
 def test_survey_function_never_raises_and_accounts_for_every_row(geoms):

@@ -13,6 +13,7 @@ from pvsurvey.errors import PVSurveyError
 from pvsurvey.pipeline.run import run_survey
 
 
+@pytest.mark.slow
 def test_real_cluster_gives_the_local_result(cluster, tmp_path):
     cfg = load_config()
     remote = run_survey(cfg, tmp_path / "remote", scheduler=cluster[0])
@@ -24,6 +25,7 @@ def test_real_cluster_gives_the_local_result(cluster, tmp_path):
     assert remote.manifest["counts"] == local.manifest["counts"]
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_is_one_clear_error(tmp_path):
     from pvsurvey.errors import PVSurveyError
 
@@ -31,6 +33,8 @@ def test_unreachable_scheduler_is_one_clear_error(tmp_path):
         run_survey(load_config(), tmp_path / "x", scheduler="tcp://127.0.0.1:9")
 
 
+@pytest.mark.slow
+@pytest.mark.cluster
 def test_local_workers_keep_freed_memory_and_run_without_the_profiler():
     from pvsurvey.execution.executor import Executor
 
@@ -52,6 +56,7 @@ def _same_outputs(a: Path, b: Path) -> None:
     assert left.geometry.geom_equals_exact(right.geometry, 0).all()
 
 
+@pytest.mark.slow
 def test_workers_without_the_run_directory_get_their_files_from_the_client(isolated_cluster, tmp_path):
     address, hidden = isolated_cluster
     cfg = load_config()
@@ -70,6 +75,7 @@ def test_workers_without_the_run_directory_get_their_files_from_the_client(isola
     _same_outputs(local.run_dir, again.run_dir)
 
 
+@pytest.mark.slow
 def test_inputs_the_workers_cannot_read_stop_the_run_in_one_line(isolated_cluster, tmp_path):
     address, hidden = isolated_cluster
     cfg = load_config()
@@ -80,6 +86,7 @@ def test_inputs_the_workers_cannot_read_stop_the_run_in_one_line(isolated_cluste
         run_survey(cfg, tmp_path / "out", scheduler=address)
 
 
+@pytest.mark.slow
 def test_files_sent_with_the_tasks_on_request(cluster, tmp_path):
     """``parallel.shared_filesystem: false`` sends the files even to workers that
     could share them (runs wherever the isolated cluster cannot)."""

@@ -23,6 +23,9 @@ from pvsurvey.pipeline.run import run_survey
 sys.path.insert(0, str(REPO / "benchmarks"))
 from synthetic import rectangles  # noqa: E402
 
+# every test runs a survey (the module's published run alone takes ~10 s)
+pytestmark = pytest.mark.slow
+
 
 def digest(path):
     """A file's SHA-256, or a dataset directory's (its part names and bytes)."""

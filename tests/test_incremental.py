@@ -4,6 +4,7 @@ import json
 
 import geopandas as gpd
 import pandas as pd
+import pytest
 
 from conftest import REPO, write_ghi_raster
 from pvsurvey.config.loading import config_from_dict
@@ -16,6 +17,7 @@ def config(tmp_path, **overrides):
         "parallel": {"partition_rows": 1000}, **overrides}, tmp_path)
 
 
+@pytest.mark.slow
 def test_unchanged_partitions_are_reused_and_give_the_same_result(tmp_path):
     fp = gpd.read_parquet(REPO / "data/demo/footprints.parquet")
     fp.to_parquet(tmp_path / "fp.parquet", row_group_size=1000)
@@ -66,6 +68,7 @@ def read_outputs(run_dir):
     return buildings, candidates, json.loads((run_dir / "progress.json").read_text())["city"]
 
 
+@pytest.mark.slow
 def test_a_night_with_a_new_registry_finishes_only_the_partitions_it_touches(tmp_path):
     """The registry changes every night; partitions whose registry rows did not
     change link last night's final files, and the run equals one without a cache."""

@@ -384,6 +384,7 @@ def test_publish_replaces_files_atomically(tmp_path):
     assert (publish / "index.html").stat().st_ino != inode  # a new file renamed over the old one
 
 
+@pytest.mark.slow
 def test_cli_map_command(run_dir, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(run_dir, run)

@@ -1,11 +1,13 @@
 """The analysts' walkthrough runs top to bottom."""
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 from conftest import REPO
 
 
+@pytest.mark.slow
 def test_walkthrough_executes(tmp_path, monkeypatch):
     monkeypatch.setenv("PVSURVEY_RUN_DIR", str(tmp_path / "run"))
     nb = nbformat.read(REPO / "notebooks" / "walkthrough.ipynb", as_version=4)

@@ -64,6 +64,7 @@ def _buildings(run_dir: Path) -> pd.DataFrame:
     return frame.drop(columns="geometry").sort_values("building_id").reset_index(drop=True)
 
 
+@pytest.mark.slow
 def test_inputs_on_object_storage_give_the_local_result_on_a_real_cluster(s3, cluster, tmp_path):
     remote = run_survey(_config(tmp_path), tmp_path / "remote", scheduler=cluster[0])
     local = run_survey(load_config(), tmp_path / "local", serial=True)
@@ -78,6 +79,7 @@ def test_inputs_on_object_storage_give_the_local_result_on_a_real_cluster(s3, cl
     assert footprints["size_bytes"] == (DEMO / "footprints.parquet").stat().st_size
 
 
+@pytest.mark.slow
 def test_an_unchanged_object_is_reused_and_a_replaced_one_surveyed_again(s3, tmp_path):
     s3.put_file(str(DEMO / "footprints.parquet"), f"{BUCKET}/night/footprints.parquet")
     cfg = _config(tmp_path, footprints=f"s3://{BUCKET}/night/footprints.parquet")
@@ -120,6 +122,7 @@ def _files(fs, prefix: str) -> dict[str, bytes]:
     return {p[len(prefix) + 1:]: fs.cat_file(p) for p in fs.find(prefix)}
 
 
+@pytest.mark.slow
 def test_finished_runs_and_maps_are_copied_to_object_storage_behind_latest(s3, tmp_path):
     from click.testing import CliRunner
 
@@ -197,6 +200,7 @@ def test_a_rooftop_raster_on_object_storage_is_read_window_by_window(s3, tmp_pat
         np.testing.assert_allclose(a, b, rtol=1e-9)
 
 
+@pytest.mark.slow
 def test_command_line_copies_the_run_publishes_a_park_map_and_fetches_the_copy(s3, tmp_path):
     from click.testing import CliRunner
 
@@ -236,6 +240,7 @@ def test_command_line_copies_the_run_publishes_a_park_map_and_fetches_the_copy(s
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
+@pytest.mark.slow
 def test_a_prefix_of_geoparquet_files_gives_the_single_file_result_and_reuses_unchanged_files(s3, tmp_path):
     from test_readers import _demo_split
 

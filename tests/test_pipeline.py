@@ -24,6 +24,7 @@ def demo_run(tmp_path_factory):
     return run_survey(None, tmp_path_factory.mktemp("runs") / "demo", serial=True)
 
 
+@pytest.mark.slow
 def test_demo_outputs_and_accounting(demo_run):
     run_dir, manifest = demo_run.run_dir, demo_run.manifest
     for name in ("rejected.parquet", "parks.csv", "districts.csv", "manifest.json", "_COMPLETE"):
@@ -47,6 +48,7 @@ def test_demo_outputs_and_accounting(demo_run):
     assert (buildings["usable_area_m2"] <= buildings["footprint_area_m2"]).all()
 
 
+@pytest.mark.slow
 def test_demo_figures_are_plausible_for_shanghai(demo_run):
     b = gpd.read_parquet(demo_run.run_dir / "buildings.parquet")
     # GLDAS climatology: about 3.6 kWh/m²/day = 1,300 kWh/m²/yr
@@ -62,6 +64,7 @@ def test_demo_figures_are_plausible_for_shanghai(demo_run):
     assert halls["footprint_area_m2"].between(2000, 30000).all() and len(halls) > 500
 
 
+@pytest.mark.slow
 def test_park_and_district_tables_add_up(demo_run):
     b = gpd.read_parquet(demo_run.run_dir / "buildings.parquet")
     parks = pd.read_csv(demo_run.run_dir / "parks.csv", dtype={"park_id": str})
@@ -77,6 +80,7 @@ def test_park_and_district_tables_add_up(demo_run):
     assert demo_run.manifest["totals"]["buildings_outside_parks"] == b["park_id"].isna().sum() > 0
 
 
+@pytest.mark.slow
 def test_demo_waterfall_adds_up_per_building_park_district_and_city(demo_run):
     from pvsurvey.columns import WATERFALL_COLUMNS, WATERFALL_STEPS
 
@@ -120,6 +124,7 @@ def test_demo_waterfall_adds_up_per_building_park_district_and_city(demo_run):
         doc, "en")
 
 
+@pytest.mark.slow
 def test_shade_does_not_depend_on_the_partitioning(tmp_path, demo_run):
     # the halo: buildings of the other partitions shade a partition's roofs, so one partition
     # of all 3,881 rows gives what four partitions of 1,000 give
@@ -165,6 +170,7 @@ def test_switching_the_rule_set_moves_the_figures_and_the_waterfall_explains_it(
         assert other["setback_loss_m2"] == 0 and other["obstruction_loss_m2"] == 0
 
 
+@pytest.mark.slow
 def test_manifest_records_inputs_versions_counts_and_timings(demo_run):
     m = json.loads((demo_run.run_dir / "manifest.json").read_text())
     assert m["status"] == "complete" and m["config"]["name"] == "shanghai-demo"
@@ -174,6 +180,8 @@ def test_manifest_records_inputs_versions_counts_and_timings(demo_run):
     assert m["counts"]["rejected_by_reason"] == {"duplicate_id": 1, "empty_geometry": 1, "too_small": 1}
 
 
+@pytest.mark.slow
+@pytest.mark.cluster
 def test_dask_run_equals_serial_run(tmp_path, demo_run):
     cfg = load_config()  # every round on the local cluster, however small
     cfg = cfg.model_copy(update={"parallel": cfg.parallel.model_copy(update={"in_process_max_rows": 0})})
@@ -193,6 +201,8 @@ def square_where(x, ctx):
     return x * x + ctx, os.getpid()
 
 
+@pytest.mark.slow
+@pytest.mark.cluster
 def test_small_rounds_stay_in_this_process_and_big_ones_start_the_cluster():
     from pvsurvey.execution.executor import Executor
 

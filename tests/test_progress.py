@@ -15,7 +15,8 @@ from conftest import REPO
 from pvsurvey.errors import InputFileError
 from pvsurvey.io.registry import read_registry, usable_rows
 from pvsurvey.config.schema import VectorSource
-from pvsurvey.model.registry_matching import match_by_id, match_registry, pv_by_building, resolve_matches
+from pvsurvey.model.registry_matching import (REGISTRY_REASONS, match_by_id, match_registry, pv_by_building,
+                                              resolve_matches)
 from pvsurvey.model.targets import pace_and_forecast, progress_metrics, progress_sums
 
 BASELINE = dt.date(2022, 1, 1)
@@ -96,6 +97,15 @@ def test_every_matching_rule_and_every_miss(buildings):
     assert list(out["match_method"].iloc[:4]) == ["id", "contains", "nearest", "polygon"]
     assert out["match_distance_m"].iloc[2] == pytest.approx(10.0, abs=0.5)
     assert list(out["unmatched_reason"].iloc[4:7]) == ["unknown_building_id", "no_building_within_distance", "no_location"]
+    # every miss says what it means; a match has no message
+    assert list(out["unmatched_message"].iloc[4:7]) == [REGISTRY_REASONS[c] for c in out["unmatched_reason"].iloc[4:7]]
+    assert out["unmatched_message"].iloc[[0, 1, 2, 3, 7]].isna().all()
+    # far beyond the surveyed roofs: a data error, not a miss
+    far = resolve_matches(reg, cands, survey_bounds=(121.39, 31.19, 121.403, 31.21)).set_index("registry_row")
+    assert far["unmatched_reason"].iloc[5] == "no_building_within_distance"  # 0.007° east: within the margin
+    far = resolve_matches(reg, cands, survey_bounds=(121.30, 31.19, 121.35, 31.21)).set_index("registry_row")
+    assert far["unmatched_reason"].iloc[5] == "outside_survey_area"
+    assert far["unmatched_message"].iloc[5] == REGISTRY_REASONS["outside_survey_area"]
     per = pv_by_building(out.reset_index(), BASELINE, dt.date(2025, 6, 30))
     assert per.loc["A", "installed_kwp"] == 150.0  # rows on one building add up
     assert per.loc["B", "installed_kwp"] == 200.0
@@ -171,6 +181,21 @@ def test_forecast_of_a_constant_pace_is_exact():
     assert pace_and_forecast(flat, "new_kwp", 1e6)["status"] == "no_progress"
 
 
+def test_every_registry_reason_code_has_a_message():
+    import inspect
+    import re
+
+    from pvsurvey.io import registry
+    from pvsurvey.model import registry_matching
+
+    # the codes the reader flags and the codes matching sets, read from the code itself
+    codes = set(re.findall(r'flag\(.*, "(\w+)"\)', inspect.getsource(registry)))
+    codes |= set(re.findall(r'reason\[.*\] = "(\w+)"', inspect.getsource(registry_matching)))
+    assert len(codes) == 10  # invalid_geometry: an array polygon GEOS cannot build, and nothing else locates the row
+    assert all(REGISTRY_REASONS.get(code, "").strip() for code in codes)
+    assert set(REGISTRY_REASONS) == codes  # and no message for a code that never occurs
+
+
 def test_registry_reader_flags_bad_rows_and_needs_columns(tmp_path):
     path = tmp_path / "reg.csv"
     path.write_text("registry_id,building_id,lon,lat,capacity_kwp,commissioned_on,status\n"
@@ -187,6 +212,7 @@ def test_registry_reader_flags_bad_rows_and_needs_columns(tmp_path):
                                                      "connected_without_date", "unknown_status",
                                                      "invalid_coordinates", ""]
     assert reg["status"].iloc[6] == "connected" and reg["status"].iloc[7] == "planned"  # Chinese spellings
+    assert all(REGISTRY_REASONS.get(code) for code in reg["reject_reason"].dropna())  # each with a message
     assert len(usable_rows(reg)) == 2
     bad = tmp_path / "bad.csv"
     bad.write_text("building_id,capacity_kwp\nA,10\n")
@@ -199,6 +225,7 @@ def pvsurvey(*args, cwd):
                           cwd=cwd, timeout=300)
 
 
+@pytest.mark.slow
 def test_two_registry_snapshots_give_a_history_a_forecast_and_a_report(tmp_path):
     run = tmp_path / "runs" / "shanghai-demo"
     first = pvsurvey("run", "--serial", "--out", run, "--installations",

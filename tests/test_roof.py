@@ -1,8 +1,10 @@
-"""Roof model: hand-computed geometry."""
+"""Roof model: hand-computed geometry, and row spacing against the sun's shadow."""
 
 import geopandas as gpd
 import pandas as pd
 import numpy as np
+import pandas as pd
+import pvlib
 import pytest
 import shapely
 from hypothesis import given, settings
@@ -53,18 +55,75 @@ def test_sunny_side_of_rotated_ridges():
     assert sunny_side_azimuth_deg([rotated])[0] == pytest.approx(150.0)
 
 
-def test_gcr_follows_gb50797_rule_at_shanghai():
-    # hand computation for 31.2° N, 15° tilt: sin α = sin φ sin δ + cos φ cos δ cos 45°
-    phi, delta = np.radians(31.2), np.radians(-23.44)
-    alpha = np.arcsin(np.sin(phi) * np.sin(delta) + np.cos(phi) * np.cos(delta) * np.cos(np.radians(45)))
-    psi = np.arcsin(np.cos(delta) * np.sin(np.radians(45)) / np.cos(alpha))
-    beta = np.radians(15)
-    expected = 1 / (np.cos(beta) + np.sin(beta) * np.cos(psi) / np.tan(alpha))
-    assert ground_coverage_ratio_no_winter_shade(31.2, 15.0) == pytest.approx(expected)
-    assert 0.66 < expected < 0.70  # rows about 1.46 module lengths apart
+def sun_at_true_solar_time(latitude_deg, longitude_deg, hours, day="2024-12-21"):
+    """pvlib's solar position (NREL SPA) at the given true-solar-time hours of ``day``
+    (the 2024 winter solstice): UTC = solar time − longitude/15 h − equation of time."""
+    midnight = pd.Timestamp(day, tz="UTC")
+    hours = np.asarray(hours, dtype=float)
+    times = midnight + pd.to_timedelta(hours - longitude_deg / 15.0, unit="h")
+    for _ in range(2):  # the equation of time at the instant itself
+        eot_min = pvlib.solarposition.get_solarposition(times, latitude_deg, longitude_deg)["equation_of_time"]
+        times = midnight + pd.to_timedelta(hours - longitude_deg / 15.0 - eot_min.to_numpy() / 60.0, unit="h")
+    return pvlib.solarposition.get_solarposition(times, latitude_deg, longitude_deg)
+
+
+def shaded_slope_length(pitch_m, tilt_deg, sun, slope_length_m=1.0):
+    """How far up the next row [m along its slope] the shadow of the row before it
+    reaches, for each sun position (0 or less: the next row is in full sun).
+
+    Two long east–west rows of modules of slope length L, tilted south, lower edges
+    ``pitch_m`` apart on a flat roof (y north, z up). The ray from the top edge of the
+    first row away from the sun, P − t·s, meets the plane of the next row at
+    (pitch + u cos β, u sin β); u is solved for as a 2 × 2 linear system.
+    """
+    beta = np.radians(tilt_deg)
+    top = slope_length_m * np.array([np.cos(beta), np.sin(beta)])  # (north, up) of the top edge
+    up_slope = np.array([np.cos(beta), np.sin(beta)])
+    elevation = np.radians(sun["elevation"].to_numpy())  # geometric: no refraction, as the rule
+    azimuth = np.radians(sun["azimuth"].to_numpy())
+    out = []
+    for el, az in zip(elevation, azimuth):
+        to_sun = np.array([np.cos(el) * np.cos(az), np.sin(el)])  # (north, up) part of the sun vector
+        # top − t·to_sun = (pitch, 0) + u·up_slope  →  [−to_sun | −up_slope] (t, u) = (pitch, 0) − top
+        t, u = np.linalg.solve(np.column_stack([-to_sun, -up_slope]), np.array([pitch_m, 0.0]) - top)
+        assert t > 0  # the shadow falls behind (north of) the first row
+        out.append(u)
+    return np.array(out)
+
+
+# (latitude, longitude, tilt): Shanghai's default rows, steeper ones, and other Chinese cities
+GB50797_SITES = [(31.2, 121.47, 15.0), (31.2, 121.47, 30.0), (39.9, 116.4, 10.0), (23.1, 113.3, 25.0),
+                 (45.75, 126.6, 15.0)]
+
+
+@pytest.mark.parametrize("latitude,longitude,tilt", GB50797_SITES)
+def test_gcr_rows_just_clear_the_winter_solstice_shadow_from_9_to_15(latitude, longitude, tilt):
+    """GB 50797-2012: rows must not shade each other 9:00–15:00 true solar time on the
+    winter solstice. At pitch = L / GCR the top edge's shadow, cast with the sun as
+    pvlib computes it, ends exactly at the next row's lower edge at 9:00 and 15:00,
+    falls short of it in between, and a 1 % tighter pitch shades the next row."""
+    pitch = 1.0 / float(ground_coverage_ratio_no_winter_shade(latitude, tilt))  # slope length 1 m
+    rule = sun_at_true_solar_time(latitude, longitude, [9.0, 15.0])
+    # the shadow just reaches the next row: within 0.1 mm on a 1 m module
+    np.testing.assert_allclose(shaded_slope_length(pitch, tilt, rule), 0.0, atol=1e-4)
+    day = sun_at_true_solar_time(latitude, longitude, np.arange(9.25, 15.0, 0.25))
+    assert (shaded_slope_length(pitch, tilt, day) < -1e-3).all()
+    # a 1 % tighter pitch puts the lowest ~1 cm of the next row in shade at 9:00 and 15:00
+    assert (shaded_slope_length(0.99 * pitch, tilt, rule) > 5e-3).all()
+    # and outside the rule's hours the sun is low enough to shade even the rule's pitch
+    assert (shaded_slope_length(pitch, tilt, sun_at_true_solar_time(latitude, longitude, [8.5, 15.5])) > 1e-3).all()
+
+
+def test_gcr_at_shanghai_and_its_trends():
+    # README: GCR 0.68 at 31.2° N for 15° rows (rows about 1.47 module lengths apart)
+    gcr = float(ground_coverage_ratio_no_winter_shade(31.2, 15.0))
+    assert round(gcr, 2) == 0.68
     # steeper rows or higher latitude need wider spacing
-    assert ground_coverage_ratio_no_winter_shade(31.2, 30.0) < expected
-    assert ground_coverage_ratio_no_winter_shade(40.0, 15.0) < expected
+    assert ground_coverage_ratio_no_winter_shade(31.2, 30.0) < gcr
+    assert ground_coverage_ratio_no_winter_shade(40.0, 15.0) < gcr
+    # flat modules cover the roof; southern hemisphere mirrors the northern one
+    assert ground_coverage_ratio_no_winter_shade(31.2, 0.0) == pytest.approx(1.0)
+    assert ground_coverage_ratio_no_winter_shade(-31.2, 15.0) == pytest.approx(gcr)
 
 
 def test_inset_matches_geos_buffer_on_awkward_shapes():

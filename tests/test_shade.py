@@ -121,7 +121,10 @@ SCENES = {
 }
 
 
-@pytest.mark.parametrize("scene", list(SCENES))
+QUICK_SCENE = "south block 10 m away"  # the quick loop's sample; the sweep is slow (1-2 s a scene)
+
+
+@pytest.mark.parametrize("scene", [s if s == QUICK_SCENE else pytest.param(s, marks=pytest.mark.slow) for s in SCENES])
 def test_annual_loss_matches_an_independent_ray_cast(setting, scene):
     geoms, heights = SCENES[scene]
     ours = _ours(setting, geoms, heights)["mean_loss_frac"][0]

@@ -42,7 +42,8 @@ def handle_errors(func):
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
 def cli(debug: bool, quiet: bool):
     """Survey rooftop-PV potential of industrial parks and track progress toward
-    the city's targets (50 % of usable roofs, 1 GW new capacity)."""
+    the targets of the plans in the survey's config (installation ratio of usable
+    roofs, new capacity)."""
     # pvsurvey's own messages at INFO; the libraries' (dask's many) only when they warn
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")

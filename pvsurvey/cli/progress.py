@@ -15,14 +15,18 @@ from . import cli, handle_errors
               help="Language of the table and chart labels.")
 @click.option("--history", "history_file", type=click.Path(dir_okay=False, path_type=Path),
               help="History CSV (default: <name>-history.csv beside the run directory).")
+@click.option("--plan", "plan", metavar="ID",
+              help="Only the plan with this id (default: every plan of the run's config).")
 @handle_errors
-def progress_command(run_dir, lang, history_file):
-    """Print progress toward the 50 % installation ratio and the 1 GW new-capacity
-    targets (city, then districts, then parks furthest from target first) and
-    write the trajectory chart (progress.png, progress.svg) into RUN_DIR."""
+def progress_command(run_dir, lang, history_file, plan):
+    """Print where each plan of the run's config stands against its own targets
+    (installation ratio and new capacity; city, then districts, then parks
+    furthest from target first): before its deadline the progress and the
+    forecast, after it the final assessment at the deadline. Writes the
+    trajectory chart (progress.png, progress.svg) into RUN_DIR."""
     from ..tools.progress_report import report_progress
 
-    text, charts = report_progress(run_dir, lang, history_file)
+    text, charts = report_progress(run_dir, lang, history_file, plan)
     click.echo(text)
     for path in charts:
         click.echo(f"chart: {path}")

@@ -80,6 +80,8 @@ def run_command(config, out_dir, scheduler, workers, serial, installations, as_o
         click.echo(f"progress as of {m['as_of']}: installation ratio {100 * t['install_ratio_area_frac']:.1f} % "
                    f"of usable roof area, {t['new_kwp_since_baseline'] / 1e3:,.1f} MW new since the baseline "
                    f"(pvsurvey progress {result.run_dir})")
+        for plan in t.get("plans") or []:
+            click.echo(f"  {plan_summary(plan)}")
     click.echo(f"outputs: {result.run_dir} (run {m['run_id']})")
     if result.published_url:
         click.echo(f"copied to: {result.published_url}")
@@ -91,6 +93,22 @@ def run_command(config, out_dir, scheduler, workers, serial, installations, as_o
     if crossed:
         click.echo(f"exit code {EXIT_ROWS_REJECTED}: {'; '.join(crossed)} (thresholds: config 'checks')", err=True)
         sys.exit(EXIT_ROWS_REJECTED)
+
+
+def plan_summary(plan: dict) -> str:
+    """One line per plan of the run's summary, from the plan's own figures."""
+    from ..tools.progress_report import capacity_label, ratio_label
+
+    head = f"{plan['name']['en']} ({plan['baseline_date']} to {plan['deadline']})"
+    ratio, new = plan["install_ratio_frac"], (plan["new_kwp_since_baseline"] or 0) / 1e3
+    cap = plan["new_capacity_target_kwp"]
+    figures = (f"ratio {100 * ratio:.1f} % of {ratio_label(plan['target_install_ratio'])}, {new:,.1f} MW new"
+               + (f" of {capacity_label(cap)}" if cap else ""))
+    if plan["status"] == "assessed":
+        return f"{head}: {plan['outcome']} at the deadline ({figures} as of {plan['figures_as_of']})"
+    if plan["status"] == "not_started":
+        return f"{head}: not started (ratio now {100 * ratio:.1f} % of {ratio_label(plan['target_install_ratio'])})"
+    return f"{head}: in progress, {figures}"
 
 
 def rows_set_aside(manifest: dict) -> dict[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import yaml
@@ -30,6 +31,8 @@ def _describe(error: dict) -> str:
     if kind == "missing":
         return f"missing key '{key}'"
     got = error.get("input")
+    if isinstance(got, (dt.date, dt.datetime)):  # YAML reads 2025-12-31 as a date
+        got = got.isoformat()
     shown = f" (got {got!r})" if not isinstance(got, (dict, list)) else ""
     return f"key '{key}': {error['msg']}{shown}"
 
@@ -54,7 +57,10 @@ def config_from_dict(data: dict, base_dir: Path, source: str = "config") -> Surv
     for key in ("footprints", "parks", "installations"):
         src = getattr(cfg, key)
         if src is not None:
-            update[key] = src.model_copy(update={"path": _resolve(base_dir, src.path)})
+            resolved = {"path": _resolve(base_dir, src.path)}
+            if src.crs is not None and src.crs.lower().endswith((".prj", ".wkt")) and not src.crs.startswith("+"):
+                resolved["crs"] = str(_resolve(base_dir, src.crs))  # a .prj file beside the config
+            update[key] = src.model_copy(update=resolved)
     if cfg.maps.publish_dir is not None:
         update["maps"] = cfg.maps.model_copy(update={"publish_dir": _resolve(base_dir, cfg.maps.publish_dir)})
     if cfg.progress.history_file is not None:

@@ -7,20 +7,20 @@ carries a comment with its source; the README's config reference repeats them.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, field_validator, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, PlainValidator, field_validator,
+                      model_validator)
 
 from ..locations import is_url, location
 
 # A file's or folder's location: a path (relative to the config file) or an
 # fsspec URL (s3://, gs://, az://, https://...) kept verbatim; see pvsurvey.io.storage.
 PathOrUrl = Annotated[Union[Path, str], PlainValidator(location), PlainSerializer(str)]
-
-IRRADIANCE_UNITS = ("kWh/m2/day", "kWh/m2/yr", "W/m2")
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -30,24 +30,131 @@ class VectorSource(_Strict):
     """A vector input file, optionally with its coordinate system and layer."""
 
     path: PathOrUrl
-    # Declared coordinate system of the data: 'wgs84', 'gcj02', 'cgcs2000' or
-    # any 'EPSG:nnnn'. Needed for CSV (no CRS in the file); for other formats it
-    # overrides what the file says (use it when the file is mislabelled).
+    # Declared coordinate system of the data: 'wgs84', 'gcj02', 'cgcs2000',
+    # 'EPSG:nnnn', a PROJ string, WKT, or the path of a .prj file (relative to the
+    # config file); read by pvsurvey.io.crs. Needed for CSV (no CRS in the file);
+    # for other formats it overrides what the file says (use it when the file is
+    # mislabelled).
     crs: Optional[str] = None
     layer: Optional[str] = None
     # Column holding the source's own id; by default the first present of
     # building_id, id, osm_id, osm_way_id, full_plus_code.
     id_column: Optional[str] = None
+    # Text encoding of the file's attributes (CSV, Shapefile DBF without .cpg,
+    # GeoJSON): any Python codec name (utf-8, gbk, gb18030, big5...). By default
+    # UTF-8 (with or without BOM) or GBK/GB18030 is detected (pvsurvey.io.encoding).
+    encoding: Optional[str] = None
 
     @field_validator("crs")
     @classmethod
-    def _known_crs(cls, value):
+    def _shortcut_crs(cls, value):
+        # the shortcuts and EPSG codes in lower case; anything else pyproj reads as given
         if value is None:
             return value
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be empty")
         low = value.lower()
-        if low in ("wgs84", "gcj02", "cgcs2000") or low.startswith("epsg:"):
-            return low
-        raise ValueError("must be wgs84, gcj02, cgcs2000 or EPSG:<code>")
+        return low if low in ("wgs84", "gcj02", "cgcs2000") or low.startswith("epsg:") else value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value):
+        if value is None:
+            return value
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown text encoding {value!r}; use a Python codec name such as utf-8, gbk, "
+                             "gb18030 or big5") from None
+        return value
+
+
+# --- the file's own column names and units, per input ------------------------------------
+# 'columns:' maps pvsurvey's name (the key) to the file's header (the value), e.g.
+# 'capacity_kwp: 装机容量(MW)'; 'units:' says the unit of a quantity that files
+# give in several. Common Chinese headers are recognised without a mapping
+# (pvsurvey.io.fields); a mapping always wins.
+
+def _unit(aliases: dict):
+    def check(value):
+        if value is None:
+            return value
+        key = str(value).strip().lower()
+        if key not in aliases:
+            raise ValueError(f"must be one of {', '.join(dict.fromkeys(aliases.values()))}")
+        return aliases[key]
+    return BeforeValidator(check)
+
+
+CapacityUnit = Annotated[Optional[str], _unit({"kw": "kW", "kwp": "kWp", "mw": "MW", "mwp": "MWp"})]
+HeightUnit = Annotated[Optional[str], _unit({"m": "m", "metres": "m", "meters": "m", "storeys": "storeys",
+                                             "stories": "storeys", "floors": "storeys"})]
+
+
+class FootprintColumns(_Strict):
+    building_id: Optional[str] = None  # the same as id_column
+    name: Optional[str] = None
+    owner: Optional[str] = None
+    height_m: Optional[str] = None
+    levels: Optional[str] = None
+    roof_material: Optional[str] = None
+    roof_shape: Optional[str] = None
+    roof_angle_deg: Optional[str] = None
+    roof_year: Optional[str] = None  # year the roof was built or renewed (roof.*_service_life_yr)
+    building_type: Optional[str] = None  # chooses the storey height (shade.storey_height_m)
+    geometry: Optional[str] = None  # CSV: the WKT column
+
+
+class FootprintUnits(_Strict):
+    # 'storeys': the column mapped to height_m counts storeys; it is kept as levels
+    height: HeightUnit = None
+
+
+class ParkColumns(_Strict):
+    park_id: Optional[str] = None
+    name: Optional[str] = None
+    district: Optional[str] = None
+    geometry: Optional[str] = None  # CSV: the WKT column
+
+
+class RegistryColumns(_Strict):
+    registry_id: Optional[str] = None
+    building_id: Optional[str] = None
+    capacity_kwp: Optional[str] = None
+    commissioned_on: Optional[str] = None
+    status: Optional[str] = None
+    lon: Optional[str] = None
+    lat: Optional[str] = None
+    name: Optional[str] = None
+    geometry: Optional[str] = None  # CSV: a WKT column of the array's polygon
+
+
+class RegistryUnits(_Strict):
+    # unit of the capacity column: kW and kWp are read as kWp, MW and MWp × 1000;
+    # default: the unit in the header (装机容量(MW)), else kWp
+    capacity: CapacityUnit = None
+
+
+class FootprintSource(VectorSource):
+    columns: FootprintColumns = FootprintColumns()
+    units: FootprintUnits = FootprintUnits()
+
+    @model_validator(mode="after")
+    def _one_id_column(self):
+        if self.id_column and self.columns.building_id and self.id_column != self.columns.building_id:
+            raise ValueError(f"id_column ({self.id_column!r}) and columns.building_id ({self.columns.building_id!r}) "
+                             "name different columns; keep one")
+        return self
+
+
+class ParkSource(VectorSource):
+    columns: ParkColumns = ParkColumns()
+
+
+class RegistrySource(VectorSource):
+    columns: RegistryColumns = RegistryColumns()
+    units: RegistryUnits = RegistryUnits()
 
 
 class Irradiance(_Strict):
@@ -276,19 +383,124 @@ class Climate(_Strict):
     wind_speed_m_s: float = Field(3.0, ge=0)
 
 
+Ratio = Annotated[float, Field(gt=0, le=1)]
+MW = Annotated[float, Field(ge=0)]
+
+
+class PlanName(_Strict):
+    """A plan's name as people read it, in Chinese and English."""
+
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
+class PlanTargets(_Strict):
+    # Installation-ratio target [0..1] and new-capacity target [MW] (0: none).
+    install_ratio: Ratio
+    new_capacity_mw: MW
+    # Optional per-district / per-park overrides of the ratio target [0..1] and
+    # new-capacity targets [MW] (keys: district names / park ids).
+    district_install_ratio: dict[str, Ratio] = Field(default_factory=dict)
+    park_install_ratio: dict[str, Ratio] = Field(default_factory=dict)
+    district_new_capacity_mw: dict[str, MW] = Field(default_factory=dict)
+    park_new_capacity_mw: dict[str, MW] = Field(default_factory=dict)
+
+
+class PlanScope(_Strict):
+    """Where a plan applies: the whole city (both lists empty, or ``scope: city``),
+    or the listed districts and parks (names as in the parks file's ``district``,
+    park ids as in its ``park_id``); checked against the parks file when a run starts."""
+
+    districts: tuple[str, ...] = ()
+    parks: tuple[str, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _city(cls, data):
+        if data == "city" or data is None:
+            return {}
+        if isinstance(data, str):
+            raise ValueError("must be 'city' or a mapping with 'districts' and/or 'parks' lists")
+        return data
+
+    @property
+    def is_city(self) -> bool:
+        return not self.districts and not self.parks
+
+
+class Plan(_Strict):
+    """A named plan: its targets, period, scope and source document.
+
+    New capacity counts connected systems commissioned after ``baseline_date``
+    and on or before ``deadline`` (and the run's as-of date); after the deadline
+    the plan is assessed at the deadline and never forecast again.
+    """
+
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: PlanName
+    # The document that sets the targets (its number), or what else they rest on.
+    source: str = Field(min_length=1)
+    baseline_date: dt.date
+    deadline: dt.date
+    targets: PlanTargets
+    scope: PlanScope = PlanScope()
+    # The plan's ratio basis; None: the config's progress.ratio_basis.
+    ratio_basis: Optional[Literal["area", "count"]] = None
+
+    @field_validator("deadline")
+    @classmethod
+    def _after_baseline(cls, value, info):
+        baseline = info.data.get("baseline_date")
+        if baseline is not None and value <= baseline:
+            raise ValueError(f"must be after the baseline_date {baseline.isoformat()}")
+        return value
+
+    def label(self, lang: str = "en") -> str:
+        """The plan's name in ``lang``."""
+        return self.name.zh if lang == "zh" else self.name.en
+
+
 class Targets(_Strict):
+    """The default plan written flat (the ``targets:`` key of configs written
+    before ``plans:``): every default here is the 百一 plan's."""
+
     # 百一 plan (沪经信节〔2022〕167号): usable industrial roofs with PV ≥ 50 %,
     # at least 1 GW newly installed, over 2022–2025.
-    install_ratio: float = Field(0.5, gt=0, le=1)
-    new_capacity_mw: float = Field(1000.0, ge=0)
+    id: str = Field("baiyi-2022-2025", min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: PlanName = PlanName(zh="上海市工业和通信业节能降碳“百一”行动计划（2022-2025）",
+                              en="Shanghai industry and communications energy-saving and carbon-reduction "
+                                 "'Baiyi' action plan (2022-2025)")
+    source: str = Field("沪经信节〔2022〕167号", min_length=1)
+    install_ratio: Ratio = 0.5
+    new_capacity_mw: MW = 1000.0
     baseline_date: dt.date = dt.date(2022, 1, 1)
     deadline: dt.date = dt.date(2025, 12, 31)
     # Optional per-district / per-park overrides of the ratio target [0..1] and
     # new-capacity targets [MW] (keys: district names / park ids).
-    district_install_ratio: dict[str, float] = Field(default_factory=dict)
-    park_install_ratio: dict[str, float] = Field(default_factory=dict)
-    district_new_capacity_mw: dict[str, float] = Field(default_factory=dict)
-    park_new_capacity_mw: dict[str, float] = Field(default_factory=dict)
+    district_install_ratio: dict[str, Ratio] = Field(default_factory=dict)
+    park_install_ratio: dict[str, Ratio] = Field(default_factory=dict)
+    district_new_capacity_mw: dict[str, MW] = Field(default_factory=dict)
+    park_new_capacity_mw: dict[str, MW] = Field(default_factory=dict)
+    scope: PlanScope = PlanScope()
+    ratio_basis: Optional[Literal["area", "count"]] = None
+
+    @field_validator("deadline")
+    @classmethod
+    def _after_baseline(cls, value, info):
+        return Plan._after_baseline(value, info)
+
+    def as_plan(self) -> Plan:
+        """This flat form as a :class:`Plan`."""
+        flat = self.model_dump()
+        targets = {k: flat.pop(k) for k in PlanTargets.model_fields}
+        return Plan.model_validate({**flat, "targets": targets})
+
+    @classmethod
+    def of_plan(cls, plan: Plan) -> "Targets":
+        """A plan in this flat form."""
+        flat = plan.model_dump()
+        targets = flat.pop("targets")
+        return cls.model_validate({**flat, **targets})
 
 
 class Progress(_Strict):
@@ -414,16 +626,22 @@ class Checks(_Strict):
 class SurveyConfig(_Strict):
     """A whole survey, as written in one YAML file under ``pipelines/``."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
-    footprints: VectorSource
-    parks: Optional[VectorSource] = None
-    installations: Optional[VectorSource] = None
+    # The survey's name, in any language (金桥开发区屋顶普查); the files named after
+    # it (runs/<name>, <name>-history.csv …) use pvsurvey.naming.name_file_stem.
+    name: str = Field(min_length=1, max_length=100)
+    footprints: FootprintSource
+    parks: Optional[ParkSource] = None
+    installations: Optional[RegistrySource] = None
     irradiance: Irradiance
     roof: Roof = Roof()
     shade: Shade = Shade()
     system: System = System()
     climate: Climate = Climate()
-    targets: Targets = Targets()
+    # The plans progress is measured against; the first is the default one (its
+    # figures also fill progress.json's top-level keys). Without 'plans', the
+    # 'targets' key (one plan, written flat) or else the 百一 plan of Targets.
+    plans: tuple[Plan, ...] = ()
+    targets_key: Optional[Targets] = Field(None, alias="targets", exclude=True)
     progress: Progress = Progress()
     economics: Economics = Economics()
     parallel: Parallel = Parallel()
@@ -432,6 +650,63 @@ class SurveyConfig(_Strict):
     checks: Checks = Checks()
     # The folder the config came from; relative paths were resolved against it.
     base_dir: Path = Path(".")
+
+    @field_validator("name")
+    @classmethod
+    def _one_line_name(cls, value):
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be blank")
+        if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+            raise ValueError("must be one line of text, without control characters")
+        return value
+
+    @field_validator("plans", mode="before")
+    @classmethod
+    def _plans_list(cls, value):
+        # 'plans' may be a mapping of id -> plan (ids unique by construction) or a list
+        if isinstance(value, dict):
+            out = []
+            for key, plan in value.items():
+                if isinstance(plan, dict) and plan.get("id", key) != key:
+                    raise ValueError(f"plan '{key}' gives another id ('{plan['id']}'); drop one of the two")
+                out.append({"id": key, **plan} if isinstance(plan, dict) else plan)
+            return out
+        return value
+
+    @field_validator("plans")
+    @classmethod
+    def _unique_ids(cls, value):
+        if not value:
+            raise ValueError("give at least one plan (or leave 'plans' out for the 百一 plan)")
+        ids = [p.id for p in value]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"plan ids must be unique; {', '.join(twice)} given more than once")
+        return value
+
+    @model_validator(mode="after")
+    def _default_plan(self):
+        if "plans" in self.model_fields_set:
+            if self.targets_key is not None:
+                raise ValueError("give either 'targets' (one plan, written flat) or 'plans', not both")
+        else:  # frozen: set once, here
+            object.__setattr__(self, "plans", ((self.targets_key or Targets()).as_plan(),))
+        return self
+
+    @property
+    def default_plan(self) -> Plan:
+        """The first plan: progress.json's top-level figures describe it."""
+        return self.plans[0]
+
+    @property
+    def targets(self) -> Targets:
+        """The default plan in the flat form of the ``targets:`` key."""
+        return Targets.of_plan(self.default_plan)
+
+    def plan_key(self, index: int) -> str:
+        """The config key of plan ``index`` (for messages): 'plans.<i>', or 'targets'."""
+        return "targets" if self.targets_key is not None else f"plans.{index}"
 
     @model_validator(mode="before")
     @classmethod

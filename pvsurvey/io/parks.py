@@ -8,7 +8,8 @@ from __future__ import annotations
 import geopandas as gpd
 
 from ..errors import InputFileError
-from .vector import (read_vector)
+from .fields import geometry_column, plan_columns
+from .vector import read_vector
 from ..config.schema import SurveyConfig
 from ..model.footprints import clean_footprints
 
@@ -26,12 +27,16 @@ def read_parks(config: SurveyConfig) -> tuple[gpd.GeoDataFrame | None, dict | No
     if config.parks is None:
         return None, None
     src = config.parks
-    raw = read_vector(src.path, src.crs, src.layer, what="parks")
+    raw = read_vector(src.path, src.crs, src.layer, what="parks", encoding=src.encoding,
+                      wkt_column=geometry_column(src))
+    raw = plan_columns([c for c in raw.columns if c not in (raw.geometry.name, "source_row")], src, "parks",
+                       src.path).apply(raw)
     name_col = next((c for c in PARK_NAME_SOURCES if c in raw.columns), None)
     missing = [c for c, ok in (("park_id", "park_id" in raw), ("name", name_col), ("district", "district" in raw)) if not ok]
     if missing:
         raise InputFileError(f"{src.path}: parks need the columns park_id, name and district; missing "
-                             f"{', '.join(missing)} (found: {', '.join(map(str, raw.columns))})")
+                             f"{', '.join(missing)} (found: {', '.join(map(str, raw.columns))}); map the file's own "
+                             f"names in the config, e.g. 'parks: {{columns: {{{missing[0]}: <its header>}}}}'")
     accepted, rejected, stats = clean_footprints(raw, str(src.path), "park_id")
     info = raw.set_index("source_row").loc[accepted["source_row"].to_numpy(), [name_col, "district"]]
     parks = gpd.GeoDataFrame({"park_id": accepted["building_id"].astype("string").to_numpy(),

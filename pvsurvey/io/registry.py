@@ -14,29 +14,32 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import Transformer
 
 from ..coords import gcj02_to_wgs84
 from ..errors import InputFileError
 from ..config.schema import VectorSource
 from .storage import is_file, local_copy
 from ..locations import location
-from .vector import read_vector, vector_format
+from .crs import declared_crs, is_gcj02
+from .encoding import text_file_encoding
+from ..model.footprints import GEOMETRY_PROBLEM
+from .geometries import decode_geometries
+from .fields import CAPACITY_TO_KWP, geometry_column, numbers, parse_dates, plan_columns
+from .vector import WGS84, read_vector, vector_format
 
 REQUIRED = ("capacity_kwp", "commissioned_on", "status")
 # Accepted spellings of the statuses (registries are typed by hand, in Chinese too).
 STATUS_ALIASES = {
     "connected": "connected", "grid_connected": "connected", "grid-connected": "connected", "operating": "connected",
-    "并网": "connected", "已并网": "connected", "已建成": "connected",
+    "并网": "connected", "已并网": "connected", "已建成": "connected", "並網": "connected", "已並網": "connected",
+    "并网运行": "connected", "已投运": "connected", "投运": "connected", "运行": "connected", "运行中": "connected",
+    "在运": "connected",
     "under_construction": "under_construction", "under construction": "under_construction",
     "construction": "under_construction", "在建": "under_construction", "建设中": "under_construction",
+    "施工中": "under_construction", "在建中": "under_construction", "建設中": "under_construction",
     "planned": "planned", "plan": "planned", "规划": "planned", "计划": "planned", "拟建": "planned",
-}
-REGISTRY_REASONS = {
-    "invalid_capacity": "capacity_kwp is not a positive number",
-    "invalid_date": "commissioned_on is not an ISO date (YYYY-MM-DD)",
-    "unknown_status": "status is not connected, under_construction or planned",
-    "connected_without_date": "a connected system needs its commissioned_on date",
-    "invalid_coordinates": "lon/lat are not numbers within -180..180 / -90..90",
+    "規劃": "planned", "計劃": "planned", "擬建": "planned", "备案": "planned", "已备案": "planned",
 }
 
 
@@ -67,22 +70,33 @@ def read_registry(source: VectorSource) -> pd.DataFrame:
 def _read_registry(path: Path, source: VectorSource) -> pd.DataFrame:
     kind = vector_format(path)
     if kind == "csv":
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
-        geometry = None
-        if "geometry" in frame.columns:
-            wkt = frame.pop("geometry")
-            geometry = shapely.from_wkt(wkt.astype(object).where(wkt.notna(), None).to_numpy(), on_invalid="ignore")
+        encoding = text_file_encoding(path, source.encoding, "installations")
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding=encoding)
+        geometry = refused = None
+        wkt_column = geometry_column(source) or ("geometry" if "geometry" in frame.columns else None)
+        if wkt_column is not None:
+            if wkt_column not in frame.columns:
+                raise InputFileError(f"{path}: no column '{wkt_column}' (installations.columns.geometry in the config)")
+            wkt = frame.pop(wkt_column)
+            geometry, refused = decode_geometries(wkt.astype(object).where(wkt.notna(), None).to_numpy(),
+                                                  shapely.from_wkt)
     else:
-        gdf = read_vector(path, source.crs, source.layer, what="installations")
-        frame = pd.DataFrame(gdf.drop(columns=[gdf.geometry.name, "source_row"]))
+        gdf = read_vector(path, source.crs, source.layer, what="installations", encoding=source.encoding)
+        refused = gdf[GEOMETRY_PROBLEM].to_numpy(dtype=object) if GEOMETRY_PROBLEM in gdf else None
+        frame = pd.DataFrame(gdf.drop(columns=[gdf.geometry.name, "source_row", GEOMETRY_PROBLEM], errors="ignore"))
         geometry = np.asarray(gdf.geometry.values, dtype=object)
+    plan = plan_columns(frame.columns, source, "installations", path)
+    frame = plan.apply(frame)
     missing = [c for c in REQUIRED if c not in frame.columns]
     has_locator = "building_id" in frame.columns or {"lon", "lat"} <= set(frame.columns) or geometry is not None
     if missing or not has_locator:
         need = ", ".join(missing) if missing else "building_id, or lon and lat, or a geometry"
         raise InputFileError(f"{path}: the installations registry needs the columns capacity_kwp, commissioned_on, "
                              f"status and a location (building_id, lon/lat or geometry); missing {need} "
-                             f"(found: {', '.join(map(str, frame.columns))})")
+                             f"(found: {', '.join(map(str, frame.columns))}); map the file's own names in the config, "
+                             f"e.g. 'installations: {{columns: {{{(missing or ['building_id'])[0]}: <its header>}}}}'"
+                             + (", with 'units: {capacity: MW}' where it is not in kWp" if "capacity_kwp" in missing
+                                else ""))
     n = len(frame)
     out = pd.DataFrame({"registry_row": np.arange(n, dtype=np.int64)})
     id_col = next((c for c in ("registry_id", "project_id", "id") if c in frame.columns), None)
@@ -92,18 +106,20 @@ def _read_registry(path: Path, source: VectorSource) -> pd.DataFrame:
                           if "building_id" in frame.columns else pd.Series(pd.NA, index=out.index, dtype="string"))
     name_col = next((c for c in ("name", "owner", "enterprise") if c in frame.columns), None)
     out["name"] = frame[name_col].astype("string") if name_col else pd.Series(pd.NA, index=out.index, dtype="string")
+    # row-level problems: codes of pvsurvey.model.registry_matching.REGISTRY_REASONS
     reason = pd.Series(pd.NA, index=out.index, dtype="string")
 
     def flag(mask, code):
         reason[mask & reason.isna()] = code
 
-    capacity = pd.to_numeric(frame["capacity_kwp"], errors="coerce")
+    capacity = numbers(frame["capacity_kwp"]) * CAPACITY_TO_KWP[plan.units["capacity"]]
     out["capacity_kwp"] = capacity.astype(float)
     flag(~(capacity > 0), "invalid_capacity")
-    raw_date = frame["commissioned_on"].astype("string").str.strip().replace("", pd.NA)
-    date = pd.to_datetime(raw_date, format="%Y-%m-%d", errors="coerce")
+    raw_date = frame["commissioned_on"]
+    date = parse_dates(raw_date)
+    given_date = raw_date.astype("string").str.strip().replace("", pd.NA).notna()
     out["commissioned_on"] = date.dt.date.where(date.notna(), None)
-    flag(raw_date.notna() & date.isna(), "invalid_date")
+    flag(given_date & date.isna(), "invalid_date")
     status = frame["status"].astype("string").str.strip().str.lower().map(STATUS_ALIASES)
     out["status"] = status.astype("string")
     flag(status.isna(), "unknown_status")
@@ -111,13 +127,18 @@ def _read_registry(path: Path, source: VectorSource) -> pd.DataFrame:
 
     blank = pd.Series(pd.NA, index=frame.index, dtype="string")
     lon_raw, lat_raw = frame.get("lon", blank), frame.get("lat", blank)
-    lon = pd.to_numeric(lon_raw, errors="coerce").to_numpy(float, copy=True)
-    lat = pd.to_numeric(lat_raw, errors="coerce").to_numpy(float, copy=True)
+    lon = numbers(lon_raw).to_numpy(float, copy=True)
+    lat = numbers(lat_raw).to_numpy(float, copy=True)
+    if kind == "csv" and source.crs is not None and not is_gcj02(source.crs):
+        crs = declared_crs(source.crs, path)  # lon/lat columns holding a projected CRS's x/y
+        if not crs.equals(WGS84, ignore_axis_order=True):
+            lon, lat = (np.asarray(v, dtype=float) for v in
+                        Transformer.from_crs(crs, WGS84, always_xy=True).transform(lon, lat, errcheck=False))
     given = lon_raw.notna().to_numpy() | lat_raw.notna().to_numpy()
     bad = given & (~np.isfinite(lon) | ~np.isfinite(lat) | (np.abs(lon) > 180) | (np.abs(lat) > 90))
     flag(pd.Series(bad, index=out.index), "invalid_coordinates")
     lon[bad], lat[bad] = np.nan, np.nan
-    if source.crs == "gcj02" and kind == "csv":
+    if is_gcj02(source.crs) and kind == "csv":
         lon, lat = gcj02_to_wgs84(lon, lat)
     out["lon"], out["lat"] = lon, lat
     arrays = np.full(n, None, dtype=object)
@@ -129,6 +150,9 @@ def _read_registry(path: Path, source: VectorSource) -> pd.DataFrame:
         out.loc[fill, "lon"] = shapely.get_x(geometry[fill])
         out.loc[fill, "lat"] = shapely.get_y(geometry[fill])
     out["array_geometry"] = arrays
+    if refused is not None:  # a polygon GEOS could not build, and nothing else locates the row
+        unlocated = out["building_id"].isna().to_numpy() & ~np.isfinite(out["lon"].to_numpy())
+        flag(pd.Series(~pd.isna(refused) & unlocated, index=out.index), "invalid_geometry")
     out["reject_reason"] = reason
     return out
 

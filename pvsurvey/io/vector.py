@@ -26,7 +26,12 @@ from pyproj import CRS, Transformer
 from ..columns import ID_SOURCES
 from ..coords import gcj02_to_wgs84, transform_geometries
 from ..errors import CRSError, InputFileError
+from ..model.footprints import GEOMETRY_PROBLEM
 from ..locations import Location, is_url, location, name_of, suffix_of
+from .crs import declared_crs as declared_crs_of, is_gcj02
+from .encoding import scan_text, shapefile_encoding, text_file_encoding
+from .fields import FOOTPRINT_ID_HEADERS, ColumnPlan, header_key
+from .geometries import decode_geometries
 from .storage import identity_digest, is_file, local_copy, parquet_file, parquet_files
 
 _FORMATS = {
@@ -36,10 +41,10 @@ _FORMATS = {
     ".csv": "csv", ".pbf": "osm",
 }
 CSV_GEOMETRY_COLUMNS = ("geometry", "wkt", "WKT", "geom")
+# OGR formats that are text with attribute strings in the file's own encoding
+# (GeoPackage, FlatGeobuf and GeoParquet are UTF-8 by definition)
+_TEXT_OGR = (".geojson", ".json", ".geojsonl", ".geojsons", ".geojsonseq", ".ndjson", ".jsonl")
 WGS84 = CRS.from_epsg(4326)
-# Declared coordinate systems: GCJ-02 is read as WGS84 and shifted back; CGCS2000
-# (EPSG:4490) differs from WGS84 by centimetres.
-DECLARED_CRS = {"wgs84": "EPSG:4326", "gcj02": "EPSG:4326", "cgcs2000": "EPSG:4490"}
 
 
 def vector_format(path: Location) -> str:
@@ -73,6 +78,14 @@ class Partition:
     fingerprint: str | None = None  # hash of the partition's stored bytes, where cheap to get
     file_start: int = 0  # source row at which its file starts (a folder's files count on in name order)
     bbox: tuple | None = None  # the file's extent in its own CRS, where its metadata gives one
+    encoding: str | None = None  # of the attribute text (CSV, DBF, GeoJSON); None: the format's own
+    wkt_column: str | None = None  # CSV: the column of WKT geometries, where the config names it
+    columns: tuple = ()  # (file's name, pvsurvey's name) pairs the reader renames (pvsurvey.io.fields)
+
+    @property
+    def ogr_encoding(self) -> str | None:
+        """The encoding pyogrio decodes attributes with (GDAL strips a UTF-8 BOM itself)."""
+        return "utf-8" if self.encoding == "utf-8-sig" else self.encoding
 
 
 def _parquet_crs(meta) -> CRS | None:
@@ -85,13 +98,21 @@ def _parquet_crs(meta) -> CRS | None:
     return CRS.from_user_input(col["crs"]) if col["crs"] is not None else None
 
 
-def geoframe_from_arrow(table, schema) -> gpd.GeoDataFrame:
+def geoframe_from_arrow(table, schema, problems: bool = False) -> gpd.GeoDataFrame:
     """A GeoDataFrame from an Arrow table read out of a GeoParquet file whose
-    schema (with its 'geo' metadata) is ``schema``; unparsable WKB becomes None."""
+    schema (with its 'geo' metadata) is ``schema``; unparsable WKB becomes None
+    (with GEOS's message in a ``GEOMETRY_PROBLEM`` column when ``problems``)."""
     geo = json.loads(schema.metadata[b"geo"])
     geom_col = geo.get("primary_column", "geometry")
-    geoms = shapely.from_wkb(table.column(geom_col).to_numpy(zero_copy_only=False), on_invalid="ignore")
-    return gpd.GeoDataFrame(table.drop_columns([geom_col]).to_pandas(), geometry=geoms, crs=_parquet_crs(schema))
+    wkb = table.column(geom_col).to_numpy(zero_copy_only=False)
+    if problems:
+        geoms, messages = decode_geometries(wkb)
+    else:
+        geoms = shapely.from_wkb(wkb, on_invalid="ignore")
+    gdf = gpd.GeoDataFrame(table.drop_columns([geom_col]).to_pandas(), geometry=geoms, crs=_parquet_crs(schema))
+    if problems:
+        gdf[GEOMETRY_PROBLEM] = messages
+    return gdf
 
 
 def _row_group_digest(fh, meta, groups) -> str:
@@ -173,8 +194,20 @@ def _plan_parquet_folder(path: Location, files: list, rows_per_partition: int, w
     return parts
 
 
+def _ogr_encoding(path: Location, declared: str | None, what: str) -> str | None:
+    """The encoding of an OGR file's attributes: declared, else detected for the text
+    formats (a Shapefile's DBF without .cpg, GeoJSON); None leaves it to GDAL."""
+    suffix = suffix_of(path)
+    if suffix == ".shp":
+        return shapefile_encoding(Path(path), declared, what)
+    if suffix in _TEXT_OGR:
+        return text_file_encoding(Path(path), declared, what)
+    return declared
+
+
 def plan_partitions(path: Location, rows_per_partition: int, layer: str | None = None,
-                    what: str = "footprints") -> list[Partition]:
+                    what: str = "footprints", encoding: str | None = None,
+                    wkt_column: str | None = None) -> list[Partition]:
     """Split a vector file — or a folder of GeoParquet files — into row
     partitions, reading only metadata.
 
@@ -184,6 +217,9 @@ def plan_partitions(path: Location, rows_per_partition: int, layer: str | None =
     On object storage (a URL) only GeoParquet is split: its row groups are read
     with ranged requests, where every other format would be fetched whole by
     every task.
+
+    ``encoding`` is the input's declared text encoding; without it, text
+    formats are checked for UTF-8 or GBK/GB18030 (:mod:`pvsurvey.io.encoding`).
     """
     path = location(path)
     files = parquet_files(path)
@@ -201,10 +237,12 @@ def plan_partitions(path: Location, rows_per_partition: int, layer: str | None =
         if kind == "osm":
             return [Partition(path, kind, 0, 0, -1, "multipolygons")]
         if kind == "csv":
-            with (pd.io.common.get_handle(path, "r", compression="infer")) as handle:
-                total = sum(1 for _ in handle.handle) - 1
+            scan = scan_text(Path(path), encoding, what)  # the encoding and the line count in one pass
+            encoding, total = scan.encoding, scan.lines - 1
         else:
-            info = pyogrio.read_info(path, layer=layer, force_feature_count=True)
+            encoding = _ogr_encoding(path, encoding, what)
+            info = pyogrio.read_info(path, layer=layer, force_feature_count=True,
+                                     encoding="utf-8" if encoding == "utf-8-sig" else encoding)
             total = int(info["features"])
     except InputFileError:
         raise
@@ -213,13 +251,16 @@ def plan_partitions(path: Location, rows_per_partition: int, layer: str | None =
     if total <= 0:
         raise InputFileError(f"{path}: the {what} layer is empty")
     bounds = range(0, total, rows_per_partition)
-    return [Partition(path, kind, i, s, min(s + rows_per_partition, total), layer)
+    return [Partition(path, kind, i, s, min(s + rows_per_partition, total), layer, encoding=encoding,
+                      wkt_column=wkt_column if kind == "csv" else None)
             for i, s in enumerate(bounds)]
 
 
 def read_partition(part: Partition, declared_crs: str | None = None) -> gpd.GeoDataFrame:
     """Read one partition as a GeoDataFrame in WGS84 lon/lat with a ``source_row``
-    column; geometries that cannot be parsed come back as None.
+    column; geometries that GEOS cannot build come back as None with GEOS's
+    message in a ``GEOMETRY_PROBLEM`` column, so that one bad row never costs
+    the partition (:mod:`pvsurvey.io.geometries`).
 
     Raises
     ------
@@ -230,58 +271,77 @@ def read_partition(part: Partition, declared_crs: str | None = None) -> gpd.GeoD
     try:
         if part.kind == "parquet":
             parquet = parquet_file(path)
-            gdf = geoframe_from_arrow(parquet.read_row_groups(list(part.row_groups)), parquet.schema_arrow)
+            gdf = geoframe_from_arrow(parquet.read_row_groups(list(part.row_groups)), parquet.schema_arrow,
+                                      problems=True)
         elif part.kind == "osm":
-            gdf = pyogrio.read_dataframe(path, layer="multipolygons", where="building IS NOT NULL")
-            gdf = _osm_attributes(gdf)
+            gdf = _osm_attributes(_read_ogr(path, "multipolygons", None, where="building IS NOT NULL"))
         elif part.kind == "csv":
-            gdf = _read_csv_wkt(path, part.start, part.stop - part.start)
+            gdf = _read_csv_wkt(path, part.start, part.stop - part.start, part.encoding, part.wkt_column)
         else:
-            gdf = pyogrio.read_dataframe(path, layer=part.layer, skip_features=part.start,
-                                         max_features=part.stop - part.start, fid_as_index=False)
+            gdf = _read_ogr(path, part.layer, part.ogr_encoding, part.start, part.stop - part.start)
     except (InputFileError, CRSError):
         raise
     except Exception as exc:
-        raise InputFileError(f"{path}: cannot read rows {part.start}–{part.stop}: {exc}") from None
+        rows = f"rows {part.start}–{part.stop}" if part.stop >= 0 else "it"
+        raise InputFileError(f"{path}: cannot read {rows}: {exc}") from None
     start = part.start if part.start >= 0 else 0
-    gdf = gdf.reset_index(drop=True)
+    gdf = ColumnPlan(dict(part.columns)).apply(gdf.reset_index(drop=True))
     gdf["source_row"] = np.arange(start, start + len(gdf), dtype=np.int64)
     return to_wgs84(gdf, declared_crs, path)
+
+
+def _read_ogr(path, layer: str | None, encoding: str | None, skip: int = 0, count: int | None = None,
+              where: str | None = None) -> gpd.GeoDataFrame:
+    """A GDAL layer (or a slice of it) through pyogrio, its WKB decoded row by row
+    (pyogrio's own decoding raises on the first geometry GEOS refuses)."""
+    from pyogrio.raw import read
+
+    meta, _, wkb, fields = read(str(path), layer=layer, encoding=encoding, skip_features=skip,
+                                max_features=count, where=where)
+    n = len(fields[0]) if len(fields) else (0 if wkb is None else len(wkb))
+    frame = pd.DataFrame({name: values for name, values in zip(meta["fields"], fields)}, index=pd.RangeIndex(n))
+    geoms, problems = decode_geometries(np.full(n, None, dtype=object) if wkb is None else wkb)
+    gdf = gpd.GeoDataFrame(frame, geometry=geoms, crs=meta["crs"])
+    gdf[GEOMETRY_PROBLEM] = problems
+    return gdf
 
 
 def to_wgs84(gdf: gpd.GeoDataFrame, declared_crs: str | None, path: Location) -> gpd.GeoDataFrame:
     """Give a frame its declared or stored CRS, then reproject it to WGS84.
 
-    GCJ-02 input is shifted to WGS84 vertex by vertex.
+    ``declared_crs`` is any ``crs:`` value (:mod:`pvsurvey.io.crs`); GCJ-02
+    input is shifted to WGS84 vertex by vertex.
     """
     if declared_crs is not None:
-        crs = DECLARED_CRS.get(declared_crs, declared_crs)
-        try:
-            gdf = gdf.set_crs(crs, allow_override=True)
-        except Exception as exc:
-            raise CRSError(f"{path}: unknown coordinate system {declared_crs!r} ({exc})") from None
+        gdf = gdf.set_crs(declared_crs_of(declared_crs, path), allow_override=True)
     elif gdf.crs is None:
         raise CRSError(f"{path}: no coordinate reference system in the file; declare it in the config, "
-                       "e.g. 'crs: wgs84' (or gcj02, cgcs2000, EPSG:<code>) under this input")
+                       "e.g. 'crs: wgs84' under this input (or gcj02, cgcs2000, EPSG:<code>, a PROJ string, WKT "
+                       "or a .prj file)")
     if gdf.crs.equals(WGS84, ignore_axis_order=True):  # OGC:CRS84 is EPSG:4326 in lon/lat order
         gdf = gdf.set_crs(WGS84, allow_override=True)
     else:
         gdf = gdf.to_crs(WGS84)
-    if declared_crs == "gcj02":
+    if is_gcj02(declared_crs):
         gdf = gdf.set_geometry(transform_geometries(gdf.geometry.values, gcj02_to_wgs84), crs=WGS84)
     return gdf
 
 
-def _read_csv_wkt(path: Path, start: int, nrows: int) -> gpd.GeoDataFrame:
-    df = pd.read_csv(path, skiprows=range(1, start + 1), nrows=nrows, dtype_backend="numpy_nullable"
-                     ) if start else pd.read_csv(path, nrows=nrows, dtype_backend="numpy_nullable")
-    geom_col = next((c for c in CSV_GEOMETRY_COLUMNS if c in df.columns), None)
+def _read_csv_wkt(path: Path, start: int, nrows: int, encoding: str | None = None,
+                  wkt_column: str | None = None) -> gpd.GeoDataFrame:
+    opts = dict(nrows=nrows, dtype_backend="numpy_nullable", encoding=encoding or "utf-8")
+    df = pd.read_csv(path, skiprows=range(1, start + 1), **opts) if start else pd.read_csv(path, **opts)
+    names = (wkt_column,) if wkt_column else CSV_GEOMETRY_COLUMNS
+    geom_col = next((c for c in names if c in df.columns), None)
     if geom_col is None:
-        raise InputFileError(f"{path}: CSV without a WKT geometry column (expected one of "
-                             f"{', '.join(CSV_GEOMETRY_COLUMNS)})")
+        raise InputFileError(f"{path}: CSV without a WKT geometry column (expected "
+                             f"{'the configured ' + repr(wkt_column) if wkt_column else 'one of ' + ', '.join(names)}"
+                             "; name it in the config with 'columns: {geometry: <its header>}')")
     wkt = df.pop(geom_col).astype(object).where(lambda s: s.notna(), None).to_numpy()
-    geoms = shapely.from_wkt(wkt, on_invalid="ignore")
-    return gpd.GeoDataFrame(df, geometry=geoms, crs=None)
+    geoms, problems = decode_geometries(wkt, shapely.from_wkt)
+    gdf = gpd.GeoDataFrame(df, geometry=geoms, crs=None)
+    gdf[GEOMETRY_PROBLEM] = problems
+    return gdf
 
 
 _OSM_TAGS = {"building:levels": "levels", "roof:shape": "roof_shape", "roof:material": "roof_material",
@@ -302,14 +362,18 @@ def _osm_attributes(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     tags = gdf["other_tags"].astype("string") if "other_tags" in gdf else pd.Series(pd.NA, index=gdf.index, dtype="string")
     for tag, col in _OSM_TAGS.items():
         out[col] = tags.str.extract(rf'"{tag}"=>"([^"]*)"', expand=False)
+    if GEOMETRY_PROBLEM in gdf:
+        out[GEOMETRY_PROBLEM] = gdf[GEOMETRY_PROBLEM].to_numpy()
     return gpd.GeoDataFrame(out, geometry=gdf.geometry.values, crs=gdf.crs)
 
 
 def resolve_id_column(columns, configured: str | None = None) -> str | None:
-    """The column holding the source's own ids: the configured one, else the first known name."""
+    """The column holding the source's own ids: the configured one, else the first
+    known name (building_id, id, osm_id …, then Chinese ones such as 建筑编号)."""
     if configured is not None:
         return configured if configured in columns else None
-    return next((c for c in ID_SOURCES if c in columns), None)
+    found = next((c for c in ID_SOURCES if c in columns), None)
+    return found or next((c for c in columns if header_key(c) in FOOTPRINT_ID_HEADERS), None)
 
 
 def source_columns(part: Partition) -> list[str]:
@@ -317,10 +381,10 @@ def source_columns(part: Partition) -> list[str]:
     if part.kind == "parquet":
         return list(parquet_file(part.path).schema_arrow.names)
     if part.kind == "csv":
-        return list(pd.read_csv(part.path, nrows=0).columns)
+        return list(pd.read_csv(part.path, nrows=0, encoding=part.encoding or "utf-8").columns)
     if part.kind == "osm":
         return ["osm_id"]
-    return list(pyogrio.read_info(part.path, layer=part.layer)["fields"])
+    return list(pyogrio.read_info(part.path, layer=part.layer, encoding=part.ogr_encoding)["fields"])
 
 
 def duplicate_id_rows(parts: list[Partition], id_column: str) -> np.ndarray:
@@ -343,10 +407,12 @@ def duplicate_id_rows(parts: list[Partition], id_column: str) -> np.ndarray:
             columns = list(pool.map(lambda f: _id_column(f, id_column), files))
         ids = pa.chunked_array([chunk for column in columns for chunk in column.chunks], type=pa.large_string())
     elif part.kind == "csv":
-        ids = pa.chunked_array([pa.array(pd.read_csv(part.path, usecols=[id_column], dtype={id_column: "string"})
+        ids = pa.chunked_array([pa.array(pd.read_csv(part.path, usecols=[id_column], dtype={id_column: "string"},
+                                                     encoding=part.encoding or "utf-8")
                                          [id_column].astype(object).where(lambda s: s.notna(), None))])
     else:
-        frame = pyogrio.read_dataframe(part.path, layer=part.layer, columns=[id_column], read_geometry=False)
+        frame = pyogrio.read_dataframe(part.path, layer=part.layer, columns=[id_column], read_geometry=False,
+                                       encoding=part.ogr_encoding)
         ids = pa.chunked_array([pa.array(frame[id_column].astype(str).where(frame[id_column].notna(), None))])
     ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
     ids = ids.cast(pa.large_string()) if not pa.types.is_large_string(ids.type) else ids
@@ -368,13 +434,14 @@ def _id_column(path: Location, id_column: str):
 
 
 def read_vector(path: Location, declared_crs: str | None = None, layer: str | None = None,
-                what: str = "input") -> gpd.GeoDataFrame:
+                what: str = "input", encoding: str | None = None, wkt_column: str | None = None) -> gpd.GeoDataFrame:
     """Read a whole (small) vector file in WGS84: parks, registries, fixtures
     (from object storage through a temporary copy, in any format)."""
     path = location(path)
     _check_exists(path, what)
     with local_copy(path) as local:
-        parts = plan_partitions(local, rows_per_partition=10**12, layer=layer, what=what)
+        parts = plan_partitions(local, rows_per_partition=10**12, layer=layer, what=what, encoding=encoding,
+                                wkt_column=wkt_column)
         frames = [read_partition(p, declared_crs) for p in parts]
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
@@ -430,10 +497,11 @@ def check_footprint_crs_and_extent(parts: list[Partition], declared_crs: str | N
         The footprints' extent does not overlap the irradiance raster.
     """
     part = parts[0]
-    crs = CRS.from_user_input(DECLARED_CRS.get(declared_crs, declared_crs)) if declared_crs else stored_crs(part)
+    crs = declared_crs_of(declared_crs, part.path) if declared_crs else stored_crs(part)
     if crs is None:
         raise CRSError(f"{part.path}: no coordinate reference system in the file; declare it in the config, "
-                       "e.g. 'footprints: {path: ..., crs: wgs84}' (or gcj02, cgcs2000, EPSG:<code>)")
+                       "e.g. 'footprints: {path: ..., crs: wgs84}' (or gcj02, cgcs2000, EPSG:<code>, a PROJ string, "
+                       "WKT or a .prj file)")
     bounds = footprints_bounds_wgs84(parts, crs)
     if bounds is None:
         return

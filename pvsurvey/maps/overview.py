@@ -64,7 +64,8 @@ def build_overview_map(parks: gpd.GeoDataFrame, options: MapOptions, *, target_i
                        city: Mapping | None = None, totals: Mapping | None = None, districts: pd.DataFrame | None = None,
                        candidates: gpd.GeoDataFrame | None = None,
                        park_links: bool = True, top_candidates: int = TOP_CANDIDATES, survey: str = "",
-                       generated: str = "") -> folium.Map:
+                       generated: str = "", plans: list[tuple[Mapping, Mapping | None]] | None = None,
+                       colour_plan: str = "") -> folium.Map:
     """The city overview map.
 
     Parameters
@@ -78,7 +79,12 @@ def build_overview_map(parks: gpd.GeoDataFrame, options: MapOptions, *, target_i
     options : MapOptions
     city : mapping, optional
         The city's progress metrics (see the progress issue); None when the run
-        has no installed-PV data.
+        has no installed-PV data. Shown when ``plans`` is not given.
+    plans : list of (plan, metrics), optional
+        Each plan of progress.json's ``plans`` with its total's metrics: the panel
+        shows one block per plan, labelled with its name and period (:func:`panels.plan_html`).
+    colour_plan : str
+        Name of the plan whose ratio targets colour the parks (the legend says so).
     totals : mapping, optional
         City survey totals: ``building_count``, ``usable_area_m2`` [m²],
         ``capacity_kwp`` [kWp], ``annual_yield_kwh`` [kWh/yr].
@@ -164,12 +170,16 @@ def build_overview_map(parks: gpd.GeoDataFrame, options: MapOptions, *, target_i
                          for r in districts.to_dict("records")]
     html = panels.render(
         panels.OVERVIEW_PANEL, options.lang, title=label("map_title_overview", options.lang), survey=survey,
-        generated=generated, progress_html=panels.progress_html(dict(city) if city else None, options.lang),
+        generated=generated,
+        progress_html=(panels.plans_html([(dict(p), dict(m) if m else None) for p, m in plans], options.lang)
+                       if plans else panels.progress_html(dict(city) if city else None, options.lang)),
         totals_html=panels.totals_html(dict(totals or {}), options.lang), districts=district_rows, parks=park_rows)
     HtmlControl(html, position="topright").add_to(m)
     own_targets = bool(np.any(np.abs(target - target_install_ratio) > 1e-9))
     legend = panels.render(panels.RATIO_LEGEND, options.lang, steps=ratio_legend(target_install_ratio, options.lang),
-                           note=label("map_colour_vs_target", options.lang) if own_targets else "",
+                           note=" · ".join(n for n in (
+                               f"{label('map_colour_vs_plan', options.lang)} {colour_plan}" if colour_plan else "",
+                               label("map_colour_vs_target", options.lang) if own_targets else "") if n),
                            candidates=len(top) > 0, candidate_colour=CANDIDATE_COLOUR)
     HtmlControl(legend, position="bottomright").add_to(m)
     return m

@@ -128,6 +128,8 @@ _CSS = """
 .pvs-panel table { border-collapse: collapse; width: 100%; }
 .pvs-panel th, .pvs-panel td { text-align: left; padding: 1px 4px; vertical-align: top; }
 .pvs-panel td.n, .pvs-panel th.n { text-align: right; white-space: nowrap; }
+.pvs-plan { border-top: 1px solid #ddd; padding-top: 4px; margin-top: 4px; }
+.pvs-plan:first-child { border-top: none; margin-top: 0; }
 .pvs-bar { position: relative; height: 10px; background: #e6e6e6; border-radius: 5px; margin: 2px 0 4px; }
 .pvs-bar span { position: absolute; left: 0; top: 0; bottom: 0; border-radius: 5px; background: #1a9850; }
 .pvs-bar i { position: absolute; top: -2px; bottom: -2px; width: 2px; background: #333; }

@@ -73,6 +73,22 @@ PROGRESS = _ENV.from_string("""
 {% endif %}
 """)
 
+PLAN = _ENV.from_string("""
+<div class="pvs-plan">
+<div><b>{{ plan.name }}</b></div>
+<div class="pvs-sub">{{ plan.source }} · {{ t('map_plan_baseline') }} {{ plan.baseline_date }} · {{ t('map_plan_deadline') }} {{ plan.deadline }}</div>
+{% if plan.status == 'assessed' %}
+<div><b>{{ t('map_plan_assessed') }} {{ plan.deadline }}: {{ t('map_plan_met') if plan.outcome == 'met' else t('map_plan_missed') }}</b></div>
+{% for line in plan.results %}<div class="pvs-sub">{{ line }}</div>{% endfor %}
+{% elif plan.status == 'not_started' %}
+<div class="pvs-sub">{{ t('map_plan_not_started') }}</div>
+{% elif plan.status %}
+<div class="pvs-sub">{{ t('map_plan_in_progress') }} {{ plan.figures_as_of }}</div>
+{% endif %}
+{{ progress_html }}
+</div>
+""")
+
 TOTALS = _ENV.from_string("""
 <table>
 <tr><td>{{ t('building_count') }}</td><td class="n">{{ totals.building_count|num }}</td></tr>
@@ -149,6 +165,7 @@ PARK_PANEL = _ENV.from_string("""
 PROGRESS_KEYS = ("install_ratio_area_frac", "install_ratio_count_frac", "target_install_ratio", "installed_kwp",
                  "new_kwp_since_baseline", "new_capacity_target_kwp", "new_capacity_target_share_frac",
                  "remaining_potential_kwp")
+# (a final assessment adds: ratio_met, ratio_margin_frac, new_capacity_met, new_capacity_margin_kwp, outcome)
 TOTAL_KEYS = ("building_count", "usable_area_m2", "capacity_kwp", "annual_yield_kwh")
 
 
@@ -158,6 +175,42 @@ def progress_html(metrics: dict | None, lang: str) -> str:
     if not metrics or not _finite(metrics.get("install_ratio_area_frac")):
         return render(PROGRESS, lang, progress=None, bar_scale=1.0)
     return render(PROGRESS, lang, progress={k: metrics.get(k) for k in PROGRESS_KEYS}, bar_scale=1.0)
+
+
+def _margin_lines(metrics: dict, lang: str) -> list[str]:
+    """'installation ratio: missed by 22.1 percentage points', 'new capacity: met, by 12.0 MW' of a final assessment."""
+    def t(name: str, with_unit: bool = False) -> str:
+        return label(name, lang, with_unit)
+
+    lines = []
+    ratio = metrics.get("ratio_margin_frac")
+    if _finite(ratio):
+        met = ("map_plan_met", "map_plan_above_by") if metrics.get("ratio_met") else ("map_plan_missed", "map_plan_short_by")
+        lines.append(f"{t('install_ratio_area_frac')}: {t(met[0])}, {t(met[1])} "
+                     f"{fmt_num(abs(100 * float(ratio)), 1)} {t('map_plan_points')}")
+    cap = metrics.get("new_capacity_margin_kwp")
+    if _finite(cap):
+        met = (("map_plan_met", "map_plan_above_by") if metrics.get("new_capacity_met")
+               else ("map_plan_missed", "map_plan_short_by"))
+        lines.append(f"{t('new_kwp_since_baseline')}: {t(met[0])}, {t(met[1])} {fmt_num(abs(float(cap)) / 1000, 1)} MW")
+    return lines
+
+
+def plan_html(plan: dict, metrics: dict | None, lang: str) -> str:
+    """One plan's block of a panel: its name (in ``lang``), source and period, where it
+    stands (in progress, not started, or met / missed at its deadline and by how much)
+    and its figures against its own targets; every number from the plan (progress.json's ``plans``)."""
+    name = plan.get("name") or {}
+    meta = {"name": name.get(lang) or name.get("en") or plan.get("id") or "", "source": plan.get("source") or "",
+            "baseline_date": plan.get("baseline_date") or "", "deadline": plan.get("deadline") or "",
+            "status": plan.get("status"), "figures_as_of": plan.get("figures_as_of") or "",
+            "outcome": (metrics or {}).get("outcome"), "results": _margin_lines(metrics or {}, lang)}
+    return render(PLAN, lang, plan=meta, progress_html=progress_html(metrics, lang))
+
+
+def plans_html(blocks: list[tuple[dict, dict | None]], lang: str) -> str:
+    """The blocks of several plans (:func:`plan_html`), in the order given."""
+    return "".join(plan_html(plan, metrics, lang) for plan, metrics in blocks)
 
 
 def totals_html(totals: dict, lang: str) -> str:

@@ -191,7 +191,7 @@ def _bounds(geoms) -> list[list[float]]:
 
 def build_park_map(park: Mapping, buildings: gpd.GeoDataFrame, options: MapOptions, *, min_candidate_kwp: float,
                    candidates: gpd.GeoDataFrame | None = None, irradiance: IrradianceGrid | None = None,
-                   progress: Mapping | None = None,
+                   progress: Mapping | None = None, plans: list[tuple[Mapping, Mapping | None]] | None = None,
                    overview_href: str | None = "index.html", survey: str = "", generated: str = "") -> folium.Map:
     """The map of one park.
 
@@ -212,7 +212,11 @@ def build_park_map(park: Mapping, buildings: gpd.GeoDataFrame, options: MapOptio
     irradiance : IrradianceGrid, optional
         Annual GHI around the park, drawn as an image layer (off at opening).
     progress : mapping, optional
-        The park's progress metrics (``install_ratio_area_frac``, ``target_install_ratio``, …).
+        The park's progress metrics (``install_ratio_area_frac``, ``target_install_ratio``, …);
+        shown when ``plans`` is not given.
+    plans : list of (plan, metrics), optional
+        Each plan whose scope holds the park, with the park's metrics under it: one
+        block per plan, labelled with its name and period (:func:`panels.plan_html`).
     min_candidate_kwp : float
         Smallest candidate project [kWp], used without ``candidates``.
     overview_href : str, optional
@@ -276,7 +280,8 @@ def build_park_map(park: Mapping, buildings: gpd.GeoDataFrame, options: MapOptio
     html = panels.render(
         panels.PARK_PANEL, options.lang, park_name=park_name, park_id=str(park.get("park_id") or ""),
         district=str(park.get("district") or ""), overview_href=overview_href,
-        progress_html=panels.progress_html(dict(progress) if progress else None, options.lang),
+        progress_html=(panels.plans_html([(dict(p), dict(m) if m else None) for p, m in plans], options.lang)
+                       if plans else panels.progress_html(dict(progress) if progress else None, options.lang)),
         totals_html=panels.totals_html(totals, options.lang),
         statuses=[{"colour": STATUS_COLOURS[i], "label": label(f"map_status_{s}", options.lang),
                    "count": int(counts[i]), "capacity_kwp": float(capacity_by_status[i])}

@@ -46,6 +46,17 @@ _TEXT = [
     Column("map_generated", "", "When the map was made", "生成时间", "Generated"),
     Column("map_fullscreen", "", "Fullscreen button", "全屏", "Full screen"),
     Column("map_exit_fullscreen", "", "Leave-fullscreen button", "退出全屏", "Exit full screen"),
+    Column("map_plan_baseline", "", "A plan's baseline date: new capacity counts systems commissioned after it", "基准日", "baseline"),
+    Column("map_plan_deadline", "", "A plan's deadline", "截止日期", "deadline"),
+    Column("map_plan_not_started", "", "The plan's period has not begun on the run's date", "尚未开始", "not started"),
+    Column("map_plan_in_progress", "", "The plan runs: figures as of the run's date", "进行中，数据截至", "in progress, figures as of"),
+    Column("map_plan_assessed", "", "After the deadline: the final assessment at the deadline", "截止日最终考核", "final assessment at the deadline"),
+    Column("map_plan_met", "", "Assessment: the target was met", "达标", "met"),
+    Column("map_plan_missed", "", "Assessment: the target was missed", "未达标", "missed"),
+    Column("map_plan_short_by", "", "How far a missed target was missed", "差", "short by"),
+    Column("map_plan_above_by", "", "How far a met target was exceeded", "超出", "above by"),
+    Column("map_plan_points", "", "Unit of a ratio margin", "个百分点", "percentage points"),
+    Column("map_colour_vs_plan", "", "Legend note: whose targets the colours compare with", "颜色对照", "colours against"),
     Column("map_colour_vs_target", "", "Legend note: parks are coloured by their ratio against their own target", "颜色表示相对各园区目标的完成程度", "colour: share of each park's own target reached"),
 ]
 

@@ -14,14 +14,19 @@ import shapely
 from ..columns import ID_SOURCES, REJECTED_COLUMNS
 
 
+# Column a reader adds where a row's geometry was there but GEOS could not build it
+# (GEOS's message, pvsurvey.io.geometries); the row is rejected with that detail.
+GEOMETRY_PROBLEM = "_geometry_problem"
+
 # Reason codes of rejected rows (the README lists them with what the user sees).
 REASONS = {
     "null_geometry": "no geometry",
-    "unparsable_geometry": "geometry could not be parsed",
+    "unparsable_geometry": "geometry could not be parsed (not WKB/WKT)",
     "empty_geometry": "empty geometry",
     "not_polygon": "geometry is not a polygon",
     "coordinates_out_of_range": "coordinates outside -180..180 / -90..90 after reprojection to WGS84 (wrong CRS?)",
-    "invalid_geometry": "invalid polygon that make_valid could not turn into a polygon",
+    "invalid_geometry": "a polygon GEOS cannot build (e.g. a ring of fewer than 4 points, NaN coordinates) or that "
+                        "make_valid could not turn into a polygon",
     "duplicate_id": "building id already seen in this input",
     "unmeasurable": "area not computable in the roof's UTM zone (the shape spans far too wide)",
     "too_small": "footprint smaller than roof.min_footprint_area_m2",
@@ -72,14 +77,62 @@ def derived_ids(lon, lat) -> np.ndarray:
     return ("g" + pd.Series(qx * 200_000_000 + qy).astype(str)).to_numpy(dtype=object)
 
 
-def _rejected(frame: pd.DataFrame, ids, reason: str, source_file: str) -> pd.DataFrame:
+def rejected_rows(frame: pd.DataFrame, ids, reason: str, source_file: str, details=None) -> pd.DataFrame:
+    message = np.full(len(frame), REASONS[reason], dtype=object)
+    if details is not None and len(details):  # GEOS's own words where it refused a row
+        given = ~pd.isna(details)
+        message[given] = [f"{REASONS[reason]}: {d}" for d in np.asarray(details, dtype=object)[given]]
     return pd.DataFrame({
         "source_file": source_file,
         "source_row": frame["source_row"].to_numpy(dtype=np.int64),
         "building_id": pd.array(ids, dtype="string"),
         "reason": reason,
-        "message": REASONS[reason],
+        "message": message,
     }, columns=REJECTED_COLUMNS)
+
+
+def _without_empty_parts(geom):
+    """A polygon or multipolygon without its empty parts and empty holes (GEOS
+    crashes buffering a polygon with an empty hole); an empty polygon when nothing is left."""
+    polygons = []
+    for part in shapely.get_parts(geom):
+        if part.is_empty:
+            continue
+        polygons.append(shapely.Polygon(part.exterior, [ring for ring in part.interiors if not ring.is_empty]))
+    if not polygons:
+        return shapely.Polygon()
+    return polygons[0] if shapely.get_type_id(geom) == 3 else shapely.MultiPolygon(polygons)
+
+
+def _has_empty_parts(geoms: np.ndarray, type_id: np.ndarray) -> np.ndarray:
+    """Polygons with an empty hole, multipolygons with an empty part or hole.
+
+    Only polygons with holes and multipolygons of several parts (or whose one
+    part has holes) are looked into: most footprints are neither, and taking
+    every geometry apart would cost a quarter of a second per 50,000 roofs.
+    """
+    out = np.zeros(len(geoms), dtype=bool)
+    if not len(geoms):
+        return out
+    multi = type_id == 6
+    first = geoms.copy()
+    first[multi] = shapely.get_geometry(geoms[multi], 0)
+    look = np.flatnonzero((multi & (shapely.get_num_geometries(geoms) > 1)) |
+                          (shapely.get_num_interior_rings(first) > 0))
+    if not len(look):
+        return out
+    parts, index = shapely.get_parts(geoms[look], return_index=True)
+    out[look[np.unique(index[shapely.is_empty(parts)])]] = True
+    rings, ring_index = shapely.get_rings(parts, return_index=True)
+    out[look[np.unique(index[ring_index[shapely.is_empty(rings)]])]] = True
+    return out
+
+
+def _union_parts(parts: np.ndarray):
+    try:
+        return shapely.union_all(parts)
+    except shapely.errors.GEOSException:  # a topology GEOS cannot resolve: no polygon, the row is rejected
+        return None
 
 
 def _make_valid(geoms: np.ndarray) -> np.ndarray:
@@ -99,6 +152,14 @@ def _make_valid(geoms: np.ndarray) -> np.ndarray:
             except shapely.errors.GEOSException:
                 out[i] = None
         return out
+
+
+def _nan_rows(geoms: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(geoms), dtype=bool)
+    if len(geoms):
+        coords, index = shapely.get_coordinates(geoms, return_index=True)
+        out[np.unique(index[np.isnan(coords).any(axis=1)])] = True
+    return out
 
 
 def clean_footprints(raw: gpd.GeoDataFrame, source_file: str, id_column: str | None = None,
@@ -136,7 +197,14 @@ def clean_footprints(raw: gpd.GeoDataFrame, source_file: str, id_column: str | N
                else np.full(n, None, dtype=object))
 
     reason = np.full(n, None, dtype=object)
+    details = np.full(n, None, dtype=object)
     reason[pd.isna(geoms)] = "null_geometry"
+    if GEOMETRY_PROBLEM in raw.columns:  # there, but GEOS could not build it (the reader kept GEOS's message)
+        problem = raw[GEOMETRY_PROBLEM].to_numpy(dtype=object)
+        refused = np.flatnonzero(~pd.isna(problem))
+        details[refused] = problem[refused]
+        reason[refused] = ["unparsable_geometry" if "ParseException" in str(p) else "invalid_geometry"
+                           for p in problem[refused]]
     has = reason == None  # noqa: E711 (elementwise)
     geoms = geoms.copy()
     if shapely.has_z(geoms[has]).any():  # 3D/measured input: areas are planar, drop Z
@@ -147,13 +215,24 @@ def clean_footprints(raw: gpd.GeoDataFrame, source_file: str, id_column: str | N
     type_id = shapely.get_type_id(np.where(has, geoms, None))
     reason[has & ~np.isin(type_id, (3, 6))] = "not_polygon"
     has &= np.isin(type_id, (3, 6))
+    hollow = np.flatnonzero(has)[_has_empty_parts(geoms[has], type_id[has])]
+    repaired = 0
+    if len(hollow):  # empty parts or holes (an OSM relation's missing ring): dropped, the rest kept
+        geoms[hollow] = [_without_empty_parts(g) for g in geoms[hollow]]
+        emptied = hollow[shapely.is_empty(geoms[hollow])]
+        reason[emptied] = "empty_geometry"
+        has[emptied] = False
+        repaired += len(hollow) - len(emptied)
     box = shapely.bounds(np.where(has, geoms, None))
     in_range = np.isfinite(box).all(axis=1) & (box[:, 0] >= -180) & (box[:, 2] <= 180) & \
         (box[:, 1] >= -90) & (box[:, 3] <= 90)
     reason[has & ~in_range] = "coordinates_out_of_range"
     has &= in_range
     invalid = has & ~shapely.is_valid(np.where(has, geoms, None))
-    repaired = 0
+    if invalid.any():  # NaN coordinates (GEOS's bounds skip them) make a shape invalid, and nothing can repair them
+        nan = np.flatnonzero(invalid)[_nan_rows(geoms[invalid])]
+        reason[nan], details[nan] = "invalid_geometry", "NaN coordinates"
+        has[nan] = invalid[nan] = False
     if invalid.any():
         fixed = _make_valid(geoms[invalid])
         # keep only polygonal parts of what make_valid returns (collections may carry lines)
@@ -161,14 +240,14 @@ def clean_footprints(raw: gpd.GeoDataFrame, source_file: str, id_column: str | N
         poly = np.isin(shapely.get_type_id(parts), (3, 6))
         merged = np.full(invalid.sum(), None, dtype=object)
         if poly.any():
-            grouped = pd.Series(parts[poly]).groupby(index[poly]).agg(lambda s: shapely.union_all(s.to_numpy()))
+            grouped = pd.Series(parts[poly]).groupby(index[poly]).agg(lambda s: _union_parts(s.to_numpy()))
             merged[grouped.index.to_numpy()] = grouped.to_numpy()
         ok = ~pd.isna(merged)
         ok[ok] = ~shapely.is_empty(merged[ok]) & (shapely.area(merged[ok]) > 0)
         idx = np.flatnonzero(invalid)
         geoms[idx[ok]] = merged[ok]
         reason[idx[~ok]] = "invalid_geometry"
-        repaired = int(ok.sum())
+        repaired += int(ok.sum())
         has[idx[~ok]] = False
 
     # single-part multipolygons (OSM, many GIS exports) become plain polygons: the fast roof path takes them
@@ -188,7 +267,8 @@ def clean_footprints(raw: gpd.GeoDataFrame, source_file: str, id_column: str | N
     reason[dup] = "duplicate_id"
     has &= ~dup
 
-    rejected = [_rejected(raw.iloc[np.flatnonzero(reason == code)], ids[reason == code], code, source_file)
+    rejected = [rejected_rows(raw.iloc[np.flatnonzero(reason == code)], ids[reason == code], code, source_file,
+                          details[reason == code])
                 for code in REASONS if (reason == code).any()]
     keep = np.flatnonzero(has)
     accepted = gpd.GeoDataFrame({
@@ -209,5 +289,5 @@ def clean_footprints(raw: gpd.GeoDataFrame, source_file: str, id_column: str | N
             accepted[col] = accepted[col].astype("string")
     accepted["lon"] = lon[keep]
     accepted["lat"] = lat[keep]
-    rejected_df = pd.concat(rejected, ignore_index=True) if rejected else _rejected(raw.iloc[:0], [], "null_geometry", source_file)
+    rejected_df = pd.concat(rejected, ignore_index=True) if rejected else rejected_rows(raw.iloc[:0], [], "null_geometry", source_file)
     return accepted, rejected_df, {"repaired": repaired}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 
 import datetime as dt
+from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,24 @@ from ..coords import metres_per_degree
 
 # Registry statuses that count as installed; the others are the pipeline.
 CONNECTED = "connected"
-PIPELINE_STATUSES = ("planned", "under_construction")
+# Why a registry row matched no building (``unmatched_reason`` in
+# installations_matched.csv, with the message as ``unmatched_message``): the row
+# problems the reader flags (pvsurvey.io.registry), then the misses of matching.
+REGISTRY_REASONS = {
+    "invalid_capacity": "capacity_kwp is not a positive number",
+    "invalid_date": "commissioned_on is not a date (YYYY-MM-DD, YYYY/M/D, YYYY年M月D日 or an Excel serial number)",
+    "unknown_status": "status is not connected, under_construction or planned (or a known Chinese spelling)",
+    "connected_without_date": "a connected system needs its commissioned_on date",
+    "invalid_coordinates": "lon/lat are not numbers within -180..180 / -90..90",
+    "invalid_geometry": "the array's polygon could not be built (GEOS) and nothing else locates the row",
+    "no_location": "no building_id, lon/lat or array polygon to find the building by",
+    "unknown_building_id": "building_id is not among the surveyed buildings",
+    "no_building_within_distance": "no surveyed building contains or overlaps the location or lies within "
+                                   "progress.match_distance_m of it",
+    "outside_survey_area": "location far outside the surveyed buildings (wrong coordinates or coordinate system?)",
+}
+# Points this far [°] beyond the surveyed buildings' bounds are a data error, not a miss.
+OUTSIDE_MARGIN_DEG = 0.05
 # Matching rules, best first: a row matched by a better rule in any partition wins.
 MATCH_RANK = {"id": 0, "polygon": 1, "contains": 2, "nearest": 3}
 
@@ -145,14 +163,20 @@ def _distance_m(points, geoms) -> np.ndarray:
     return shapely.distance(local(points), local(geoms))
 
 
-def resolve_matches(registry: pd.DataFrame, candidates: pd.DataFrame) -> pd.DataFrame:
+def resolve_matches(registry: pd.DataFrame, candidates: pd.DataFrame,
+                    survey_bounds: tuple | None = None) -> pd.DataFrame:
     """One outcome per registry row: its best match, or why it matched nothing.
+
+    ``survey_bounds`` (west, south, east, north [°] of the surveyed buildings),
+    when given, tells a location far outside them (``outside_survey_area``)
+    from a plain miss.
 
     Returns
     -------
     DataFrame
         The registry with ``matched_building_id``, ``match_method``,
-        ``match_distance_m`` and ``unmatched_reason`` (NA when matched).
+        ``match_distance_m``, ``unmatched_reason`` (a code of
+        :data:`REGISTRY_REASONS`) and ``unmatched_message`` (NA when matched).
     """
     # ties (a point inside two overlapping outlines in different partitions) go to the
     # smallest building id, so that the outcome never depends on how rows were partitioned
@@ -171,25 +195,65 @@ def resolve_matches(registry: pd.DataFrame, candidates: pd.DataFrame) -> pd.Data
     reason[unmatched & has_id] = "unknown_building_id"
     reason[unmatched & ~has_id & has_loc] = "no_building_within_distance"
     reason[unmatched & ~has_id & ~has_loc] = "no_location"
+    if survey_bounds is not None:
+        west, south, east, north = survey_bounds
+        m = OUTSIDE_MARGIN_DEG
+        far = (out["lon"] < west - m) | (out["lon"] > east + m) | (out["lat"] < south - m) | (out["lat"] > north + m)
+        reason[(reason == "no_building_within_distance").fillna(False) & far] = "outside_survey_area"
     out["unmatched_reason"] = reason.where(out["reject_reason"].isna(), out["reject_reason"])
+    out["unmatched_message"] = out["unmatched_reason"].map(REGISTRY_REASONS).astype("string")
     return out
 
 
-def pv_by_building(resolved: pd.DataFrame, baseline_date: dt.date, as_of: dt.date) -> pd.DataFrame:
+def plan_column(kind: str, plan_id: str) -> str:
+    """Name of a per-plan column: ``new_kwp@<id>`` (connected in the plan's
+    period) or ``pv_kwp@<id>`` (connected by the end of its period)."""
+    return f"{kind}@{plan_id}"
+
+
+def plan_periods(plans: Iterable, as_of: dt.date) -> dict[str, tuple[dt.date, dt.date]]:
+    """Each plan's counting period ``(baseline_date, end]``: the end is its
+    deadline, or the as-of date while the deadline is still ahead (a plan whose
+    baseline is after the as-of date has an empty period)."""
+    return {p.id: (p.baseline_date, min(p.deadline, as_of)) for p in plans}
+
+
+def pv_by_building(resolved: pd.DataFrame, baseline_date: dt.date, as_of: dt.date,
+                   periods: Mapping[str, tuple[dt.date, dt.date]] | None = None) -> pd.DataFrame:
     """Installed, new and pipeline capacity per matched building [kWp].
 
     Only systems commissioned on or before ``as_of`` count; several registry
     rows on one building add up.
+
+    Parameters
+    ----------
+    resolved : DataFrame
+        Registry rows with ``matched_building_id``, ``status``, ``commissioned_on``, ``capacity_kwp``.
+    baseline_date : datetime.date
+        ``new_kwp`` counts connected systems commissioned after it.
+    as_of : datetime.date
+        The date the figures describe.
+    periods : mapping of plan id -> (start, end), optional
+        Per plan (:func:`plan_periods`), two more columns: ``new_kwp@<id>``,
+        connected systems commissioned in ``(start, end]``, and ``pv_kwp@<id>``,
+        connected systems commissioned on or before ``end`` [kWp].
     """
     ok = resolved[resolved["matched_building_id"].notna()].copy()
     date = pd.to_datetime(ok["commissioned_on"]).dt.date
-    connected = (ok["status"] == CONNECTED) & date.notna() & (date <= as_of)
+    dated = (ok["status"] == CONNECTED) & date.notna()
+    connected = dated & (date <= as_of)
     ok["installed_kwp"] = np.where(connected, ok["capacity_kwp"], 0.0)
     ok["new_kwp"] = np.where(connected & (date > baseline_date), ok["capacity_kwp"], 0.0)
     ok["pipeline_kwp"] = np.where(~connected, ok["capacity_kwp"], 0.0)
     # a system connected after the as-of date was still being built then
     ok["building_kwp"] = np.where(~connected & (ok["status"] != "planned"), ok["capacity_kwp"], 0.0)
-    per = ok.groupby("matched_building_id")[["installed_kwp", "new_kwp", "pipeline_kwp", "building_kwp"]].sum()
+    columns = ["installed_kwp", "new_kwp", "pipeline_kwp", "building_kwp"]
+    for plan_id, (start, end) in (periods or {}).items():
+        by_end = dated & (date <= end)
+        ok[plan_column("new_kwp", plan_id)] = np.where(by_end & (date > start), ok["capacity_kwp"], 0.0)
+        ok[plan_column("pv_kwp", plan_id)] = np.where(by_end, ok["capacity_kwp"], 0.0)
+        columns += [plan_column("new_kwp", plan_id), plan_column("pv_kwp", plan_id)]
+    per = ok.groupby("matched_building_id")[columns].sum()
     per["has_pv"] = per["installed_kwp"] > 0
     per["pv_status"] = np.select([per["has_pv"], per["building_kwp"] > 0, per["pipeline_kwp"] > 0],
                                  [CONNECTED, "under_construction", "planned"], "none")
@@ -203,18 +267,13 @@ def registry_outcome(registry: pd.DataFrame | None, results, cfg: SurveyConfig, 
 
     Returns ``(resolved, per_building)``; both empty when there is no registry.
     """
-    empty = pd.DataFrame(columns=["installed_kwp", "new_kwp", "pipeline_kwp", "has_pv", "pv_status"])
+    periods = plan_periods(cfg.plans, as_of)
     if registry is None:
-        return None, empty
+        plan_columns = [plan_column(k, p) for p in periods for k in ("new_kwp", "pv_kwp")]
+        return None, pd.DataFrame(columns=["installed_kwp", "new_kwp", "pipeline_kwp", *plan_columns, "has_pv",
+                                           "pv_status"])
     frames = [r.matches for r in results if r.matches is not None and len(r.matches)]
     candidates = pd.concat(frames, ignore_index=True) if frames else \
         pd.DataFrame(columns=["registry_row", "building_id", "match_method", "match_distance_m"])
-    resolved = resolve_matches(registry, candidates)
-    if survey_bounds is not None:  # points far outside every surveyed roof are a data error, not a miss
-        west, south, east, north = survey_bounds
-        margin = 0.05
-        far = (resolved["unmatched_reason"] == "no_building_within_distance") & (
-            (resolved["lon"] < west - margin) | (resolved["lon"] > east + margin)
-            | (resolved["lat"] < south - margin) | (resolved["lat"] > north + margin))
-        resolved.loc[far, "unmatched_reason"] = "outside_survey_area"
-    return resolved, pv_by_building(resolved, cfg.targets.baseline_date, as_of)
+    resolved = resolve_matches(registry, candidates, survey_bounds)
+    return resolved, pv_by_building(resolved, cfg.default_plan.baseline_date, as_of, periods)

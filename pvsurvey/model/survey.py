@@ -21,7 +21,7 @@ from ..config.schema import SurveyConfig
 from .roof import blend_waterfalls, capacity_kwp, roof_areas_m2, roof_from_areas
 from .roof_construction import attribute_counts, needs_new_roof, parse_heights, parse_years, roof_construction
 from .shade import roof_shade
-from .footprints import REASONS, _rejected
+from .footprints import REASONS, rejected_rows
 
 
 FLAT_SHAPES = {"flat", "平屋顶", "平顶"}
@@ -141,7 +141,7 @@ def survey_buildings(buildings: gpd.GeoDataFrame, ghi_kwh_per_m2_yr: np.ndarray,
     reason[(reason == None) & outside_raster] = "outside_raster"  # noqa: E711
     reason[(reason == None) & ~np.isfinite(ghi)] = "no_irradiance"  # noqa: E711
     ok = reason == None  # noqa: E711
-    rejected = [_rejected(buildings[reason == code], buildings["building_id"].to_numpy()[reason == code],
+    rejected = [rejected_rows(buildings[reason == code], buildings["building_id"].to_numpy()[reason == code],
                           code, source_file) for code in REASONS if (reason == code).any()]
 
     # every building shades its neighbours, its roof surveyed or not (the same whatever the partitioning)

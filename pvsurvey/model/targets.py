@@ -27,7 +27,8 @@ import pyarrow as pa
 
 
 
-from ..config.schema import SurveyConfig
+from ..config.schema import Plan, SurveyConfig
+from .registry_matching import plan_column
 
 
 RATIO_DEFINITION = {
@@ -35,6 +36,10 @@ RATIO_DEFINITION = {
     "count": "buildings with connected PV / buildings with a usable roof",
 }
 
+
+# Per plan (suffix ``@<plan id>``): new capacity in the plan's period, and the
+# connected PV at its end (what the final assessment after the deadline counts).
+PLAN_SUMS = ["new_kwp_since_baseline", "installed_kwp", "usable_area_with_pv_m2", "buildings_with_pv"]
 
 PROGRESS_SUMS = ["building_count", "usable_building_count", "usable_area_m2", "usable_area_with_pv_m2",
                  "buildings_with_pv", "installed_kwp", "new_kwp_since_baseline", "pipeline_kwp",
@@ -46,7 +51,10 @@ def progress_sums(buildings: pd.DataFrame, by: str, min_candidate_kwp: float) ->
     """Additive progress figures per ``by`` (park_id or district) of some buildings.
 
     ``buildings`` needs usable_area_m2, capacity_kwp, annual_yield_kwh,
-    has_pv, installed_kwp, new_kwp and pipeline_kwp. Sums of partitions add up.
+    has_pv, installed_kwp, new_kwp and pipeline_kwp; per plan it may carry
+    ``new_kwp@<id>`` and ``pv_kwp@<id>`` (:func:`pvsurvey.model.registry_matching.pv_by_building`),
+    which give the :data:`PLAN_SUMS` of that plan, suffixed ``@<id>``. Sums of
+    partitions add up.
     """
     usable = buildings["usable_area_m2"].to_numpy() > 0
     has_pv = buildings["has_pv"].to_numpy(dtype=bool)
@@ -68,7 +76,22 @@ def progress_sums(buildings: pd.DataFrame, by: str, min_candidate_kwp: float) ->
         "remaining_potential_kwh": np.where(free, buildings["annual_yield_kwh"], 0.0),
         "candidate_area_without_pv_m2": np.where(free & (cap >= min_candidate_kwp), buildings["usable_area_m2"], 0.0),
     })
-    return frame.groupby(by, sort=True)[PROGRESS_SUMS].sum()
+    columns = list(PROGRESS_SUMS)
+    for plan_id in plan_ids(buildings.columns):
+        pv_kwp = buildings[plan_column("pv_kwp", plan_id)].to_numpy(dtype=float)
+        pv = pv_kwp > 0
+        frame[f"new_kwp_since_baseline@{plan_id}"] = buildings[plan_column("new_kwp", plan_id)].to_numpy(dtype=float)
+        frame[f"installed_kwp@{plan_id}"] = pv_kwp
+        frame[f"usable_area_with_pv_m2@{plan_id}"] = np.where(pv & usable, buildings["usable_area_m2"], 0.0)
+        frame[f"buildings_with_pv@{plan_id}"] = (pv & usable).astype(int)
+        columns += [f"{c}@{plan_id}" for c in PLAN_SUMS]
+    return frame.groupby(by, sort=True)[columns].sum()
+
+
+def plan_ids(columns) -> list[str]:
+    """The plans whose per-plan columns (``new_kwp@<id>``) are among ``columns``, in their order."""
+    prefix = plan_column("new_kwp", "")
+    return [c[len(prefix):] for c in columns if isinstance(c, str) and c.startswith(prefix)]
 
 
 def progress_metrics(sums: pd.DataFrame, target_ratio, new_capacity_target_kwp, basis: str = "area") -> pd.DataFrame:
@@ -147,8 +170,9 @@ def with_pv_columns(table: pa.Table, per_building: pd.DataFrame, min_candidate_k
     frame = table.select(cols).to_pandas()
     pv = per_building.reindex(frame["building_id"].astype(str))
     frame["has_pv"] = pv["has_pv"].fillna(False).to_numpy(dtype=bool)
-    for col in ("installed_kwp", "new_kwp", "pipeline_kwp"):
-        frame[col] = pv[col].fillna(0.0).to_numpy(dtype=float)
+    per_plan = [plan_column(k, p) for p in plan_ids(per_building.columns) for k in ("new_kwp", "pv_kwp")]
+    for col in ("installed_kwp", "new_kwp", "pipeline_kwp", *per_plan):
+        frame[col] = pv[col].astype(float).fillna(0.0).to_numpy(dtype=float)
     frame["city"] = "city"
     sums = {by: progress_sums(frame, by, min_candidate_kwp) for by in BY_LEVEL}
     status = pv["pv_status"].astype("string").fillna("none").to_numpy(dtype=object)
@@ -170,57 +194,241 @@ class ProgressSums:
         return pd.concat(frames).groupby(level=0).sum()
 
 
-def progress_tables(collector: ProgressSums, parks: pd.DataFrame | None, cfg: SurveyConfig) -> dict:
-    """City, district and park metrics with their targets (DataFrames)."""
-    t = cfg.targets
-    basis = cfg.progress.ratio_basis
-    city = progress_metrics(collector.sums("city"), t.install_ratio, t.new_capacity_mw * 1000.0, basis)
+def plan_status(plan: Plan, as_of: dt.date) -> str:
+    """Where a plan stands on ``as_of``: 'not_started' (before its baseline date),
+    'in_progress' (up to its deadline) or 'assessed' (after it: final figures at the deadline)."""
+    if as_of < plan.baseline_date:
+        return "not_started"
+    return "assessed" if as_of > plan.deadline else "in_progress"
 
-    districts = collector.sums("district")
-    districts = districts[districts.index != ""]
-    d_ratio = [t.district_install_ratio.get(d, t.install_ratio) for d in districts.index]
-    d_cap = [t.district_new_capacity_mw.get(d, np.nan) * 1000.0 for d in districts.index]
-    districts = progress_metrics(districts, d_ratio, d_cap, basis)
+
+# Figures that describe the run date, not a plan's deadline: blank in a final assessment.
+_NOT_AT_DEADLINE = ["pipeline_kwp", "remaining_potential_kwp", "remaining_potential_kwh",
+                    "candidate_area_without_pv_m2", "can_close_ratio_gap", "can_close_capacity_gap"]
+
+
+def _plan_sums(sums: pd.DataFrame, plan_id: str | None, assessed: bool) -> pd.DataFrame:
+    """The summed figures of one plan under the :data:`PROGRESS_SUMS` names: its new
+    capacity, and after its deadline the PV connected by then. ``plan_id`` None:
+    the figures as of the run date (the default plan's baseline)."""
+    out = sums.reindex(columns=PROGRESS_SUMS, fill_value=0).apply(pd.to_numeric)
+    if plan_id is None:
+        return out
+    for col in PLAN_SUMS if assessed else ["new_kwp_since_baseline"]:
+        out[col] = sums[f"{col}@{plan_id}"].astype(float) if f"{col}@{plan_id}" in sums else 0.0
+    return out
+
+
+def plan_scope_parks(plan: Plan, parks: pd.DataFrame | None) -> list[str]:
+    """Ids of the parks in a plan's scope (its districts' parks and its listed parks), in the parks' order."""
+    if parks is None:
+        return []
+    ids = parks["park_id"].astype(str)
+    inside = parks["district"].astype(str).isin(plan.scope.districts) | ids.isin(plan.scope.parks)
+    return list(ids[inside.to_numpy()])
+
+
+def plan_tables(collector: ProgressSums, parks: pd.DataFrame | None, plan: Plan, basis: str, as_of: dt.date,
+                current: bool = False) -> dict:
+    """Total, district and park metrics of one plan (DataFrames) and how they are dated.
+
+    Before the deadline the figures describe ``as_of``; after it (``status``
+    'assessed') they describe the deadline: new capacity commissioned in
+    ``(baseline_date, deadline]`` and the ratio of roofs with PV connected by the
+    deadline, with ``ratio_met`` / ``new_capacity_met`` and their margins, and
+    ``outcome`` 'met' or 'missed' per row. A plan with a scope covers its
+    districts' and parks' roofs only; its total row is ``'scope'``, else ``'city'``.
+    ``current``: the default plan's targets against the figures of ``as_of``,
+    whatever its status (progress.json's top-level keys).
+    """
+    status = plan_status(plan, as_of)
+    assessed = status == "assessed" and not current
+    t = plan.targets
+    basis = plan.ratio_basis or basis
+    suffix = None if current else plan.id
 
     park_sums = collector.sums("park_id")
     park_sums = park_sums[park_sums.index != ""]
     if parks is not None:
         park_sums = park_sums.reindex(parks["park_id"].astype(str)).fillna(0)
+    districts = collector.sums("district")
+    districts = districts[districts.index != ""]
+    if plan.scope.is_city:
+        total, total_level = collector.sums("city"), "city"
+    else:  # roofs with a district lie in a park: the scope's parks add up to its total
+        park_sums = park_sums.loc[plan_scope_parks(plan, parks)]
+        districts = districts.reindex([d for d in districts.index if d in plan.scope.districts])
+        total = park_sums.sum().to_frame("scope").T if len(park_sums) else pd.DataFrame(columns=park_sums.columns)
+        total_level = "scope"
+
+    def metrics(sums, ratio, cap_kwp):
+        m = progress_metrics(_plan_sums(sums, suffix, assessed), ratio, cap_kwp, basis)
+        target_cap = m["new_capacity_target_kwp"].where(m["new_capacity_target_kwp"] > 0)
+        m["ratio_margin_frac"] = m["install_ratio_frac"] - m["target_install_ratio"]
+        m["ratio_met"] = m["ratio_margin_frac"] >= -1e-12
+        m["new_capacity_margin_kwp"] = m["new_kwp_since_baseline"] - target_cap
+        cap_met = (m["new_capacity_margin_kwp"] >= -1e-9).to_numpy()
+        has_cap = target_cap.notna().to_numpy()
+        m["new_capacity_met"] = pd.Series(np.where(has_cap, cap_met, None), index=m.index, dtype=object)
+        if assessed:
+            m[_NOT_AT_DEADLINE] = np.nan
+            m["outcome"] = np.where(m["ratio_met"].to_numpy() & (cap_met | ~has_cap), "met", "missed")
+        return m
+
+    total = metrics(total, t.install_ratio, t.new_capacity_mw * 1000.0)
+    d_ratio = [t.district_install_ratio.get(d, t.install_ratio) for d in districts.index]
+    d_cap = [t.district_new_capacity_mw.get(d, np.nan) * 1000.0 for d in districts.index]
+    districts = metrics(districts, d_ratio, d_cap)
+    districts.index.name = "district"
     p_ratio = [t.park_install_ratio.get(p, t.install_ratio) for p in park_sums.index]
     p_cap = [t.park_new_capacity_mw.get(p, np.nan) * 1000.0 for p in park_sums.index]
-    park_table = progress_metrics(park_sums, p_ratio, p_cap, basis)
+    park_table = metrics(park_sums, p_ratio, p_cap)
     park_table.index.name = "park_id"
     if parks is not None:
         info = parks.set_index(parks["park_id"].astype(str))[["park_name", "district"]]
         park_table = info.join(park_table, how="right")
-    return {"city": city, "district": districts, "park": park_table}
+    return {"city": total, "district": districts, "park": park_table, "plan": plan, "status": status,
+            "total_level": total_level, "basis": basis,
+            "figures_as_of": plan.deadline if assessed else as_of}
+
+
+def progress_tables(collector: ProgressSums, parks: pd.DataFrame | None, cfg: SurveyConfig,
+                    as_of: dt.date | None = None) -> dict:
+    """City, district and park metrics of the default plan's targets as of the run date (DataFrames)."""
+    return plan_tables(collector, parks, cfg.default_plan, cfg.progress.ratio_basis,
+                       as_of or cfg.progress.as_of or dt.date.today(), current=True)
+
+
+def _records(frame: pd.DataFrame, key: str) -> list[dict]:
+    out = frame.reset_index().rename(columns={"index": key})
+    return [{k: _plain(v) for k, v in row.items()} for row in out.to_dict(orient="records")]
+
+
+def _first_record(frame: pd.DataFrame) -> dict:
+    return {k: _plain(v) for k, v in frame.iloc[0].to_dict().items()} if len(frame) else {}
+
+
+def _forecast(history: pd.DataFrame | None, tables: dict, as_of: dt.date, window: int) -> dict | None:
+    """Pace and forecast of a plan in progress from its history rows up to ``as_of``."""
+    plan = tables["plan"]
+    if history is None or not len(history):
+        return None
+    h = history[history["level"] == tables["total_level"]]
+    if "plan" in h:
+        h = h[h["plan"].astype(str) == plan.id]
+    if "plan_status" in h:
+        h = h[h["plan_status"].fillna("in_progress") == "in_progress"]
+    h = h.assign(as_of=pd.to_datetime(h["as_of"]))
+    h = h[(h["as_of"] <= pd.Timestamp(as_of)) & (h["as_of"] >= pd.Timestamp(plan.baseline_date))]
+    if not len(h):
+        return None
+    t = plan.targets
+    forecast = {
+        "new_capacity": pace_and_forecast(h, "new_kwp_since_baseline", t.new_capacity_mw * 1000.0, window),
+        "install_ratio": pace_and_forecast(h, f"install_ratio_{tables['basis']}_frac", t.install_ratio, window),
+        "points": int(h["as_of"].nunique()),
+        "window_runs": window,
+    }
+    forecast["new_capacity"]["unit"] = "kWp per day"
+    forecast["install_ratio"]["unit"] = "ratio per day"
+    for target in ("new_capacity", "install_ratio"):
+        f = forecast[target]
+        f["meets_deadline"] = (f["status"] == "met" or (f["forecast_date"] is not None
+                                                         and f["forecast_date"] <= plan.deadline.isoformat()))
+    return forecast
+
+
+def _assessment(tables: dict) -> dict:
+    """The final assessment of a plan at its deadline, from its total row."""
+    plan, total = tables["plan"], _first_record(tables["city"])
+    cap_target = total.get("new_capacity_target_kwp") or None
+    return {
+        "date": plan.deadline.isoformat(),
+        "outcome": total.get("outcome", "missed"),
+        "install_ratio": {"target": total.get("target_install_ratio"), "achieved": total.get("install_ratio_frac"),
+                          "met": total.get("ratio_met"), "margin_frac": total.get("ratio_margin_frac")},
+        "new_capacity": None if cap_target is None else {
+            "target_kwp": cap_target, "achieved_kwp": total.get("new_kwp_since_baseline"),
+            "met": total.get("new_capacity_met"), "margin_kwp": total.get("new_capacity_margin_kwp")},
+    }
+
+
+def plan_targets(plan: Plan) -> dict:
+    """A plan's targets and period as progress.json writes them."""
+    return {"install_ratio": plan.targets.install_ratio, "new_capacity_kwp": plan.targets.new_capacity_mw * 1000.0,
+            "baseline_date": plan.baseline_date.isoformat(), "deadline": plan.deadline.isoformat()}
+
+
+def scope_text(plan: Plan) -> str:
+    """A plan's scope in words: 'city', or its districts and parks."""
+    if plan.scope.is_city:
+        return "city"
+    parts = ([f"districts: {', '.join(plan.scope.districts)}"] if plan.scope.districts else []) + \
+        ([f"parks: {', '.join(plan.scope.parks)}"] if plan.scope.parks else [])
+    return "; ".join(parts)
+
+
+def plan_document(tables: dict, as_of: dt.date, history: pd.DataFrame | None, window: int) -> dict:
+    """One entry of progress.json's ``plans``: the plan, its status and its figures
+    (dated by ``figures_as_of``), the forecast while in progress, the final
+    assessment after the deadline (never a forecast then)."""
+    plan = tables["plan"]
+    end = min(plan.deadline, as_of)
+    entry = {
+        "id": plan.id, "name": plan.name.model_dump(), "source": plan.source,
+        "baseline_date": plan.baseline_date.isoformat(), "deadline": plan.deadline.isoformat(),
+        "scope": "city" if plan.scope.is_city else {"districts": list(plan.scope.districts),
+                                                   "parks": list(plan.scope.parks)},
+        "ratio_basis": tables["basis"], "status": tables["status"],
+        "figures_as_of": tables["figures_as_of"].isoformat(),
+        "targets": plan_targets(plan),
+        "definition": {
+            "new_capacity": (f"connected systems commissioned after {plan.baseline_date.isoformat()} and on or "
+                             f"before {end.isoformat()}" if end >= plan.baseline_date else
+                             f"none yet: the plan counts systems commissioned after {plan.baseline_date.isoformat()}"),
+            "install_ratio": RATIO_DEFINITION[tables["basis"]] + (
+                f", counting PV connected by {plan.deadline.isoformat()}" if tables["status"] == "assessed" else ""),
+        },
+        "total_level": tables["total_level"],
+        "total": _first_record(tables["city"]),
+        "districts": _records(tables["district"], "district"),
+        "parks": _records(tables["park"], "park_id"),
+    }
+    if tables["status"] == "in_progress":
+        forecast = _forecast(history, tables, as_of, window)
+        if forecast is not None:
+            entry["forecast"] = forecast
+    elif tables["status"] == "assessed":
+        entry["assessment"] = _assessment(tables)
+    return entry
 
 
 def progress_document(tables: dict, cfg: SurveyConfig, as_of: dt.date, resolved: pd.DataFrame | None,
-                      history: pd.DataFrame | None) -> dict:
-    """The content of ``progress.json``: definitions, targets, figures, pace and forecast."""
-    t = cfg.targets
+                      history: pd.DataFrame | None, plans: list[dict] | None = None) -> dict:
+    """The content of ``progress.json``: definitions, targets, figures, pace and forecast.
 
-    def records(frame: pd.DataFrame, key: str):
-        out = frame.reset_index().rename(columns={"index": key})
-        return [{k: _plain(v) for k, v in row.items()} for row in out.to_dict(orient="records")]
-
-    city = {k: _plain(v) for k, v in tables["city"].iloc[0].to_dict().items()} if len(tables["city"]) else {}
+    The top-level keys (``targets``, ``city``, ``districts``, ``parks``,
+    ``forecast``) hold the default plan's targets against the figures as of the
+    run date (``tables``: :func:`progress_tables`), the forecast only while that
+    plan is in progress; ``plans`` holds every plan (:func:`plan_tables` each) by
+    :func:`plan_document`.
+    """
+    plan = cfg.default_plan
     doc = {
         "as_of": as_of.isoformat(),
         "definition": {
-            "install_ratio": RATIO_DEFINITION[cfg.progress.ratio_basis],
-            "ratio_basis": cfg.progress.ratio_basis,
+            "install_ratio": RATIO_DEFINITION[tables["basis"]],
+            "ratio_basis": tables["basis"],
             "installed": "connected systems commissioned on or before the as-of date",
-            "new_capacity": f"connected systems commissioned after the baseline date {t.baseline_date.isoformat()}",
+            "new_capacity": f"connected systems commissioned after the baseline date {plan.baseline_date.isoformat()}",
             "pipeline": "planned and under-construction systems (not counted as installed)",
             "remaining_potential": "capacity and yield of surveyed roofs without connected PV",
         },
-        "targets": {"install_ratio": t.install_ratio, "new_capacity_kwp": t.new_capacity_mw * 1000.0,
-                    "baseline_date": t.baseline_date.isoformat(), "deadline": t.deadline.isoformat()},
-        "city": city,
-        "districts": records(tables["district"], "district"),
-        "parks": records(tables["park"], "park_id"),
+        "default_plan": {"id": plan.id, "status": plan_status(plan, as_of)},
+        "targets": plan_targets(plan),
+        "city": _first_record(tables["city"]),
+        "districts": _records(tables["district"], "district"),
+        "parks": _records(tables["park"], "park_id"),
     }
     if resolved is not None:
         doc["registry"] = {
@@ -228,23 +436,12 @@ def progress_document(tables: dict, cfg: SurveyConfig, as_of: dt.date, resolved:
             "matched_by": {k: int(v) for k, v in resolved["match_method"].value_counts().items()},
             "unmatched_by_reason": {k: int(v) for k, v in resolved["unmatched_reason"].value_counts().items()},
         }
-    if history is not None and len(history):
-        city_hist = history[history["level"] == "city"].copy()
-        city_hist["as_of"] = pd.to_datetime(city_hist["as_of"])
-        w = cfg.progress.pace_window_runs
-        doc["forecast"] = {
-            "new_capacity": pace_and_forecast(city_hist, "new_kwp_since_baseline", t.new_capacity_mw * 1000.0, w),
-            "install_ratio": pace_and_forecast(city_hist, f"install_ratio_{cfg.progress.ratio_basis}_frac",
-                                               t.install_ratio, w),
-            "points": int(city_hist["as_of"].nunique()),
-            "window_runs": w,
-        }
-        doc["forecast"]["new_capacity"]["unit"] = "kWp per day"
-        doc["forecast"]["install_ratio"]["unit"] = "ratio per day"
-        for target in ("new_capacity", "install_ratio"):
-            f = doc["forecast"][target]
-            f["meets_deadline"] = (f["status"] == "met" or (f["forecast_date"] is not None
-                                                             and f["forecast_date"] <= t.deadline.isoformat()))
+    if plan_status(plan, as_of) == "in_progress":  # a plan past its deadline is never forecast again
+        forecast = _forecast(history, {**tables, "plan": plan}, as_of, cfg.progress.pace_window_runs)
+        if forecast is not None:
+            doc["forecast"] = forecast
+    if plans is not None:
+        doc["plans"] = plans
     return doc
 
 
@@ -260,12 +457,39 @@ def _plain(value):
     return value
 
 
-def progress_csv(tables: dict) -> pd.DataFrame:
-    """One row per city, district and park (the ``progress.csv`` table)."""
-    city = tables["city"].reset_index(drop=True).assign(level="city", key="city", name="")
-    districts = tables["district"].reset_index().rename(columns={"district": "key"}).assign(level="district")
-    districts["name"] = districts["key"]
-    parks = tables["park"].reset_index().rename(columns={"park_id": "key", "park_name": "name"}).assign(level="park")
-    frame = pd.concat([city, districts, parks], ignore_index=True)
-    first = ["level", "key", "name", "district"]
+# progress.csv's leading columns (and the history's plan columns)
+PLAN_COLUMNS = ["plan", "plan_status", "figures_as_of"]
+
+
+def progress_csv(tables: dict | list[dict]) -> pd.DataFrame:
+    """One row per plan and city (or scope), district and park (the ``progress.csv`` table)."""
+    frames = []
+    for t in [tables] if isinstance(tables, dict) else tables:
+        level = t.get("total_level", "city")
+        plan = t.get("plan")
+        city = t["city"].reset_index(drop=True).assign(level=level, key=level,
+                                                       name="" if plan is None else
+                                                       ("" if level == "city" else scope_text(plan)))
+        districts = t["district"].reset_index().rename(columns={"district": "key"}).assign(level="district")
+        districts["name"] = districts["key"]
+        parks = t["park"].reset_index().rename(columns={"park_id": "key", "park_name": "name"}).assign(level="park")
+        frame = pd.concat([city, districts, parks], ignore_index=True)
+        if plan is not None:
+            frame = frame.assign(plan=plan.id, plan_status=t["status"], figures_as_of=t["figures_as_of"].isoformat())
+        frames.append(frame)
+    frame = pd.concat(frames, ignore_index=True)
+    first = PLAN_COLUMNS + ["level", "key", "name", "district"]
     return frame[[c for c in first if c in frame] + [c for c in frame.columns if c not in first]]
+
+
+def document_plans(doc: dict) -> list[dict]:
+    """The plans of a progress.json; one written before plans existed gives its
+    targets as one plan (no name, status unknown), its top-level figures as that plan's."""
+    if doc.get("plans"):
+        return doc["plans"]
+    targets = doc.get("targets") or {}
+    return [{"id": "", "name": None, "source": None, "baseline_date": targets.get("baseline_date"),
+             "deadline": targets.get("deadline"), "scope": "city", "status": None, "figures_as_of": doc.get("as_of"),
+             "targets": targets, "total_level": "city", "total": doc.get("city") or {},
+             "districts": doc.get("districts") or [], "parks": doc.get("parks") or [],
+             **({"forecast": doc["forecast"]} if doc.get("forecast") else {})}]

@@ -5,6 +5,7 @@ fingerprints and the cache salt that say what the results depend on.
 from __future__ import annotations
 
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -20,11 +21,12 @@ import shapely
 
 from .. import __version__
 from ..model.yield_table import SpecificYieldTable
-from ..errors import InputFileError
+from ..errors import ConfigError, InputFileError
 from ..io.raster import open_irradiance, pixel_centres_kwh_per_m2_yr
 from ..io.vector import (check_footprint_crs_and_extent, duplicate_id_rows, geoframe_from_arrow, plan_partitions,
                          read_partition, resolve_id_column, to_wgs84,
                          source_columns)
+from ..io.fields import footprint_id_column, geometry_column, plan_columns
 from ..io.registry import read_registry
 from ..locations import Location, is_url
 from ..io.storage import identity, parquet_file
@@ -112,15 +114,25 @@ def check_inputs(cfg: SurveyConfig) -> CheckedInputs:
         CRS, implausible units, no overlap between raster and footprints, ...).
     """
     raster = open_irradiance(cfg.irradiance.ghi, cfg.irradiance.units)
-    parts = plan_partitions(cfg.footprints.path, cfg.parallel.partition_rows, cfg.footprints.layer)
-    check_footprint_crs_and_extent(parts, cfg.footprints.crs, raster)
-    id_column = resolve_id_column(source_columns(parts[0]), cfg.footprints.id_column)
-    if cfg.footprints.id_column and id_column is None:
-        raise InputFileError(f"{cfg.footprints.path}: no column '{cfg.footprints.id_column}' "
-                             "(footprints.id_column in the config)")
+    src = cfg.footprints
+    parts = plan_partitions(src.path, cfg.parallel.partition_rows, src.layer, encoding=src.encoding,
+                            wkt_column=geometry_column(src))
+    check_footprint_crs_and_extent(parts, src.crs, raster)
+    columns = source_columns(parts[0])
+    configured_id = footprint_id_column(src)
+    id_column = resolve_id_column(columns, configured_id)
+    if configured_id and id_column is None:
+        key = "id_column" if src.id_column else "columns.building_id"
+        raise InputFileError(f"{src.path}: no column '{configured_id}' (footprints.{key} in the config; the file has: "
+                             f"{', '.join(map(str, columns))})")
+    plan = plan_columns(columns, src, "footprints", src.path)
+    renames = {k: v for k, v in plan.renames.items() if k != id_column}  # ids are read under the file's name
+    if renames:
+        parts = [dataclasses.replace(p, columns=tuple(sorted(renames.items()))) for p in parts]
     duplicates = duplicate_id_rows(parts, id_column) if id_column else None
     pa.default_memory_pool().release_unused()  # the id scan's buffers, before the workers start
     parks, parks_summary = read_parks(cfg)
+    check_plan_names(cfg, parks)
     registry = read_registry(cfg.installations) if cfg.installations is not None else None
     yield_table, weather_meta = build_yield_table(cfg)
     map_options(cfg.maps)  # a Tianditu base map without a key fails here, not after the survey
@@ -158,6 +170,44 @@ def shade_halo(cfg: SurveyConfig, parts: list) -> tuple[dict | None, tuple | Non
     grid = halo_grid(float(np.abs(lat).max()) if len(lat) else 0.0, cfg.shade.max_distance_m)
     neighbours = halo_neighbours([halo_cells(b, grid) for b in bounds])
     return {p.index: near for p, near in zip(parts, neighbours)}, grid
+
+
+def _listed(names, known: list[str]) -> str:
+    shown = ", ".join(known[:12]) + (", …" if len(known) > 12 else "")
+    return f"{', '.join(repr(n) for n in names)} (the parks file has: {shown or 'none'})"
+
+
+def check_plan_names(cfg: SurveyConfig, parks: gpd.GeoDataFrame | None) -> None:
+    """Every district and park a plan names (its scope, its per-district and
+    per-park targets) is one of the parks file's.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the key and the unknown names.
+    """
+    districts = sorted(set(parks["district"].dropna().astype(str))) if parks is not None else []
+    park_ids = list(parks["park_id"].astype(str)) if parks is not None else []
+    for i, plan in enumerate(cfg.plans):
+        key = cfg.plan_key(i)
+        t = plan.targets
+        named = [("scope.districts", "district", plan.scope.districts, districts),
+                 ("scope.parks", "park", plan.scope.parks, park_ids),
+                 ("district_install_ratio", "district", t.district_install_ratio, districts),
+                 ("district_new_capacity_mw", "district", t.district_new_capacity_mw, districts),
+                 ("park_install_ratio", "park", t.park_install_ratio, park_ids),
+                 ("park_new_capacity_mw", "park", t.park_new_capacity_mw, park_ids)]
+        for field, what, names, known in named:
+            if not names:
+                continue
+            where = field if field.startswith("scope") or key == "targets" else f"targets.{field}"
+            if parks is None:
+                raise ConfigError(f"key '{key}.{where}' (plan '{plan.id}'): names {what}s, but the config has no "
+                                  "parks file to find them in; add 'parks:' or drop the names")
+            unknown = [n for n in names if n not in set(known)]
+            if unknown:
+                raise ConfigError(f"key '{key}.{where}' (plan '{plan.id}'): unknown {what} "
+                                  f"{_listed(unknown, known)}")
 
 
 def input_fingerprints(cfg: SurveyConfig, parts: list) -> dict:

@@ -30,7 +30,8 @@ from .pv_and_projects import (FinishContext, FinishTask, add_counts, finish_part
                               park_projects, park_tasks, rows_to_compute)
 from ..io.datasets import dataset_exists, parquet_parts, read_parts
 from ..execution.executor import Executor
-from ..model.targets import ProgressSums, progress_csv, progress_document, progress_tables
+from ..model.targets import (ProgressSums, plan_document, plan_tables, progress_csv, progress_document,
+                             progress_tables)
 from ..store.history import history_path, read_history
 from ..model.registry_matching import registry_outcome
 from ..store.cache import yields_entry
@@ -209,7 +210,7 @@ def _log_tasks_done(label: str, unit: str, every_s: float = 10.0) -> Callable[[i
     return on_tasks_done
 
 
-def _write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.date, tmp_dir: Path,
+def write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.date, tmp_dir: Path,
                    run_dir: Path, executor: Executor, cache: Path | None, salt: str) -> tuple[dict, pd.DataFrame]:
     counts = _check_counts(results)
     bounds = np.array([r.bounds for r in results if r.bounds is not None])
@@ -238,12 +239,18 @@ def _write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.
 
     log.info("%d candidate project(s); writing the lists and progress", candidate_counts["projects"])
     write_candidate_lists(tmp_dir, cfg.output.lang)
-    tables = progress_tables(ProgressSums([f.sums for f in finished]), inputs.parks, cfg)
-    table = progress_csv(tables)
-    old = read_history(history_path(cfg.name, cfg.progress.history_file, run_dir))
-    now = table.assign(as_of=as_of.isoformat())
+    collector = ProgressSums([f.sums for f in finished])
+    tables = progress_tables(collector, inputs.parks, cfg, as_of)
+    each_plan = [plan_tables(collector, inputs.parks, plan, cfg.progress.ratio_basis, as_of) for plan in cfg.plans]
+    table = progress_csv(each_plan)
+    # the history follows each plan from its baseline on (before it, a plan has no new capacity to track)
+    history_rows = table[table["plan_status"] != "not_started"]
+    old = read_history(history_path(cfg.name, cfg.progress.history_file, run_dir), cfg.default_plan.id)
+    now = history_rows.assign(as_of=as_of.isoformat())
     history = now if old is None else pd.concat([old[old["as_of"] != as_of.isoformat()], now], ignore_index=True)
-    doc = progress_document(tables, cfg, as_of, resolved, history)
+    window = cfg.progress.pace_window_runs
+    doc = progress_document(tables, cfg, as_of, resolved, history,
+                            [plan_document(t, as_of, history, window) for t in each_plan])
     doc["waterfall"] = waterfall_document(park_table, district_table, totals, cfg)
     write_json(doc, tmp_dir / PROGRESS)
     write_csv(table, tmp_dir / PROGRESS_TABLE)
@@ -256,7 +263,8 @@ def _write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.
     city = doc["city"]
     totals.update({"install_ratio_area_frac": city.get("install_ratio_area_frac"),
                    "installed_kwp": city.get("installed_kwp"),
-                   "new_kwp_since_baseline": city.get("new_kwp_since_baseline")})
+                   "new_kwp_since_baseline": city.get("new_kwp_since_baseline"),
+                   "plans": [plan_headline(p) for p in doc["plans"]]})
     entries = [entry_name(r.cache_key) for r in results if r.cache_key] + \
         [entry_name(f.key, "finish") for f in finished if f.key] + \
         [entry_name(p.key, "park") for p in finished_parks if p.key] + [yields_entry(salt)]
@@ -268,4 +276,15 @@ def _write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.
         "partition_seconds": [round(r.seconds, 3) for r in results],
         "finishing": {"finished_from_cache": sum(f.cached for f in finished),
                       "parks_from_cache": sum(p.cached for p in finished_parks), "cache_entries": entries},
-    }, table
+    }, history_rows
+
+
+def plan_headline(plan: dict) -> dict:
+    """A plan's headline figures for the manifest's totals (and the run's summary line)."""
+    total = plan["total"]
+    return {"id": plan["id"], "name": plan["name"], "baseline_date": plan["baseline_date"],
+            "deadline": plan["deadline"], "status": plan["status"], "figures_as_of": plan["figures_as_of"],
+            "install_ratio_frac": total.get("install_ratio_frac"), "target_install_ratio": total.get("target_install_ratio"),
+            "new_kwp_since_baseline": total.get("new_kwp_since_baseline"),
+            "new_capacity_target_kwp": total.get("new_capacity_target_kwp"),
+            "outcome": (plan.get("assessment") or {}).get("outcome")}

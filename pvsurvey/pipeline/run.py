@@ -31,7 +31,8 @@ from ..io.registry import usable_rows
 from ..locations import is_url, location
 from ..tools.map_writer import publish_maps, write_maps
 from ..io.writers import write_json
-from ..config.schema import SurveyConfig, VectorSource
+from ..config.schema import RegistrySource, SurveyConfig
+from ..naming import name_file_stem
 from ..execution.executor import Executor
 from .survey_task import SurveyContext, survey_cache_key, survey_partition
 from ..store.runs import new_partial_dir, new_run_id, publish, run_lock, store_dir
@@ -39,7 +40,7 @@ from ..store.object_storage import check_writable, copy_run_to_url
 from ..store.history import append_history, history_path
 from ..store.cache import cache_dir, prune_cache, yields_entry
 from .inputs import CheckedInputs, cache_salt, check_inputs, input_fingerprints, prewarm_flat_roofs, shade_halo
-from .outputs import _write_outputs
+from .outputs import write_outputs
 from ..store.run_directory import COMPLETE_MARKER, MANIFEST, MAPS, PARTS, RUN_LOG
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ def roof_rules(cfg: SurveyConfig) -> dict:
 
 
 def default_run_dir(config: SurveyConfig) -> Path:
-    return Path("runs") / config.name
+    return Path("runs") / name_file_stem(config.name)
 
 
 def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | Path | None = None,
@@ -138,8 +139,10 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
         cfg = config if isinstance(config, SurveyConfig) else load_config(config)
     if installations is not None:
         installations = location(installations)
-        cfg = cfg.model_copy(update={"installations": VectorSource(
-            path=installations if is_url(installations) else installations.resolve())})
+        path = installations if is_url(installations) else installations.resolve()
+        # tonight's registry in the config's format: its crs, encoding, columns and units still apply
+        cfg = cfg.model_copy(update={"installations": cfg.installations.model_copy(update={"path": path})
+                                     if cfg.installations is not None else RegistrySource(path=path)})
     if publish_url is not None:
         cfg = cfg.model_copy(update={"output": cfg.output.model_validate(
             {**cfg.output.model_dump(), "publish_url": publish_url})})
@@ -171,7 +174,7 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
             log_file.close()
         # the history grows only with published runs
         append_history(history_path(cfg.name, cfg.progress.history_file, run_dir), history_rows, as_of,
-                       manifest["finished_at"])
+                       manifest["finished_at"], cfg.default_plan.id)
         published_url = None
         if cfg.output.publish_url is not None:
             t0 = time.perf_counter()
@@ -236,7 +239,7 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
         if yields_path is not None and len(inputs.yield_table.entries()) > len(known_yields or ()):
             write_pickle(yields_path, inputs.yield_table.entries())
         with timer.step("write_outputs"):
-            manifest_counts, history_rows = _write_outputs(results, inputs, cfg, as_of, tmp_dir, run_dir, executor,
+            manifest_counts, history_rows = write_outputs(results, inputs, cfg, as_of, tmp_dir, run_dir, executor,
                                                            cache, ctx.cache_salt)
     shutil.rmtree(parts_dir)
     with timer.step("maps"):

@@ -104,6 +104,8 @@ def _cache_key(part: Partition, ctx: SurveyContext, raw: pd.DataFrame | None, ha
     run's cache salt."""
     digest = hashlib.sha256(ctx.cache_salt.encode())
     digest.update(f"{part.path}|{part.start}|".encode())
+    if part.columns:  # the file's columns renamed (a header renamed in place keeps the row groups' bytes)
+        digest.update(repr(part.columns).encode())
     if part.fingerprint is not None:
         digest.update(part.fingerprint.encode())
     else:

@@ -16,6 +16,7 @@ from ..model.candidates import CANDIDATE_COLUMNS, STATUSES, apply_statuses, gap_
 from ..errors import InputFileError
 from ..io.datasets import read_candidates
 from ..io.exports import export_table, read_table
+from ..io.encoding import text_file_encoding
 from ..io.writers import atomic_write
 from ..naming import safe_file_stem
 from ..store.candidate_status import read_candidate_statuses
@@ -131,6 +132,8 @@ def import_statuses(file: str | Path, run_dir: str | Path) -> dict:
     ``bad_statuses`` (rows whose status is not one of ``STATUSES``; left out).
     """
     run = RunDirectory(run_dir)
+    if Path(file).suffix.lower() == ".csv" and Path(file).is_file():  # UTF-8 or GBK, else one line saying so
+        text_file_encoding(Path(file), None, "candidate list", fix="save it from Excel as 'CSV UTF-8' or plain CSV")
     table = read_table(file, columns=CANDIDATE_COLUMNS)
     missing = [c for c in ("project_id", "status") if c not in table.columns]
     if missing:
@@ -140,7 +143,7 @@ def import_statuses(file: str | Path, run_dir: str | Path) -> dict:
     status = normalise_status(table["status"])
     bad = table[status.isna()]
     edits = pd.DataFrame({"project_id": table["project_id"].astype(str), "status": status,
-                          "notes": table["notes"].fillna("").astype(str) if "notes" in table else ""})[status.notna()]
+                          "notes": table["notes"].astype(object).fillna("").astype(str) if "notes" in table else ""})[status.notna()]
     current = current_candidates(run)
     known = set(current["project_id"])
     store_path = run.candidate_status_path()

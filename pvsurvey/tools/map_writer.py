@@ -106,7 +106,7 @@ def _fallback_progress(buildings: pd.DataFrame, targets: dict) -> dict | None:
                           "annual_yield_kwh": number("annual_yield_kwh"),
                           "has_pv": buildings["has_pv"].astype("boolean").fillna(False).to_numpy(dtype=bool),
                           "installed_kwp": number("installed_kwp"), "new_kwp": 0.0, "pipeline_kwp": 0.0})
-    target = float(_setting({"targets": targets}, "targets", Targets, "install_ratio"))
+    target = _default_ratio_target({"targets": targets})
     park_targets = targets.get("park_install_ratio") or {}
     # the candidate threshold only feeds a figure not shown here
     city = progress_metrics(progress_sums(frame, "city", 0.0).reindex(["city"], fill_value=0), target, np.nan)
@@ -155,7 +155,7 @@ def read_map_data(run_dir: str | Path, config=None, lang: str = "zh") -> RunData
 
     progress = run.progress()
     if progress is None:
-        progress = _fallback_progress(buildings, cfg.get("targets") or {})
+        progress = _fallback_progress(buildings, _default_targets(cfg))
     candidates = None
     if run.has(CANDIDATES):
         candidates = _read_candidates_to_draw(run.file(CANDIDATES))
@@ -344,6 +344,18 @@ def publish_maps(maps_dir: str | Path, publish_dir: str | Path, files: list[str]
     return published
 
 
+def _default_targets(cfg: dict) -> dict:
+    """The default plan's targets of a run's recorded config (its first plan, or
+    the 'targets' of a config written before plans), flat; {} when it has none."""
+    plans = cfg.get("plans") or []
+    return dict(plans[0].get("targets") or {}) if plans else dict(cfg.get("targets") or {})
+
+
+def _default_ratio_target(cfg: dict) -> float:
+    """The default plan's ratio target of a run's recorded config (the schema's default when it has none)."""
+    return float(_default_targets(cfg).get("install_ratio") or Targets.model_fields["install_ratio"].default)
+
+
 def _config_dict(config) -> dict:
     return config.model_dump(mode="json") if hasattr(config, "model_dump") else dict(config)
 
@@ -436,6 +448,8 @@ def write_maps(run_dir: str | Path, park: str | None = None, lang: str | None = 
     building_groups = run.buildings.groupby("park_id").indices
     candidate_groups = run.candidates.groupby("park_id").indices if run.candidates is not None else {}
     park_metrics = {str(p.get("park_id")): p for p in (run.progress or {}).get("parks", [])}
+    plans = (run.progress or {}).get("plans") or []  # a run written before plans: the top-level figures only
+    plan_parks = [{str(p.get("park_id")): p for p in plan.get("parks", [])} for plan in plans]
     written = []
     for row in parks.itertuples(index=False):
         pid = str(row.park_id)
@@ -452,6 +466,7 @@ def write_maps(run_dir: str | Path, park: str | None = None, lang: str | None = 
         m = build_park_map({"park_id": pid, "park_name": row.park_name, "district": getattr(row, "district", ""),
                             "geometry": geom}, pb, options, candidates=cand,
                            irradiance=read_irradiance_window(run.config, bounds), progress=park_metrics.get(pid),
+                           plans=[(plan, parks_of[pid]) for plan, parks_of in zip(plans, plan_parks) if pid in parks_of],
                            min_candidate_kwp=min_kwp, overview_href=MAP_INDEX, survey=run.name, generated=run.generated)
         path = maps_dir / park_file_name(pid)
         _write_page(path, render(m, options))
@@ -460,14 +475,15 @@ def write_maps(run_dir: str | Path, park: str | None = None, lang: str | None = 
     if park is None:
         _remove_stale_parks(maps_dir, {p.name for p in written})
         city = (run.progress or {}).get("city")
-        target = float((city or {}).get("target_install_ratio")
-                       or _setting(run.config, "targets", Targets, "install_ratio"))
+        target = float((city or {}).get("target_install_ratio") or _default_ratio_target(run.config))
         b = run.buildings
         totals = {"building_count": len(b), **{c: float(pd.to_numeric(b[c], errors="coerce").sum())
                                                 for c in ("usable_area_m2", "capacity_kwp", "annual_yield_kwh")}}
         m = build_overview_map(run.parks, options, city=city, totals=totals, districts=run.districts,
                                candidates=_overview_candidates(run, min_kwp), target_install_ratio=target,
-                               survey=run.name, generated=run.generated, top_candidates=top_candidates)
+                               survey=run.name, generated=run.generated, top_candidates=top_candidates,
+                               plans=[(plan, plan.get("total")) for plan in plans],
+                               colour_plan=((plans[0].get("name") or {}).get(options.lang, "") if plans else ""))
         path = maps_dir / MAP_INDEX
         _write_page(path, render(m, options))
         written.append(path)
