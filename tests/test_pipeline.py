@@ -120,8 +120,11 @@ def test_demo_waterfall_adds_up_per_building_park_district_and_city(demo_run):
     assert attrs["material_status"]["unrecognised"] > 0 and attrs["material_status"]["missing"] > 0
     assert attrs["shade_status"]["no_height"] >= 1 and attrs["shade_status"]["traced"] > 1000
     assert sum(attrs["roof_construction"].values()) == len(b)
-    assert "shade from neighbours" in __import__("pvsurvey.tools.progress_report", fromlist=["x"]).progress_table(
-        doc, "en")
+    from pvsurvey.tools.progress_report import report_progress
+
+    text, _ = report_progress(demo_run.run_dir, "en")  # what 'pvsurvey progress' prints
+    assert "Usable roof, step by step (city; rule set shanghai)" in text and "− shade from neighbours" in text
+    assert "可利用屋顶面积逐项扣除" in report_progress(demo_run.run_dir, "zh")[0]
 
 
 @pytest.mark.slow

@@ -360,7 +360,7 @@ def report_progress(run_dir: str | Path, lang: str = "en", history_file: str | P
     history = read_history(Path(history_file) if history_file else run.history_path(), default_id)
     if history is None:  # a run always has its own point
         history = run.table(PROGRESS_TABLE).assign(as_of=doc["as_of"])
-    text = "\n\n".join(plan_table(doc, p, lang) for p in plans)
+    text = progress_table(doc, lang, plan)
     import matplotlib.pyplot as plt
 
     written = []
