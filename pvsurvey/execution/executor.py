@@ -149,9 +149,12 @@ class Executor:
     def use_store(self, store: Path, probe_dir: Path, worker_inputs: list) -> None:
         """Name the run's store (every file the tasks read or write lies under it),
         a folder in it to probe whether remote workers share it, and the input
-        files (not URLs) the workers must read themselves."""
+        files the workers must read themselves (URLs and files under the store
+        need no check)."""
         self.store, self._probe_dir = store, probe_dir
-        self._worker_inputs = sorted({str(p) for p in worker_inputs if not is_url(p)})
+        # files under the store (inputs rewritten into the run cache) are shared or sent like the tasks' own
+        self._worker_inputs = sorted({str(p) for p in worker_inputs
+                                      if not is_url(p) and not Path(p).is_relative_to(store)})
 
     def _check_files(self, client) -> None:
         """On a remote cluster: stop with one line when a worker cannot read an
