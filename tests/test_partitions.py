@@ -142,3 +142,18 @@ def test_an_osm_extract_in_several_partitions_is_surveyed_like_one(tmp_path):
     counts = runs[10].manifest["counts"]
     assert counts["input_rows"] == 40 == counts["accepted"] + counts["rejected"]
     assert json.dumps(runs[10].manifest["execution"]["footprints_rewritten"])  # recorded
+
+
+def test_a_big_geopackage_layer_splits_by_feature_offset_without_a_rewrite(tmp_path):
+    gdf = _many_roofs(40)
+    path = tmp_path / "many.gpkg"
+    gdf.to_file(path, engine="pyogrio")
+    import pyogrio
+
+    # GDAL seeks to a GeoPackage feature by offset directly: no need to rewrite the layer
+    assert pyogrio.read_info(path)["capabilities"]["fast_set_next_by_index"]
+    assert not needs_rewriting(path, 10)
+    parts = plan_partitions(path, 10)
+    assert [(p.start, p.stop) for p in parts] == [(0, 10), (10, 20), (20, 30), (30, 40)]
+    read = pd.concat([read_partition(p) for p in parts], ignore_index=True)
+    assert list(read["source_row"]) == list(range(40)) and list(read["id"]) == list(gdf["id"])
