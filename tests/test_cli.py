@@ -200,10 +200,11 @@ def test_an_input_error_on_a_worker_is_one_line_without_the_tasks_traceback(tmp_
         "name": "corrupt", "footprints": "footprints.parquet",
         "irradiance": {"ghi": str(REPO_ROOT / "data" / "demo" / "ghi_gldas_0p25.tif"), "units": "kWh/m2/day"},
         "parallel": {"partition_rows": 1000, "in_process_max_rows": 0}}))
-    result = pvsurvey("run", config, "--out", tmp_path / "run", "--workers", "1")
+    result = pvsurvey("run", config, "--out", tmp_path / "run", "--workers", "1", cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("pvsurvey: error:")]
     assert len(errors) == 1 and "footprints.parquet: cannot read rows 1000–2000" in errors[0], result.stderr
+    assert result.stderr.strip().splitlines()[-1] == errors[0]  # the error is one line, and the last
     assert "Traceback" not in result.stderr and "Compute Failed" not in result.stderr, result.stderr
-    debug = pvsurvey("--debug", "run", config, "--out", tmp_path / "run", "--workers", "1")
+    debug = pvsurvey("--debug", "run", config, "--out", tmp_path / "run", "--workers", "1", cwd=tmp_path)
     assert debug.returncode != 0 and "Compute Failed" in debug.stderr and "Traceback" in debug.stderr

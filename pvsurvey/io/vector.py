@@ -401,7 +401,8 @@ def read_partition(part: Partition, declared_crs: str | None = None) -> gpd.GeoD
         raise
     except Exception as exc:
         rows = f"rows {part.start}–{part.stop}" if part.stop >= 0 else "it"
-        raise InputFileError(f"{part.named}: cannot read {rows}: {exc}") from None
+        # one line: pyarrow's and GDAL's messages may span several
+        raise InputFileError(f"{part.named}: cannot read {rows}: {' '.join(str(exc).split())}") from None
     start = part.start if part.start >= 0 else 0
     gdf = ColumnPlan(dict(part.columns)).apply(gdf.reset_index(drop=True))
     gdf["source_row"] = np.arange(start, start + len(gdf), dtype=np.int64)
