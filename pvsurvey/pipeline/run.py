@@ -144,7 +144,7 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
     workers = workers or cfg.parallel.workers
 
     with timer.step("check_inputs"):
-        inputs = check_inputs(cfg)
+        inputs = check_inputs(cfg, rewrite_dir=cache_dir(run_dir))
         for url in (cfg.output.publish_url, cfg.maps.publish_dir):
             if is_url(url):  # a run that could not be published stops before the survey, not after
                 check_writable(url)
@@ -157,7 +157,8 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
             manifest, history_rows = _survey_into(tmp_dir, run_dir, run_id, cfg, inputs, scheduler, workers, serial,
                                                   on_tasks_done, as_of, started, timer, reuse)
             publish(tmp_dir, run_dir, cfg.output.keep_runs, run_id)
-            prune_cache(run_dir, set(manifest["partitions"]["cache_entries"]))
+            prune_cache(run_dir, set(manifest["partitions"]["cache_entries"])
+                        | ({inputs.rewritten["entry"]} if inputs.rewritten else set()))
         except BaseException:
             shutil.rmtree(tmp_dir, ignore_errors=True)
             raise
@@ -252,7 +253,8 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
                                            "cell_deg": cfg.irradiance.weather_cell_deg},
         "packages": package_versions(),
         "execution": {"mode": executor.mode, "scheduler": scheduler, "files": executor.files, "partitions": len(parts),
-                      "partition_rows": cfg.parallel.partition_rows},
+                      "partition_rows": cfg.parallel.partition_rows,
+                      "footprints_rewritten": inputs.rewritten},
         **manifest_counts,
         "parks": inputs.parks_summary,
         "timings_s": timer.seconds,

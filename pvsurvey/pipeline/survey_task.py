@@ -84,10 +84,10 @@ class PartitionResult:
 
 def _cache_key(part: Partition, ctx: SurveyContext, raw: pd.DataFrame | None) -> str:
     """What the partition's result depends on: its rows (stored bytes, or the rows
-    as read), where they sit (file and first row: results carry ``source_file``
-    and ``source_row``), its duplicate-id rows, and the run's cache salt."""
+    as read), where they sit (the input file and first row: results carry
+    ``source_file`` and ``source_row``), its duplicate-id rows, and the run's cache salt."""
     digest = hashlib.sha256(ctx.cache_salt.encode())
-    digest.update(f"{part.path}|{part.start}|".encode())
+    digest.update(f"{part.named}|{part.start}|".encode())  # the input's name, not a rewritten copy's
     if part.columns:  # the file's columns renamed (a header renamed in place keeps the row groups' bytes)
         digest.update(repr(part.columns).encode())
     if part.fingerprint is not None:
@@ -162,7 +162,7 @@ def survey_partition(part: Partition, ctx: SurveyContext) -> PartitionResult:
     part files are linked and only the registry matching is redone.
     """
     t0 = time.perf_counter()
-    source = str(part.path)
+    source = str(part.named)
     raw = None
     if part.fingerprint is None:
         raw = read_partition(part, ctx.config.footprints.crs)
