@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest

@@ -308,7 +308,6 @@ def write_partitioned_geoparquet(path: Location, folder: Path, rows_per_partitio
     """
     import uuid
 
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     folder = Path(folder)
