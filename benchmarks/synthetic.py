@@ -75,12 +75,15 @@ def write_footprints(n: int, path: Path | None = None, row_group_size: int = 50_
     return path
 
 
-def generate(n: int) -> Path:
+def generate(n: int, row_group_size: int | None = None) -> Path:
     """``write_footprints(n)`` in a child process, so that the generator's memory is
-    not counted in the benchmark's peak; returns the (cached) file."""
+    not counted in the benchmark's peak; returns the (cached) file. Row groups of
+    50,000 rows unless ``row_group_size`` says otherwise (one file per size)."""
     import subprocess
     import sys
 
-    subprocess.run([sys.executable, "-c", f"from synthetic import write_footprints; write_footprints({n})"],
-                   check=True, cwd=Path(__file__).parent)
-    return DATA / f"footprints_{n}.parquet"
+    path = DATA / (f"footprints_{n}.parquet" if row_group_size is None else f"footprints_{n}_rg{row_group_size}.parquet")
+    size = 50_000 if row_group_size is None else row_group_size
+    subprocess.run([sys.executable, "-c", "from pathlib import Path; from synthetic import write_footprints; "
+                    f"write_footprints({n}, Path({str(path)!r}), {size})"], check=True, cwd=Path(__file__).parent)
+    return path

@@ -164,3 +164,47 @@ def test_debug_flag_shows_the_traceback(tmp_path):
     cfg.write_text("name: x\nfootprints: a.parquet\nirradiance: {ghi: g.tif}\n")
     out = pvsurvey("--debug", "run", cfg, "--serial")
     assert out.returncode != 0 and "Traceback" in out.stderr
+
+
+def _footprints_with_a_corrupt_row_group(folder):
+    """The demo footprints in 1,000-row groups, the geometry chunk of the second
+    group overwritten: planning (footers, compressed bytes, the id column) passes,
+    the worker reading that group fails."""
+    import pyarrow.parquet as pq
+
+    from pvsurvey.config.loading import REPO_ROOT
+
+    path = folder / "footprints.parquet"
+    pq.write_table(pq.read_table(REPO_ROOT / "data" / "demo" / "footprints.parquet"), path, row_group_size=1000)
+    meta = pq.ParquetFile(path).metadata
+    group = meta.row_group(1)
+    chunk = next(group.column(c) for c in range(group.num_columns) if group.column(c).path_in_schema == "geometry")
+    start = chunk.dictionary_page_offset if chunk.has_dictionary_page and chunk.dictionary_page_offset else \
+        chunk.data_page_offset
+    with open(path, "r+b") as fh:
+        fh.seek(start)
+        fh.write(b"\xff" * 64)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_an_input_error_on_a_worker_is_one_line_without_the_tasks_traceback(tmp_path):
+    import json
+
+    from pvsurvey.config.loading import REPO_ROOT
+
+    _footprints_with_a_corrupt_row_group(tmp_path)
+    config = tmp_path / "survey.yaml"
+    config.write_text(json.dumps({
+        "name": "corrupt", "footprints": "footprints.parquet",
+        "irradiance": {"ghi": str(REPO_ROOT / "data" / "demo" / "ghi_gldas_0p25.tif"), "units": "kWh/m2/day"},
+        "parallel": {"partition_rows": 1000, "in_process_max_rows": 0}}))
+    result = pvsurvey("run", config, "--out", tmp_path / "run", "--workers", "1", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("pvsurvey: error:")]
+    assert len(errors) == 1 and "footprints.parquet: cannot read rows 1000–2000" in errors[0], result.stderr
+    assert result.stderr.strip().splitlines()[-1] == errors[0]  # the error is one line, and the last
+    assert "Traceback" not in result.stderr and "Compute Failed" not in result.stderr, result.stderr
+    debug = pvsurvey("--debug", "run", config, "--out", tmp_path / "run", "--workers", "1", cwd=tmp_path)
+    assert debug.returncode != 0 and "Compute Failed" in debug.stderr and "Traceback" in debug.stderr

@@ -96,3 +96,27 @@ def test_files_sent_with_the_tasks_on_request(cluster, tmp_path):
     local = run_survey(cfg, tmp_path / "local", serial=True)
     assert remote.manifest["execution"]["files"] == "sent with the tasks"
     _same_outputs(local.run_dir, remote.run_dir)
+
+
+@pytest.mark.slow
+def test_a_rewritten_input_reaches_workers_that_share_no_disk(isolated_cluster, tmp_path):
+    """A one-row-group file only the client can read: rewritten into the run cache, each
+    partition's file travels with its task; the result is the serial one of the original."""
+    address, hidden = isolated_cluster
+    cfg = load_config()
+    footprints = hidden / "one-group.parquet"
+    gpd.read_parquet(cfg.footprints.path).to_parquet(footprints, row_group_size=10**6)
+    cfg = cfg.model_copy(update={"footprints": cfg.footprints.model_copy(update={"path": footprints}),
+                                 "parallel": cfg.parallel.model_copy(update={"partition_rows": 1000})})
+    remote = run_survey(cfg, hidden / "remote", scheduler=address)
+    local = run_survey(load_config(), tmp_path / "local", serial=True)
+    assert remote.manifest["execution"]["files"] == "sent with the tasks"
+    assert remote.manifest["execution"]["footprints_rewritten"]["files"] == 4 == remote.manifest["execution"]["partitions"]
+    assert remote.manifest["counts"] == local.manifest["counts"]
+    for name in ("progress.csv", "candidates.csv", "parks.csv"):
+        assert (local.run_dir / name).read_bytes() == (remote.run_dir / name).read_bytes(), name
+    rejected = pd.read_parquet(remote.run_dir / "rejected.parquet")
+    assert set(rejected["source_file"]) == {str(footprints)}
+    expected = pd.read_parquet(local.run_dir / "rejected.parquet")
+    pd.testing.assert_frame_equal(rejected.drop(columns="source_file").sort_values("source_row").reset_index(drop=True),
+                                  expected.drop(columns="source_file").sort_values("source_row").reset_index(drop=True))

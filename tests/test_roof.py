@@ -1,7 +1,6 @@
 """Roof model: hand-computed geometry, and row spacing against the sun's shadow."""
 
 import geopandas as gpd
-import pandas as pd
 import numpy as np
 import pandas as pd
 import pvlib

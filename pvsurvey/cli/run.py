@@ -63,11 +63,17 @@ def run_command(config, out_dir, scheduler, workers, serial, installations, as_o
     rejected; see rejected.parquet and installations_matched.csv); 2 bad input
     or config; 1 unexpected failure.
     """
+    import logging
+
+    from ..execution.executor import dask_log_level
     from ..pipeline.run import run_survey
 
-    result = run_survey(config, out_dir, scheduler=scheduler, workers=workers, serial=serial,
-                        on_tasks_done=make_task_counter("survey"), as_of=as_of.date() if as_of else None,
-                        installations=installations, wait=wait, reuse=not full, publish_url=publish_url)
+    # a task's traceback, logged by its worker, would come before the one-line error: --debug shows it
+    debug = click.get_current_context().find_root().params.get("debug")
+    with dask_log_level(logging.INFO if debug else logging.CRITICAL):
+        result = run_survey(config, out_dir, scheduler=scheduler, workers=workers, serial=serial,
+                            on_tasks_done=make_task_counter("survey"), as_of=as_of.date() if as_of else None,
+                            installations=installations, wait=wait, reuse=not full, publish_url=publish_url)
     m = result.manifest
     c, t = m["counts"], m["totals"]
     click.echo(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 
 import concurrent.futures
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -43,6 +44,31 @@ LOCAL_WORKER_DASK_CONFIG = {
 }
 
 
+# The lowest level of dask.distributed's own log lines shown (this process's
+# scheduler and client, the local cluster's workers); None: warnings here,
+# errors from the workers. The command line sets CRITICAL: a failed task's
+# traceback, which a worker logs at ERROR ("Compute Failed"), must not reach the
+# terminal before pvsurvey's one-line error; with --debug, INFO.
+_dask_log_level: int | None = None
+
+
+@contextlib.contextmanager
+def dask_log_level(level: int | None):
+    """Within the block, show dask.distributed's log lines from ``level`` up (None:
+    the library default), in this process and in the local clusters started."""
+    global _dask_log_level
+    logger = logging.getLogger("distributed")
+    before, logger_level = _dask_log_level, logger.level
+    _dask_log_level = level
+    if level is not None:
+        logger.setLevel(level)
+    try:
+        yield
+    finally:
+        _dask_log_level = before
+        logger.setLevel(logger_level)
+
+
 def start_local_cluster(workers: int | None):
     """A local cluster sized to the machine: one single-threaded worker process
     per core (default), so pandas and pyproj steps that hold the GIL run in
@@ -50,9 +76,10 @@ def start_local_cluster(workers: int | None):
     import dask
     from distributed import LocalCluster
 
+    silence = _dask_log_level if _dask_log_level is not None else logging.ERROR
     with dask.config.set(LOCAL_WORKER_DASK_CONFIG):  # read once, when the nannies are made
         return LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                            dashboard_address=":0", memory_limit=0, silence_logs=logging.ERROR)
+                            dashboard_address=":0", memory_limit=0, silence_logs=silence)
 
 
 class _Ticker:
@@ -149,9 +176,12 @@ class Executor:
     def use_store(self, store: Path, probe_dir: Path, worker_inputs: list) -> None:
         """Name the run's store (every file the tasks read or write lies under it),
         a folder in it to probe whether remote workers share it, and the input
-        files (not URLs) the workers must read themselves."""
+        files the workers must read themselves (URLs and files under the store
+        need no check)."""
         self.store, self._probe_dir = store, probe_dir
-        self._worker_inputs = sorted({str(p) for p in worker_inputs if not is_url(p)})
+        # files under the store (inputs rewritten into the run cache) are shared or sent like the tasks' own
+        self._worker_inputs = sorted({str(p) for p in worker_inputs
+                                      if not is_url(p) and not Path(p).is_relative_to(store)})
 
     def _check_files(self, client) -> None:
         """On a remote cluster: stop with one line when a worker cannot read an
@@ -307,7 +337,9 @@ class Executor:
     def _connect(self) -> None:
         from distributed import Client
 
-        if not log.isEnabledFor(logging.DEBUG):  # distributed sets its loggers to INFO on import
+        if _dask_log_level is not None:  # distributed sets its loggers to INFO on import
+            logging.getLogger("distributed").setLevel(_dask_log_level)
+        elif not log.isEnabledFor(logging.DEBUG):
             logging.getLogger("distributed").setLevel(logging.WARNING)
         if self.scheduler is None:
             self.cluster = start_local_cluster(self.workers)

@@ -81,6 +81,14 @@ class Partition:
     encoding: str | None = None  # of the attribute text (CSV, DBF, GeoJSON); None: the format's own
     wkt_column: str | None = None  # CSV: the column of WKT geometries, where the config names it
     columns: tuple = ()  # (file's name, pvsurvey's name) pairs the reader renames (pvsurvey.io.fields)
+    # the input file the rows come from, where ``path`` is a rewritten copy of it
+    # (:func:`write_partitioned_geoparquet`): results and cache keys name it, rows numbered as there
+    source: Location | None = None
+
+    @property
+    def named(self) -> Location:
+        """The file that rejected rows, cache keys and messages name (``source``, else ``path``)."""
+        return self.source if self.source is not None else self.path
 
     @property
     def ogr_encoding(self) -> str | None:
@@ -256,6 +264,115 @@ def plan_partitions(path: Location, rows_per_partition: int, layer: str | None =
             for i, s in enumerate(bounds)]
 
 
+# a GeoParquet file whose largest row group holds more than this many partitions' rows is
+# rewritten: pyarrow cannot read part of a row group without decoding all of it
+OVERSIZED_ROW_GROUP = 1.5
+
+
+def needs_rewriting(path: Location, rows_per_partition: int) -> bool:
+    """Whether a footprint file splits into partitions of about ``rows_per_partition``
+    only once rewritten (:func:`write_partitioned_geoparquet`): an OSM ``.pbf``
+    (GDAL reads it in one pass), or a local GeoParquet file with a row group of
+    more than 1.5 × that many rows (geopandas writes a million rows in one).
+    Reads only metadata; folders and object storage are planned as they are."""
+    if is_url(path) or not Path(path).is_file():
+        return False
+    try:
+        kind = vector_format(path)
+        if kind == "osm":
+            return True
+        if kind != "parquet":
+            return False
+        meta = parquet_file(path).metadata
+        biggest = max((meta.row_group(i).num_rows for i in range(meta.num_row_groups)), default=0)
+    except Exception:  # unreadable: plan_partitions says so in one line
+        return False
+    return biggest > OVERSIZED_ROW_GROUP * rows_per_partition
+
+
+def write_partitioned_geoparquet(path: Location, folder: Path, rows_per_partition: int,
+                                 what: str = "footprints") -> Path:
+    """Rewrite a footprint file as a folder of GeoParquet files of ``rows_per_partition``
+    rows each (``part-00000.parquet`` …, one row group each, LZ4), streaming:
+    about one partition's rows in memory at a time.
+
+    GeoParquet keeps its schema and 'geo' metadata; an OSM ``.pbf``'s building
+    polygons are stored with the attributes :func:`read_partition` gives them,
+    their WKB as GDAL wrote it (rows GEOS refuses are told apart when read). The
+    folder appears in one rename; one already there is kept.
+
+    Raises
+    ------
+    InputFileError
+        The file cannot be read, or holds no rows.
+    """
+    import uuid
+
+    import pyarrow.parquet as pq
+
+    folder = Path(folder)
+    if folder.is_dir():
+        return folder
+    tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}")
+    tmp.mkdir(parents=True)
+    written = 0
+    try:
+        for table in _batches(path, rows_per_partition):
+            if table.num_rows:
+                pq.write_table(table, tmp / f"part-{written:05d}.parquet", row_group_size=table.num_rows,
+                               compression="lz4")
+                written += 1
+        if not written:
+            raise InputFileError(f"{path}: the {what} layer is empty")
+        try:
+            tmp.rename(folder)
+        except OSError:  # another run wrote it first
+            pass
+    except InputFileError:
+        raise
+    except Exception as exc:
+        raise InputFileError(f"{path}: cannot read {what} ({exc})") from None
+    finally:
+        if tmp.exists():
+            import shutil
+            shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def _batches(path: Location, rows: int):
+    """Tables of ``rows`` rows of a GeoParquet file or an OSM extract's buildings, with 'geo' metadata."""
+    import pyarrow as pa
+
+    if vector_format(path) == "parquet":
+        parquet = parquet_file(path)
+        schema = parquet.schema_arrow
+        for batch in parquet.iter_batches(batch_size=rows):
+            yield pa.Table.from_batches([batch], schema=schema)
+        return
+    from pyogrio.raw import open_arrow
+
+    geo = json.dumps({"version": "1.0.0", "primary_column": "geometry",  # no 'crs': OGC:CRS84, as OSM is
+                      "columns": {"geometry": {"encoding": "WKB", "geometry_types": []}}}).encode()
+    with open_arrow(str(path), layer="multipolygons", where="building IS NOT NULL", batch_size=rows,
+                    use_pyarrow=True) as (meta, reader):
+        geom_col = meta.get("geometry_name") or "wkb_geometry"
+        for batch in reader:
+            frame = batch.drop_columns([geom_col]).to_pandas()
+            attrs = pd.DataFrame(_osm_attributes(frame))
+            table = pa.Table.from_pandas(attrs, preserve_index=False)
+            table = table.append_column("geometry", batch.column(geom_col).cast(pa.binary()))
+            yield table.replace_schema_metadata({**(table.schema.metadata or {}), b"geo": geo})
+
+
+def plan_rewritten(folder: Path, source: Location, rows_per_partition: int, what: str = "footprints"
+                   ) -> list[Partition]:
+    """Partitions reading a folder written by :func:`write_partitioned_geoparquet`
+    and naming ``source``, rows numbered as there."""
+    files = parquet_files(folder) or []
+    parts = _plan_parquet_folder(folder, files, rows_per_partition, what)
+    return [dataclasses.replace(p, file_start=0, source=source) for p in parts]
+
+
 def read_partition(part: Partition, declared_crs: str | None = None) -> gpd.GeoDataFrame:
     """Read one partition as a GeoDataFrame in WGS84 lon/lat with a ``source_row``
     column; geometries that GEOS cannot build come back as None with GEOS's
@@ -283,11 +400,12 @@ def read_partition(part: Partition, declared_crs: str | None = None) -> gpd.GeoD
         raise
     except Exception as exc:
         rows = f"rows {part.start}–{part.stop}" if part.stop >= 0 else "it"
-        raise InputFileError(f"{path}: cannot read {rows}: {exc}") from None
+        # one line: pyarrow's and GDAL's messages may span several
+        raise InputFileError(f"{part.named}: cannot read {rows}: {' '.join(str(exc).split())}") from None
     start = part.start if part.start >= 0 else 0
     gdf = ColumnPlan(dict(part.columns)).apply(gdf.reset_index(drop=True))
     gdf["source_row"] = np.arange(start, start + len(gdf), dtype=np.int64)
-    return to_wgs84(gdf, declared_crs, path)
+    return to_wgs84(gdf, declared_crs, part.named)
 
 
 def _read_ogr(path, layer: str | None, encoding: str | None, skip: int = 0, count: int | None = None,
@@ -364,6 +482,8 @@ def _osm_attributes(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         out[col] = tags.str.extract(rf'"{tag}"=>"([^"]*)"', expand=False)
     if GEOMETRY_PROBLEM in gdf:
         out[GEOMETRY_PROBLEM] = gdf[GEOMETRY_PROBLEM].to_numpy()
+    if not isinstance(gdf, gpd.GeoDataFrame):  # attributes only (write_partitioned_geoparquet)
+        return out
     return gpd.GeoDataFrame(out, geometry=gdf.geometry.values, crs=gdf.crs)
 
 
@@ -497,9 +617,9 @@ def check_footprint_crs_and_extent(parts: list[Partition], declared_crs: str | N
         The footprints' extent does not overlap the irradiance raster.
     """
     part = parts[0]
-    crs = declared_crs_of(declared_crs, part.path) if declared_crs else stored_crs(part)
+    crs = declared_crs_of(declared_crs, part.named) if declared_crs else stored_crs(part)
     if crs is None:
-        raise CRSError(f"{part.path}: no coordinate reference system in the file; declare it in the config, "
+        raise CRSError(f"{part.named}: no coordinate reference system in the file; declare it in the config, "
                        "e.g. 'footprints: {path: ..., crs: wgs84}' (or gcj02, cgcs2000, EPSG:<code>, a PROJ string, "
                        "WKT or a .prj file)")
     bounds = footprints_bounds_wgs84(parts, crs)
@@ -511,5 +631,5 @@ def check_footprint_crs_and_extent(parts: list[Partition], declared_crs: str | N
     if west > r_east or east < r_west or south > r_north or north < r_south:
         raise InputFileError(
             f"{raster.path}: the irradiance raster (lon {r_west:.3f}–{r_east:.3f}, lat {r_south:.3f}–{r_north:.3f}) "
-            f"does not overlap the footprints in {part.path} (lon {west:.3f}–{east:.3f}, lat {south:.3f}–{north:.3f}); "
+            f"does not overlap the footprints in {part.named} (lon {west:.3f}–{east:.3f}, lat {south:.3f}–{north:.3f}); "
             "check both files' CRS and extent")

@@ -9,8 +9,10 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
@@ -23,9 +25,9 @@ from .. import __version__
 from ..model.yield_table import SpecificYieldTable
 from ..errors import ConfigError, InputFileError
 from ..io.raster import open_irradiance, pixel_centres_kwh_per_m2_yr
-from ..io.vector import (check_footprint_crs_and_extent, duplicate_id_rows, geoframe_from_arrow, plan_partitions,
-                         read_partition, resolve_id_column, to_wgs84,
-                         source_columns)
+from ..io.vector import (Partition, check_footprint_crs_and_extent, duplicate_id_rows, geoframe_from_arrow,
+                         needs_rewriting, plan_partitions, plan_rewritten, read_partition, resolve_id_column,
+                         source_columns, to_wgs84, write_partitioned_geoparquet)
 from ..io.fields import footprint_id_column, geometry_column, plan_columns
 from ..io.registry import read_registry
 from ..locations import Location, is_url
@@ -35,6 +37,11 @@ from ..io.weather import read_weather
 from ..tools.map_writer import map_options
 from ..config.schema import SurveyConfig
 from ..io.parks import read_parks
+
+log = logging.getLogger(__name__)
+
+# bumped when write_partitioned_geoparquet writes differently: older rewrites are then not reused
+REWRITE_FORMAT = 1
 
 
 def fingerprint(path: Location | None) -> dict | None:
@@ -102,10 +109,52 @@ class CheckedInputs:
     registry: pd.DataFrame | None
     yield_table: SpecificYieldTable
     weather_meta: dict | None
+    # the footprints rewritten into partition-sized files (plan_footprints): entry name in
+    # the run cache, rows per file, and whether this run wrote it; None when read as they are
+    rewritten: dict | None = field(default=None)
 
 
-def check_inputs(cfg: SurveyConfig) -> CheckedInputs:
-    """Open and check every input, so that a bad file stops the run before any work.
+def rewrite_entry(cfg: SurveyConfig) -> str:
+    """The run cache's name for the footprints rewritten in partitions: the file's
+    content (:func:`fingerprint`, not its path) and the partition size."""
+    fp = {k: v for k, v in fingerprint(cfg.footprints.path).items() if k != "path"}
+    key = json.dumps({"file": fp, "rows": cfg.parallel.partition_rows, "format": REWRITE_FORMAT,
+                      "suffix": Path(cfg.footprints.path).suffix.lower()}, sort_keys=True)
+    return "input-" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def plan_footprints(cfg: SurveyConfig, rewrite_dir: Path | None = None) -> tuple[list[Partition], dict | None]:
+    """The footprints' partitions, of about ``parallel.partition_rows`` rows
+    whatever the file's layout.
+
+    A file that splits so only once rewritten (an OSM extract, a GeoParquet file
+    with huge row groups: :func:`pvsurvey.io.vector.needs_rewriting`) is
+    rewritten once into ``rewrite_dir`` (the run cache, which the workers share
+    or get the files of), keyed by its content, and read from there on later
+    nights too; its partitions still name the input file and its row numbers.
+    """
+    src = cfg.footprints
+    rows = cfg.parallel.partition_rows
+    if rewrite_dir is None or not needs_rewriting(src.path, rows):
+        return plan_partitions(src.path, rows, src.layer, encoding=src.encoding,
+                               wkt_column=geometry_column(src)), None
+    folder = Path(rewrite_dir) / rewrite_entry(cfg)
+    written = not folder.is_dir()
+    t0 = time.perf_counter()
+    if written:
+        write_partitioned_geoparquet(src.path, folder, rows)
+    parts = plan_rewritten(folder, src.path, rows)
+    seconds = round(time.perf_counter() - t0, 3)
+    log.info("%s %s as %d files of up to %s rows in %s (%.1f s)", "rewrote" if written else "reading",
+             src.path, len(parts), f"{rows:,}", folder, seconds)
+    return parts, {"entry": folder.name, "rows_per_file": rows, "files": len(parts), "written_now": written,
+                   "seconds": seconds}
+
+
+def check_inputs(cfg: SurveyConfig, rewrite_dir: Path | None = None) -> CheckedInputs:
+    """Open and check every input, so that a bad file stops the run before any work;
+    footprints that need it are rewritten in partitions into ``rewrite_dir``
+    (:func:`plan_footprints`).
 
     Raises
     ------
@@ -115,8 +164,7 @@ def check_inputs(cfg: SurveyConfig) -> CheckedInputs:
     """
     raster = open_irradiance(cfg.irradiance.ghi, cfg.irradiance.units)
     src = cfg.footprints
-    parts = plan_partitions(src.path, cfg.parallel.partition_rows, src.layer, encoding=src.encoding,
-                            wkt_column=geometry_column(src))
+    parts, rewritten = plan_footprints(cfg, rewrite_dir)
     check_footprint_crs_and_extent(parts, src.crs, raster)
     columns = source_columns(parts[0])
     configured_id = footprint_id_column(src)
@@ -137,11 +185,19 @@ def check_inputs(cfg: SurveyConfig) -> CheckedInputs:
     yield_table, weather_meta = build_yield_table(cfg)
     map_options(cfg.maps)  # a Tianditu base map without a key fails here, not after the survey
     return CheckedInputs(raster, parts, id_column, duplicates, parks, parks_summary, registry, yield_table,
-                         weather_meta)
+                         weather_meta, rewritten)
 
 
 def _partition_bounds(part, declared_crs: str | None) -> np.ndarray:
-    """Envelopes (lon/lat) of a partition's footprints; GeoParquet reads only its geometry column."""
+    """Envelopes (lon/lat) of a partition's footprints; GeoParquet reads only its geometry column.
+    A partition that cannot be read here has none: its own task reports the problem, in one line."""
+    try:
+        return _read_bounds(part, declared_crs)
+    except Exception:  # noqa: BLE001 (the task that reads it raises the reader's one-line error)
+        return np.zeros((0, 4))
+
+
+def _read_bounds(part, declared_crs: str | None) -> np.ndarray:
     if part.kind == "parquet":
         parquet = parquet_file(part.path)
         geo = json.loads(parquet.schema_arrow.metadata[b"geo"])
@@ -213,7 +269,7 @@ def check_plan_names(cfg: SurveyConfig, parks: gpd.GeoDataFrame | None) -> None:
 def input_fingerprints(cfg: SurveyConfig, parts: list) -> dict:
     """What identifies each input's content (the manifest's ``inputs``); a folder of
     footprint files by its file count and its partitions' fingerprints."""
-    files = list(dict.fromkeys(p.path for p in parts))
+    files = list(dict.fromkeys(p.named for p in parts))
     footprints = fingerprint(cfg.footprints.path) if files == [cfg.footprints.path] else {
         "path": str(cfg.footprints.path), "files": len(files),
         "partitions_sha256": hashlib.sha256("|".join(str(p.fingerprint) for p in parts).encode()).hexdigest()}

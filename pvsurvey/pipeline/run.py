@@ -34,7 +34,7 @@ from ..io.writers import write_json
 from ..config.schema import RegistrySource, SurveyConfig
 from ..naming import name_file_stem
 from ..execution.executor import Executor
-from .survey_task import SurveyContext, survey_cache_key, survey_partition
+from .survey_task import SurveyContext, survey_cache_key, survey_items, survey_partition
 from ..store.runs import new_partial_dir, new_run_id, publish, run_lock, store_dir
 from ..store.object_storage import check_writable, copy_run_to_url
 from ..store.history import append_history, history_path
@@ -152,7 +152,7 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
     workers = workers or cfg.parallel.workers
 
     with timer.step("check_inputs"):
-        inputs = check_inputs(cfg)
+        inputs = check_inputs(cfg, rewrite_dir=cache_dir(run_dir))
         for url in (cfg.output.publish_url, cfg.maps.publish_dir):
             if is_url(url):  # a run that could not be published stops before the survey, not after
                 check_writable(url)
@@ -165,7 +165,8 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
             manifest, history_rows = _survey_into(tmp_dir, run_dir, run_id, cfg, inputs, scheduler, workers, serial,
                                                   on_tasks_done, as_of, started, timer, reuse)
             publish(tmp_dir, run_dir, cfg.output.keep_runs, run_id)
-            prune_cache(run_dir, set(manifest["partitions"]["cache_entries"]))
+            prune_cache(run_dir, set(manifest["partitions"]["cache_entries"])
+                        | ({inputs.rewritten["entry"]} if inputs.rewritten else set()))
         except BaseException:
             shutil.rmtree(tmp_dir, ignore_errors=True)
             raise
@@ -234,7 +235,7 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
                                        footprints_bounds_wgs84(parts, stored_crs(parts[0]) or WGS84), cfg)
                 except Exception as exc:  # an optimisation only: the tasks compute whatever is missing
                     log.debug("yield table not prewarmed: %s", exc)
-            results = executor.map(survey_partition, parts, ctx, on_tasks_done, rows, reused)
+            results = executor.map(survey_partition, survey_items(parts, ctx), ctx, on_tasks_done, rows, reused)
         log.info("survey done in %.1f s (%s); writing outputs", timer.seconds["survey"], executor.mode)
         if yields_path is not None and len(inputs.yield_table.entries()) > len(known_yields or ()):
             write_pickle(yields_path, inputs.yield_table.entries())
@@ -265,6 +266,7 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
         "packages": package_versions(),
         "execution": {"mode": executor.mode, "scheduler": scheduler, "files": executor.files, "partitions": len(parts),
                       "partition_rows": cfg.parallel.partition_rows,
+                      "footprints_rewritten": inputs.rewritten,
                       "shade_halo": {str(k): v for k, v in (ctx.halo or {}).items()}},
         **manifest_counts,
         "parks": inputs.parks_summary,

@@ -97,13 +97,14 @@ class PartitionResult:
     attributes: dict | None = None  # how heights, materials and roof years were read, and the shade traced
 
 
-def _cache_key(part: Partition, ctx: SurveyContext, raw: pd.DataFrame | None, halo_raws: dict | None = None) -> str:
+def _cache_key(part: Partition, ctx: SurveyContext, raw: pd.DataFrame | None, halo_raws: dict | None = None,
+               halo: list | None = None) -> str:
     """What the partition's result depends on: its rows (stored bytes, or the rows
-    as read), where they sit (file and first row: results carry ``source_file``
-    and ``source_row``), its duplicate-id rows, the rows of its shade halo and the
-    run's cache salt."""
+    as read), where they sit (the input file and first row: results carry
+    ``source_file`` and ``source_row``), its duplicate-id rows, the rows of its
+    shade halo, and the run's cache salt."""
     digest = hashlib.sha256(ctx.cache_salt.encode())
-    digest.update(f"{part.path}|{part.start}|".encode())
+    digest.update(f"{part.named}|{part.start}|".encode())  # the input's name, not a rewritten copy's
     if part.columns:  # the file's columns renamed (a header renamed in place keeps the row groups' bytes)
         digest.update(repr(part.columns).encode())
     if part.fingerprint is not None:
@@ -113,8 +114,8 @@ def _cache_key(part: Partition, ctx: SurveyContext, raw: pd.DataFrame | None, ha
     if ctx.duplicate_rows is not None:
         lo, hi = np.searchsorted(ctx.duplicate_rows, [part.start, part.stop if part.stop >= 0 else np.iinfo(np.int64).max])
         digest.update(ctx.duplicate_rows[lo:hi].tobytes())
-    for other in ctx.halo_parts(part):  # the neighbours that shade it
-        digest.update(f"halo|{other.path}|{other.start}|".encode())
+    for other in ctx.halo_parts(part) if halo is None else halo:  # the neighbours that shade it
+        digest.update(f"halo|{other.named}|{other.start}|{other.columns!r}|".encode())
         if other.fingerprint is not None:
             digest.update(other.fingerprint.encode())
         else:
@@ -142,7 +143,7 @@ def _halo_casters(part: Partition, ctx: SurveyContext, buildings: gpd.GeoDataFra
     near = halo_cells(shapely.bounds(buildings.geometry.values), ctx.halo_grid, grow=True)
     geoms, heights = [], []
     for index, raw in sorted(halo_raws.items()):
-        other, _, _ = clean_footprints(raw, str(part.path), ctx.id_column, ctx.duplicate_rows)
+        other, _, _ = clean_footprints(raw, str(part.named), ctx.id_column, ctx.duplicate_rows)
         other = other[near_cells(shapely.bounds(other.geometry.values), ctx.halo_grid, near)]
         if len(other):
             heights.append(building_attributes(other, ctx.config, ctx.as_of_year or 0)["building_height_m"])
@@ -198,22 +199,35 @@ def _to_cache(entry: Path, result: PartitionResult) -> None:
                 replace(result, matches=None, buildings_path=None, rejected_path=None, candidates_path=None))
 
 
-def survey_partition(part: Partition, ctx: SurveyContext) -> PartitionResult:
+@dataclass
+class SurveyItem:
+    """One task of the survey round: a partition and the partitions of its shade halo
+    (named here, so that their files travel with the task to workers that share no disk)."""
+
+    part: Partition
+    halo: list
+
+
+def survey_items(parts: list, ctx: SurveyContext) -> list[SurveyItem]:
+    return [SurveyItem(p, ctx.halo_parts(p)) for p in parts]
+
+
+def survey_partition(item: SurveyItem | Partition, ctx: SurveyContext) -> PartitionResult:
     """Read, survey and write one partition; return its summaries.
 
     With a cache, a partition whose key is stored is not surveyed again: its
     part files are linked and only the registry matching is redone.
     """
     t0 = time.perf_counter()
-    source = str(part.path)
+    part, halo = (item.part, item.halo) if isinstance(item, SurveyItem) else (item, ctx.halo_parts(item))
+    source = str(part.named)
     raw = None
-    halo = ctx.halo_parts(part)
     halo_raws = {}
     if part.fingerprint is None:
         raw = read_partition(part, ctx.config.footprints.crs)
     if any(p.fingerprint is None for p in halo):  # rows without a stored digest: hashed as read
         halo_raws = {p.index: read_partition(p, ctx.config.footprints.crs) for p in halo}
-    key = _cache_key(part, ctx, raw, halo_raws) if ctx.cache_dir is not None else None
+    key = _cache_key(part, ctx, raw, halo_raws, halo) if ctx.cache_dir is not None else None
     if key is not None and has_entry(ctx.cache_dir / key):
         result = _from_cache(ctx.cache_dir / key, part, ctx, t0)
         result.cache_key = key
