@@ -16,7 +16,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ..coords import metres_per_degree
-from .economics import project_economics
+from .economics import energy_value_cny_per_kwh, project_economics
+from .tou import connection_voltage_kv, project_category, shape_keys, value_projects
 from ..config.schema import Economics
 
 # The park manager's pipeline, in order; "connected" is also set automatically
@@ -40,12 +41,19 @@ CANDIDATE_COLUMNS = [
     "usable_area_m2", "capacity_kwp", "annual_yield_kwh", "specific_yield_kwh_per_kwp", "co2_avoided_t_per_yr",
     "coal_saved_tce_per_yr", "capex_cny", "annual_savings_cny", "simple_payback_yr", "lcoe_cny_per_kwh", "npv_cny",
     "status", "status_source", "notes",
+    # the valuation (pvsurvey.model.tou; economics.valuation)
+    "project_category", "annual_load_kwh", "self_consumed_share", "annual_exported_kwh", "annual_curtailed_kwh",
+    "value_self_used_cny_per_kwh", "value_exported_cny_per_kwh", "value_cny_per_kwh",
 ]
 # candidates.parquet/ keeps no rank: a rank is city-wide, so one changed part
 # would change every part. Readers number the projects by cost (ranks_by_cost).
 STORED_CANDIDATE_COLUMNS = [c for c in CANDIDATE_COLUMNS if c != "rank"]
 CANDIDATE_TEXT_COLUMNS = ["project_id", "park_id", "park_name", "district", "owner", "name", "building_ids",
-                          "status", "status_source", "notes"]
+                          "status", "status_source", "notes", "project_category"]
+# Per-building inputs of the hourly valuation and what a roof without them counts as.
+LOAD_INPUTS = {"weather_cell": "file", "surface_tilt_deg": 0.0, "surface_azimuth_deg": 180.0, "mount": "flush",
+               "footprint_area_m2": np.nan, "levels": np.nan, "building_type": None,
+               "annual_consumption_kwh": np.nan, "grid_capacity_kw": np.nan, "connection_voltage_kv": np.nan}
 
 
 def stored_candidates(projects: pd.DataFrame) -> pd.DataFrame:
@@ -99,8 +107,58 @@ def group_adjoining(buildings: gpd.GeoDataFrame, gap_m: float = ADJOINING_GAP_M)
     return connected_components(graph, directed=False)[1]
 
 
+def building_loads(b: pd.DataFrame, econ: Economics) -> tuple[np.ndarray, np.ndarray]:
+    """Annual consumption [kWh/yr] and load shape of each building.
+
+    The source's consumption where it gives one (> 0), else floor area (footprint ×
+    storeys, ``load.default_levels`` where unknown) × the intensity of its building type
+    (``load.building_types``; unknown types count as ``load.default_building_type``).
+    """
+    load = econ.load
+    kind = b["building_type"].astype("string").str.strip().str.lower()
+    known = kind.isin(list(load.building_types)).fillna(False).to_numpy(dtype=bool)
+    kind = np.where(known, kind.to_numpy(dtype=object, na_value=""), load.default_building_type)
+    shape = pd.Series(kind).map({k: v.load_shape for k, v in load.building_types.items()}).to_numpy(dtype=object)
+    intensity = pd.Series(kind).map({k: v.intensity_kwh_per_m2_yr for k, v in load.building_types.items()})
+    levels = b["levels"].to_numpy(dtype=float)
+    levels = np.where(np.isfinite(levels) & (levels > 0), levels, load.default_levels)
+    estimate = b["footprint_area_m2"].to_numpy(dtype=float) * levels * intensity.to_numpy(dtype=float)
+    given = b["annual_consumption_kwh"].to_numpy(dtype=float)
+    return np.where(np.isfinite(given) & (given > 0), given, estimate), shape
+
+
+def _valuation(agg: pd.DataFrame, econ: Economics, shapes) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(economics table, valuation columns) of the projects in ``agg``."""
+    p = agg["capacity_kwp"].to_numpy(dtype=float)
+    e = agg["annual_yield_kwh"].to_numpy(dtype=float)
+    if econ.valuation == "hourly" and shapes is not None:
+        frame = agg[["capacity_kwp", "annual_yield_kwh", "pv_shape_key", "load_shape", "annual_load_kwh",
+                     "grid_capacity_kw", "connection_voltage_kv"]].reset_index(drop=True)
+        v = value_projects(frame, shapes(frame["pv_shape_key"].unique()), econ)
+        table = project_economics(p, e, econ, energy_value_cny=v["energy_value_cny"].to_numpy(),
+                                  delivered_kwh=(v["self_used_kwh"] + v["exported_kwh"]).to_numpy())
+        cols = pd.DataFrame({"project_category": v["project_category"],
+                             "self_consumed_share": v["self_consumed_share"],
+                             "annual_exported_kwh": v["exported_kwh"], "annual_curtailed_kwh": v["curtailed_kwh"],
+                             "value_self_used_cny_per_kwh": v["value_self_used_cny_per_kwh"],
+                             "value_exported_cny_per_kwh": v["value_exported_cny_per_kwh"],
+                             "value_cny_per_kwh": v["value_cny_per_kwh"]})
+        return table, cols
+    # the flat valuation: fixed share, one tariff, the coal benchmark for exports
+    size = np.fmin(p, agg["grid_capacity_kw"].to_numpy(dtype=float))
+    category = project_category(size, connection_voltage_kv(size, agg["connection_voltage_kv"], econ.policy),
+                                econ.policy)
+    f = econ.self_consumed_frac
+    cols = pd.DataFrame({"project_category": category, "self_consumed_share": f,
+                         "annual_exported_kwh": e * (1.0 - f), "annual_curtailed_kwh": 0.0,
+                         "value_self_used_cny_per_kwh": econ.tariff_cny_per_kwh,
+                         "value_exported_cny_per_kwh": econ.feed_in_cny_per_kwh,
+                         "value_cny_per_kwh": energy_value_cny_per_kwh(econ)})
+    return project_economics(p, e, econ), cols
+
+
 def build_candidates(buildings: gpd.GeoDataFrame, econ: Economics, statuses: pd.DataFrame | None = None,
-                     rank_by: str = "lcoe") -> gpd.GeoDataFrame:
+                     rank_by: str = "lcoe", shapes=None) -> gpd.GeoDataFrame:
     """Candidate projects from surveyed buildings.
 
     A candidate is a roof — or adjoining roofs of one owner in one park — without
@@ -118,6 +176,11 @@ def build_candidates(buildings: gpd.GeoDataFrame, econ: Economics, statuses: pd.
         The status store: ``project_id``, ``status``, ``notes``.
     rank_by : {'lcoe', 'payback'}
         Cheapest first by levelised cost or by simple payback.
+    shapes : callable, optional
+        Shape keys -> {key: hourly PV shape (8760,)}, e.g.
+        ``functools.partial(pvsurvey.model.yield_table.hourly_shapes, table)``; with
+        ``econ.valuation == 'hourly'`` the projects are valued hour by hour
+        (:mod:`pvsurvey.model.tou`), without it at the flat figures.
 
     Returns
     -------
@@ -129,9 +192,17 @@ def build_candidates(buildings: gpd.GeoDataFrame, econ: Economics, statuses: pd.
         b = b.assign(has_pv=False, pv_status="none")
     if "owner" not in b:
         b = b.assign(owner=pd.NA)
+    for col, default in LOAD_INPUTS.items():
+        if col not in b:
+            b[col] = default
     group = group_adjoining(b)
     b["_group"] = group
     b["building_id"] = b["building_id"].astype(str)
+    b["_load_kwh"], b["_load_shape"] = building_loads(b, econ)
+    # a project's hourly shapes are those of its largest roof
+    b["_pv_key"] = shape_keys(b["weather_cell"].astype("string").fillna("file").to_numpy(dtype=object),
+                              b["surface_tilt_deg"], b["surface_azimuth_deg"],
+                              b["mount"].astype("string").fillna("flush").to_numpy(dtype=object))
     pv_rank = b["pv_status"].astype("string").map(PV_RANK).fillna(0).astype(int)
     b = b.assign(_pv_rank=pv_rank).sort_values(["_group", "building_id"], kind="stable")
     grouped = b.groupby("_group", sort=True)
@@ -140,7 +211,12 @@ def build_candidates(buildings: gpd.GeoDataFrame, econ: Economics, statuses: pd.
         park_id=("park_id", "first"), park_name=("park_name", "first"), district=("district", "first"),
         owner=("owner", "first"), name=("name", "first"),
         usable_area_m2=("usable_area_m2", "sum"), capacity_kwp=("capacity_kwp", "sum"),
-        annual_yield_kwh=("annual_yield_kwh", "sum"), any_pv=("has_pv", "any"), _pv_rank=("_pv_rank", "max"))
+        annual_yield_kwh=("annual_yield_kwh", "sum"), any_pv=("has_pv", "any"), _pv_rank=("_pv_rank", "max"),
+        annual_load_kwh=("_load_kwh", "sum"), connection_voltage_kv=("connection_voltage_kv", "max"))
+    agg["grid_capacity_kw"] = grouped["grid_capacity_kw"].sum(min_count=1)
+    largest = b.loc[grouped["capacity_kwp"].idxmax().to_numpy()]
+    agg["pv_shape_key"] = largest["_pv_key"].to_numpy()
+    agg["load_shape"] = largest["_load_shape"].to_numpy()
     agg["building_pv"] = agg["_pv_rank"].map({v: k for k, v in PV_RANK.items()})
     # most projects are one roof: only the few multi-roof ones need a join and a union
     agg["building_ids"] = agg["first_id"]
@@ -156,8 +232,9 @@ def build_candidates(buildings: gpd.GeoDataFrame, econ: Economics, statuses: pd.
     known = set(statuses["project_id"]) if statuses is not None and len(statuses) else set()
     keep = (agg["capacity_kwp"] >= econ.min_candidate_kwp) & (~agg["any_pv"] | agg["project_id"].isin(known))
     agg, geoms = agg[keep], geoms[keep]
-    econ_table = project_economics(agg["capacity_kwp"].to_numpy(), agg["annual_yield_kwh"].to_numpy(), econ)
-    out = pd.concat([agg.reset_index(drop=True), econ_table.reset_index(drop=True)], axis=1)
+    econ_table, valued = _valuation(agg, econ, shapes)
+    out = pd.concat([agg.reset_index(drop=True), econ_table.reset_index(drop=True),
+                     valued.reset_index(drop=True)], axis=1)
     out["specific_yield_kwh_per_kwp"] = out["annual_yield_kwh"] / out["capacity_kwp"]
     out = apply_statuses(out, statuses)
     key = "lcoe_cny_per_kwh" if rank_by == "lcoe" else "simple_payback_yr"
