@@ -212,3 +212,22 @@ def test_bad_tariff_or_load_is_one_config_line_naming_the_key(tmp_path, economic
         config_from_dict({**BASE, "economics": economics}, tmp_path)
     text = str(err.value)
     assert message in text and "\n" not in text and "economics." in text
+
+
+def test_sorted_breakpoints_equal_the_hourly_matrix_on_random_projects():
+    # the fast path (no limit) against min(E s, L l) summed over 8760 hours, on 300 projects
+    rng = np.random.default_rng(16)
+    day = np.clip(np.sin(np.linspace(0, np.pi, 24) - 0.3), 0, None) * rng.uniform(0.2, 1.0, (365, 24))
+    s = (day / day.sum()).ravel()
+    e = Economics()
+    l = load_profile(e.load, "one_shift", 2025)  # noqa: E741
+    prices = hourly_prices(e.tariff, 2025)
+    yields = rng.uniform(1e4, 1e6, 300)
+    loads = yields * rng.uniform(0.0, 4.0, 300)
+    loads[:5] = 0.0
+    from pvsurvey.model.tou import hourly_energy
+    got = hourly_energy(yields, s, loads, l, np.full(300, np.nan), np.ones(300, bool), prices)
+    used = np.minimum(yields[:, None] * s[None, :], loads[:, None] * l[None, :])
+    np.testing.assert_allclose(got["self_used_kwh"], used.sum(axis=1), rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(got["self_used_value_cny"], used @ prices, rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(got["exported_kwh"], yields - used.sum(axis=1), rtol=1e-9, atol=1e-6)

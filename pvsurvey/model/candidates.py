@@ -199,10 +199,7 @@ def build_candidates(buildings: gpd.GeoDataFrame, econ: Economics, statuses: pd.
     b["_group"] = group
     b["building_id"] = b["building_id"].astype(str)
     b["_load_kwh"], b["_load_shape"] = building_loads(b, econ)
-    # a project's hourly shapes are those of its largest roof
-    b["_pv_key"] = shape_keys(b["weather_cell"].astype("string").fillna("file").to_numpy(dtype=object),
-                              b["surface_tilt_deg"], b["surface_azimuth_deg"],
-                              b["mount"].astype("string").fillna("flush").to_numpy(dtype=object))
+
     pv_rank = b["pv_status"].astype("string").map(PV_RANK).fillna(0).astype(int)
     b = b.assign(_pv_rank=pv_rank).sort_values(["_group", "building_id"], kind="stable")
     grouped = b.groupby("_group", sort=True)
@@ -214,8 +211,11 @@ def build_candidates(buildings: gpd.GeoDataFrame, econ: Economics, statuses: pd.
         annual_yield_kwh=("annual_yield_kwh", "sum"), any_pv=("has_pv", "any"), _pv_rank=("_pv_rank", "max"),
         annual_load_kwh=("_load_kwh", "sum"), connection_voltage_kv=("connection_voltage_kv", "max"))
     agg["grid_capacity_kw"] = grouped["grid_capacity_kw"].sum(min_count=1)
+    # a project's hourly shapes are those of its largest roof
     largest = b.loc[grouped["capacity_kwp"].idxmax().to_numpy()]
-    agg["pv_shape_key"] = largest["_pv_key"].to_numpy()
+    agg["pv_shape_key"] = shape_keys(largest["weather_cell"].astype("string").fillna("file").to_numpy(dtype=object),
+                                     largest["surface_tilt_deg"], largest["surface_azimuth_deg"],
+                                     largest["mount"].astype("string").fillna("flush").to_numpy(dtype=object))
     agg["load_shape"] = largest["_load_shape"].to_numpy()
     agg["building_pv"] = agg["_pv_rank"].map({v: k for k, v in PV_RANK.items()})
     # most projects are one roof: only the few multi-roof ones need a join and a union
