@@ -115,14 +115,17 @@ def building_loads(b: pd.DataFrame, econ: Economics) -> tuple[np.ndarray, np.nda
     (``load.building_types``; unknown types count as ``load.default_building_type``).
     """
     load = econ.load
-    kind = b["building_type"].astype("string").str.strip().str.lower()
-    known = kind.isin(list(load.building_types)).fillna(False).to_numpy(dtype=bool)
-    kind = np.where(known, kind.to_numpy(dtype=object, na_value=""), load.default_building_type)
-    shape = pd.Series(kind).map({k: v.load_shape for k, v in load.building_types.items()}).to_numpy(dtype=object)
-    intensity = pd.Series(kind).map({k: v.intensity_kwh_per_m2_yr for k, v in load.building_types.items()})
+    # text work on the few distinct types only
+    code, types = pd.factorize(b["building_type"].astype("string").to_numpy(dtype=object, na_value=None))
+    clean = pd.Series(types, dtype="string").str.strip().str.lower()
+    kind = np.where(clean.isin(list(load.building_types)).to_numpy(dtype=bool),
+                    clean.to_numpy(dtype=object, na_value=""), load.default_building_type)
+    kind = np.append(kind, load.default_building_type)  # code −1 (no type): the default
+    shape = np.array([load.building_types[k].load_shape for k in kind], dtype=object)[code]
+    intensity = np.array([load.building_types[k].intensity_kwh_per_m2_yr for k in kind])[code]
     levels = b["levels"].to_numpy(dtype=float)
     levels = np.where(np.isfinite(levels) & (levels > 0), levels, load.default_levels)
-    estimate = b["footprint_area_m2"].to_numpy(dtype=float) * levels * intensity.to_numpy(dtype=float)
+    estimate = b["footprint_area_m2"].to_numpy(dtype=float) * levels * intensity
     given = b["annual_consumption_kwh"].to_numpy(dtype=float)
     return np.where(np.isfinite(given) & (given > 0), given, estimate), shape
 
@@ -136,7 +139,7 @@ def _valuation(agg: pd.DataFrame, econ: Economics, shapes) -> tuple[pd.DataFrame
                      "grid_capacity_kw", "connection_voltage_kv"]].reset_index(drop=True)
         v = value_projects(frame, shapes(frame["pv_shape_key"].unique()), econ)
         table = project_economics(p, e, econ, energy_value_cny=v["energy_value_cny"].to_numpy(),
-                                  delivered_kwh=(v["self_used_kwh"] + v["exported_kwh"]).to_numpy())
+                                  delivered_kwh=e - v["curtailed_kwh"].to_numpy())
         cols = pd.DataFrame({"project_category": v["project_category"],
                              "self_consumed_share": v["self_consumed_share"],
                              "annual_exported_kwh": v["exported_kwh"], "annual_curtailed_kwh": v["curtailed_kwh"],

@@ -372,8 +372,7 @@ def project_economics(capacity_kwp, annual_yield_kwh, econ: Economics = Economic
     payback = np.full(p.shape, np.inf)
     np.divide(cost, savings, out=payback, where=savings > 0)
     payback[np.isnan(savings) | np.isnan(cost)] = np.nan
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lcoe = (cost + p * econ.om_cny_per_kw_yr * annuity_factor(econ)) / (d * discounted_energy_factor(econ))
+    lcoe = lcoe_cny_per_kwh(p, d, econ)
     return pd.DataFrame({
         "co2_avoided_t_per_yr": co2_avoided_t_per_yr(d, econ),
         "coal_saved_tce_per_yr": coal_saved_tce_per_yr(d, econ),

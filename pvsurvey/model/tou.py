@@ -115,11 +115,16 @@ def local_hours(times: pd.DatetimeIndex) -> np.ndarray:
 
 def to_local_shape(ac: np.ndarray, times: pd.DatetimeIndex) -> np.ndarray:
     """Normalised hourly shape (sums to 1) on the local hours of the year from an hourly
-    AC series on ``times`` (a typical year, UTC). All zero stays all zero."""
-    out = np.zeros(HOURS)
-    np.add.at(out, local_hours(times), np.nan_to_num(np.asarray(ac, dtype=float)))
-    total = out.sum()
-    return out / total if total > 0 else out
+    AC series on ``times`` (a typical year, UTC), or of each row of a (K, hours) array.
+    All zero stays all zero."""
+    ac = np.nan_to_num(np.asarray(ac, dtype=float))
+    rows = np.atleast_2d(ac)
+    pos = local_hours(times)  # once for all rows
+    out = np.stack([np.bincount(pos, weights=row, minlength=HOURS) for row in rows]) if len(rows) else \
+        np.zeros((0, HOURS))
+    total = out.sum(axis=1, keepdims=True)
+    out = np.divide(out, total, out=np.zeros_like(out), where=total > 0)
+    return out[0] if ac.ndim == 1 else out
 
 
 def connection_voltage_kv(capacity_kw, voltage_kv, policy: Policy) -> np.ndarray:
@@ -212,7 +217,7 @@ def hourly_energy(annual_yield_kwh, pv_shape: np.ndarray, annual_load_kwh, load_
         k = np.searchsorted(t_sorted, r, side="right")  # hours whose PV is all used
         self_used[free] = ef * (cum["s"][k] + r * (cum["l"][-1] - cum["l"][k]))
         value[free] = ef * (cum["ps"][k] + r * (cum["pl"][-1] - cum["pl"][k]))
-        delivered[free] = ef * cum["s"][-1]
+        delivered[free] = ef  # no limit: every kWh reaches the meter
     rows = np.flatnonzero(~free)
     for start in range(0, len(rows), chunk):
         sel = rows[start:start + chunk]
@@ -221,11 +226,12 @@ def hourly_energy(annual_yield_kwh, pv_shape: np.ndarray, annual_load_kwh, load_
         self_used[sel] = used.sum(axis=1)
         delivered[sel] = pv_kw.sum(axis=1)
         value[sel] = used @ prices
-    # rounding can leave a few 1e-10 kWh below zero
-    surplus = np.maximum(delivered - self_used, 0.0)
-    exported = np.where(export, surplus, 0.0)
-    return {"self_used_kwh": self_used, "exported_kwh": exported,
-            "curtailed_kwh": np.maximum(e - self_used - exported, 0.0), "self_used_value_cny": value}
+    # rounding can leave a few 1e-10 kWh below zero; an unlimited project that may export
+    # curtails exactly nothing (its LCOE then has the flat valuation's bits)
+    exported = np.where(export, np.maximum(delivered - self_used, 0.0), 0.0)
+    curtailed = np.maximum(np.where(export, e - delivered, e - self_used), 0.0)
+    return {"self_used_kwh": self_used, "exported_kwh": exported, "curtailed_kwh": curtailed,
+            "self_used_value_cny": value}
 
 
 def value_projects(frame: pd.DataFrame, pv_shapes: dict, econ: Economics) -> pd.DataFrame:
@@ -261,15 +267,18 @@ def value_projects(frame: pd.DataFrame, pv_shapes: dict, econ: Economics) -> pd.
     may_export = export_allowed(category, policy)
     n = len(frame)
     res = {k: np.zeros(n) for k in ("self_used_kwh", "exported_kwh", "curtailed_kwh", "self_used_value_cny")}
-    keys = pd.DataFrame({"pv": frame["pv_shape_key"].to_numpy(dtype=object),
-                         "load": frame["load_shape"].to_numpy(dtype=object)})
-    load_cache: dict[str, np.ndarray] = {}
-    for (pv_key, load_key), rows in keys.groupby(["pv", "load"], sort=False).indices.items():
-        if load_key not in load_cache:
-            load_cache[load_key] = load_profile(econ.load, load_key, year)
-        part = hourly_energy(frame["annual_yield_kwh"].to_numpy(dtype=float)[rows], pv_shapes[pv_key],
-                             frame["annual_load_kwh"].to_numpy(dtype=float)[rows], load_cache[load_key],
-                             frame["grid_capacity_kw"].to_numpy(dtype=float)[rows], may_export[rows], prices)
+    e_all = frame["annual_yield_kwh"].to_numpy(dtype=float)
+    load_all = frame["annual_load_kwh"].to_numpy(dtype=float)
+    limit_all = frame["grid_capacity_kw"].to_numpy(dtype=float)
+    pv_code, pv_keys = pd.factorize(frame["pv_shape_key"].to_numpy(dtype=object))
+    load_code, load_keys = pd.factorize(frame["load_shape"].to_numpy(dtype=object))
+    group = pv_code.astype(np.int64) * max(len(load_keys), 1) + load_code
+    order = np.argsort(group, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(group[order]) != 0]) if n else np.zeros(0, dtype=int)
+    loads = {i: load_profile(econ.load, k, year) for i, k in enumerate(load_keys)}
+    for rows in np.split(order, starts[1:]) if n else []:  # one pass per (PV shape, load shape) group
+        part = hourly_energy(e_all[rows], pv_shapes[pv_keys[pv_code[rows[0]]]], load_all[rows],
+                             loads[load_code[rows[0]]], limit_all[rows], may_export[rows], prices)
         for k, v in part.items():
             res[k][rows] = v
     pe = export_price_cny_per_kwh(econ)
@@ -301,7 +310,16 @@ def shape_keys(weather_cell, surface_tilt_deg, surface_azimuth_deg, mount) -> np
                 * SHAPE_AZIMUTH_STEP_DEG, 360.0)
     tilt = np.where(np.isfinite(tilt), tilt, 0.0)
     az = np.where(np.isfinite(az), az, 180.0)
-    codes, uniques = pd.MultiIndex.from_arrays([np.asarray(weather_cell, dtype=object), tilt, az,
-                                                np.asarray(mount, dtype=object)]).factorize()
-    text = np.array([f"{c}|{t:g}|{a:g}|{m}" for c, t, a, m in uniques], dtype=object)  # distinct keys only
-    return text[codes] if len(codes) else np.zeros(0, dtype=object)
+    cell_code, cells = pd.factorize(np.asarray(weather_cell, dtype=object))
+    mount_code, mounts = pd.factorize(np.asarray(mount, dtype=object))
+    # tilt (0..90 in 5° steps) and azimuth (0..350 in 10° steps) are small integers once divided
+    t_code = np.round(tilt / SHAPE_TILT_STEP_DEG).astype(np.int64)
+    a_code = np.round(az / SHAPE_AZIMUTH_STEP_DEG).astype(np.int64)
+    combined = ((cell_code.astype(np.int64) * 64 + t_code) * 64 + a_code) * max(len(mounts), 1) + mount_code
+    uniq, inverse = np.unique(combined, return_inverse=True)
+    rest, m = np.divmod(uniq, max(len(mounts), 1))
+    rest, a = np.divmod(rest, 64)
+    c, t = np.divmod(rest, 64)
+    text = np.array([f"{cells[ci]}|{ti * SHAPE_TILT_STEP_DEG:g}|{ai * SHAPE_AZIMUTH_STEP_DEG:g}|{mounts[mi]}"
+                     for ci, ti, ai, mi in zip(c, t, a, m)], dtype=object)  # distinct keys only
+    return text[inverse.ravel()]

@@ -316,6 +316,6 @@ def hourly_shapes(table: SpecificYieldTable, keys) -> dict[str, np.ndarray]:
         year, solpos = table.hourly_year(row, col, float(annual_ghi_kwh_per_m2(base)))
         ac = hourly_ac_kw_per_kwp(year, lat, lon, group["tilt"].astype(float), group["az"].astype(float),
                                   group["mount"].to_numpy(), table.system, solar_position=solpos)
-        for key, series in zip(group.astype(str).agg("|".join, axis=1), ac):
-            out[key] = to_local_shape(series, year.index)
+        for key, shape in zip(group.astype(str).agg("|".join, axis=1), to_local_shape(ac, year.index)):
+            out[key] = shape
     return out
