@@ -161,6 +161,9 @@ def test_yield_table_hourly_shapes_sum_to_its_specific_yield_and_peak_at_local_n
     hourly = hourly_ac_kw_per_kwp(year, lat, lon, [20.0], [180.0], ["rack"], System(), solar_position=solpos)
     sy = specific_yield_kwh_per_kwp(year, lat, lon, [20.0], [180.0], ["rack"], System(), solar_position=solpos)
     assert hourly.sum() == pytest.approx(sy[0])
+    # the shape's own array-based Erbs split gives the same hours as the yield table's year
+    from pvsurvey.model.tou import to_local_shape
+    np.testing.assert_allclose(shape, to_local_shape(hourly[0], year.index), rtol=1e-9, atol=1e-15)
     assert local_hours(pd.DatetimeIndex(["2025-01-01 00:30"], tz="UTC"))[0] == 8
 
 

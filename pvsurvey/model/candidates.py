@@ -108,7 +108,8 @@ def group_adjoining(buildings: gpd.GeoDataFrame, gap_m: float = ADJOINING_GAP_M)
 
 
 def building_loads(b: pd.DataFrame, econ: Economics) -> tuple[np.ndarray, np.ndarray]:
-    """Annual consumption [kWh/yr] and load shape of each building.
+    """Annual consumption [kWh/yr] and load shape (its position in ``econ.load.shapes``)
+    of each building.
 
     The source's consumption where it gives one (> 0), else floor area (footprint ×
     storeys, ``load.default_levels`` where unknown) × the intensity of its building type
@@ -116,12 +117,13 @@ def building_loads(b: pd.DataFrame, econ: Economics) -> tuple[np.ndarray, np.nda
     """
     load = econ.load
     # text work on the few distinct types only
-    code, types = pd.factorize(b["building_type"].astype("string").to_numpy(dtype=object, na_value=None))
+    code, types = pd.factorize(b["building_type"].astype("string"))
     clean = pd.Series(types, dtype="string").str.strip().str.lower()
     kind = np.where(clean.isin(list(load.building_types)).to_numpy(dtype=bool),
                     clean.to_numpy(dtype=object, na_value=""), load.default_building_type)
     kind = np.append(kind, load.default_building_type)  # code −1 (no type): the default
-    shape = np.array([load.building_types[k].load_shape for k in kind], dtype=object)[code]
+    names = list(load.shapes)
+    shape = np.array([names.index(load.building_types[k].load_shape) for k in kind], dtype=np.int64)[code]
     intensity = np.array([load.building_types[k].intensity_kwh_per_m2_yr for k in kind])[code]
     levels = b["levels"].to_numpy(dtype=float)
     levels = np.where(np.isfinite(levels) & (levels > 0), levels, load.default_levels)
@@ -135,9 +137,13 @@ def _valuation(agg: pd.DataFrame, econ: Economics, shapes) -> tuple[pd.DataFrame
     p = agg["capacity_kwp"].to_numpy(dtype=float)
     e = agg["annual_yield_kwh"].to_numpy(dtype=float)
     if econ.valuation == "hourly" and shapes is not None:
-        frame = agg[["capacity_kwp", "annual_yield_kwh", "pv_shape_key", "load_shape", "annual_load_kwh",
-                     "grid_capacity_kw", "connection_voltage_kv"]].reset_index(drop=True)
-        v = value_projects(frame, shapes(frame["pv_shape_key"].unique()), econ)
+        code, keys = shape_keys(agg["weather_cell"], agg["surface_tilt_deg"], agg["surface_azimuth_deg"],
+                                agg["mount"], codes=True)
+        frame = pd.DataFrame({"pv_shape_code": code, **{c: agg[c].to_numpy() for c in (
+            "capacity_kwp", "annual_yield_kwh", "load_shape_code", "annual_load_kwh", "grid_capacity_kw",
+            "connection_voltage_kv")}})
+        found = shapes(keys)
+        v = value_projects(frame, [found[k] for k in keys], econ)
         table = project_economics(p, e, econ, energy_value_cny=v["energy_value_cny"].to_numpy(),
                                   delivered_kwh=e - v["curtailed_kwh"].to_numpy())
         cols = pd.DataFrame({"project_category": v["project_category"],
@@ -202,6 +208,8 @@ def build_candidates(buildings: gpd.GeoDataFrame, econ: Economics, statuses: pd.
     b["_group"] = group
     b["building_id"] = b["building_id"].astype(str)
     b["_load_kwh"], b["_load_shape"] = building_loads(b, econ)
+    b["weather_cell"] = b["weather_cell"].astype("string").fillna("file")
+    b["mount"] = b["mount"].astype("string").fillna("flush")
 
     pv_rank = b["pv_status"].astype("string").map(PV_RANK).fillna(0).astype(int)
     b = b.assign(_pv_rank=pv_rank).sort_values(["_group", "building_id"], kind="stable")
@@ -216,10 +224,9 @@ def build_candidates(buildings: gpd.GeoDataFrame, econ: Economics, statuses: pd.
     agg["grid_capacity_kw"] = grouped["grid_capacity_kw"].sum(min_count=1)
     # a project's hourly shapes are those of its largest roof
     largest = b.loc[grouped["capacity_kwp"].idxmax().to_numpy()]
-    agg["pv_shape_key"] = shape_keys(largest["weather_cell"].astype("string").fillna("file").to_numpy(dtype=object),
-                                     largest["surface_tilt_deg"], largest["surface_azimuth_deg"],
-                                     largest["mount"].astype("string").fillna("flush").to_numpy(dtype=object))
-    agg["load_shape"] = largest["_load_shape"].to_numpy()
+    for col in ("weather_cell", "surface_tilt_deg", "surface_azimuth_deg", "mount"):
+        agg[col] = largest[col].to_numpy()
+    agg["load_shape_code"] = largest["_load_shape"].to_numpy()
     agg["building_pv"] = agg["_pv_rank"].map({v: k for k, v in PV_RANK.items()})
     # most projects are one roof: only the few multi-roof ones need a join and a union
     agg["building_ids"] = agg["first_id"]

@@ -113,13 +113,25 @@ def local_hours(times: pd.DatetimeIndex) -> np.ndarray:
     return np.mod(pos, HOURS)
 
 
+_LOCAL_HOURS: dict[tuple, np.ndarray] = {}
+
+
+def _local_hours_cached(times: pd.DatetimeIndex) -> np.ndarray:
+    key = (len(times), times[0], times[-1], str(times.tz))
+    if key not in _LOCAL_HOURS or len(_LOCAL_HOURS) > 16:
+        if len(_LOCAL_HOURS) > 16:
+            _LOCAL_HOURS.clear()
+        _LOCAL_HOURS[key] = local_hours(times)
+    return _LOCAL_HOURS[key]
+
+
 def to_local_shape(ac: np.ndarray, times: pd.DatetimeIndex) -> np.ndarray:
     """Normalised hourly shape (sums to 1) on the local hours of the year from an hourly
     AC series on ``times`` (a typical year, UTC), or of each row of a (K, hours) array.
     All zero stays all zero."""
     ac = np.nan_to_num(np.asarray(ac, dtype=float))
     rows = np.atleast_2d(ac)
-    pos = local_hours(times)  # once for all rows
+    pos = _local_hours_cached(times)  # once for all rows (and for every cell on one index)
     out = np.stack([np.bincount(pos, weights=row, minlength=HOURS) for row in rows]) if len(rows) else \
         np.zeros((0, HOURS))
     total = out.sum(axis=1, keepdims=True)
@@ -135,13 +147,16 @@ def connection_voltage_kv(capacity_kw, voltage_kv, policy: Policy) -> np.ndarray
     return np.where(np.isfinite(given) & (given > 0), given, steps)
 
 
+def _general(capacity_kw, voltage_kv, policy: Policy) -> np.ndarray:
+    cap = np.asarray(capacity_kw, dtype=float)
+    volt = np.asarray(voltage_kv, dtype=float)
+    return (cap <= policy.general_max_capacity_kw) & (volt <= policy.general_max_voltage_kv)
+
+
 def project_category(capacity_kw, voltage_kv, policy: Policy) -> np.ndarray:
     """Category under 国能发新能规〔2025〕7号: 'general' C&I up to the size and voltage
     limits (inclusive), 'large' above either."""
-    cap = np.asarray(capacity_kw, dtype=float)
-    volt = np.asarray(voltage_kv, dtype=float)
-    general = (cap <= policy.general_max_capacity_kw) & (volt <= policy.general_max_voltage_kv)
-    return np.where(general, "general", "large").astype(object)
+    return np.array(CATEGORIES, dtype=object)[(~_general(capacity_kw, voltage_kv, policy)).astype(np.int64)]
 
 
 def export_allowed(category, policy: Policy) -> np.ndarray:
@@ -241,11 +256,13 @@ def value_projects(frame: pd.DataFrame, pv_shapes: dict, econ: Economics) -> pd.
     ----------
     frame : DataFrame, N rows
         ``annual_yield_kwh`` [kWh/yr], ``capacity_kwp`` [kWp], ``pv_shape_key`` (a key
-        of ``pv_shapes``), ``load_shape`` (a key of ``econ.load.shapes``),
+        of ``pv_shapes``) or ``pv_shape_code`` (a position in ``pv_shapes``, then a
+        sequence), ``load_shape`` (a key of ``econ.load.shapes``) or ``load_shape_code``
+        (its position there),
         ``annual_load_kwh`` [kWh/yr], ``grid_capacity_kw`` [kW] (NaN: no limit) and
         ``connection_voltage_kv`` [kV] (NaN: the usual one for the size).
-    pv_shapes : dict
-        Hourly shape (8760 local hours, sums to 1) of each PV shape key.
+    pv_shapes : dict or sequence
+        Hourly shape (8760 local hours, sums to 1) of each PV shape key (or code).
     econ : pvsurvey.config.schema.Economics
 
     Returns
@@ -263,31 +280,44 @@ def value_projects(frame: pd.DataFrame, pv_shapes: dict, econ: Economics) -> pd.
     # the category counts the installed (DC) capacity, held at the connection's limit
     size_kw = np.fmin(frame["capacity_kwp"].to_numpy(dtype=float), frame["grid_capacity_kw"].to_numpy(dtype=float))
     volt = connection_voltage_kv(size_kw, frame["connection_voltage_kv"].to_numpy(dtype=float), policy)
-    category = project_category(size_kw, volt, policy)
-    may_export = export_allowed(category, policy)
+    general = _general(size_kw, volt, policy)
+    may_export = general | policy.large_export_allowed
     n = len(frame)
     res = {k: np.zeros(n) for k in ("self_used_kwh", "exported_kwh", "curtailed_kwh", "self_used_value_cny")}
     e_all = frame["annual_yield_kwh"].to_numpy(dtype=float)
     load_all = frame["annual_load_kwh"].to_numpy(dtype=float)
     limit_all = frame["grid_capacity_kw"].to_numpy(dtype=float)
-    pv_code, pv_keys = pd.factorize(frame["pv_shape_key"].to_numpy(dtype=object))
-    load_code, load_keys = pd.factorize(frame["load_shape"].to_numpy(dtype=object))
+    # integer codes: text columns (Arrow strings in pandas 3) cost more than the valuation
+    if "pv_shape_code" in frame:
+        pv_code, pv_list = frame["pv_shape_code"].to_numpy(dtype=np.int64), pv_shapes
+    else:
+        pv_code, pv_keys = pd.factorize(frame["pv_shape_key"].to_numpy(dtype=object))
+        pv_list = [pv_shapes[k] for k in pv_keys]
+    if "load_shape_code" in frame:
+        load_code, load_keys = frame["load_shape_code"].to_numpy(dtype=np.int64), list(econ.load.shapes)
+    else:
+        load_code, load_keys = pd.factorize(frame["load_shape"].to_numpy(dtype=object))
     group = pv_code.astype(np.int64) * max(len(load_keys), 1) + load_code
-    order = np.argsort(group, kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(group[order]) != 0]) if n else np.zeros(0, dtype=int)
+    # each group one contiguous slice; a few thousand groups sort as 16-bit keys (radix sort, O(N))
+    order = np.argsort(group.astype(np.uint16) if group.max(initial=0) < 65536 else group, kind="stable")
+    bounds = np.r_[np.flatnonzero(np.r_[True, np.diff(group[order]) != 0]), n] if n else np.zeros(1, dtype=int)
+    e_s, load_s, limit_s, export_s = e_all[order], load_all[order], limit_all[order], may_export[order]
     loads = {i: load_profile(econ.load, k, year) for i, k in enumerate(load_keys)}
-    for rows in np.split(order, starts[1:]) if n else []:  # one pass per (PV shape, load shape) group
-        part = hourly_energy(e_all[rows], pv_shapes[pv_keys[pv_code[rows[0]]]], load_all[rows],
-                             loads[load_code[rows[0]]], limit_all[rows], may_export[rows], prices)
+    sorted_res = {k: np.empty(n) for k in res}
+    for a, b in zip(bounds[:-1], bounds[1:]):  # one pass per (PV shape, load shape) group
+        part = hourly_energy(e_s[a:b], pv_list[pv_code[order[a]]], load_s[a:b], loads[load_code[order[a]]],
+                             limit_s[a:b], export_s[a:b], prices)
         for k, v in part.items():
-            res[k][rows] = v
+            sorted_res[k][a:b] = v
+    for k in res:
+        res[k][order] = sorted_res[k]
     pe = export_price_cny_per_kwh(econ)
     e = frame["annual_yield_kwh"].to_numpy(dtype=float)
     delivered = res["self_used_kwh"] + res["exported_kwh"]
     value = res["self_used_value_cny"] + res["exported_kwh"] * pe
     with np.errstate(divide="ignore", invalid="ignore"):
         out = pd.DataFrame({
-            "project_category": category,
+            "project_category": pd.Categorical.from_codes((~general).astype(np.int8), CATEGORIES),
             "connection_voltage_kv": volt,
             "self_used_kwh": res["self_used_kwh"],
             "exported_kwh": res["exported_kwh"],
@@ -302,16 +332,21 @@ def value_projects(frame: pd.DataFrame, pv_shapes: dict, econ: Economics) -> pd.
     return out
 
 
-def shape_keys(weather_cell, surface_tilt_deg, surface_azimuth_deg, mount) -> np.ndarray:
+def shape_keys(weather_cell, surface_tilt_deg, surface_azimuth_deg, mount, codes: bool = False):
     """Key of the hourly shape of each roof: 'cell|tilt|azimuth|mount' on the shape grid
-    (the text is built once per distinct combination)."""
+    (the text is built once per distinct combination); with ``codes``, (each roof's
+    position in the distinct keys, the distinct keys)."""
     tilt = np.round(np.asarray(surface_tilt_deg, dtype=float) / SHAPE_TILT_STEP_DEG) * SHAPE_TILT_STEP_DEG
     az = np.mod(np.round(np.asarray(surface_azimuth_deg, dtype=float) / SHAPE_AZIMUTH_STEP_DEG)
                 * SHAPE_AZIMUTH_STEP_DEG, 360.0)
     tilt = np.where(np.isfinite(tilt), tilt, 0.0)
     az = np.where(np.isfinite(az), az, 180.0)
-    cell_code, cells = pd.factorize(np.asarray(weather_cell, dtype=object))
-    mount_code, mounts = pd.factorize(np.asarray(mount, dtype=object))
+    def factorize(values):  # a Series of Arrow strings factorises without leaving Arrow
+        return pd.factorize(values if isinstance(values, pd.Series) else np.asarray(values, dtype=object))
+
+    cell_code, cells = factorize(weather_cell)
+    mount_code, mounts = factorize(mount)
+    cells, mounts = np.asarray(cells, dtype=object), np.asarray(mounts, dtype=object)
     # tilt (0..90 in 5° steps) and azimuth (0..350 in 10° steps) are small integers once divided
     t_code = np.round(tilt / SHAPE_TILT_STEP_DEG).astype(np.int64)
     a_code = np.round(az / SHAPE_AZIMUTH_STEP_DEG).astype(np.int64)
@@ -322,4 +357,4 @@ def shape_keys(weather_cell, surface_tilt_deg, surface_azimuth_deg, mount) -> np
     c, t = np.divmod(rest, 64)
     text = np.array([f"{cells[ci]}|{ti * SHAPE_TILT_STEP_DEG:g}|{ai * SHAPE_AZIMUTH_STEP_DEG:g}|{mounts[mi]}"
                      for ci, ti, ai, mi in zip(c, t, a, m)], dtype=object)  # distinct keys only
-    return text[inverse.ravel()]
+    return (inverse.ravel(), text) if codes else text[inverse.ravel()]

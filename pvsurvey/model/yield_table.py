@@ -26,7 +26,7 @@ import pandas as pd
 import pvlib
 
 from .tou import to_local_shape
-from .weather_year import annual_ghi_kwh_per_m2, clearsky_year, hourly_index, scale_to_annual_ghi
+from .weather_year import clearsky_year, hourly_index, scale_to_annual_ghi
 from ..config.schema import Climate, System
 
 # SAPM cell-temperature coefficients by mounting (King et al. 2004, Table 1):
@@ -93,18 +93,19 @@ def specific_yield_kwh_per_kwp(weather: pd.DataFrame, latitude_deg: float, longi
 
 def hourly_ac_kw_per_kwp(weather: pd.DataFrame, latitude_deg: float, longitude_deg: float,
                          surface_tilt_deg, surface_azimuth_deg, mount, system: System,
-                         solar_position: pd.DataFrame | None = None) -> np.ndarray:
+                         solar_position: pd.DataFrame | None = None, dni_extra=None) -> np.ndarray:
     """Hourly AC power per kWp of DC [kW/kWp] of K orientations, shape (K, hours):
-    the series whose sum is :func:`specific_yield_kwh_per_kwp` (same parameters)."""
+    the series whose sum is :func:`specific_yield_kwh_per_kwp` (same parameters;
+    ``dni_extra`` [W/m²], one per hour, when the caller already has it)."""
     out = np.empty((len(np.atleast_1d(surface_tilt_deg)), len(weather.index)))
     for sl, hourly in _hourly_ac_chunks(weather, latitude_deg, longitude_deg, surface_tilt_deg,
-                                        surface_azimuth_deg, mount, system, solar_position):
+                                        surface_azimuth_deg, mount, system, solar_position, dni_extra):
         out[sl] = hourly
     return out
 
 
 def _hourly_ac_chunks(weather, latitude_deg, longitude_deg, surface_tilt_deg, surface_azimuth_deg, mount,
-                      system: System, solar_position=None):
+                      system: System, solar_position=None, dni_extra=None):
     """(slice, hourly AC [kW/kWp], shape (k, hours)) for chunks of the orientations."""
     tilt = np.atleast_1d(np.asarray(surface_tilt_deg, dtype=float))
     azimuth = np.atleast_1d(np.asarray(surface_azimuth_deg, dtype=float))
@@ -114,7 +115,8 @@ def _hourly_ac_chunks(weather, latitude_deg, longitude_deg, surface_tilt_deg, su
               else pvlib.solarposition.get_solarposition(times, latitude_deg, longitude_deg))
     zenith = solpos["apparent_zenith"].to_numpy()[:, None]
     sun_azimuth = solpos["azimuth"].to_numpy()[:, None]
-    dni_extra = pvlib.irradiance.get_extra_radiation(times).to_numpy()[:, None]
+    dni_extra = (pvlib.irradiance.get_extra_radiation(times).to_numpy() if dni_extra is None
+                 else np.asarray(dni_extra, dtype=float))[:, None]
     airmass = pvlib.atmosphere.get_relative_airmass(solpos["apparent_zenith"].to_numpy())[:, None]
     ghi, dni, dhi, temp_air, wind = (weather[c].to_numpy(dtype=float)[:, None]
                                      for c in ("ghi", "dni", "dhi", "temp_air", "wind_speed"))
@@ -299,23 +301,36 @@ def hourly_shapes(table: SpecificYieldTable, keys) -> dict[str, np.ndarray]:
     orientations, never per building.
 
     A cell's shape is computed from its own hourly year at that year's annual GHI (the
-    clear-sky or weather-file year scaled by 1): scaling the year changes the yield, not
-    how it spreads over the hours, to the Erbs split's second order.
+    clear-sky or weather-file year scaled by 1, split into beam and diffuse by Erbs as
+    :func:`pvsurvey.model.weather_year.scale_to_annual_ghi` does): scaling the year
+    changes the yield, not how it spreads over the hours, to the Erbs split's second
+    order. The Erbs split and the extraterrestrial irradiance take plain arrays (the
+    same formulas without pandas' per-call overhead, which was most of the cost).
     """
     parts = pd.Series(pd.unique(np.asarray(list(keys), dtype=object))).str.split("|", expand=True)
     out: dict[str, np.ndarray] = {}
     if len(parts) == 0:
         return out
     parts.columns = ["cell", "tilt", "az", "mount"]
+    by_times: dict[int, tuple] = {}  # every clear-sky cell shares one hourly index
     for cell, group in parts.groupby("cell", sort=False):
         if cell == "file":
             row = col = 0
         else:
             row, col = (int(v) for v in cell.split("_"))
         base, solpos, lat, lon = table._cell(row, col)
-        year, solpos = table.hourly_year(row, col, float(annual_ghi_kwh_per_m2(base)))
+        times = base.index
+        if id(times) not in by_times:
+            doy = times.dayofyear.to_numpy()
+            by_times[id(times)] = (doy, pvlib.irradiance.get_extra_radiation(doy), times)
+        doy, dni_extra, _ = by_times[id(times)]
+        year = base
+        if not {"dni", "dhi"} <= set(base.columns):
+            split = pvlib.irradiance.erbs(base["ghi"].to_numpy(dtype=float), solpos["zenith"].to_numpy(), doy)
+            year = base.assign(dni=np.asarray(split["dni"], dtype=float), dhi=np.asarray(split["dhi"], dtype=float))
         ac = hourly_ac_kw_per_kwp(year, lat, lon, group["tilt"].astype(float), group["az"].astype(float),
-                                  group["mount"].to_numpy(), table.system, solar_position=solpos)
-        for key, shape in zip(group.astype(str).agg("|".join, axis=1), to_local_shape(ac, year.index)):
+                                  group["mount"].to_numpy(), table.system, solar_position=solpos,
+                                  dni_extra=dni_extra)
+        for key, shape in zip(group.astype(str).agg("|".join, axis=1), to_local_shape(ac, times)):
             out[key] = shape
     return out
