@@ -128,7 +128,8 @@ def compare(flat_run: Path, hourly_run: Path) -> None:
         rh = ranks(h.assign(_k=sign * h[key]), "_k")
         rf = ranks(f.assign(_k=sign * f[key]), "_k").reindex(rh.index)
         move = (rh - rf).abs()
-        print(f"| {key} | {int((move > 0).sum())} | {int((move > 100).sum())} | {move[move > 0].median():.0f} | "
+        median = f"{move[move > 0].median():.0f}" if (move > 0).any() else "–"
+        print(f"| {key} | {int((move > 0).sum())} | {int((move > 100).sum())} | {median} | "
               f"{len(set(rh.index[rh <= 100]) & set(rf.index[rf <= 100]))} |")
     m = h.merge(f, on="project_id", suffixes=("", "_flat"))
     m["band"] = pd.cut(m["self_consumed_share"], [0, 0.3, 0.5, 0.7, 0.9, 1.0 + 1e-9])
