@@ -36,10 +36,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pvsurvey.config.schema import Climate, Economics, System  # noqa: E402
-from pvsurvey.model.candidates import _valuation, building_loads  # noqa: E402
-from pvsurvey.model.tou import shape_keys  # noqa: E402
-from pvsurvey.model.yield_table import SpecificYieldTable  # noqa: E402
+from pvsurvey.config.schema import Climate, Economics, System
+from pvsurvey.model.candidates import _valuation, building_loads
+from pvsurvey.model.tou import shape_keys
+from pvsurvey.model.yield_table import SpecificYieldTable
 
 EXTENT = (120.80, 30.70, 121.95, 31.95)  # benchmarks/synthetic.py
 RUN_1M_S = 18.65  # README, Performance: 1M footprints, 2 workers, 18.4–18.9 s

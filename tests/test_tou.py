@@ -14,8 +14,15 @@ from pvsurvey.config.schema import Climate, Economics, Policy, System, Tariff
 from pvsurvey.errors import ConfigError
 from pvsurvey.model.candidates import build_candidates
 from pvsurvey.model.economics import energy_value_cny_per_kwh, project_economics
-from pvsurvey.model.tou import (day_types, hourly_prices, load_profile, local_hours, project_category, shape_keys,
-                                value_projects)
+from pvsurvey.model.tou import (
+    day_types,
+    hourly_prices,
+    load_profile,
+    local_hours,
+    project_category,
+    shape_keys,
+    value_projects,
+)
 from pvsurvey.model.yield_table import SpecificYieldTable, specific_yield_kwh_per_kwp
 
 # A two-period tariff: 'day' 8–20 h at 1.00, 'night' the rest at 0.40 CNY/kWh, all year.
@@ -223,7 +230,7 @@ def test_sorted_breakpoints_equal_the_hourly_matrix_on_random_projects():
     day = np.clip(np.sin(np.linspace(0, np.pi, 24) - 0.3), 0, None) * rng.uniform(0.2, 1.0, (365, 24))
     s = (day / day.sum()).ravel()
     e = Economics()
-    l = load_profile(e.load, "one_shift", 2025)  # noqa: E741
+    l = load_profile(e.load, "one_shift", 2025)
     prices = hourly_prices(e.tariff, 2025)
     yields = rng.uniform(1e4, 1e6, 300)
     loads = yields * rng.uniform(0.0, 4.0, 300)

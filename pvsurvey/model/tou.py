@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 
 import numpy as np
 import pandas as pd
@@ -217,7 +218,7 @@ def hourly_energy(annual_yield_kwh, pv_shape: np.ndarray, annual_load_kwh, load_
     limit = np.where(np.isfinite(limit), limit, np.inf)
     export = np.asarray(may_export, dtype=bool)
     s = np.asarray(pv_shape, dtype=float)
-    l = np.asarray(load_shape, dtype=float)  # noqa: E741
+    l = np.asarray(load_shape, dtype=float)
     n = len(e)
     self_used, delivered, value = np.zeros(n), np.zeros(n), np.zeros(n)
 
@@ -307,13 +308,13 @@ def value_projects(frame: pd.DataFrame, pv_shapes: dict, econ: Economics) -> pd.
     e_s, load_s, limit_s, export_s = e_all[order], load_all[order], limit_all[order], may_export[order]
     loads = {i: load_profile(econ.load, k, year) for i, k in enumerate(load_keys)}
     sorted_res = {k: np.empty(n) for k in res}
-    for a, b in zip(bounds[:-1], bounds[1:]):  # one pass per (PV shape, load shape) group
+    for a, b in itertools.pairwise(bounds):  # one pass per (PV shape, load shape) group
         part = hourly_energy(e_s[a:b], pv_list[pv_code[order[a]]], load_s[a:b], loads[load_code[order[a]]],
                              limit_s[a:b], export_s[a:b], prices)
         for k, v in part.items():
             sorted_res[k][a:b] = v
-    for k in res:
-        res[k][order] = sorted_res[k]
+    for k, values in sorted_res.items():
+        res[k][order] = values
     pe = export_price_cny_per_kwh(econ)
     e = frame["annual_yield_kwh"].to_numpy(dtype=float)
     delivered = res["self_used_kwh"] + res["exported_kwh"]
