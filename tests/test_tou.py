@@ -241,3 +241,32 @@ def test_sorted_breakpoints_equal_the_hourly_matrix_on_random_projects():
     np.testing.assert_allclose(got["self_used_kwh"], used.sum(axis=1), rtol=1e-9, atol=1e-6)
     np.testing.assert_allclose(got["self_used_value_cny"], used @ prices, rtol=1e-9, atol=1e-6)
     np.testing.assert_allclose(got["exported_kwh"], yields - used.sum(axis=1), rtol=1e-9, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_mapped_consumption_and_transformer_columns_reach_the_candidates(tmp_path):
+    # end to end through a real file: a mapped consumption column and a recognised transformer header
+    import sys
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from conftest import roofs_utm, write_ghi_raster
+    from pvsurvey.pipeline.run import run_survey
+
+    roofs = roofs_utm().assign(**{"用电量_kWh": [2.0e6, None, None], "变压器容量": [100.0, None, None]})
+    roofs.to_file(tmp_path / "roofs.gpkg", engine="pyogrio")
+    write_ghi_raster(tmp_path / "ghi.tif", value=1300.0 / 365.0)
+    cfg = config_from_dict({"name": "tou", "footprints": {"path": "roofs.gpkg",
+                                                          "columns": {"annual_consumption_kwh": "用电量_kWh"}},
+                            "irradiance": {"ghi": "ghi.tif"},
+                            "roof": {"unknown_steel_share": 0.0}}, tmp_path)
+    result = run_survey(cfg, tmp_path / "run", serial=True)
+    b = gpd.read_parquet(result.run_dir / "buildings.parquet").set_index("building_id")
+    assert b.loc["A", "annual_consumption_kwh"] == 2.0e6 and b.loc["A", "grid_capacity_kw"] == 100.0
+    c = gpd.read_parquet(result.run_dir / "candidates.parquet").set_index("project_id").loc["C-A"]
+    assert c["annual_load_kwh"] == 2.0e6
+    # the 100 kW connection clips exactly the PV above 100 kW, whatever the load
+    table = SpecificYieldTable(System(), Climate())
+    key = shape_keys([b.loc["A", "weather_cell"]], [b.loc["A", "surface_tilt_deg"]],
+                     [b.loc["A", "surface_azimuth_deg"]], [b.loc["A", "mount"]])[0]
+    pv_kw = c["annual_yield_kwh"] * table.hourly_shapes([key])[key]
+    assert c["annual_curtailed_kwh"] == pytest.approx(np.maximum(pv_kw - 100.0, 0.0).sum(), rel=1e-9)
+    assert c["annual_curtailed_kwh"] > 0 and c["project_category"] == "general"

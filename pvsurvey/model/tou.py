@@ -163,12 +163,6 @@ def project_category(capacity_kw, voltage_kv, policy: Policy) -> np.ndarray:
     return np.array(CATEGORIES, dtype=object)[(~_general(capacity_kw, voltage_kv, policy)).astype(np.int64)]
 
 
-def export_allowed(category, policy: Policy) -> np.ndarray:
-    """Whether a project of each category may export its surplus."""
-    cat = np.asarray(category, dtype=object)
-    return (cat == "general") | ((cat == "large") & policy.large_export_allowed)
-
-
 def export_price_cny_per_kwh(econ: Economics) -> float:
     """Export price: the mechanism price for projects connected on or after the
     136号文 switch date, the coal benchmark (``feed_in_cny_per_kwh``) before."""
