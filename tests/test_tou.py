@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from conftest import roofs_utm, write_ghi_raster
 
 from pvsurvey.config.loading import config_from_dict
 from pvsurvey.config.schema import Climate, Economics, Policy, System, Tariff
@@ -24,6 +25,7 @@ from pvsurvey.model.tou import (
     value_projects,
 )
 from pvsurvey.model.yield_table import SpecificYieldTable, specific_yield_kwh_per_kwp
+from pvsurvey.pipeline.run import run_survey
 
 # A two-period tariff: 'day' 8–20 h at 1.00, 'night' the rest at 0.40 CNY/kWh, all year.
 TWO_PERIOD = Tariff(preset=None, prices_cny_per_kwh={"day": 1.0, "night": 0.4},
@@ -246,12 +248,7 @@ def test_sorted_breakpoints_equal_the_hourly_matrix_on_random_projects():
 @pytest.mark.slow
 def test_mapped_consumption_and_transformer_columns_reach_the_candidates(tmp_path):
     # end to end through a real file: a mapped consumption column and a recognised transformer header
-    import sys
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
-    from conftest import roofs_utm, write_ghi_raster
-    from pvsurvey.pipeline.run import run_survey
-
-    roofs = roofs_utm().assign(**{"用电量_kWh": [2.0e6, None, None], "变压器容量": [100.0, None, None]})
+    roofs = roofs_utm().assign(用电量_kWh=[2.0e6, None, None], 变压器容量=[100.0, None, None])
     roofs.to_file(tmp_path / "roofs.gpkg", engine="pyogrio")
     write_ghi_raster(tmp_path / "ghi.tif", value=1300.0 / 365.0)
     cfg = config_from_dict({"name": "tou", "footprints": {"path": "roofs.gpkg",
