@@ -129,6 +129,19 @@ _COLUMNS = [
     Column("simple_payback_yr", "yr", "Investment / first-year net savings (inf: never pays back)", "静态投资回收期", "Simple payback"),
     Column("lcoe_cny_per_kwh", "CNY/kWh", "Levelised cost of electricity over the lifetime at the discount rate", "平准化度电成本", "LCOE"),
     Column("npv_cny", "CNY", "Net present value over the lifetime at the discount rate", "净现值", "NPV"),
+    # the hourly valuation (pvsurvey.model.tou; economics.valuation, tariff, load, policy)
+    Column("building_type", "", "Building type from the source (chooses the load shape and intensity)", "建筑类型", "Building type"),
+    Column("annual_consumption_kwh", "kWh/yr", "Annual electricity use from the source", "年用电量", "Annual consumption"),
+    Column("grid_capacity_kw", "kW", "Connection or transformer capacity from the source", "变压器/接入容量", "Grid connection capacity"),
+    Column("connection_voltage_kv", "kV", "Connection voltage from the source", "接入电压等级", "Connection voltage"),
+    Column("project_category", "", "Category under the 2025 national rules (国能发新能规〔2025〕7号): general or large C&I", "项目类型(2025办法)", "Category (2025 rules)"),
+    Column("annual_load_kwh", "kWh/yr", "Annual electricity use of the project's buildings (source, else floor area × intensity)", "年用电量(估)", "Annual load"),
+    Column("self_consumed_share", "", "Share of the yield used on site, hour by hour against the load", "自发自用比例", "Self-consumed share"),
+    Column("annual_exported_kwh", "kWh/yr", "Yield exported to the grid in the first year", "年上网电量", "Exported"),
+    Column("annual_curtailed_kwh", "kWh/yr", "Yield lost to the connection limit or to a self-use-only category", "年弃光电量", "Curtailed"),
+    Column("value_self_used_cny_per_kwh", "CNY/kWh", "Mean time-of-use price saved per self-used kWh", "自用电度电价值", "Value per self-used kWh"),
+    Column("value_exported_cny_per_kwh", "CNY/kWh", "Price of an exported kWh (mechanism price or coal benchmark)", "上网电价", "Export price"),
+    Column("value_cny_per_kwh", "CNY/kWh", "Mean value of a delivered kWh (self-used and exported)", "度电价值", "Value per kWh"),
 ]
 
 COLUMNS: dict[str, Column] = {c.name: c for c in _COLUMNS}
@@ -148,6 +161,7 @@ BUILDING_COLUMNS = [
     "usable_area_m2", "surface_tilt_deg", "surface_azimuth_deg", "mount",
     "coverage_frac", "capacity_kwp", "weather_cell", "ghi_kwh_per_m2_yr", "shade_loss_frac",
     "specific_yield_kwh_per_kwp", "annual_yield_kwh",
+    "building_type", "annual_consumption_kwh", "grid_capacity_kw", "connection_voltage_kv",
 ]
 
 # Summable figures of the per-park / per-district tables.

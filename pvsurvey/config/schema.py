@@ -102,7 +102,13 @@ class FootprintColumns(_Strict):
     roof_shape: Optional[str] = None
     roof_angle_deg: Optional[str] = None
     roof_year: Optional[str] = None  # year the roof was built or renewed (roof.*_service_life_yr)
-    building_type: Optional[str] = None  # chooses the storey height (shade.storey_height_m)
+    building_type: Optional[str] = None  # chooses the storey height (shade.storey_height_m) and the load (economics.load)
+    # the hourly valuation's inputs (economics.valuation: hourly): the building's annual
+    # electricity use [kWh/yr], its connection or transformer capacity [kW] and the
+    # connection voltage [kV]; missing values are estimated (README, Method)
+    annual_consumption_kwh: Optional[str] = None
+    grid_capacity_kw: Optional[str] = None
+    connection_voltage_kv: Optional[str] = None
     geometry: Optional[str] = None  # CSV: the WKT column
 
 
@@ -527,6 +533,276 @@ class Progress(_Strict):
     pace_window_runs: int = Field(5, ge=2, le=1000)
 
 
+# ---- hourly (time-of-use) valuation of candidate projects (issue 16) -------------------------
+
+# Day types of the tariff schedule and the load shapes: a working day (工作日, including the
+# weekend days the State Council's holiday notice turns into working days, 调休), a weekend
+# day off, and a statutory holiday (法定节假日 and the days off around it), from the
+# chinese-calendar package for the configured year.
+DAY_TYPES = ("workday", "weekend", "holiday")
+
+# Shanghai's time-of-use schedule for industrial & commercial two-part (两部制) and other
+# TOU customers: 上海市发展和改革委员会《关于进一步完善我市分时电价机制有关事项的通知》
+# 沪发改价管〔2022〕50号 (published 16 Dec 2022, in force 1 Jan 2023), as restated in
+# 国网上海市电力公司 agency-purchase (代理购电) price notices:
+#  - Jul–Sep: peak 8–15 h and 18–21 h (Jul and Aug: 12–14 h sharp peak 尖峰), flat 6–8,
+#    15–18, 21–22 h, valley 22–6 h;
+#  - other months: peak 8–11 and 18–21 h (Jan and Dec: 19–21 h sharp peak), flat 6–8,
+#    11–18, 21–22 h, valley 22–6 h;
+#  - summer (Jul–Sep) and winter (Jan, Dec): peak +80 %, valley −60 % of the flat price,
+#    sharp peak = peak +25 %; other months peak +60 %, valley −50 %.
+# The flat (平段) price itself, 0.65 CNY/kWh, is an ASSUMPTION: it is set each month by the
+# agency-purchase notice and no 2025–26 figure was found; the ratios are the notice's. The
+# notice floats the whole energy price here (simplification: the notice excludes some
+# components, such as funds and surcharges, from the float). The large-industry deep-valley
+# price (沪发改价管〔2024〕28号: 0–6 h and 22–24 h on holidays) falls at night, when PV yields
+# nothing, and is left out.
+_SH_FLAT = 0.65
+SHANGHAI_TOU_2023 = {
+    "source": "沪发改价管〔2022〕50号 (2022-12-16), ratios; flat price 0.65 CNY/kWh an assumption",
+    "prices_cny_per_kwh": {
+        "sharp": round(_SH_FLAT * 1.8 * 1.25, 4), "peak_high": round(_SH_FLAT * 1.8, 4),
+        "peak": round(_SH_FLAT * 1.6, 4), "flat": _SH_FLAT,
+        "valley_low": round(_SH_FLAT * 0.4, 4), "valley": round(_SH_FLAT * 0.5, 4)},
+    "schedule": [
+        # Jul, Aug
+        {"period": "valley_low", "months": [7, 8], "hours": [[0, 6], [22, 24]]},
+        {"period": "flat", "months": [7, 8], "hours": [[6, 8], [15, 18], [21, 22]]},
+        {"period": "peak_high", "months": [7, 8], "hours": [[8, 12], [14, 15], [18, 21]]},
+        {"period": "sharp", "months": [7, 8], "hours": [[12, 14]]},
+        # Sep
+        {"period": "valley_low", "months": [9], "hours": [[0, 6], [22, 24]]},
+        {"period": "flat", "months": [9], "hours": [[6, 8], [15, 18], [21, 22]]},
+        {"period": "peak_high", "months": [9], "hours": [[8, 15], [18, 21]]},
+        # Jan, Dec
+        {"period": "valley_low", "months": [1, 12], "hours": [[0, 6], [22, 24]]},
+        {"period": "flat", "months": [1, 12], "hours": [[6, 8], [11, 18], [21, 22]]},
+        {"period": "peak_high", "months": [1, 12], "hours": [[8, 11], [18, 19]]},
+        {"period": "sharp", "months": [1, 12], "hours": [[19, 21]]},
+        # Feb–Jun, Oct, Nov
+        {"period": "valley", "months": [2, 3, 4, 5, 6, 10, 11], "hours": [[0, 6], [22, 24]]},
+        {"period": "flat", "months": [2, 3, 4, 5, 6, 10, 11], "hours": [[6, 8], [11, 18], [21, 22]]},
+        {"period": "peak", "months": [2, 3, 4, 5, 6, 10, 11], "hours": [[8, 11], [18, 21]]},
+    ],
+}
+# Named tariffs (economics.tariff.preset); keys written in the config win over the preset's.
+TARIFF_PRESETS: dict[str, dict] = {"shanghai_tou_2023": SHANGHAI_TOU_2023}
+
+
+class TariffRule(_Strict):
+    """Hours [start, end) of one period in some months and day types."""
+
+    period: str
+    months: tuple[int, ...] = tuple(range(1, 13))
+    day_types: tuple[Literal["workday", "weekend", "holiday"], ...] = DAY_TYPES
+    hours: tuple[tuple[int, int], ...]
+
+    @field_validator("months")
+    @classmethod
+    def _months(cls, value):
+        bad = [m for m in value if not 1 <= m <= 12]
+        if bad or not value:
+            raise ValueError(f"months must be 1..12 (got {list(value)})")
+        return value
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, value):
+        for start, end in value:
+            if not 0 <= start < end <= 24:
+                raise ValueError(f"hours are [start, end) pairs with 0 ≤ start < end ≤ 24 (got [{start}, {end}])")
+        return value
+
+
+class Tariff(_Strict):
+    """Time-of-use tariff: a price per period, periods by hour, month and day type."""
+
+    preset: Optional[str] = "shanghai_tou_2023"
+    source: str = ""
+    prices_cny_per_kwh: dict[str, float] = {}
+    schedule: tuple[TariffRule, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data):
+        data = dict(data) if isinstance(data, dict) else data
+        if isinstance(data, dict):
+            name = data.get("preset", "shanghai_tou_2023")
+            if name is not None:
+                if name not in TARIFF_PRESETS:
+                    raise ValueError(f"unknown tariff preset {name!r}; one of {', '.join(TARIFF_PRESETS)} "
+                                     "or preset: null with your own prices_cny_per_kwh and schedule")
+                data = {**TARIFF_PRESETS[name], **data}
+        return data
+
+    @field_validator("prices_cny_per_kwh")
+    @classmethod
+    def _prices(cls, value):
+        neg = {k: v for k, v in value.items() if not v >= 0}
+        if neg:
+            raise ValueError(f"prices must be ≥ 0 CNY/kWh; {', '.join(f'{k}={v}' for k, v in neg.items())}")
+        return value
+
+    @model_validator(mode="after")
+    def _covers_each_hour_once(self):
+        if not self.prices_cny_per_kwh or not self.schedule:
+            raise ValueError("give prices_cny_per_kwh and a schedule (or a preset)")
+        seen: dict[tuple, str] = {}
+        for rule in self.schedule:
+            if rule.period not in self.prices_cny_per_kwh:
+                raise ValueError(f"schedule names period {rule.period!r}, which has no price in prices_cny_per_kwh")
+            for m in rule.months:
+                for d in rule.day_types:
+                    for start, end in rule.hours:
+                        for h in range(start, end):
+                            if (m, d, h) in seen:
+                                raise ValueError(f"schedule overlap: month {m}, {d}, hour {h} is both "
+                                                 f"{seen[(m, d, h)]!r} and {rule.period!r}")
+                            seen[(m, d, h)] = rule.period
+        for m in range(1, 13):
+            for d in DAY_TYPES:
+                for h in range(24):
+                    if (m, d, h) not in seen:
+                        raise ValueError(f"schedule gap: month {m}, {d}, hour {h} has no period")
+        return self
+
+
+class LoadShape(_Strict):
+    """A factory's hourly load, relative [any unit, scaled to the annual consumption],
+    24 values for each day type."""
+
+    workday: tuple[float, ...]
+    weekend: tuple[float, ...]
+    holiday: tuple[float, ...]
+
+    @model_validator(mode="after")
+    def _whole_days(self):
+        for name in DAY_TYPES:
+            values = getattr(self, name)
+            if len(values) != 24:
+                raise ValueError(f"{name} must give 24 hourly values, one per hour 0..23 (got {len(values)}); "
+                                 "a load profile must cover every hour of the year")
+            if any(not v >= 0 for v in values):
+                raise ValueError(f"{name}: hourly values must be ≥ 0")
+        if not sum(self.workday) + sum(self.weekend) + sum(self.holiday) > 0:
+            raise ValueError("all hourly values are 0: the shape has no load to scale")
+        return self
+
+
+def _day(base: float, on: float, start: int, end: int) -> tuple[float, ...]:
+    return tuple(on if start <= h < end else base for h in range(24))
+
+
+# Typical factory load shapes (relative power by hour). ASSUMPTION, no source found: round
+# figures of a base load (lighting, HVAC, idle machines) outside the shifts and full load in
+# them — one shift 8–17 h, two shifts 6–22 h, three shifts round the clock; warehouses run
+# lights and handling 7–19 h; offices / R&D 8–18 h. Weekends and holidays fall to the base
+# except for three-shift plants, which run at 90 % / 80 %.
+LOAD_SHAPES: dict[str, dict] = {
+    "one_shift": {"workday": _day(0.15, 1.0, 8, 17), "weekend": _day(0.15, 0.15, 0, 0),
+                  "holiday": _day(0.1, 0.1, 0, 0)},
+    "two_shift": {"workday": _day(0.2, 1.0, 6, 22), "weekend": _day(0.2, 0.5, 6, 22),
+                  "holiday": _day(0.15, 0.15, 0, 0)},
+    "three_shift": {"workday": _day(1.0, 1.0, 0, 24), "weekend": _day(0.9, 0.9, 0, 24),
+                    "holiday": _day(0.8, 0.8, 0, 24)},
+    "warehouse": {"workday": _day(0.2, 0.6, 7, 19), "weekend": _day(0.2, 0.2, 0, 0),
+                  "holiday": _day(0.15, 0.15, 0, 0)},
+    "office": {"workday": _day(0.25, 1.0, 8, 18), "weekend": _day(0.25, 0.25, 0, 0),
+               "holiday": _day(0.2, 0.2, 0, 0)},
+}
+
+
+class BuildingTypeLoad(_Strict):
+    load_shape: str
+    # annual electricity per m² of floor area [kWh/m²/yr]
+    intensity_kwh_per_m2_yr: float = Field(gt=0)
+
+
+# Building type (the footprints' building_type, lower case) -> load shape and electricity
+# intensity per m² of floor area. ASSUMPTION, no source found for Shanghai factories:
+# 100 kWh/m²/yr for light-industry floor space, 40 for warehouses, 120 for offices / R&D
+# (the order of magnitude of GB/T 51161-2016 民用建筑能耗标准 office constraint values,
+# 85–110 kWh/m²/yr in the hot-summer-cold-winter zone, rounded up for R&D labs).
+BUILDING_TYPE_LOADS: dict[str, dict] = {
+    "industrial": {"load_shape": "two_shift", "intensity_kwh_per_m2_yr": 100.0},
+    "factory": {"load_shape": "two_shift", "intensity_kwh_per_m2_yr": 100.0},
+    "manufacture": {"load_shape": "two_shift", "intensity_kwh_per_m2_yr": 100.0},
+    "厂房": {"load_shape": "two_shift", "intensity_kwh_per_m2_yr": 100.0},
+    "warehouse": {"load_shape": "warehouse", "intensity_kwh_per_m2_yr": 40.0},
+    "仓库": {"load_shape": "warehouse", "intensity_kwh_per_m2_yr": 40.0},
+    "office": {"load_shape": "office", "intensity_kwh_per_m2_yr": 120.0},
+    "commercial": {"load_shape": "office", "intensity_kwh_per_m2_yr": 120.0},
+    "办公": {"load_shape": "office", "intensity_kwh_per_m2_yr": 120.0},
+    "研发": {"load_shape": "office", "intensity_kwh_per_m2_yr": 120.0},
+}
+
+
+class Load(_Strict):
+    """The factories' load, against which self-consumption is computed hour by hour."""
+
+    shapes: dict[str, LoadShape] = {k: LoadShape(**v) for k, v in LOAD_SHAPES.items()}
+    building_types: dict[str, BuildingTypeLoad] = {k: BuildingTypeLoad(**v) for k, v in BUILDING_TYPE_LOADS.items()}
+    # Type of buildings without a known building_type (most roofs in industrial parks are
+    # factories; assumption).
+    default_building_type: str = "industrial"
+    # Floor area = footprint × storeys; roofs without storeys count this many (assumption:
+    # most industrial sheds have one storey).
+    default_levels: float = Field(1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _known_shapes(self):
+        for name, bt in self.building_types.items():
+            if bt.load_shape not in self.shapes:
+                raise ValueError(f"building_types.{name}.load_shape {bt.load_shape!r} is not one of the shapes "
+                                 f"({', '.join(self.shapes)})")
+        if self.default_building_type not in self.building_types:
+            raise ValueError(f"default_building_type {self.default_building_type!r} is not one of building_types")
+        return self
+
+
+class Policy(_Strict):
+    """The 2025 national rules for distributed PV and the export price.
+
+    国家能源局《分布式光伏发电开发建设管理办法》国能发新能规〔2025〕7号 (17 Jan 2025,
+    published 23 Jan 2025), art. 5 as summarised in secondary sources (the official text
+    was not retrieved here): general C&I distributed PV (一般工商业) connects to the public
+    grid at ≤ 10 kV with ≤ 6 MW in total and may choose full self-use or self-use with
+    surplus export (自发自用余电上网); large C&I (大型工商业) projects, above those limits,
+    in principle use all their power on site (全部自发自用); where the spot market runs
+    continuously they may export the surplus into it.
+    """
+
+    general_max_capacity_kw: float = Field(6000.0, gt=0)
+    general_max_voltage_kv: float = Field(10.0, gt=0)
+    # Large C&I exports its surplus (only where a continuous spot market runs); false:
+    # self-use only, the surplus is curtailed (anti-backflow protection, 防逆流).
+    large_export_allowed: bool = False
+    # Connection voltage of a project without one in the data [kV], by capacity: up to
+    # 400 kW at 0.38 kV, up to 6 MW at 10 kV, above at 35 kV — the usual ranges of
+    # 国家电网 Q/GDW 1480-2015 分布式电源接入电网技术规定 (as commonly summarised).
+    voltage_steps_kw: tuple[float, ...] = (400.0, 6000.0)
+    voltage_steps_kv: tuple[float, ...] = (0.38, 10.0, 35.0)
+    # 国家发展改革委 国家能源局《关于深化新能源上网电价市场化改革 促进新能源高质量发展的通知》
+    # 发改价格〔2025〕136号 (27 Jan 2025): projects connected from 1 Jun 2025 sell their power
+    # through the market, settled against a mechanism price set by provincial bidding.
+    switch_date: dt.date = dt.date(2025, 6, 1)
+    # Export price of projects connected after the switch [CNY/kWh]. ASSUMPTION: no
+    # Shanghai bidding result was found; 136号文 caps existing projects' mechanism price at
+    # the coal benchmark, and this default takes 0.38, below Shanghai's 0.4155 benchmark.
+    mechanism_price_cny_per_kwh: float = Field(0.38, ge=0)
+    # Date the candidates would connect (decides which export price applies); assumption:
+    # a project listed now connects next summer.
+    commissioning_date: dt.date = dt.date(2026, 6, 30)
+
+    @model_validator(mode="after")
+    def _steps(self):
+        if len(self.voltage_steps_kv) != len(self.voltage_steps_kw) + 1:
+            raise ValueError("voltage_steps_kv needs one value more than voltage_steps_kw")
+        if list(self.voltage_steps_kw) != sorted(self.voltage_steps_kw):
+            raise ValueError("voltage_steps_kw must increase")
+        return self
+
+
 class Economics(_Strict):
     """Shanghai C&I rooftop economics, describing the year 2024."""
 
@@ -555,6 +831,28 @@ class Economics(_Strict):
     coal_kgce_per_kwh: float = Field(0.302, ge=0)
     # Smallest project worth listing as a candidate [kWp].
     min_candidate_kwp: float = Field(50.0, ge=0)
+    # How a kWh is valued (issue 16): 'hourly' — self-consumption hour by hour against the
+    # factory's load, the time-of-use tariff, grid limits and the 2025 rules; 'flat' — the
+    # pre-2025 planning figures above (self_consumed_frac, tariff_cny_per_kwh,
+    # feed_in_cny_per_kwh), kept for comparison.
+    valuation: Literal["hourly", "flat"] = "hourly"
+    tariff: Tariff = Tariff()
+    load: Load = Load()
+    policy: Policy = Policy()
+    # Year whose calendar (weekdays, statutory holidays, 调休 working days) the hourly
+    # valuation uses; chinese-calendar knows 2004 to its release's year.
+    calendar_year: int = Field(2025, ge=2004, le=2100)
+
+    @field_validator("calendar_year")
+    @classmethod
+    def _known_year(cls, value):
+        import chinese_calendar
+        try:
+            chinese_calendar.is_holiday(dt.date(value, 6, 1))
+        except NotImplementedError:
+            raise ValueError(f"the installed chinese-calendar has no holidays for {value}; "
+                             "pick an earlier year or upgrade chinese-calendar") from None
+        return value
 
 
 class Parallel(_Strict):

@@ -192,6 +192,8 @@ function pvsProjectPopup(layer) {
     [l.usable_area_m2, pvsVal(p.a, 0, u.m2)], [l.capacity_kwp, pvsVal(p.k, 1, u.kwp)],
     [l.annual_yield_kwh, pvsVal(p.y, 0, u.kwh)], [l.specific_yield_kwh_per_kwp, pvsVal(p.s, 0, u.sy)],
     [l.simple_payback_yr, pvsPayback(p.p)], [l.lcoe_cny_per_kwh, pvsVal(p.lc, 3, u.lcoe)],
+    [l.self_consumed_share, p.sc === undefined ? null : pvsPct(p.sc)],
+    [l.value_cny_per_kwh, p.vk === undefined ? null : pvsVal(p.vk, 3, u.lcoe)],
     [l.candidate_status, p.q], [l.notes, p.x], ['', pvsLink(p.h, l.open_park_map)]]);
 }
 function pvsParkTooltip(layer) {
@@ -213,7 +215,8 @@ function pvsParkPopup(layer) {
 _LABELS = ("building_id", "name", "owner", "map_status", "usable_area_m2", "capacity_kwp", "annual_yield_kwh",
            "specific_yield_kwh_per_kwp", "simple_payback_yr", "installed_kwp", "pv_status", "project_id",
            "candidate_status", "notes", "park_id", "park_name", "district", "lcoe_cny_per_kwh", "building_count",
-           "install_ratio_area_frac", "new_kwp_since_baseline", "remaining_potential_kwp", "open_park_map")
+           "install_ratio_area_frac", "new_kwp_since_baseline", "remaining_potential_kwp", "open_park_map",
+           "self_consumed_share", "value_cny_per_kwh")
 
 
 def page_config(options: MapOptions) -> dict:

@@ -154,7 +154,7 @@ def project_properties(candidates: pd.DataFrame, options: MapOptions, hrefs: pd.
     Keys: ``c`` class (0), ``j`` project id, ``n`` name, ``o`` owner, ``pn`` park,
     ``d`` district, ``a`` usable area [m²], ``k`` capacity [kWp], ``y`` yield [kWh/yr],
     ``s`` specific yield [kWh/kWp/yr], ``p`` payback [yr], ``lc`` LCOE [CNY/kWh],
-    ``q`` status, ``x`` notes, ``h`` link to the park map.
+    ``sc`` self-consumed share [0..1], ``vk`` value of a kWh [CNY/kWh], ``q`` status, ``x`` notes, ``h`` link to the park map.
     """
     n = len(candidates)
     props = pd.DataFrame({
@@ -173,6 +173,10 @@ def project_properties(candidates: pd.DataFrame, options: MapOptions, hrefs: pd.
         props["p"] = _payback(candidates["simple_payback_yr"])
     if "lcoe_cny_per_kwh" in candidates:
         props["lc"] = _num(candidates, "lcoe_cny_per_kwh", 3)
+    if "self_consumed_share" in candidates:  # the hourly valuation (pvsurvey.model.tou)
+        props["sc"] = _num(candidates, "self_consumed_share", 3)
+    if "value_cny_per_kwh" in candidates:
+        props["vk"] = _num(candidates, "value_cny_per_kwh", 3)
     if "status" in candidates:
         props["q"] = _states(candidates["status"], options)
     if "notes" in candidates:

@@ -17,7 +17,8 @@ from scipy.sparse.csgraph import connected_components
 
 from ..columns import WATERFALL_COLUMNS
 from ..coords import metres_per_degree
-from .economics import project_economics
+from .economics import energy_value_cny_per_kwh, project_economics
+from .tou import connection_voltage_kv, project_category, shape_keys, value_projects
 from ..config.schema import Economics
 
 # The park manager's pipeline, in order; "connected" is also set automatically
@@ -45,12 +46,19 @@ CANDIDATE_COLUMNS = [
     "usable_area_m2", "capacity_kwp", "annual_yield_kwh", "specific_yield_kwh_per_kwp", "co2_avoided_t_per_yr",
     "coal_saved_tce_per_yr", "capex_cny", "annual_savings_cny", "simple_payback_yr", "lcoe_cny_per_kwh", "npv_cny",
     "status", "status_source", "notes",
+    # the valuation (pvsurvey.model.tou; economics.valuation)
+    "project_category", "annual_load_kwh", "self_consumed_share", "annual_exported_kwh", "annual_curtailed_kwh",
+    "value_self_used_cny_per_kwh", "value_exported_cny_per_kwh", "value_cny_per_kwh",
 ]
 # candidates.parquet/ keeps no rank: a rank is city-wide, so one changed part
 # would change every part. Readers number the projects by cost (ranks_by_cost).
 STORED_CANDIDATE_COLUMNS = [c for c in CANDIDATE_COLUMNS if c != "rank"]
 CANDIDATE_TEXT_COLUMNS = ["project_id", "park_id", "park_name", "district", "owner", "name", "building_ids",
-                          "status", "status_source", "notes"]
+                          "status", "status_source", "notes", "project_category"]
+# Per-building inputs of the hourly valuation and what a roof without them counts as.
+LOAD_INPUTS = {"weather_cell": "file", "surface_tilt_deg": 0.0, "surface_azimuth_deg": 180.0, "mount": "flush",
+               "footprint_area_m2": np.nan, "levels": np.nan, "building_type": None,
+               "annual_consumption_kwh": np.nan, "grid_capacity_kw": np.nan, "connection_voltage_kv": np.nan}
 
 
 def stored_candidates(projects: pd.DataFrame) -> pd.DataFrame:
@@ -104,8 +112,67 @@ def group_adjoining(buildings: gpd.GeoDataFrame, gap_m: float = ADJOINING_GAP_M)
     return connected_components(graph, directed=False)[1]
 
 
+def building_loads(b: pd.DataFrame, econ: Economics) -> tuple[np.ndarray, np.ndarray]:
+    """Annual consumption [kWh/yr] and load shape (its position in ``econ.load.shapes``)
+    of each building.
+
+    The source's consumption where it gives one (> 0), else floor area (footprint ×
+    storeys, ``load.default_levels`` where unknown) × the intensity of its building type
+    (``load.building_types``; unknown types count as ``load.default_building_type``).
+    """
+    load = econ.load
+    # text work on the few distinct types only
+    code, types = pd.factorize(b["building_type"].astype("string"))
+    clean = pd.Series(types, dtype="string").str.strip().str.lower()
+    kind = np.where(clean.isin(list(load.building_types)).to_numpy(dtype=bool),
+                    clean.to_numpy(dtype=object, na_value=""), load.default_building_type)
+    kind = np.append(kind, load.default_building_type)  # code −1 (no type): the default
+    names = list(load.shapes)
+    shape = np.array([names.index(load.building_types[k].load_shape) for k in kind], dtype=np.int64)[code]
+    intensity = np.array([load.building_types[k].intensity_kwh_per_m2_yr for k in kind])[code]
+    levels = b["levels"].to_numpy(dtype=float)
+    levels = np.where(np.isfinite(levels) & (levels > 0), levels, load.default_levels)
+    estimate = b["footprint_area_m2"].to_numpy(dtype=float) * levels * intensity
+    given = b["annual_consumption_kwh"].to_numpy(dtype=float)
+    return np.where(np.isfinite(given) & (given > 0), given, estimate), shape
+
+
+def _valuation(agg: pd.DataFrame, econ: Economics, shapes) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(economics table, valuation columns) of the projects in ``agg``."""
+    p = agg["capacity_kwp"].to_numpy(dtype=float)
+    e = agg["annual_yield_kwh"].to_numpy(dtype=float)
+    if econ.valuation == "hourly" and shapes is not None:
+        code, keys = shape_keys(agg["weather_cell"], agg["surface_tilt_deg"], agg["surface_azimuth_deg"],
+                                agg["mount"], codes=True)
+        frame = pd.DataFrame({"pv_shape_code": code, **{c: agg[c].to_numpy() for c in (
+            "capacity_kwp", "annual_yield_kwh", "load_shape_code", "annual_load_kwh", "grid_capacity_kw",
+            "connection_voltage_kv")}})
+        found = shapes(keys)
+        v = value_projects(frame, [found[k] for k in keys], econ)
+        table = project_economics(p, e, econ, energy_value_cny=v["energy_value_cny"].to_numpy(),
+                                  delivered_kwh=e - v["curtailed_kwh"].to_numpy())
+        cols = pd.DataFrame({"project_category": v["project_category"],
+                             "self_consumed_share": v["self_consumed_share"],
+                             "annual_exported_kwh": v["exported_kwh"], "annual_curtailed_kwh": v["curtailed_kwh"],
+                             "value_self_used_cny_per_kwh": v["value_self_used_cny_per_kwh"],
+                             "value_exported_cny_per_kwh": v["value_exported_cny_per_kwh"],
+                             "value_cny_per_kwh": v["value_cny_per_kwh"]})
+        return table, cols
+    # the flat valuation: fixed share, one tariff, the coal benchmark for exports
+    size = np.fmin(p, agg["grid_capacity_kw"].to_numpy(dtype=float))
+    category = project_category(size, connection_voltage_kv(size, agg["connection_voltage_kv"], econ.policy),
+                                econ.policy)
+    f = econ.self_consumed_frac
+    cols = pd.DataFrame({"project_category": category, "self_consumed_share": f,
+                         "annual_exported_kwh": e * (1.0 - f), "annual_curtailed_kwh": 0.0,
+                         "value_self_used_cny_per_kwh": econ.tariff_cny_per_kwh,
+                         "value_exported_cny_per_kwh": econ.feed_in_cny_per_kwh,
+                         "value_cny_per_kwh": energy_value_cny_per_kwh(econ)})
+    return project_economics(p, e, econ), cols
+
+
 def build_candidates(buildings: gpd.GeoDataFrame, econ: Economics, statuses: pd.DataFrame | None = None,
-                     rank_by: str = "lcoe") -> gpd.GeoDataFrame:
+                     rank_by: str = "lcoe", shapes=None) -> gpd.GeoDataFrame:
     """Candidate projects from surveyed buildings.
 
     A candidate is a roof — or adjoining roofs of one owner in one park — without
@@ -124,6 +191,11 @@ def build_candidates(buildings: gpd.GeoDataFrame, econ: Economics, statuses: pd.
         The status store: ``project_id``, ``status``, ``notes``.
     rank_by : {'lcoe', 'payback'}
         Cheapest first by levelised cost or by simple payback.
+    shapes : callable, optional
+        Shape keys -> {key: hourly PV shape (8760,)}, e.g.
+        ``functools.partial(pvsurvey.model.yield_table.hourly_shapes, table)``; with
+        ``econ.valuation == 'hourly'`` the projects are valued hour by hour
+        (:mod:`pvsurvey.model.tou`), without it at the flat figures.
 
     Returns
     -------
@@ -137,9 +209,16 @@ def build_candidates(buildings: gpd.GeoDataFrame, econ: Economics, statuses: pd.
         b = b.assign(owner=pd.NA)
     absent = [c for c in PROJECT_WATERFALL_COLUMNS if c not in b]  # a survey written before the waterfall
     b = b.assign(**{c: np.nan for c in absent})
+    for col, default in LOAD_INPUTS.items():
+        if col not in b:
+            b[col] = default
     group = group_adjoining(b)
     b["_group"] = group
     b["building_id"] = b["building_id"].astype(str)
+    b["_load_kwh"], b["_load_shape"] = building_loads(b, econ)
+    b["weather_cell"] = b["weather_cell"].astype("string").fillna("file")
+    b["mount"] = b["mount"].astype("string").fillna("flush")
+
     pv_rank = b["pv_status"].astype("string").map(PV_RANK).fillna(0).astype(int)
     b = b.assign(_pv_rank=pv_rank).sort_values(["_group", "building_id"], kind="stable")
     grouped = b.groupby("_group", sort=True)
@@ -149,8 +228,15 @@ def build_candidates(buildings: gpd.GeoDataFrame, econ: Economics, statuses: pd.
         owner=("owner", "first"), name=("name", "first"),
         **{c: (c, "sum") for c in PROJECT_WATERFALL_COLUMNS},
         usable_area_m2=("usable_area_m2", "sum"), capacity_kwp=("capacity_kwp", "sum"),
-        annual_yield_kwh=("annual_yield_kwh", "sum"), any_pv=("has_pv", "any"), _pv_rank=("_pv_rank", "max"))
+        annual_yield_kwh=("annual_yield_kwh", "sum"), any_pv=("has_pv", "any"), _pv_rank=("_pv_rank", "max"),
+        annual_load_kwh=("_load_kwh", "sum"), connection_voltage_kv=("connection_voltage_kv", "max"))
     agg[absent] = np.nan
+    agg["grid_capacity_kw"] = grouped["grid_capacity_kw"].sum(min_count=1)
+    # a project's hourly shapes are those of its largest roof
+    largest = b.loc[grouped["capacity_kwp"].idxmax().to_numpy()]
+    for col in ("weather_cell", "surface_tilt_deg", "surface_azimuth_deg", "mount"):
+        agg[col] = largest[col].to_numpy()
+    agg["load_shape_code"] = largest["_load_shape"].to_numpy()
     agg["building_pv"] = agg["_pv_rank"].map({v: k for k, v in PV_RANK.items()})
     # most projects are one roof: only the few multi-roof ones need a join and a union
     agg["building_ids"] = agg["first_id"]
@@ -166,8 +252,9 @@ def build_candidates(buildings: gpd.GeoDataFrame, econ: Economics, statuses: pd.
     known = set(statuses["project_id"]) if statuses is not None and len(statuses) else set()
     keep = (agg["capacity_kwp"] >= econ.min_candidate_kwp) & (~agg["any_pv"] | agg["project_id"].isin(known))
     agg, geoms = agg[keep], geoms[keep]
-    econ_table = project_economics(agg["capacity_kwp"].to_numpy(), agg["annual_yield_kwh"].to_numpy(), econ)
-    out = pd.concat([agg.reset_index(drop=True), econ_table.reset_index(drop=True)], axis=1)
+    econ_table, valued = _valuation(agg, econ, shapes)
+    out = pd.concat([agg.reset_index(drop=True), econ_table.reset_index(drop=True),
+                     valued.reset_index(drop=True)], axis=1)
     out["specific_yield_kwh_per_kwp"] = out["annual_yield_kwh"] / out["capacity_kwp"]
     out = apply_statuses(out, statuses)
     key = "lcoe_cny_per_kwh" if rank_by == "lcoe" else "simple_payback_yr"

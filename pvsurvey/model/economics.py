@@ -312,8 +312,8 @@ def npv_cny(capacity_kwp, annual_yield_kwh, econ: Economics = Economics()):
     return _like(out, capacity_kwp, annual_yield_kwh)
 
 
-def project_economics(capacity_kwp, annual_yield_kwh,
-                      econ: Economics = Economics()) -> pd.DataFrame:
+def project_economics(capacity_kwp, annual_yield_kwh, econ: Economics = Economics(),
+                      energy_value_cny=None, delivered_kwh=None) -> pd.DataFrame:
     """Every economic figure of N projects as one table.
 
     Parameters
@@ -323,6 +323,13 @@ def project_economics(capacity_kwp, annual_yield_kwh,
     annual_yield_kwh : array-like or Series, shape (N,)
         First-year AC yield [kWh/yr].
     econ : pvsurvey.config.schema.Economics
+    energy_value_cny : array-like, shape (N,), optional
+        First-year value of each project's energy [CNY/yr] from the hourly valuation
+        (:func:`pvsurvey.model.tou.value_projects`); default: the flat value
+        ``yield × energy_value_cny_per_kwh(econ)``.
+    delivered_kwh : array-like, shape (N,), optional
+        First-year energy used or exported, curtailment excluded [kWh/yr]; default:
+        the yield. It is the energy of the LCOE, CO₂ and coal figures.
 
     Returns
     -------
@@ -333,6 +340,12 @@ def project_economics(capacity_kwp, annual_yield_kwh,
         ``lcoe_cny_per_kwh`` [CNY/kWh], ``npv_cny`` [CNY] — on the index of the
         first Series input (else a RangeIndex).
 
+    Notes
+    -----
+    With the hourly valuation, every later year's value is the first year's times
+    (1 − d)ᵗ⁻¹: degradation lowers each hour's output alike (the self-consumed share
+    rises slightly as the output shrinks; neglected, conservative).
+
     Examples
     --------
     >>> econ_df = project_economics(df["capacity_kwp"], df["annual_yield_kwh"], cfg.economics)
@@ -342,12 +355,30 @@ def project_economics(capacity_kwp, annual_yield_kwh,
                   if isinstance(v, pd.Series)), None)
     p, e = np.broadcast_arrays(np.atleast_1d(_array(capacity_kwp, "capacity_kwp")),
                                np.atleast_1d(_array(annual_yield_kwh, "annual_yield_kwh")))
+    if energy_value_cny is None:
+        return pd.DataFrame({
+            "co2_avoided_t_per_yr": co2_avoided_t_per_yr(e, econ),
+            "coal_saved_tce_per_yr": coal_saved_tce_per_yr(e, econ),
+            "capex_cny": capex_cny(p, econ),
+            "annual_savings_cny": annual_savings_cny(p, e, econ),
+            "simple_payback_yr": simple_payback_yr(p, e, econ),
+            "lcoe_cny_per_kwh": lcoe_cny_per_kwh(p, e, econ),
+            "npv_cny": npv_cny(p, e, econ),
+        }, index=index)
+    v = np.broadcast_to(np.asarray(energy_value_cny, dtype=float), p.shape)
+    d = np.broadcast_to(_array(e if delivered_kwh is None else delivered_kwh, "delivered_kwh"), p.shape)
+    cost = _capex(p, econ)
+    savings = v - econ.om_cny_per_kw_yr * p
+    payback = np.full(p.shape, np.inf)
+    np.divide(cost, savings, out=payback, where=savings > 0)
+    payback[np.isnan(savings) | np.isnan(cost)] = np.nan
+    lcoe = lcoe_cny_per_kwh(p, d, econ)
     return pd.DataFrame({
-        "co2_avoided_t_per_yr": co2_avoided_t_per_yr(e, econ),
-        "coal_saved_tce_per_yr": coal_saved_tce_per_yr(e, econ),
-        "capex_cny": capex_cny(p, econ),
-        "annual_savings_cny": annual_savings_cny(p, e, econ),
-        "simple_payback_yr": simple_payback_yr(p, e, econ),
-        "lcoe_cny_per_kwh": lcoe_cny_per_kwh(p, e, econ),
-        "npv_cny": npv_cny(p, e, econ),
+        "co2_avoided_t_per_yr": co2_avoided_t_per_yr(d, econ),
+        "coal_saved_tce_per_yr": coal_saved_tce_per_yr(d, econ),
+        "capex_cny": cost,
+        "annual_savings_cny": savings,
+        "simple_payback_yr": payback,
+        "lcoe_cny_per_kwh": lcoe,
+        "npv_cny": -cost + v * discounted_energy_factor(econ) - p * econ.om_cny_per_kw_yr * annuity_factor(econ),
     }, index=index)

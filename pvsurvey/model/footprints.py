@@ -45,6 +45,10 @@ ATTRIBUTE_SOURCES = {
     "roof_shape_src": ("roof_shape", "roof:shape"),
     "roof_angle_deg": ("roof_angle_deg", "roof_angle", "roof:angle"),
     "building_type": ("building", "building_type", "建筑类型"),
+    # inputs of the hourly valuation (pvsurvey.model.tou)
+    "annual_consumption_kwh": ("annual_consumption_kwh", "年用电量"),
+    "grid_capacity_kw": ("grid_capacity_kw", "transformer_kva", "变压器容量"),
+    "connection_voltage_kv": ("connection_voltage_kv", "接入电压"),
     "roof_year_text": ("roof_year", "built_year", "year_built", "construction_year", "start_date", "屋面年份", "建成年份"),
 }
 # Attributes also kept as the source's text, for pvsurvey.model.roof_construction
@@ -277,7 +281,8 @@ def clean_footprints(raw: gpd.GeoDataFrame, source_file: str, id_column: str | N
     }, geometry=geoms[keep], crs=raw.crs)
     for col, names in ATTRIBUTE_SOURCES.items():
         src = _first(raw, names)
-        if col in ("height_m", "levels", "roof_angle_deg"):
+        if col in ("height_m", "levels", "roof_angle_deg", "annual_consumption_kwh", "grid_capacity_kw",
+                   "connection_voltage_kv"):
             values = _numeric(src, n)[keep]
             accepted[col] = np.where(values > 0, values, np.nan)  # MS footprints use -1 for unknown
             if col in KEEP_TEXT:

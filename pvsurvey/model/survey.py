@@ -213,6 +213,10 @@ def survey_buildings(buildings: gpd.GeoDataFrame, ghi_kwh_per_m2_yr: np.ndarray,
     b["shade_loss_frac"] = kept_loss
     b["specific_yield_kwh_per_kwp"] = sy
     b["annual_yield_kwh"] = energy
+    for col in ("annual_consumption_kwh", "grid_capacity_kw", "connection_voltage_kv"):  # valuation inputs
+        b[col] = b[col].to_numpy(dtype=float) if col in b else np.nan
+    b["building_type"] = b["building_type"].astype("string") if "building_type" in b else pd.array(
+        [None] * len(b), dtype="string")
     accepted = gpd.GeoDataFrame(b[BUILDING_COLUMNS], geometry=b.geometry.values, crs=buildings.crs)
     rejected_df = pd.concat(rejected, ignore_index=True) if rejected else None
     if stats is not None:

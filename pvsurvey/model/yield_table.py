@@ -26,6 +26,7 @@ import pandas as pd
 import pvlib
 
 from .climatology import monthly_climate
+from .tou import to_local_shape
 from .weather_year import clearsky_year, climate_year, hourly_index, scale_to_annual_ghi
 from ..config.schema import Climate, System
 
@@ -83,6 +84,30 @@ def specific_yield_kwh_per_kwp(weather: pd.DataFrame, latitude_deg: float, longi
         Specific yield [kWh/kWp/yr], scaled to a full year if the weather has
         fewer or more than 8760 hours.
     """
+    hours_per_step = 8760.0 / len(weather.index)
+    out = np.empty(len(np.atleast_1d(surface_tilt_deg)))
+    for sl, hourly in _hourly_ac_chunks(weather, latitude_deg, longitude_deg, surface_tilt_deg,
+                                        surface_azimuth_deg, mount, system, solar_position):
+        out[sl] = np.nansum(hourly, axis=1) * hours_per_step
+    return out
+
+
+def hourly_ac_kw_per_kwp(weather: pd.DataFrame, latitude_deg: float, longitude_deg: float,
+                         surface_tilt_deg, surface_azimuth_deg, mount, system: System,
+                         solar_position: pd.DataFrame | None = None, dni_extra=None) -> np.ndarray:
+    """Hourly AC power per kWp of DC [kW/kWp] of K orientations, shape (K, hours):
+    the series whose sum is :func:`specific_yield_kwh_per_kwp` (same parameters;
+    ``dni_extra`` [W/m²], one per hour, when the caller already has it)."""
+    out = np.empty((len(np.atleast_1d(surface_tilt_deg)), len(weather.index)))
+    for sl, hourly in _hourly_ac_chunks(weather, latitude_deg, longitude_deg, surface_tilt_deg,
+                                        surface_azimuth_deg, mount, system, solar_position, dni_extra):
+        out[sl] = hourly
+    return out
+
+
+def _hourly_ac_chunks(weather, latitude_deg, longitude_deg, surface_tilt_deg, surface_azimuth_deg, mount,
+                      system: System, solar_position=None, dni_extra=None):
+    """(slice, hourly AC [kW/kWp], shape (k, hours)) for chunks of the orientations."""
     tilt = np.atleast_1d(np.asarray(surface_tilt_deg, dtype=float))
     azimuth = np.atleast_1d(np.asarray(surface_azimuth_deg, dtype=float))
     mount = np.atleast_1d(np.asarray(mount))
@@ -91,15 +116,13 @@ def specific_yield_kwh_per_kwp(weather: pd.DataFrame, latitude_deg: float, longi
               else pvlib.solarposition.get_solarposition(times, latitude_deg, longitude_deg))
     zenith = solpos["apparent_zenith"].to_numpy()[:, None]
     sun_azimuth = solpos["azimuth"].to_numpy()[:, None]
-    dni_extra = pvlib.irradiance.get_extra_radiation(times).to_numpy()[:, None]
+    dni_extra = (pvlib.irradiance.get_extra_radiation(times).to_numpy() if dni_extra is None
+                 else np.asarray(dni_extra, dtype=float))[:, None]
     airmass = pvlib.atmosphere.get_relative_airmass(solpos["apparent_zenith"].to_numpy())[:, None]
     ghi, dni, dhi, temp_air, wind = (weather[c].to_numpy(dtype=float)[:, None]
                                      for c in ("ghi", "dni", "dhi", "temp_air", "wind_speed"))
     loss = system_loss_frac(system)
     inverter_pdc0 = 1.0 / (system.dc_ac_ratio * system.inverter_efficiency_nominal)
-    hours_per_step = 8760.0 / len(times)
-
-    out = np.empty(len(tilt))
     for start in range(0, len(tilt), _CHUNK):  # chunks of orientations bound the (hours × K) arrays
         sl = slice(start, start + _CHUNK)
         t, a, m = tilt[None, sl], azimuth[None, sl], mount[sl]
@@ -117,9 +140,7 @@ def specific_yield_kwh_per_kwp(weather: pd.DataFrame, latitude_deg: float, longi
         dc = np.asarray(dc) * (1.0 - loss)
         ac = pvlib.inverter.pvwatts(dc, inverter_pdc0, system.inverter_efficiency_nominal)
         # each orientation's hours summed as one contiguous row: the same bits whatever else is in the batch
-        hourly = np.ascontiguousarray(np.clip(np.asarray(ac, dtype=float), 0.0, None).T)
-        out[sl] = np.nansum(hourly, axis=1) * hours_per_step
-    return out
+        yield sl, np.ascontiguousarray(np.clip(np.asarray(ac, dtype=float), 0.0, None).T)
 
 
 def ghi_level(ghi_kwh_per_m2_yr):
@@ -169,6 +190,7 @@ class SpecificYieldTable:
         state = self.__dict__.copy()
         del state["_lock"]
         state.pop("_years", None)  # scaled hourly years: cheap to redo, big to ship
+        state.pop("_shapes", None)  # hourly PV shapes (70 kB each): redone where needed
         return state
 
     def __setstate__(self, state):
@@ -241,6 +263,18 @@ class SpecificYieldTable:
                                                   daily=self._daily_split), solpos)
             return years[key]
 
+    def hourly_shapes(self, keys) -> dict[str, np.ndarray]:
+        """Normalised hourly AC shapes of the shape keys (:func:`hourly_shapes`),
+        computed once per process and key."""
+        with self._lock:
+            cache = self.__dict__.setdefault("_shapes", {})
+            missing = [k for k in pd.unique(np.asarray(list(keys), dtype=object)) if k not in cache]
+        if missing:
+            computed = hourly_shapes(self, missing)
+            with self._lock:
+                cache.update(computed)
+        return {k: cache[k] for k in keys}
+
     def lookup(self, latitude_deg, longitude_deg, ghi_kwh_per_m2_yr, surface_tilt_deg,
                surface_azimuth_deg, mount):
         """Specific yield [kWh/kWp/yr] and weather-cell id of each roof.
@@ -270,3 +304,44 @@ class SpecificYieldTable:
             unique["sy"] = [self._cache[k] for k in unique.itertuples(index=False, name=None)]
         sy = keys.merge(unique, on=list(keys.columns), how="left")["sy"].to_numpy()
         return sy * ghi / level, self.cell_id(row, col)
+
+
+def hourly_shapes(table: SpecificYieldTable, keys) -> dict[str, np.ndarray]:
+    """Normalised hourly AC shape (8760 local hours, China Standard Time, sums to 1) of
+    each shape key (:func:`shape_keys`): one pvlib run per weather cell for all its
+    orientations, never per building.
+
+    A cell's shape is computed from its own hourly year at that year's annual GHI (the
+    clear-sky or weather-file year scaled by 1, split into beam and diffuse by Erbs as
+    :func:`pvsurvey.model.weather_year.scale_to_annual_ghi` does): scaling the year
+    changes the yield, not how it spreads over the hours, to the Erbs split's second
+    order. The Erbs split and the extraterrestrial irradiance take plain arrays (the
+    same formulas without pandas' per-call overhead, which was most of the cost).
+    """
+    parts = pd.Series(pd.unique(np.asarray(list(keys), dtype=object))).str.split("|", expand=True)
+    out: dict[str, np.ndarray] = {}
+    if len(parts) == 0:
+        return out
+    parts.columns = ["cell", "tilt", "az", "mount"]
+    by_times: dict[int, tuple] = {}  # every clear-sky cell shares one hourly index
+    for cell, group in parts.groupby("cell", sort=False):
+        if cell == "file":
+            row = col = 0
+        else:
+            row, col = (int(v) for v in cell.split("_"))
+        base, solpos, lat, lon = table._cell(row, col)
+        times = base.index
+        if id(times) not in by_times:
+            doy = times.dayofyear.to_numpy()
+            by_times[id(times)] = (doy, pvlib.irradiance.get_extra_radiation(doy), times)
+        doy, dni_extra, _ = by_times[id(times)]
+        year = base
+        if not {"dni", "dhi"} <= set(base.columns):
+            split = pvlib.irradiance.erbs(base["ghi"].to_numpy(dtype=float), solpos["zenith"].to_numpy(), doy)
+            year = base.assign(dni=np.asarray(split["dni"], dtype=float), dhi=np.asarray(split["dhi"], dtype=float))
+        ac = hourly_ac_kw_per_kwp(year, lat, lon, group["tilt"].astype(float), group["az"].astype(float),
+                                  group["mount"].to_numpy(), table.system, solar_position=solpos,
+                                  dni_extra=dni_extra)
+        for key, shape in zip(group.astype(str).agg("|".join, axis=1), to_local_shape(ac, times)):
+            out[key] = shape
+    return out

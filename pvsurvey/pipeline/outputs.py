@@ -217,7 +217,7 @@ def write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.d
     survey_bounds = (bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(), bounds[:, 3].max())
     resolved, per_building = registry_outcome(inputs.registry, results, cfg, as_of, survey_bounds)
     statuses = read_candidate_statuses(candidate_status_path(cfg.name, run_dir))
-    fctx = FinishContext(cfg.economics, statuses, tmp_dir, tmp_dir / PARTS, cache)
+    fctx = FinishContext(cfg.economics, statuses, tmp_dir, tmp_dir / PARTS, cache, inputs.yield_table.hourly_shapes)
 
     tasks = _finish_tasks(results, per_building, statuses, cache is not None)
     reused = in_cache(tasks, cache, "finish")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 from pathlib import Path
 
 import geopandas as gpd
@@ -40,7 +41,10 @@ from ..model.targets import with_pv_columns
 # What round 3 needs of a park roof to group it into projects.
 PARK_ROOF_COLUMNS = ["building_id", "park_id", "park_name", "district", "name", "owner", "footprint_area_m2",
                      *WATERFALL_COLUMNS, "usable_area_m2", "capacity_kwp", "annual_yield_kwh", "has_pv", "pv_status",
-                     "geometry"]
+                     # the hourly valuation's inputs (pvsurvey.model.tou)
+                     "weather_cell", "surface_tilt_deg", "surface_azimuth_deg", "mount",
+                     "levels", "building_type", "annual_consumption_kwh", "grid_capacity_kw",
+                     "connection_voltage_kv", "geometry"]
 
 
 @dataclass
@@ -52,6 +56,8 @@ class FinishContext:
     out_dir: Path  # the run directory being written
     work_dir: Path  # scratch space inside it
     cache_dir: Path | None = None
+    # hourly PV shapes of the time-of-use valuation (SpecificYieldTable.hourly_shapes)
+    shapes: Callable | None = None
 
 
 @dataclass
@@ -200,7 +206,7 @@ def park_projects(task: ParkTask, ctx: FinishContext) -> ParkResult:
     tables = [pq.read_table(p) for p in task.pieces]
     schema = tables[0].schema
     roofs = geoframe_from_arrow(pa.concat_tables(tables), schema)
-    projects = build_candidates(roofs, ctx.economics, ctx.statuses)
+    projects = build_candidates(roofs, ctx.economics, ctx.statuses, shapes=ctx.shapes)
     files = {}
     if len(projects):
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -263,7 +263,8 @@ def survey_partition(item: SurveyItem | Partition, ctx: SurveyContext) -> Partit
     candidates_path = None
     outside = accepted[accepted["park_id"].isna()]
     if len(outside):
-        projects = build_candidates(outside.assign(has_pv=False, pv_status="none"), ctx.config.economics)
+        projects = build_candidates(outside.assign(has_pv=False, pv_status="none"), ctx.config.economics,
+                                    shapes=ctx.yield_table.hourly_shapes)
         if len(projects):
             candidates_path = ctx.parts_dir / "candidates" / name
             write_geoparquet(projects, candidates_path)
