@@ -128,6 +128,8 @@ class RegistryColumns(_Strict):
     lat: Optional[str] = None
     name: Optional[str] = None
     geometry: Optional[str] = None  # CSV: a WKT column of the array's polygon
+    # annual generation metered by the grid company [kWh/yr] ('pvsurvey validate')
+    metered_kwh_per_yr: Optional[str] = None
 
 
 class RegistryUnits(_Strict):
@@ -607,6 +609,10 @@ class Uncertainty(_Strict):
     # -5 % to +3 % off real typical years at five sites with the same annual GHI
     # (issue 15, 2026); read as a 90 % range, 8 %/3.29 = 2.5 %, rounded up to 3 %.
     typical_year_frac: float = Field(0.03, ge=0, le=1)
+    # One year's weather against the long-term mean, used only by 'pvsurvey validate'
+    # (a metered year is one year, the prediction a long-term mean): 3.9 %, the
+    # year-to-year climate variability of Thevenard & Pelland, Solar Energy 91 (2013) 432-445.
+    interannual_frac: float = Field(0.039, ge=0, le=1)
 
     def irradiance_frac(self) -> float:
         """The systematic GHI error used [1 sigma, fraction]."""

@@ -350,17 +350,7 @@ def band_definition(parts: BandParts) -> dict:
     }
 
 
-def system_sd_log(parts: BandParts) -> float:
-    """Log-spread of one registered system's predicted yield [1 sigma].
-
-    Its capacity is known (the registry's), so only the specific yield's parts
-    apply: irradiance (systematic and cell), model chain and typical year.
-    """
-    cv2 = parts.irradiance_systematic ** 2 + parts.irradiance_cell ** 2 + parts.model_chain ** 2 + parts.typical_year ** 2
-    return math.sqrt(math.log1p(cv2))
-
-
 __all__ = ["Z90", "BANDED", "BandParts", "band_parts", "band_names", "lognormal_band", "sum_cv", "building_bands",
            "squares", "cell_squares", "add_bands", "ratio_sd", "prob_at_least", "forecast_range", "band_definition",
            "BUILDING_BAND_COLUMNS", "AGGREGATE_BAND_COLUMNS", "RATIO_BAND_COLUMNS", "SUMSQ_COLUMNS", "CELL_SUMMED",
-           "PV_AREA_SUMSQ", "system_sd_log"]
+           "PV_AREA_SUMSQ"]
