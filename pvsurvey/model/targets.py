@@ -163,7 +163,7 @@ def pace_and_forecast(history: pd.DataFrame, value: str, target: float, window: 
     if slope <= 0:
         return {"pace_per_day": float(slope), "forecast_date": None, "status": "no_progress"}
     days_needed = (target - intercept) / slope
-    date = pd.Timestamp(h["as_of"].iloc[0]) + pd.to_timedelta(days_needed, unit="D")
+    date = pd.Timestamp(h["as_of"].iloc[0]) + pd.to_timedelta(round(days_needed, 6), unit="D")  # float noise
     return {"pace_per_day": float(slope), "forecast_date": date.date().isoformat(), "status": "on_pace"}
 
 

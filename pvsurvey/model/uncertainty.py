@@ -320,7 +320,7 @@ def forecast_range(as_of_dates, values, target: float, sd_now: float = 0.0, z: f
     if n < 2:
         return None
     slope, intercept = np.polyfit(days, v, 1)
-    if not slope > 0:
+    if not slope > 1e-12 * max(float(np.abs(v).max()), 1e-12):  # flat within float noise: no pace
         return None
     mean_d = days.mean()
     hit = (target - intercept) / slope
@@ -330,9 +330,11 @@ def forecast_range(as_of_dates, values, target: float, sd_now: float = 0.0, z: f
     var = (sd_now ** 2 + s2 / n) / slope ** 2 + ((hit - mean_d) * se_slope / slope) ** 2
     half = z * math.sqrt(var)
     last = days.max()
-    early, late = max(hit - half, last), max(hit + half, last)
+    # never before the last run; at most a century ahead (a pace that slow has no date worth printing)
+    early, late = (min(max(d, last), last + 36_525.0) for d in (hit - half, hit + half))
     start = t.iloc[0]
-    return [(start + pd.to_timedelta(d, unit="D")).date().isoformat() for d in (early, late)]
+    # rounded to the microday, as pace_and_forecast does: 299.99999999 days is day 300
+    return [(start + pd.to_timedelta(round(d, 6), unit="D")).date().isoformat() for d in (early, late)]
 
 
 def band_definition(parts: BandParts) -> dict:
