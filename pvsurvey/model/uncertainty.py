@@ -337,6 +337,37 @@ def forecast_range(as_of_dates, values, target: float, sd_now: float = 0.0, z: f
     return [(start + pd.to_timedelta(round(d, 6), unit="D")).date().isoformat() for d in (early, late)]
 
 
+def project_bands(capacity_kwp, annual_yield_kwh, parts: BandParts, econ) -> dict[str, np.ndarray]:
+    """The P90 yield and the simple payback at the P90 specific yield of candidate projects.
+
+    Parameters
+    ----------
+    capacity_kwp, annual_yield_kwh : array_like
+        Each project's capacity [kWp] and first-year yield [kWh/yr].
+    parts : BandParts
+    econ : pvsurvey.config.schema.Economics
+
+    Returns
+    -------
+    dict
+        ``annual_yield_p90_kwh`` [kWh/yr]: the yield exceeded with 90 %
+        probability, every part applied in full (a project is a roof or a few
+        adjoining ones: the per-building part is kept whole, a cautious choice);
+        ``simple_payback_p90_yr`` [yr]: the payback if the specific yield is its
+        P90 (the capacity, hence the investment, is what gets built: only the
+        irradiance, model-chain and typical-year parts apply) — the long, cautious payback.
+    """
+    from .economics import simple_payback_yr
+
+    cap = np.asarray(capacity_kwp, dtype=float)
+    energy = np.asarray(annual_yield_kwh, dtype=float)
+    cv_all = math.sqrt(parts.yield_sys2 + parts.irradiance_cell ** 2 + parts.area_building ** 2)
+    cv_sy = math.sqrt(parts.irradiance_systematic ** 2 + parts.irradiance_cell ** 2 + parts.model_chain ** 2
+                      + parts.typical_year ** 2)
+    return {"annual_yield_p90_kwh": lognormal_band(energy, cv_all)[0],
+            "simple_payback_p90_yr": np.asarray(simple_payback_yr(cap, lognormal_band(energy, cv_sy)[0], econ))}
+
+
 def band_definition(parts: BandParts) -> dict:
     """What progress.json says about its bands."""
     return {
@@ -355,4 +386,4 @@ def band_definition(parts: BandParts) -> dict:
 __all__ = ["Z90", "BANDED", "BandParts", "band_parts", "band_names", "lognormal_band", "sum_cv", "building_bands",
            "squares", "cell_squares", "add_bands", "ratio_sd", "prob_at_least", "forecast_range", "band_definition",
            "BUILDING_BAND_COLUMNS", "AGGREGATE_BAND_COLUMNS", "RATIO_BAND_COLUMNS", "SUMSQ_COLUMNS", "CELL_SUMMED",
-           "PV_AREA_SUMSQ"]
+           "PV_AREA_SUMSQ", "project_bands"]

@@ -34,7 +34,7 @@ from ..model.targets import (ProgressSums, plan_document, plan_tables, progress_
                              progress_tables)
 from ..store.history import history_path, read_history
 from ..model.uncertainty import (AGGREGATE_BAND_COLUMNS, RATIO_BAND_COLUMNS, BandParts, band_definition,
-                                 band_parts)
+                                 band_parts, project_bands)
 from ..model.registry_matching import registry_outcome
 from ..store.cache import yields_entry
 from ..store.candidate_status import candidate_status_path, read_candidate_statuses
@@ -80,10 +80,22 @@ def aggregate(results, parks: gpd.GeoDataFrame | None) -> tuple[pd.DataFrame, pd
 CITY_LIST_MAX_ROWS = 20_000
 
 
-def write_candidate_lists(out_dir: Path, lang: str) -> None:
+def _with_project_bands(frame: pd.DataFrame, bands: BandParts | None, econ) -> pd.DataFrame:
+    """A list with each project's P90 yield and payback at the P90 yield beside the figures they bound."""
+    if bands is None or not len(frame):
+        return frame
+    extra = project_bands(frame["capacity_kwp"], frame["annual_yield_kwh"], bands, econ)
+    frame.insert(frame.columns.get_loc("annual_yield_kwh") + 1, "annual_yield_p90_kwh", extra["annual_yield_p90_kwh"])
+    frame.insert(frame.columns.get_loc("simple_payback_yr") + 1, "simple_payback_p90_yr", extra["simple_payback_p90_yr"])
+    return frame
+
+
+def write_candidate_lists(out_dir: Path, lang: str, bands: BandParts | None = None, econ=None) -> None:
     """The city's list ``candidates.csv`` (the cheapest ``CITY_LIST_MAX_ROWS``)
     and one complete list per park under ``candidates/``, with city-wide ranks,
-    from the parts of ``candidates.parquet/`` (only costs are read in full)."""
+    from the parts of ``candidates.parquet/`` (only costs are read in full).
+    With ``bands`` (and ``econ``), each list also gives the P90 yield and the
+    payback at the P90 yield (:func:`pvsurvey.model.uncertainty.project_bands`)."""
     parts = parquet_parts(out_dir / CANDIDATES)
     ranks = ranks_by_cost([t.column(0).to_numpy() for t in read_parts(parts, ["lcoe_cny_per_kwh"])])
     per_park = out_dir / PARK_CANDIDATE_LISTS
@@ -93,6 +105,7 @@ def write_candidate_lists(out_dir: Path, lang: str) -> None:
         if path.name.startswith("park-"):  # a park's whole list, cheapest first
             frame = pq.read_table(path, columns=STORED_CANDIDATE_COLUMNS).to_pandas()
             frame.insert(1, "rank", rank)
+            frame = _with_project_bands(frame, bands, econ)
             write_csv(frame, per_park / f"{path.stem}.csv", lang)
             top.append(frame[frame["rank"] <= CITY_LIST_MAX_ROWS])
             continue
@@ -100,7 +113,7 @@ def write_candidate_lists(out_dir: Path, lang: str) -> None:
         if len(chosen):  # parts are sorted by cost: the rows of the city's list are a part's first ones
             frame = _head(path, int(chosen[-1]) + 1).take(pa.array(chosen)).to_pandas()
             frame.insert(1, "rank", rank[chosen])
-            top.append(frame)
+            top.append(_with_project_bands(frame, bands, econ))
     city = pd.concat(top, ignore_index=True).sort_values("rank") if top else pd.DataFrame(columns=CANDIDATE_COLUMNS)
     write_csv(city, out_dir / CITY_CANDIDATE_LIST, lang)
 
@@ -241,7 +254,7 @@ def write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.d
     park_table, district_table, totals = aggregate(results, inputs.parks)
 
     log.info("%d candidate project(s); writing the lists and progress", candidate_counts["projects"])
-    write_candidate_lists(tmp_dir, cfg.output.lang)
+    write_candidate_lists(tmp_dir, cfg.output.lang, bands, cfg.economics)
     collector = ProgressSums([f.sums for f in finished])
     tables = progress_tables(collector, inputs.parks, cfg, as_of, bands)
     each_plan = [plan_tables(collector, inputs.parks, plan, cfg.progress.ratio_basis, as_of, bands=bands)
