@@ -220,7 +220,27 @@ def test_demo_run_bands_and_validation_round_trip(tmp_path):
     cal = validation["calibration"]
     assert cal["low"] < 0.93 < cal["high"] and cal["applied"] is False
     assert run.manifest["validation"]["calibration"] == cal
+    summary = run.table("validation_summary.csv")
+    city_row = summary[summary["level"] == "city"].iloc[0]
+    assert city_row["calibration_factor"] == pytest.approx(cal["factor"])
+    systems = run.table("validation.csv")
+    assert len(systems) == validation["compared_systems"] == city_row["systems"] > 600
+    assert systems["inside_band"].astype(str).str.lower().eq("true").mean() == pytest.approx(
+        validation["city"]["inside_band_frac"])
     result = CliRunner().invoke(commands(), ["validate", str(run_dir), "--lang", "en"])
     assert result.exit_code == 0, result.output
     assert "calibration factor: 0.93" in result.output
     assert (run_dir / "validation.svg").is_file() and (run_dir / "validation.png").is_file()
+
+
+@pytest.mark.parametrize("section, key", [({"area_building_frac": 2}, "uncertainty.area_building_frac"),
+                                          ({"irradiance_source": "model"}, "uncertainty.irradiance_source"),
+                                          ({"model_chain": 0.04}, "uncertainty.model_chain")])
+def test_a_bad_uncertainty_value_is_one_line_naming_the_key(tmp_path, section, key):
+    from pvsurvey.config.loading import config_from_dict
+    from pvsurvey.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"name": "x", "footprints": "f.parquet", "irradiance": {"ghi": "g.tif"},
+                          "uncertainty": section}, tmp_path)
+    assert key in str(err.value) and "\n" not in str(err.value)
