@@ -5,6 +5,7 @@
     python benchmarks/bench_survey.py --workers 1 --workers 2 --repeat 3 --ceiling   # scaling
     python benchmarks/bench_survey.py --workers 1 --workers 2 --repeat 3 --running   # scaling, workers up
     python benchmarks/bench_survey.py --files-sent --repeat 3   # workers sharing the run's files or not
+    python benchmarks/bench_survey.py --workers 2 --bands --repeat 3   # the P90/P10 bands on vs off
 
 Target (issue: survey core) on a 2-core machine: 1M footprints end to end in
 ≤ 20 s wall and ≤ 4 GB peak RSS (the whole process tree: client and workers).
@@ -95,6 +96,8 @@ def main():
     ap.add_argument("--files-sent", action="store_true",
                     help="on one running 2-worker cluster, compare workers that share the run directory with "
                          "workers that get each task's files through the client (parallel.shared_filesystem)")
+    ap.add_argument("--bands", action="store_true",
+                    help="also time each run with the P90/P10 bands off (uncertainty.enabled: false), interleaved")
     ap.add_argument("--ceiling", action="store_true",
                     help="also measure how much a pure CPU loop gains from a second process on this machine")
     args = ap.parse_args()
@@ -106,6 +109,8 @@ def main():
     }, REPO)
     modes = [("serial", None)] if args.serial else []
     modes += [("dask", w) for w in (args.workers or [None])] if not args.files_sent else []
+    if args.bands:  # the same runs without the bands (issue 15: they may cost at most 15 %)
+        modes += [("bands off", w) for m, w in modes if m == "dask"]
     scheduler = None
     running = {w: _start_cluster(w) for m, w in modes if args.running and m == "dask"}
     if args.files_sent:
@@ -121,13 +126,15 @@ def main():
                     t0 = time.perf_counter()
                     # reuse=False: every mode surveys every partition (no results from the previous mode)
                     run_cfg = cfg.model_copy(update={"parallel": cfg.parallel.model_copy(
-                        update={"shared_filesystem": mode != "files sent"})})
+                        update={"shared_filesystem": mode != "files sent"}),
+                        "uncertainty": cfg.uncertainty.model_copy(update={"enabled": mode != "bands off"})})
                     result = run_survey(run_cfg, Path(tmp) / "run", workers=workers, serial=mode == "serial",
                                         reuse=False, scheduler=scheduler if mode.startswith("files")
-                                        else running.get(workers) if mode == "dask" else None)
+                                        else running.get(workers) if mode in ("dask", "bands off") else None)
                     wall = time.perf_counter() - t0
                 n = result.manifest["counts"]["input_rows"]
-                label = mode if mode != "dask" else f"dask, {workers or 'all-core'} workers"
+                label = mode if mode not in ("dask", "bands off") else \
+                    f"{'dask' if mode == 'dask' else 'bands off'}, {workers or 'all-core'} workers"
                 walls.setdefault(label, []).append(wall)
                 print(f"{label:>22}: {n:,} footprints in {wall:6.1f} s wall = {n / wall:10,.0f} buildings/s; "
                       f"peak RSS {rss.peak / 2**30:5.2f} GiB (PSS {rss.peak_pss / 2**30:4.2f} GiB); "
@@ -139,6 +146,11 @@ def main():
         print("median wall: " + "; ".join(f"{label} {m:.1f} s" for label, m in medians.items()))
         if "dask, 1 workers" in medians and "dask, 2 workers" in medians:
             print(f"2 workers vs 1: {medians['dask, 1 workers'] / medians['dask, 2 workers']:.2f}x throughput")
+        for label in [k for k in medians if k.startswith("bands off")]:
+            on = medians.get(label.replace("bands off", "dask"))
+            if on:
+                print(f"bands on vs off ({label[len('bands off, '):]}): {on / medians[label]:.3f}x wall "
+                      f"(+{100 * (on / medians[label] - 1):.1f} %)")
         if "files sent" in medians:
             print(f"files sent with the tasks vs shared: {medians['files sent'] / medians['files shared']:.2f}x wall")
 

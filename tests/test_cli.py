@@ -19,7 +19,7 @@ def pvsurvey(*args, cwd=None):
 HELP = {
     (): dict(usage="[OPTIONS] COMMAND [ARGS]...", options=["--version", "--debug", "--quiet"],
              says=["industrial parks", "the targets of the plans in the survey's config"],
-             commands=["candidates", "export", "fetch", "map", "progress", "run", "runs"]),
+             commands=["candidates", "export", "fetch", "map", "progress", "run", "runs", "validate"]),
     ("run",): dict(usage="[OPTIONS] [CONFIG]",
                    options=["--out", "--scheduler", "--workers", "--serial", "--installations", "--as-of", "--wait",
                             "--full", "--publish-url"],
@@ -28,6 +28,9 @@ HELP = {
     ("progress",): dict(usage="[OPTIONS] RUN_DIR", options=["--lang", "--history", "--plan"],
                         says=["each plan of the run's config", "final assessment at the deadline", "progress.png",
                               "--lang [zh|en]", "[default: zh]", "--plan ID"]),
+    ("validate",): dict(usage="[OPTIONS] RUN_DIR", options=["--lang"],
+                        says=["metered_kwh_per_yr", "P90-P10 band", "calibration factor", "never applied",
+                              "validation.png/.svg", "--lang [zh|en]"]),
     ("export",): dict(usage="[OPTIONS] RUN_DIR",
                       options=["--park", "--district", "--layer", "--format", "--lang", "--out"],
                       says=["of the city, a district or a park", "--layer [candidates|buildings]",

@@ -52,7 +52,7 @@ def cli(debug: bool, quiet: bool):
 
 def commands() -> click.Group:
     """The ``pvsurvey`` command group with every command registered."""
-    from . import candidates, fetch, map, progress, run, runs  # noqa: F401,A004  (each module registers its commands)
+    from . import candidates, fetch, map, progress, run, runs, validate  # noqa: F401,A004  (each module registers its commands)
 
     return cli
 

@@ -82,6 +82,20 @@ def run_command(config, out_dir, scheduler, workers, serial, installations, as_o
         f"yield {t['annual_yield_kwh'] / 1e6:,.1f} GWh/yr ({m['timings_s']['survey']:.1f} s; "
         f"{m['partitions']['reused']} of {m['partitions']['reused'] + m['partitions']['surveyed']} "
         f"partitions unchanged and reused)")
+    if t.get("usable_area_p90_m2") is not None:  # the ranges (README: How sure are we)
+        ratio = (f", installation ratio {100 * t['install_ratio_p90_frac']:.1f}–{100 * t['install_ratio_p10_frac']:.1f} %"
+                 if t.get("install_ratio_p90_frac") is not None and t.get("install_ratio_area_frac") is not None else "")
+        click.echo(f"P90–P10 (exceeded with 90 % / 10 % probability): usable roof {t['usable_area_p90_m2'] / 1e6:,.2f}–"
+                   f"{t['usable_area_p10_m2'] / 1e6:,.2f} km², capacity {t['capacity_p90_kwp'] / 1e3:,.0f}–"
+                   f"{t['capacity_p10_kwp'] / 1e3:,.0f} MWp, yield {t['annual_yield_p90_kwh'] / 1e6:,.0f}–"
+                   f"{t['annual_yield_p10_kwh'] / 1e6:,.0f} GWh/yr{ratio}")
+    if m.get("validation"):
+        v, cal = m["validation"]["city"], m["validation"]["calibration"]
+        if v.get("systems"):
+            interval = f" (95 %: {cal['low']:.3f}–{cal['high']:.3f})" if cal.get("low") is not None else ""
+            click.echo(f"against metered generation: {v['systems']:,} systems, bias {100 * v['bias_frac']:+.1f} %, "
+                       f"{100 * v['inside_band_frac']:.0f} % inside their P90–P10 band; calibration factor "
+                       f"{cal['factor']:.3f}{interval}, not applied (validation_summary.csv)")
     if t.get("install_ratio_area_frac") is not None:
         click.echo(f"progress as of {m['as_of']}: installation ratio {100 * t['install_ratio_area_frac']:.1f} % "
                    f"of usable roof area, {t['new_kwp_since_baseline'] / 1e3:,.1f} MW new since the baseline "

@@ -134,6 +134,8 @@ class RegistryColumns(_Strict):
     lat: Optional[str] = None
     name: Optional[str] = None
     geometry: Optional[str] = None  # CSV: a WKT column of the array's polygon
+    # annual generation metered by the grid company [kWh/yr] ('pvsurvey validate')
+    metered_kwh_per_yr: Optional[str] = None
 
 
 class RegistryUnits(_Strict):
@@ -855,6 +857,77 @@ class Economics(_Strict):
         return value
 
 
+# --- how sure are we: the uncertainty model (pvsurvey.model.uncertainty) ------------------
+# Every figure is the median (P50) of a lognormal whose log-spread comes from the
+# sources below, each a relative standard deviation (1 sigma, as a fraction of the
+# value). "systematic" parts are one draw for the whole city: they do not average
+# out in a total. The others are drawn once per weather cell or per building.
+
+# Systematic error of the long-term annual GHI, per kind of irradiance source [1 sigma].
+IRRADIANCE_SOURCE_FRAC: dict[str, float] = {
+    # reanalysis / land-data assimilation (GLDAS, ERA5, MERRA-2): over Shanghai the
+    # GLDAS climatology (about 1,310 kWh/m2/yr) and an ERA5 typical year for Hongqiao
+    # (about 1,470) lie 12 % apart (pvsurvey issue 15, 2026); read as the difference
+    # of two independent errors, 12 %/sqrt(2) = 8.5 %. Yang et al., Remote Sens. 17(7)
+    # 1317 (2025) find hourly mean absolute deviations of 27-50 % for ERA5 and MERRA-2
+    # over China.
+    "reanalysis": 0.085,
+    # satellite-derived (Himawari, SARAH, Solargis, CERES): 5 % for the long-term mean
+    # horizontal insolation, Thevenard & Pelland, Solar Energy 91 (2013) 432-445
+    # (their case study's estimate; IEA-PVPS T13-12:2018, Reise et al., discusses the
+    # same source of uncertainty).
+    "satellite": 0.05,
+    # a ground station's measured long-term mean nearby. Assumption, no source
+    # checked: 3 %, a well-kept thermopile pyranometer's annual sum.
+    "ground": 0.03,
+}
+
+
+class Uncertainty(_Strict):
+    """The stated uncertainty model behind the P90 / P50 / P10 bands (README, *How sure are we*)."""
+
+    # false: no band columns, no band figures (the run's numbers are unchanged either way).
+    enabled: bool = True
+    # What kind of source the GHI raster is (the demo's GLDAS is a reanalysis product).
+    irradiance_source: Literal["reanalysis", "satellite", "ground"] = "reanalysis"
+    # Overrides IRRADIANCE_SOURCE_FRAC[irradiance_source] when given [1 sigma, fraction].
+    irradiance_systematic_frac: Optional[float] = Field(None, ge=0, le=1)
+    # Per weather cell, independent between cells: the local part of the raster's
+    # error once the city-wide bias is removed. Assumption, no source found for
+    # 0.25 deg cells over China; 3 % is half the satellite products' long-term spread
+    # (Thevenard & Pelland 2013: 5 %).
+    irradiance_cell_frac: float = Field(0.03, ge=0, le=1)
+    # Usable-area factors (obstructions, setback, layout), systematic part: the
+    # obstruction share spans 0.6-0.9 in published rooftop studies (IEA-PVPS T7-4
+    # 2002; Gagnon et al., NREL/TP-6A20-65298, 2016; the same span as roof.obstruction_frac);
+    # a uniform 0.6-0.9 around 0.8 has a standard deviation of 0.087, 10.8 % of 0.8.
+    area_systematic_frac: float = Field(0.108, ge=0, le=1)
+    # Usable-area factors, per building (independent between roofs): one roof's
+    # obstructed share is the weakest link of every footprint estimate; automatic
+    # detection of occupied roof area reaches an IoU of only about 0.35 (issue 15).
+    # Assumption, no published per-roof spread found: 25 %.
+    area_building_frac: float = Field(0.25, ge=0, le=1)
+    # Model chain (transposition, temperature, losses), systematic: annual yields
+    # spread -5 % to +8 % between reasonable model choices (issue 15); read as a 90 %
+    # range, 13 %/(2 x 1.645) = 4 %. Thevenard & Pelland (2013): 3 % for the
+    # plane-of-array model, 5 % for other sources.
+    model_chain_frac: float = Field(0.04, ge=0, le=1)
+    # The hourly typical year built without a weather file, systematic (applied only
+    # when irradiance.weather is not given): pvsurvey's own year gave specific yields
+    # -5 % to +3 % off real typical years at five sites with the same annual GHI
+    # (issue 15, 2026); read as a 90 % range, 8 %/3.29 = 2.5 %, rounded up to 3 %.
+    typical_year_frac: float = Field(0.03, ge=0, le=1)
+    # One year's weather against the long-term mean, used only by 'pvsurvey validate'
+    # (a metered year is one year, the prediction a long-term mean): 3.9 %, the
+    # year-to-year climate variability of Thevenard & Pelland, Solar Energy 91 (2013) 432-445.
+    interannual_frac: float = Field(0.039, ge=0, le=1)
+
+    def irradiance_frac(self) -> float:
+        """The systematic GHI error used [1 sigma, fraction]."""
+        return (self.irradiance_systematic_frac if self.irradiance_systematic_frac is not None
+                else IRRADIANCE_SOURCE_FRAC[self.irradiance_source])
+
+
 class Parallel(_Strict):
     # Footprints per partition: small enough for bounded memory, big enough to
     # amortise task overhead (about 40 MB of working memory per 50k buildings).
@@ -956,6 +1029,7 @@ class SurveyConfig(_Strict):
     maps: Maps = Maps()
     output: Output = Output()
     checks: Checks = Checks()
+    uncertainty: Uncertainty = Uncertainty()
     # The folder the config came from; relative paths were resolved against it.
     base_dir: Path = Path(".")
 

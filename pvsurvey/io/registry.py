@@ -53,7 +53,9 @@ def read_registry(source: VectorSource) -> pd.DataFrame:
         ``building_id`` (NA when absent), ``lon``, ``lat`` [° WGS84] (NaN when
         absent), ``array_geometry`` (shapely polygon in WGS84 or None),
         ``capacity_kwp`` [kWp], ``commissioned_on`` (date or NaT), ``status``,
-        ``name``, ``reject_reason`` (NA when the row is usable).
+        ``name``, ``reject_reason`` (NA when the row is usable), and
+        ``metered_kwh_per_yr`` [kWh/yr] where the file has it (NaN where blank,
+        zero or unreadable: that system is not compared, the row still counts).
 
     Raises
     ------
@@ -150,6 +152,9 @@ def _read_registry(path: Path, source: VectorSource) -> pd.DataFrame:
         out.loc[fill, "lon"] = shapely.get_x(geometry[fill])
         out.loc[fill, "lat"] = shapely.get_y(geometry[fill])
     out["array_geometry"] = arrays
+    if "metered_kwh_per_yr" in frame.columns:  # optional: what 'pvsurvey validate' compares against
+        metered = numbers(frame["metered_kwh_per_yr"]).astype(float)
+        out["metered_kwh_per_yr"] = metered.where(metered > 0)  # blank, zero or unreadable: not metered
     if refused is not None:  # a polygon GEOS could not build, and nothing else locates the row
         unlocated = out["building_id"].isna().to_numpy() & ~np.isfinite(out["lon"].to_numpy())
         flag(pd.Series(~pd.isna(refused) & unlocated, index=out.index), "invalid_geometry")

@@ -54,6 +54,9 @@ PROGRESS = _ENV.from_string("""
 <div>{{ t('install_ratio_area_frac') }}: <b>{{ progress.install_ratio_area_frac|pct }}</b>
   / {{ t('map_target') }} {{ progress.target_install_ratio|pct(0) }}</div>
 <div class="pvs-bar"><span style="width: {{ bar_pct(progress.install_ratio_area_frac, bar_scale) }}%"></span><i style="left: {{ bar_pct(progress.target_install_ratio, bar_scale) }}%"></i></div>
+{% if finite(progress.install_ratio_p90_frac) %}
+<div class="pvs-sub">{{ t('map_band') }}: {{ progress.install_ratio_p90_frac|pct }}–{{ progress.install_ratio_p10_frac|pct }}{% if finite(progress.install_ratio_met_prob) %} · {{ t('install_ratio_met_prob') }}: {{ progress.install_ratio_met_prob|pct(0) }}{% endif %}</div>
+{% endif %}
 {% if finite(progress.install_ratio_count_frac) %}
 <div class="pvs-sub">{{ t('install_ratio_count_frac') }}: {{ progress.install_ratio_count_frac|pct }}</div>
 {% endif %}
@@ -68,6 +71,12 @@ PROGRESS = _ENV.from_string("""
 <table>
 {% if finite(progress.installed_kwp) %}<tr><td>{{ t('installed_kwp') }}</td><td class="n">{{ progress.installed_kwp|div(1000)|num(1) }} MWp</td></tr>{% endif %}
 {% if finite(progress.remaining_potential_kwp) %}<tr><td>{{ t('remaining_potential_kwp') }}</td><td class="n">{{ progress.remaining_potential_kwp|div(1000)|num(1) }} MWp</td></tr>{% endif %}
+{% if finite(progress.usable_area_p90_m2) %}
+<tr><td colspan="2" class="pvs-sub">{{ t('map_band_title') }}</td></tr>
+<tr><td>{{ t('usable_area_m2') }}</td><td class="n">{{ progress.usable_area_p90_m2|div(1e6)|num(2) }}–{{ progress.usable_area_p10_m2|div(1e6)|num(2) }} km²</td></tr>
+<tr><td>{{ t('capacity_kwp') }}</td><td class="n">{{ progress.capacity_p90_kwp|div(1000)|num(1) }}–{{ progress.capacity_p10_kwp|div(1000)|num(1) }} MWp</td></tr>
+<tr><td>{{ t('annual_yield_kwh') }}</td><td class="n">{{ progress.annual_yield_p90_kwh|div(1e6)|num(1) }}–{{ progress.annual_yield_p10_kwh|div(1e6)|num(1) }} GWh/yr</td></tr>
+{% endif %}
 </table>
 {% else %}
 <div class="pvs-sub">{{ t('map_no_progress') }}</div>
@@ -265,7 +274,11 @@ def waterfall_html(sums: dict | None, lang: str, rule_set: str = "") -> str:
 
 PROGRESS_KEYS = ("install_ratio_area_frac", "install_ratio_count_frac", "target_install_ratio", "installed_kwp",
                  "new_kwp_since_baseline", "new_capacity_target_kwp", "new_capacity_target_share_frac",
-                 "remaining_potential_kwp")
+                 "remaining_potential_kwp",
+                 # the P90-P10 bands (pvsurvey.model.uncertainty), where the run has them
+                 "install_ratio_p90_frac", "install_ratio_p10_frac", "install_ratio_met_prob", "usable_area_p90_m2",
+                 "usable_area_p10_m2", "capacity_p90_kwp", "capacity_p10_kwp", "annual_yield_p90_kwh",
+                 "annual_yield_p10_kwh")
 # (a final assessment adds: ratio_met, ratio_margin_frac, new_capacity_met, new_capacity_margin_kwp, outcome)
 TOTAL_KEYS = ("building_count", "usable_area_m2", "capacity_kwp", "annual_yield_kwh")
 

@@ -38,6 +38,8 @@ _TEXT = [
     Column("map_park_maps", "", "Panel heading: links to the park maps", "园区地图", "Park maps"),
     Column("map_park_count", "", "Number of parks", "园区数", "Parks"),
     Column("map_target", "", "Target value", "目标", "target"),
+    Column("map_band", "", "The installation ratio's P90-P10 range (exceeded with 90 % / 10 % probability)", "P90–P10区间", "P90–P10 range"),
+    Column("map_band_title", "", "Heading of the P90-P10 ranges: P90 is exceeded with 90 % probability (cautious), P10 with 10 %", "可信区间（P90保守值–P10乐观值）", "Range (P90 cautious – P10 high)"),
     Column("map_target_met", "", "Legend: the target is met", "已达目标", "target met"),
     Column("map_no_data", "", "Legend: no installed-PV data", "无数据", "no data"),
     Column("map_no_progress", "", "No installed-PV registry in this run, so no installation ratio", "本次普查未提供已装光伏登记，无法计算安装比例", "No installed-PV registry in this run: installation ratios unknown"),

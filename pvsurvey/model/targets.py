@@ -29,6 +29,8 @@ import pyarrow as pa
 
 from ..config.schema import Plan, SurveyConfig
 from .registry_matching import plan_column
+from .uncertainty import (Z90, CELL_SUMMED, PV_AREA_SUMSQ, SUMSQ_COLUMNS, BandParts, add_bands, building_bands,
+                          cell_squares, forecast_range, squares)
 
 
 RATIO_DEFINITION = {
@@ -39,22 +41,24 @@ RATIO_DEFINITION = {
 
 # Per plan (suffix ``@<plan id>``): new capacity in the plan's period, and the
 # connected PV at its end (what the final assessment after the deadline counts).
-PLAN_SUMS = ["new_kwp_since_baseline", "installed_kwp", "usable_area_with_pv_m2", "buildings_with_pv"]
+PLAN_SUMS = ["new_kwp_since_baseline", "installed_kwp", "usable_area_with_pv_m2", "buildings_with_pv", PV_AREA_SUMSQ]
 
 PROGRESS_SUMS = ["building_count", "usable_building_count", "usable_area_m2", "usable_area_with_pv_m2",
                  "buildings_with_pv", "installed_kwp", "new_kwp_since_baseline", "pipeline_kwp",
                  "capacity_kwp", "annual_yield_kwh", "remaining_potential_kwp", "remaining_potential_kwh",
-                 "candidate_area_without_pv_m2"]
+                 "candidate_area_without_pv_m2", *SUMSQ_COLUMNS]
 
 
-def progress_sums(buildings: pd.DataFrame, by: str, min_candidate_kwp: float) -> pd.DataFrame:
+def progress_sums(buildings: pd.DataFrame, by: str, min_candidate_kwp: float, cells: dict | None = None
+                  ) -> pd.DataFrame:
     """Additive progress figures per ``by`` (park_id or district) of some buildings.
 
     ``buildings`` needs usable_area_m2, capacity_kwp, annual_yield_kwh,
     has_pv, installed_kwp, new_kwp and pipeline_kwp; per plan it may carry
     ``new_kwp@<id>`` and ``pv_kwp@<id>`` (:func:`pvsurvey.model.registry_matching.pv_by_building`),
     which give the :data:`PLAN_SUMS` of that plan, suffixed ``@<id>``. Sums of
-    partitions add up.
+    partitions add up. ``cells``, a dict, receives under ``by`` the yields summed
+    per (``by``, ``weather_cell``) (needs ``weather_cell``).
     """
     usable = buildings["usable_area_m2"].to_numpy() > 0
     has_pv = buildings["has_pv"].to_numpy(dtype=bool)
@@ -76,6 +80,9 @@ def progress_sums(buildings: pd.DataFrame, by: str, min_candidate_kwp: float) ->
         "remaining_potential_kwh": np.where(free, buildings["annual_yield_kwh"], 0.0),
         "candidate_area_without_pv_m2": np.where(free & (cap >= min_candidate_kwp), buildings["usable_area_m2"], 0.0),
     })
+    # the squares behind the bands (pvsurvey.model.uncertainty): sums of squares add up over partitions
+    for name, values in squares(frame).items():
+        frame[name] = values
     columns = list(PROGRESS_SUMS)
     for plan_id in plan_ids(buildings.columns):
         pv_kwp = buildings[plan_column("pv_kwp", plan_id)].to_numpy(dtype=float)
@@ -84,8 +91,48 @@ def progress_sums(buildings: pd.DataFrame, by: str, min_candidate_kwp: float) ->
         frame[f"installed_kwp@{plan_id}"] = pv_kwp
         frame[f"usable_area_with_pv_m2@{plan_id}"] = np.where(pv & usable, buildings["usable_area_m2"], 0.0)
         frame[f"buildings_with_pv@{plan_id}"] = (pv & usable).astype(int)
+        frame[f"{PV_AREA_SUMSQ}@{plan_id}"] = np.square(frame[f"usable_area_with_pv_m2@{plan_id}"].to_numpy())
         columns += [f"{c}@{plan_id}" for c in PLAN_SUMS]
-    return frame.groupby(by, sort=True)[columns].sum()
+    sums = frame.groupby(by, sort=True)[columns].sum()
+    if cells is not None:  # the yields per (group, weather cell): the per-cell part of the bands
+        if "weather_cell" not in cells:  # factorized once for every level
+            cells["weather_cell"] = pd.factorize(buildings["weather_cell"].astype("string").fillna(""))
+        groups = (np.zeros(len(frame), dtype=np.int64), np.array([by_value(frame, by)], dtype=object)) \
+            if by == "city" else frame[by]
+        cells[by] = cell_sums(groups, cells["weather_cell"], frame[CELL_SUMMED], by)
+    return sums
+
+
+def by_value(frame: pd.DataFrame, by: str) -> str:
+    """The one key of a level that has one (the city)."""
+    return str(frame[by].iloc[0]) if len(frame) else by
+
+
+def cell_sums(groups, weather_cells, values: pd.DataFrame, by: str) -> pd.DataFrame:
+    """``values`` summed per (group, weather cell), indexed by both.
+
+    ``groups`` and ``weather_cells`` are Series (or ``(codes, names)`` pairs from
+    :func:`pandas.factorize`, to factorize a column once for several levels).
+    Integer codes and ``np.bincount``: a pandas groupby on two text keys took
+    about 1 s per million roofs.
+    """
+    g_codes, g_names = groups if isinstance(groups, tuple) else pd.factorize(groups)
+    c_codes, c_names = weather_cells if isinstance(weather_cells, tuple) else pd.factorize(weather_cells)
+    n_cells = max(len(c_names), 1)
+    key = g_codes.astype(np.int64) * n_cells + c_codes
+    span = max(len(g_names), 1) * n_cells
+    if span <= 4 * len(key) + 1024:  # dense: one pass, no sort
+        present = np.flatnonzero(np.bincount(key, minlength=span))
+        lookup = np.zeros(span, dtype=np.int64)
+        lookup[present] = np.arange(len(present))
+        keys, inverse = present, lookup[key]
+    else:
+        keys, inverse = np.unique(key, return_inverse=True)
+    index = pd.MultiIndex.from_arrays([np.asarray(g_names, dtype=object)[keys // n_cells],
+                                       np.asarray(c_names, dtype=object)[keys % n_cells]], names=[by, "weather_cell"])
+    out = pd.DataFrame({c: np.bincount(inverse, weights=values[c].to_numpy(dtype=float), minlength=len(keys))
+                        for c in values.columns}, index=index)
+    return out.sort_index()
 
 
 def plan_ids(columns) -> list[str]:
@@ -150,35 +197,50 @@ def pace_and_forecast(history: pd.DataFrame, value: str, target: float, window: 
     if slope <= 0:
         return {"pace_per_day": float(slope), "forecast_date": None, "status": "no_progress"}
     days_needed = (target - intercept) / slope
-    date = pd.Timestamp(h["as_of"].iloc[0]) + pd.to_timedelta(days_needed, unit="D")
+    date = pd.Timestamp(h["as_of"].iloc[0]) + pd.to_timedelta(round(days_needed, 6), unit="D")  # float noise
     return {"pace_per_day": float(slope), "forecast_date": date.date().isoformat(), "status": "on_pace"}
 
 
 BY_LEVEL = ("park_id", "district", "city")
 
 
-def with_pv_columns(table: pa.Table, per_building: pd.DataFrame, min_candidate_kwp: float
-                    ) -> tuple[pa.Table, dict[str, pd.DataFrame]]:
+def with_pv_columns(table: pa.Table, per_building: pd.DataFrame, min_candidate_kwp: float,
+                    bands: BandParts | None = None) -> tuple[pa.Table, dict[str, pd.DataFrame]]:
     """One partition's buildings with the registry's PV columns (``has_pv``,
     ``installed_kwp``, ``pv_status``) and its progress sums per park, district
     and city (sums of partitions add up).
 
     ``per_building`` is the registry outcome indexed by building id (only the
-    matched buildings; any others are simply absent).
+    matched buildings; any others are simply absent). ``bands``: the uncertainty
+    parts; each roof then gains its P90 / P10 columns.
     """
-    cols = ["building_id", "park_id", "district", "usable_area_m2", "capacity_kwp", "annual_yield_kwh"]
-    frame = table.select(cols).to_pandas()
+    cols = ["building_id", "park_id", "district", "usable_area_m2", "capacity_kwp", "annual_yield_kwh",
+            "weather_cell"]
+    frame = table.select([c for c in cols if c in table.column_names]).to_pandas()
+    if "weather_cell" not in frame:
+        frame["weather_cell"] = ""
     pv = per_building.reindex(frame["building_id"].astype(str))
     frame["has_pv"] = pv["has_pv"].fillna(False).to_numpy(dtype=bool)
     per_plan = [plan_column(k, p) for p in plan_ids(per_building.columns) for k in ("new_kwp", "pv_kwp")]
     for col in ("installed_kwp", "new_kwp", "pipeline_kwp", *per_plan):
         frame[col] = pv[col].astype(float).fillna(0.0).to_numpy(dtype=float)
     frame["city"] = "city"
-    sums = {by: progress_sums(frame, by, min_candidate_kwp) for by in BY_LEVEL}
+    cells: dict = {}
+    sums = {by: progress_sums(frame, by, min_candidate_kwp, cells) for by in BY_LEVEL}
+    sums.update({cell_key(by): cells[by] for by in BY_LEVEL})
     status = pv["pv_status"].astype("string").fillna("none").to_numpy(dtype=object)
     table = table.append_column("has_pv", pa.array(frame["has_pv"].to_numpy()))
     table = table.append_column("installed_kwp", pa.array(frame["installed_kwp"].to_numpy()))
-    return table.append_column("pv_status", pa.array(status, type=pa.string())), sums
+    table = table.append_column("pv_status", pa.array(status, type=pa.string()))
+    if bands is not None:  # each roof's P90 / P10 (pvsurvey.model.uncertainty), after the PV columns
+        for name, values in building_bands(frame, bands).items():
+            table = table.append_column(name, pa.array(values))
+    return table, sums
+
+
+def cell_key(by: str) -> str:
+    """Key of the per-(group, weather cell) yields in a partition's progress sums."""
+    return f"{by}|weather_cell"
 
 
 class ProgressSums:
@@ -193,6 +255,12 @@ class ProgressSums:
             return pd.DataFrame(columns=PROGRESS_SUMS)
         return pd.concat(frames).groupby(level=0).sum()
 
+    def cell_sums(self, by: str) -> pd.DataFrame | None:
+        """The yields per (``by``, weather cell), added up (None from sums written without them)."""
+        key = cell_key(by)
+        frames = [p[key] for p in self.parts if p is not None and key in p and len(p[key])]
+        return pd.concat(frames).groupby(level=[0, 1]).sum() if frames else None
+
 
 def plan_status(plan: Plan, as_of: dt.date) -> str:
     """Where a plan stands on ``as_of``: 'not_started' (before its baseline date),
@@ -205,6 +273,10 @@ def plan_status(plan: Plan, as_of: dt.date) -> str:
 # Figures that describe the run date, not a plan's deadline: blank in a final assessment.
 _NOT_AT_DEADLINE = ["pipeline_kwp", "remaining_potential_kwp", "remaining_potential_kwh",
                     "candidate_area_without_pv_m2", "can_close_ratio_gap", "can_close_capacity_gap"]
+
+
+_BANDS_NOT_AT_DEADLINE = ["remaining_potential_p90_kwp", "remaining_potential_p10_kwp", "remaining_potential_p90_kwh",
+                          "remaining_potential_p10_kwh", "can_close_capacity_gap_p90"]
 
 
 def _plan_sums(sums: pd.DataFrame, plan_id: str | None, assessed: bool) -> pd.DataFrame:
@@ -229,7 +301,7 @@ def plan_scope_parks(plan: Plan, parks: pd.DataFrame | None) -> list[str]:
 
 
 def plan_tables(collector: ProgressSums, parks: pd.DataFrame | None, plan: Plan, basis: str, as_of: dt.date,
-                current: bool = False) -> dict:
+                current: bool = False, bands: BandParts | None = None) -> dict:
     """Total, district and park metrics of one plan (DataFrames) and how they are dated.
 
     Before the deadline the figures describe ``as_of``; after it (``status``
@@ -239,7 +311,9 @@ def plan_tables(collector: ProgressSums, parks: pd.DataFrame | None, plan: Plan,
     ``outcome`` 'met' or 'missed' per row. A plan with a scope covers its
     districts' and parks' roofs only; its total row is ``'scope'``, else ``'city'``.
     ``current``: the default plan's targets against the figures of ``as_of``,
-    whatever its status (progress.json's top-level keys).
+    whatever its status (progress.json's top-level keys). ``bands``: the
+    uncertainty parts; every row then carries its P90 / P10 columns
+    (:func:`pvsurvey.model.uncertainty.add_bands`).
     """
     status = plan_status(plan, as_of)
     assessed = status == "assessed" and not current
@@ -253,16 +327,27 @@ def plan_tables(collector: ProgressSums, parks: pd.DataFrame | None, plan: Plan,
         park_sums = park_sums.reindex(parks["park_id"].astype(str)).fillna(0)
     districts = collector.sums("district")
     districts = districts[districts.index != ""]
+    park_cells = collector.cell_sums("park_id")
     if plan.scope.is_city:
         total, total_level = collector.sums("city"), "city"
+        total_cells = collector.cell_sums("city")
     else:  # roofs with a district lie in a park: the scope's parks add up to its total
         park_sums = park_sums.loc[plan_scope_parks(plan, parks)]
         districts = districts.reindex([d for d in districts.index if d in plan.scope.districts])
         total = park_sums.sum().to_frame("scope").T if len(park_sums) else pd.DataFrame(columns=park_sums.columns)
         total_level = "scope"
+        total_cells = None
+        if park_cells is not None:
+            inside = park_cells[park_cells.index.get_level_values(0).isin(park_sums.index)]
+            total_cells = inside.groupby(level=1).sum().assign(scope="scope").set_index("scope", append=True) \
+                .reorder_levels([1, 0])
+    cells = {"total": total_cells, "district": collector.cell_sums("district"), "park": park_cells}
 
-    def metrics(sums, ratio, cap_kwp):
+    def metrics(sums, ratio, cap_kwp, level):
         m = progress_metrics(_plan_sums(sums, suffix, assessed), ratio, cap_kwp, basis)
+        if bands is not None:
+            m = add_bands(m, bands, cell_squares(cells[level], m.index), basis)
+        m = m.drop(columns=[c for c in SUMSQ_COLUMNS if c in m])
         target_cap = m["new_capacity_target_kwp"].where(m["new_capacity_target_kwp"] > 0)
         m["ratio_margin_frac"] = m["install_ratio_frac"] - m["target_install_ratio"]
         m["ratio_met"] = m["ratio_margin_frac"] >= -1e-12
@@ -271,18 +356,18 @@ def plan_tables(collector: ProgressSums, parks: pd.DataFrame | None, plan: Plan,
         has_cap = target_cap.notna().to_numpy()
         m["new_capacity_met"] = pd.Series(np.where(has_cap, cap_met, None), index=m.index, dtype=object)
         if assessed:
-            m[_NOT_AT_DEADLINE] = np.nan
+            m[[c for c in _NOT_AT_DEADLINE + _BANDS_NOT_AT_DEADLINE if c in m]] = np.nan
             m["outcome"] = np.where(m["ratio_met"].to_numpy() & (cap_met | ~has_cap), "met", "missed")
         return m
 
-    total = metrics(total, t.install_ratio, t.new_capacity_mw * 1000.0)
+    total = metrics(total, t.install_ratio, t.new_capacity_mw * 1000.0, "total")
     d_ratio = [t.district_install_ratio.get(d, t.install_ratio) for d in districts.index]
     d_cap = [t.district_new_capacity_mw.get(d, np.nan) * 1000.0 for d in districts.index]
-    districts = metrics(districts, d_ratio, d_cap)
+    districts = metrics(districts, d_ratio, d_cap, "district")
     districts.index.name = "district"
     p_ratio = [t.park_install_ratio.get(p, t.install_ratio) for p in park_sums.index]
     p_cap = [t.park_new_capacity_mw.get(p, np.nan) * 1000.0 for p in park_sums.index]
-    park_table = metrics(park_sums, p_ratio, p_cap)
+    park_table = metrics(park_sums, p_ratio, p_cap, "park")
     park_table.index.name = "park_id"
     if parks is not None:
         info = parks.set_index(parks["park_id"].astype(str))[["park_name", "district"]]
@@ -293,10 +378,10 @@ def plan_tables(collector: ProgressSums, parks: pd.DataFrame | None, plan: Plan,
 
 
 def progress_tables(collector: ProgressSums, parks: pd.DataFrame | None, cfg: SurveyConfig,
-                    as_of: dt.date | None = None) -> dict:
+                    as_of: dt.date | None = None, bands: BandParts | None = None) -> dict:
     """City, district and park metrics of the default plan's targets as of the run date (DataFrames)."""
     return plan_tables(collector, parks, cfg.default_plan, cfg.progress.ratio_basis,
-                       as_of or cfg.progress.as_of or dt.date.today(), current=True)
+                       as_of or cfg.progress.as_of or dt.date.today(), current=True, bands=bands)
 
 
 def _records(frame: pd.DataFrame, key: str) -> list[dict]:
@@ -331,6 +416,21 @@ def _forecast(history: pd.DataFrame | None, tables: dict, as_of: dt.date, window
     }
     forecast["new_capacity"]["unit"] = "kWp per day"
     forecast["install_ratio"]["unit"] = "ratio per day"
+    # the date as a range (pvsurvey.model.uncertainty.forecast_range): the ratio's band today
+    # (sd from its P90-P10 width) and the pace's own fit; new capacity is counted, only the fit
+    total = tables["city"]
+    ratio_sd = 0.0
+    if tables["basis"] == "area" and "install_ratio_p10_frac" in total and len(total):
+        ratio_sd = float((total["install_ratio_p10_frac"].iloc[0] - total["install_ratio_p90_frac"].iloc[0])
+                         / (2 * Z90))
+    if "install_ratio_p10_frac" in total:
+        for key, value, target, sd in (("new_capacity", "new_kwp_since_baseline", t.new_capacity_mw * 1000.0, 0.0),
+                                       ("install_ratio", f"install_ratio_{tables['basis']}_frac", t.install_ratio,
+                                        ratio_sd)):
+            f = forecast[key]
+            if f["status"] == "on_pace":
+                w = h.dropna(subset=[value]).sort_values("as_of").drop_duplicates("as_of", keep="last").tail(window)
+                f["forecast_range"] = forecast_range(w["as_of"], w[value], target, sd)
     for target in ("new_capacity", "install_ratio"):
         f = forecast[target]
         f["meets_deadline"] = (f["status"] == "met" or (f["forecast_date"] is not None

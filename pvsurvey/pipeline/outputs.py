@@ -33,6 +33,8 @@ from ..execution.executor import Executor
 from ..model.targets import (ProgressSums, plan_document, plan_tables, progress_csv, progress_document,
                              progress_tables)
 from ..store.history import history_path, read_history
+from ..model.uncertainty import (AGGREGATE_BAND_COLUMNS, RATIO_BAND_COLUMNS, BandParts, band_definition,
+                                 band_parts, project_bands)
 from ..model.registry_matching import registry_outcome
 from ..store.cache import yields_entry
 from ..store.candidate_status import candidate_status_path, read_candidate_statuses
@@ -78,10 +80,22 @@ def aggregate(results, parks: gpd.GeoDataFrame | None) -> tuple[pd.DataFrame, pd
 CITY_LIST_MAX_ROWS = 20_000
 
 
-def write_candidate_lists(out_dir: Path, lang: str) -> None:
+def _with_project_bands(frame: pd.DataFrame, bands: BandParts | None, econ) -> pd.DataFrame:
+    """A list with each project's P90 yield and payback at the P90 yield beside the figures they bound."""
+    if bands is None or not len(frame):
+        return frame
+    extra = project_bands(frame["capacity_kwp"], frame["annual_yield_kwh"], bands, econ)
+    frame.insert(frame.columns.get_loc("annual_yield_kwh") + 1, "annual_yield_p90_kwh", extra["annual_yield_p90_kwh"])
+    frame.insert(frame.columns.get_loc("simple_payback_yr") + 1, "simple_payback_p90_yr", extra["simple_payback_p90_yr"])
+    return frame
+
+
+def write_candidate_lists(out_dir: Path, lang: str, bands: BandParts | None = None, econ=None) -> None:
     """The city's list ``candidates.csv`` (the cheapest ``CITY_LIST_MAX_ROWS``)
     and one complete list per park under ``candidates/``, with city-wide ranks,
-    from the parts of ``candidates.parquet/`` (only costs are read in full)."""
+    from the parts of ``candidates.parquet/`` (only costs are read in full).
+    With ``bands`` (and ``econ``), each list also gives the P90 yield and the
+    payback at the P90 yield (:func:`pvsurvey.model.uncertainty.project_bands`)."""
     parts = parquet_parts(out_dir / CANDIDATES)
     ranks = ranks_by_cost([t.column(0).to_numpy() for t in read_parts(parts, ["lcoe_cny_per_kwh"])])
     per_park = out_dir / PARK_CANDIDATE_LISTS
@@ -91,6 +105,7 @@ def write_candidate_lists(out_dir: Path, lang: str) -> None:
         if path.name.startswith("park-"):  # a park's whole list, cheapest first
             frame = pq.read_table(path, columns=STORED_CANDIDATE_COLUMNS).to_pandas()
             frame.insert(1, "rank", rank)
+            frame = _with_project_bands(frame, bands, econ)
             write_csv(frame, per_park / f"{path.stem}.csv", lang)
             top.append(frame[frame["rank"] <= CITY_LIST_MAX_ROWS])
             continue
@@ -98,7 +113,7 @@ def write_candidate_lists(out_dir: Path, lang: str) -> None:
         if len(chosen):  # parts are sorted by cost: the rows of the city's list are a part's first ones
             frame = _head(path, int(chosen[-1]) + 1).take(pa.array(chosen)).to_pandas()
             frame.insert(1, "rank", rank[chosen])
-            top.append(frame)
+            top.append(_with_project_bands(frame, bands, econ))
     city = pd.concat(top, ignore_index=True).sort_values("rank") if top else pd.DataFrame(columns=CANDIDATE_COLUMNS)
     write_csv(city, out_dir / CITY_CANDIDATE_LIST, lang)
 
@@ -170,10 +185,12 @@ def waterfall_document(park_table: pd.DataFrame, district_table: pd.DataFrame, t
             "districts": rows(district_table, "district"), "parks": rows(park_table, "park_id")}
 
 
-def _finish_tasks(results, per_building: pd.DataFrame, statuses: pd.DataFrame | None, keyed: bool) -> list[FinishTask]:
+def _finish_tasks(results, per_building: pd.DataFrame, statuses: pd.DataFrame | None, keyed: bool,
+                  bands: BandParts | None = None) -> list[FinishTask]:
     """Round 2's tasks: each partition with the registry outcome of its own roofs,
-    keyed by its survey key, that outcome and the status store."""
-    statuses_digest = frame_digest(statuses)
+    keyed by its survey key, that outcome, the status store and the uncertainty
+    parts (each roof's band columns are written in this round)."""
+    statuses_digest = combine(frame_digest(statuses), repr(bands.as_dict() if bands is not None else None))
     # each building's outcome goes to the partition whose matches name it (ids are unique across partitions)
     named = [(k, r.matches["building_id"].astype(str).to_numpy(dtype=object)) for k, r in enumerate(results)
              if r.matches is not None and len(r.matches)]
@@ -217,9 +234,11 @@ def write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.d
     survey_bounds = (bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(), bounds[:, 3].max())
     resolved, per_building = registry_outcome(inputs.registry, results, cfg, as_of, survey_bounds)
     statuses = read_candidate_statuses(candidate_status_path(cfg.name, run_dir))
-    fctx = FinishContext(cfg.economics, statuses, tmp_dir, tmp_dir / PARTS, cache, inputs.yield_table.hourly_shapes)
+    bands = band_parts(cfg.uncertainty, cfg.irradiance.weather is not None)
+    fctx = FinishContext(cfg.economics, statuses, tmp_dir, tmp_dir / PARTS, cache,
+                         shapes=inputs.yield_table.hourly_shapes, bands=bands)
 
-    tasks = _finish_tasks(results, per_building, statuses, cache is not None)
+    tasks = _finish_tasks(results, per_building, statuses, cache is not None, bands)
     reused = in_cache(tasks, cache, "finish")
     todo = rows_to_compute(tasks, reused)
     log.info("finishing %d partition(s) (%s rows to compute): PV columns, progress sums, candidate projects",
@@ -234,14 +253,17 @@ def write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.d
         _empty_candidates(tmp_dir)
     merge_parquet([r.rejected_path for r in results], tmp_dir / REJECTED, geo=False)
     park_table, district_table, totals = aggregate(results, inputs.parks)
-    write_csv(park_table, tmp_dir / PARKS)
-    write_csv(district_table, tmp_dir / DISTRICTS)
 
     log.info("%d candidate project(s); writing the lists and progress", candidate_counts["projects"])
-    write_candidate_lists(tmp_dir, cfg.output.lang)
+    write_candidate_lists(tmp_dir, cfg.output.lang, bands, cfg.economics)
     collector = ProgressSums([f.sums for f in finished])
-    tables = progress_tables(collector, inputs.parks, cfg, as_of)
-    each_plan = [plan_tables(collector, inputs.parks, plan, cfg.progress.ratio_basis, as_of) for plan in cfg.plans]
+    tables = progress_tables(collector, inputs.parks, cfg, as_of, bands)
+    each_plan = [plan_tables(collector, inputs.parks, plan, cfg.progress.ratio_basis, as_of, bands=bands)
+                 for plan in cfg.plans]
+    park_table, district_table = (_with_bands(park_table, tables["park"], "park_id"),
+                                  _with_bands(district_table, tables["district"], "district"))
+    write_csv(park_table, tmp_dir / PARKS)
+    write_csv(district_table, tmp_dir / DISTRICTS)
     table = progress_csv(each_plan)
     # the history follows each plan from its baseline on (before it, a plan has no new capacity to track)
     history_rows = table[table["plan_status"] != "not_started"]
@@ -252,6 +274,8 @@ def write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.d
     doc = progress_document(tables, cfg, as_of, resolved, history,
                             [plan_document(t, as_of, history, window) for t in each_plan])
     doc["waterfall"] = waterfall_document(park_table, district_table, totals, cfg)
+    if bands is not None:
+        doc["bands"] = band_definition(bands)
     write_json(doc, tmp_dir / PROGRESS)
     write_csv(table, tmp_dir / PROGRESS_TABLE)
     outputs = list(OUTPUTS)
@@ -264,6 +288,7 @@ def write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.d
     totals.update({"install_ratio_area_frac": city.get("install_ratio_area_frac"),
                    "installed_kwp": city.get("installed_kwp"),
                    "new_kwp_since_baseline": city.get("new_kwp_since_baseline"),
+                   **{k: city.get(k) for k in AGGREGATE_BAND_COLUMNS + RATIO_BAND_COLUMNS[:2] if k in city},
                    "plans": [plan_headline(p) for p in doc["plans"]]})
     entries = [entry_name(r.cache_key) for r in results if r.cache_key] + \
         [entry_name(f.key, "finish") for f in finished if f.key] + \
@@ -277,6 +302,18 @@ def write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.d
         "finishing": {"finished_from_cache": sum(f.cached for f in finished),
                       "parks_from_cache": sum(p.cached for p in finished_parks), "cache_entries": entries},
     }, history_rows
+
+
+def _with_bands(table: pd.DataFrame, progress: pd.DataFrame, key: str) -> pd.DataFrame:
+    """parks.csv / districts.csv with the P90 / P10 of their area, capacity and yield
+    (from the progress tables, which carry the squares the bands need)."""
+    cols = [c for c in AGGREGATE_BAND_COLUMNS if c in progress and not c.startswith("remaining_")]
+    if not cols or not len(table):
+        return table
+    bands = progress[cols].copy()
+    bands.index = bands.index.astype(str)
+    return table.merge(bands, left_on=table[key].astype(str), right_index=True, how="left").drop(
+        columns="key_0", errors="ignore")
 
 
 def plan_headline(plan: dict) -> dict:

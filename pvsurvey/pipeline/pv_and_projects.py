@@ -58,6 +58,7 @@ class FinishContext:
     cache_dir: Path | None = None
     # hourly PV shapes of the time-of-use valuation (SpecificYieldTable.hourly_shapes)
     shapes: Callable | None = None
+    bands: object = None  # pvsurvey.model.uncertainty.BandParts: each roof's P90 / P10 columns
 
 
 @dataclass
@@ -171,7 +172,7 @@ def finish_partition(task: FinishTask, ctx: FinishContext) -> FinishResult:
     pieces: dict[str, tuple[Path, int]] = {}
     if task.buildings_path is not None:
         table, sums = with_pv_columns(pq.read_table(task.buildings_path), task.per_building,
-                                      ctx.economics.min_candidate_kwp)
+                                      ctx.economics.min_candidate_kwp, ctx.bands)
         final.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, final, compression=PARQUET_COMPRESSION)
         files[BUILDINGS] = final

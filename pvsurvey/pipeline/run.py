@@ -41,7 +41,7 @@ from ..store.history import append_history, history_path
 from ..store.cache import cache_dir, prune_cache, yields_entry
 from .inputs import CheckedInputs, cache_salt, check_inputs, input_fingerprints, prewarm_flat_roofs, shade_halo
 from .outputs import write_outputs
-from ..store.run_directory import COMPLETE_MARKER, MANIFEST, MAPS, PARTS, RUN_LOG
+from ..store.run_directory import COMPLETE_MARKER, MANIFEST, MAPS, PARTS, RUN_LOG, VALIDATION
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +249,16 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
             manifest_counts["outputs"][MAPS + "/"] = str(run_dir / MAPS)
         except PVSurveyError as exc:  # maps are a view of the run: without them the run still stands
             log.warning("no maps for this run: %s", exc)
+    validation = None
+    if inputs.registry is not None and "metered_kwh_per_yr" in inputs.registry \
+            and inputs.registry["metered_kwh_per_yr"].notna().any():
+        with timer.step("validation"):  # predicted against metered: reported, never applied
+            from ..tools.validation_report import validate_run  # the chart: 'pvsurvey validate'
+
+            doc = validate_run(tmp_dir, finished=False, config=cfg.model_dump(mode="json"))
+            validation = {"city": doc["city"], "calibration": doc["calibration"]}
+            for name in doc["files"][:2] + [VALIDATION]:
+                manifest_counts["outputs"][name] = str(run_dir / name)
     manifest = {
         "name": cfg.name,
         "status": "complete",
@@ -270,6 +280,7 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
                       "shade_halo": {str(k): v for k, v in (ctx.halo or {}).items()}},
         **manifest_counts,
         "parks": inputs.parks_summary,
+        **({"validation": validation} if validation is not None else {}),
         "timings_s": timer.seconds,
     }
     write_json(manifest, tmp_dir / MANIFEST)

@@ -16,7 +16,8 @@ from ..naming import name_file_stem
 
 HISTORY_COLUMNS = ["as_of", "run_finished_at", "plan", "plan_status", "figures_as_of", "level", "key", "name", "usable_area_m2", "usable_area_with_pv_m2",
                    "install_ratio_area_frac", "install_ratio_count_frac", "installed_kwp",
-                   "new_kwp_since_baseline", "pipeline_kwp", "target_install_ratio", "new_capacity_target_kwp", "outcome"]
+                   "new_kwp_since_baseline", "pipeline_kwp", "target_install_ratio", "new_capacity_target_kwp", "outcome",
+                   "install_ratio_p90_frac", "install_ratio_p10_frac"]
 
 
 def history_path(name: str, history_file: str | Path | None, run_dir: Path) -> Path:

@@ -15,6 +15,7 @@ A run directory (``runs/<name>``, a link to the latest dated run in
 ``maps/``                      the officials' maps (``index.html``, ``park-<id>.html``)
 ``exports/``                   what ``pvsurvey export`` and ``candidates plan`` write
 ``progress.png``, ``.svg``     the trajectory chart ``pvsurvey progress`` draws
+``validation*.csv``, ``.json``, ``validation.png``, ``.svg``  predicted against metered generation (``pvsurvey validate``)
 ``manifest.json``              config, input fingerprints, counts, totals, timings
 ``run.log``                    the run's log lines
 ``_COMPLETE``                  written last: a directory without it is not a finished run
@@ -52,6 +53,10 @@ MAPS = "maps"
 MAP_INDEX = "index.html"
 EXPORTS = "exports"
 PROGRESS_CHART = "progress"  # .png and .svg
+VALIDATION_SYSTEMS = "validation.csv"  # 'pvsurvey validate': predicted against metered, per system
+VALIDATION_SUMMARY = "validation_summary.csv"  # ... per city, district and park
+VALIDATION = "validation.json"  # ... the city's figures and the calibration factor (never applied)
+VALIDATION_CHART = "validation"  # .png and .svg
 MANIFEST = "manifest.json"
 RUN_LOG = "run.log"
 COMPLETE_MARKER = "_COMPLETE"

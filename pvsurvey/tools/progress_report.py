@@ -49,7 +49,14 @@ TEXT = {
            "construction_loss_m2": "− roofs needing a new roof first", "small_roof_loss_m2": "− roofs too small",
            "layout_loss_m2": "− module layout (row spacing, gaps)", "module_area_m2": "= module area",
            "usable_area_m2": "usable roof area", "capacity_kwp": "capacity", "needs_new_roof_count":
-           "roofs that will not outlast the PV"},
+           "roofs that will not outlast the PV",
+           "ratio_band": "Ratio P90–P10", "range": "80 % range {a} to {b}",
+           "bands": "How sure (P90 = exceeded with 90 % probability, the cautious value; P10 = with only 10 %):",
+           "band_area": "usable roof", "band_capacity": "capacity", "band_yield": "annual yield",
+           "band_ratio": "installation ratio", "band_prob": "probability the ratio target is already met",
+           "band_note": "the systematic area factor cancels in the ratio; new capacity is counted from the "
+                        "registry (no band)",
+           "band_shade": "P90–P10 band"},
     "zh": {"title": "屋顶光伏目标进展", "as_of": "截至", "city": "全市",
            "level": "", "name": "名称", "ratio_area": "安装比例(面积)", "ratio_count": "安装比例(栋数)",
            "target": "目标", "gap": "差距", "installed": "已装机MW", "new": "新增MW", "share": "占{target}",
@@ -75,7 +82,13 @@ TEXT = {
            "construction_loss_m2": "－需先翻新的屋面", "small_roof_loss_m2": "－面积过小的屋顶",
            "layout_loss_m2": "－组件排布（行间距、间隙）", "module_area_m2": "＝组件面积",
            "usable_area_m2": "可利用屋顶面积", "capacity_kwp": "可装机容量", "needs_new_roof_count":
-           "屋面寿命短于光伏的建筑"},
+           "屋面寿命短于光伏的建筑",
+           "ratio_band": "比例P90–P10", "range": "80%区间 {a} 至 {b}",
+           "bands": "可信程度（P90：有90%把握不低于此值，保守值；P10：仅10%可能高于此值）：",
+           "band_area": "可利用屋顶", "band_capacity": "可装机容量", "band_yield": "年发电量",
+           "band_ratio": "安装比例", "band_prob": "比例目标已达成的概率",
+           "band_note": "安装比例中系统性的面积误差相互抵消；新增装机按台账统计（无区间）",
+           "band_shade": "P90–P10区间"},
 }
 
 
@@ -187,8 +200,10 @@ def plan_table(doc: dict, plan: dict, lang: str = "en") -> str:
     t = TEXT[lang]
     target_kwp = plan["targets"]["new_capacity_kwp"]
     assessed = plan.get("status") == "assessed"
-    headers = [t["name"], t["ratio_area"], t["ratio_count"], t["target"], t["gap"], t["installed"], t["new"],
-               t["share"].format(target=capacity_label(target_kwp)), t["remaining"], t["closable"]]
+    banded = "install_ratio_p90_frac" in (plan.get("total") or {})
+    headers = [t["name"], t["ratio_area"], *([t["ratio_band"]] if banded else []), t["ratio_count"], t["target"],
+               t["gap"], t["installed"], t["new"], t["share"].format(target=capacity_label(target_kwp)),
+               t["remaining"], t["closable"]]
     if assessed:
         headers.append(t["outcome"])
     lines, body = [], []
@@ -198,7 +213,8 @@ def plan_table(doc: dict, plan: dict, lang: str = "en") -> str:
             r.get("district") if level == "district" else f"{r.get('park_id')} {r.get('park_name') or ''}".strip())
         share = (r.get("new_kwp_since_baseline") or 0) / target_kwp if target_kwp else None
         closable = r.get("can_close_ratio_gap")
-        cells = [name, _pct(r.get("install_ratio_area_frac")), _pct(r.get("install_ratio_count_frac")),
+        band = [f"{_pct(r.get('install_ratio_p90_frac'))}–{_pct(r.get('install_ratio_p10_frac'))}"] if banded else []
+        cells = [name, _pct(r.get("install_ratio_area_frac")), *band, _pct(r.get("install_ratio_count_frac")),
                  _pct(r.get("target_install_ratio")), _pct(r.get("ratio_gap_frac")),
                  _mw(r.get("installed_kwp")), _mw(r.get("new_kwp_since_baseline")), _pct(share),
                  _mw(r.get("remaining_potential_kwp")), "" if closable is None else t["yes" if closable else "no"]]
@@ -222,6 +238,7 @@ def plan_table(doc: dict, plan: dict, lang: str = "en") -> str:
         previous = level
         lines.append(fmt(cells))
     lines.append(f"{t['definition']}: {doc['definition']['install_ratio']}")
+    lines += band_lines(plan.get("total") or {}, lang)
     if assessed:
         lines += assessment_lines(plan, lang)
     elif plan.get("status") == "not_started":
@@ -233,10 +250,34 @@ def plan_table(doc: dict, plan: dict, lang: str = "en") -> str:
             f = forecast[key]
             status = t[f["status"]].format(date=f["forecast_date"]) if f["status"] in t else f["status"]
             if f["status"] == "on_pace":
+                if f.get("forecast_range") and f["forecast_range"][0] != f["forecast_range"][1]:
+                    a, b = f["forecast_range"]  # equal: counted figures on two runs, no spread to show
+                    status += f" ({t['range'].format(a=a, b=b)})"
                 status += ", " + t["deadline_ok" if f["meets_deadline"] else "deadline_late"].format(
                     d=plan["deadline"])
             lines.append(f"  {t[key]}: {status}")
     return "\n".join(lines)
+
+
+def band_lines(total: dict, lang: str = "en") -> list[str]:
+    """The P90–P10 bands of a plan's total row (city or scope) in a few words; none without bands."""
+    if "usable_area_p90_m2" not in total:
+        return []
+    t = TEXT[lang]
+
+    def pair(col, scale, digits):
+        lo, hi = (total.get(col.format(p)) for p in ("p90", "p10"))
+        return "–" if lo is None or hi is None else f"{lo / scale:,.{digits}f}–{hi / scale:,.{digits}f}"
+
+    parts = [f"{t['band_area']} {pair('usable_area_{}_m2', 1e6, 2)} km²",
+             f"{t['band_capacity']} {pair('capacity_{}_kwp', 1e3, 0)} MWp",
+             f"{t['band_yield']} {pair('annual_yield_{}_kwh', 1e6, 0)} GWh/yr",
+             f"{t['band_ratio']} {_pct(total.get('install_ratio_p90_frac'))}–{_pct(total.get('install_ratio_p10_frac'))}"]
+    lines = [t["bands"], "  " + "; ".join(parts)]
+    if total.get("install_ratio_met_prob") is not None:
+        lines.append(f"  {t['band_prob']}: {100 * total['install_ratio_met_prob']:.0f} %")
+    lines.append(f"  ({t['band_note']})")
+    return lines
 
 
 def waterfall_lines(doc: dict, lang: str = "en") -> list[str]:
@@ -303,6 +344,16 @@ def trajectory_figure(history: pd.DataFrame, doc: dict, lang: str = "en", plans:
         ax1.set_title(t["chart_new"], fontsize=10)
         ax2.plot([base, deadline], [targets["install_ratio"]] * 2, "--", color="grey", label=t["target_line"])
         ax2.plot(city["as_of"], city[ratio_col], "o-", color="tab:green", label=t["history"])
+        if {"install_ratio_p90_frac", "install_ratio_p10_frac"} <= set(city.columns) and \
+                city["install_ratio_p90_frac"].notna().any():  # the ratio's P90-P10 band over the runs
+            band = city.dropna(subset=["install_ratio_p90_frac", "install_ratio_p10_frac"])
+            ax2.fill_between(band["as_of"], band["install_ratio_p90_frac"], band["install_ratio_p10_frac"],
+                             color="tab:green", alpha=0.2, lw=0, label=t["band_shade"])
+            if len(band) == 1:  # one run: a bar, since a band of one point has no width
+                ax2.errorbar(band["as_of"], band[ratio_col],
+                             yerr=[band[ratio_col] - band["install_ratio_p90_frac"],
+                                   band["install_ratio_p10_frac"] - band[ratio_col]],
+                             fmt="none", ecolor="tab:green", alpha=0.5, capsize=4)
         ax2.set_ylim(0, max(targets["install_ratio"] * 1.2, city[ratio_col].max() * 1.1 if len(city) else 0.6))
         ax2.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
         ax2.set_title(t["chart_ratio"], fontsize=10)
@@ -316,6 +367,10 @@ def trajectory_figure(history: pd.DataFrame, doc: dict, lang: str = "en", plans:
                 goal = target_mw if key == "new_capacity" else targets["install_ratio"]
                 ax.plot([city["as_of"].iloc[-1], end], [city[col].iloc[-1] / scale, goal], ":", color="tab:red",
                         label=f"{t['forecast_line']} ({end.date().isoformat()})")
+                if f.get("forecast_range") and f["forecast_range"][0] != f["forecast_range"][1]:  # its 80 % range
+                    a, b = (pd.Timestamp(d) for d in f["forecast_range"])
+                    ax.plot([a, b], [goal, goal], "-", color="tab:red", lw=5, alpha=0.3,
+                            label=t["range"].format(a=a.date().isoformat(), b=b.date().isoformat()))
             if assessment:
                 final = (plan["total"].get(col) or 0) / scale
                 ax.plot([deadline], [final], "D", color="black", label=f"{t['final_point']} ({assessment['date']})")
