@@ -1,0 +1,76 @@
+"""What the shade of neighbouring buildings costs a survey (prints numbers; not a test).
+
+    python benchmarks/bench_shade.py                    # 1,000,000 footprints, 1 round
+    python benchmarks/bench_shade.py -n 200000 --repeat 3
+
+Times ``pvsurvey run --full`` (a child process, a local cluster of 2 workers, as
+``bench_survey.py`` runs it) on the same dense SYNTHETIC city with heights
+(``synthetic.city``: factories, warehouses, office towers and residential slabs
+on 100 m x 70 m plots, 5-144 m tall) with ``shade.enabled`` true and false, the
+two interleaved round by round. Prints each run, the medians, their ratio and the
+peak RSS of each process (client, each worker), and how many roofs were traced.
+
+Target (issue 19): shading costs at most 60 % more survey time (ratio <= 1.60),
+and the peak memory per worker stays under 2 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+from pathlib import Path
+
+from bench_partitions import run_once
+from synthetic import REPO, generate
+
+
+def _mb(values) -> str:
+    return ", ".join(f"{v / 2**20:,.0f}" for v in values) + " MB"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-n", type=int, default=1_000_000, help="footprints (default 1,000,000)")
+    ap.add_argument("--repeat", type=int, default=1, help="rounds of both modes, interleaved; medians printed")
+    ap.add_argument("--workers", type=int, default=2, help="local workers (default 2)")
+    ap.add_argument("--partition-rows", type=int, default=50_000)
+    args = ap.parse_args()
+    path = generate(args.n, city_heights=True)
+    walls: dict[str, list[float]] = {}
+    worker_peaks: dict[str, list[int]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        configs = {}
+        for label, enabled in (("shade on", True), ("shade off", False)):
+            cfg = {"name": f"bench-{label.replace(' ', '-')}", "footprints": str(path),
+                   "irradiance": {"ghi": str(REPO / "data/demo/ghi_gldas_0p25.tif"), "units": "kWh/m2/day"},
+                   "shade": {"enabled": enabled},
+                   "parallel": {"partition_rows": args.partition_rows, "in_process_max_rows": 0,
+                                "workers": args.workers}}
+            configs[label] = Path(tmp) / f"{label.replace(' ', '-')}.json"
+            configs[label].write_text(json.dumps(cfg))  # JSON is YAML
+        print(f"{args.n:,} synthetic city footprints with heights ({path.name}), {args.workers} workers, "
+              f"partition_rows {args.partition_rows:,}, {os.cpu_count()} cores "
+              f"(load average now {os.getloadavg()[0]:.1f})")
+        for round_ in range(args.repeat):  # interleaved, so that the machine's drift hits both alike
+            for label, config in configs.items():
+                wall, peaks, manifest = run_once(config, Path(tmp) / f"run-{label.replace(' ', '-')}")
+                walls.setdefault(label, []).append(wall)
+                worker_peaks.setdefault(label, []).append(max(peaks.get("worker", [0])))
+                status = manifest.get("counts", {}).get("building_attributes", {}).get("shade_status") or {}
+                steps = manifest.get("timings_s", {})
+                print(f"  round {round_ + 1}, {label:>9}: {wall:6.1f} s wall; peak RSS client "
+                      f"{_mb(peaks.get('client', []))}, workers {_mb(peaks.get('worker', []))}; "
+                      f"shade {status or 'n/a'}; steps {steps}", flush=True)
+    med = {label: statistics.median(w) for label, w in walls.items()}
+    for label in med:
+        print(f"median {label:>9}: {med[label]:6.1f} s wall; peak RSS per worker "
+              f"{max(worker_peaks[label]) / 2**20:,.0f} MB (largest over the rounds)")
+    print(f"shade on vs off: {med['shade on'] / med['shade off']:.2f}x survey time (target <= 1.60x); "
+          f"peak RSS per worker {max(worker_peaks['shade on']) / 2**30:.2f} GiB (target < 2 GB)")
+
+
+if __name__ == "__main__":
+    main()
