@@ -21,15 +21,13 @@ import argparse
 import json
 import os
 import statistics
-import tempfile
-from pathlib import Path
-
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import psutil
-
 from bench_partitions import PeakPerProcess
 from synthetic import REPO, generate
 
@@ -75,7 +73,7 @@ def run_once(config: Path, out: Path) -> tuple[float, float, dict, dict]:
     t0 = time.perf_counter()
     proc = psutil.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     with PeakAndCPU(proc) as peaks:
-        stdout, stderr = proc.communicate()
+        _, stderr = proc.communicate()
     wall = time.perf_counter() - t0
     if proc.returncode not in (0, 3):
         raise SystemExit(f"pvsurvey run failed ({proc.returncode}):\n{stderr.decode()[-3000:]}")
@@ -123,8 +121,8 @@ def main():
                       f"shade {status or 'n/a'}; steps {steps}", flush=True)
     med = {label: statistics.median(w) for label, w in walls.items()}
     med_cpu = {label: statistics.median(c) for label, c in cpus.items()}
-    for label in med:
-        print(f"median {label:>9}: {med[label]:6.1f} s wall, {med_cpu[label]:6.1f} s CPU (client + workers); "
+    for label, wall in med.items():
+        print(f"median {label:>9}: {wall:6.1f} s wall, {med_cpu[label]:6.1f} s CPU (client + workers); "
               f"peak RSS per worker {max(worker_peaks[label]) / 2**20:,.0f} MB (largest over the rounds)")
     print(f"shade on vs off: {med['shade on'] / med['shade off']:.2f}x survey time, "
           f"{med_cpu['shade on'] / med_cpu['shade off']:.2f}x CPU time (target <= 1.60x); "

@@ -108,7 +108,7 @@ def city(start: int, count: int, n: int, seed: int = 0) -> dict:
     cos, sin = np.cos(angle)[:, None], np.sin(angle)[:, None]
     lat = CITY_CENTRE[1] + (y[:, None] + dx * sin + dy * cos) / 111_320.0
     lon = CITY_CENTRE[0] + (x[:, None] + dx * cos - dy * sin) / (111_320.0 * np.cos(np.radians(CITY_CENTRE[1])))
-    as_text = lambda v: np.where(np.isfinite(v), np.char.mod("%g", np.nan_to_num(v)), None)  # noqa: E731
+    as_text = lambda v: np.where(np.isfinite(v), np.char.mod("%g", np.nan_to_num(v)), None)
     return {"building": np.array(names)[kind], "height": as_text(height), "building:levels": as_text(levels),
             "source": np.full(count, "synthetic (benchmarks/synthetic.py), not a survey"),
             "geometry": shapely.polygons(np.stack([lon, lat], axis=-1))}
@@ -161,7 +161,7 @@ def generate(n: int, row_group_size: int | None = None, city_heights: bool = Fal
     stem = f"synthetic_city_{n}" if city_heights else f"footprints_{n}"
     path = DATA / (f"{stem}.parquet" if row_group_size is None else f"{stem}_rg{row_group_size}.parquet")
     size = 50_000 if row_group_size is None else row_group_size
-    subprocess.run([sys.executable, "-c", "from pathlib import Path; from synthetic import write_footprints; "
-                    f"write_footprints({n}, Path({str(path)!r}), {size}, {city_heights})"], check=True,
-                   cwd=Path(__file__).parent)
+    code = ("from pathlib import Path; from synthetic import write_footprints; "
+            f"write_footprints({n}, Path({str(path)!r}), {size}, {city_heights})")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent)
     return path
