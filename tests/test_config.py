@@ -29,6 +29,10 @@ def test_paths_are_relative_to_the_config_file(tmp_path):
     ({"roof": {"setback_m": -1}}, "key 'roof.setback_m': Input should be greater than or equal to 0 (got -1)"),
     ({"irradiance": {"ghi": "g.tif", "units": "kWh/m2"}}, "key 'irradiance.units': Input should be 'kWh/m2/day', 'kWh/m2/yr' or 'W/m2'"),
     ({"roof": {"ground_coverage_ratio": 1.5}}, "key 'roof.ground_coverage_ratio'"),
+    ({"roof": {"rule_set": "swiss"}},
+     "key 'roof.rule_set': Input should be 'shanghai', 'swiss_sfoe_2016' or 'nrel_gagnon_2016' (got 'swiss')"),
+    ({"roof": {"large_roof_area_m2": 500}}, "key 'roof': Value error, large_roof_area_m2 and large_roof_coverage_frac go together"),
+    ({"shade": {"max_height_m": 0}}, "key 'shade.max_height_m': Input should be greater than 0 (got 0)"),
     ({"footprints": {"path": "x", "crs": " "}}, "key 'footprints.crs'"),  # what pyproj reads: test_intake.py
     ({"name": None}, "key 'name'"),
     ({"parallel": {"shared_filesystem": "maybe"}}, "key 'parallel.shared_filesystem': Input should be 'auto', True or False"),

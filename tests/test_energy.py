@@ -8,7 +8,8 @@ import pytest
 
 from pvsurvey.model.yield_table import (SpecificYieldTable, ghi_level, specific_yield_kwh_per_kwp, system_loss_frac)
 from pvsurvey.io.weather import read_weather
-from pvsurvey.model.weather_year import (annual_ghi_kwh_per_m2, clearsky_year, ghi_to_kwh_per_m2_yr,
+from pvsurvey.model.climatology import monthly_climate
+from pvsurvey.model.weather_year import (annual_ghi_kwh_per_m2, clearsky_year, climate_year, ghi_to_kwh_per_m2_yr,
                                          scale_to_annual_ghi)
 from pvsurvey.config.schema import Climate, System
 
@@ -99,12 +100,19 @@ def test_table_scales_within_a_level_and_caches():
     assert level[0] == level[1]
     assert sy[1] / sy[0] == pytest.approx(1305.0 / 1300.0)
     assert cell[0] == cell[1] == f"{int((31.1 + 90) / 0.25)}_{int((121.4 + 180) / 0.25)}"
-    # and the level's yield is the pvlib chain on that cell's clear-sky year scaled to the level
+    # and the level's yield is the pvlib chain on that cell's climatology year scaled to the level
     lat, lon = (484 + 0.5) * 0.25 - 90, (1205 + 0.5) * 0.25 - 180
-    year = scale_to_annual_ghi(clearsky_year(lat, lon, Climate()), level[0], lat, lon)
+    year = scale_to_annual_ghi(climate_year(lat, lon, monthly_climate(lat, lon), Climate()), level[0], lat, lon,
+                               daily=True)
     direct = specific_yield_kwh_per_kwp(year, lat, lon, [15], [180], ["rack"], System())[0]
     assert sy[0] == pytest.approx(direct * 1300.0 / level[0], rel=1e-6)
     assert len(table._cache) == 1
+    # climate.typical_year: clearsky is the clear sky scaled to the level, split by the hourly Erbs
+    clear = SpecificYieldTable(System(), Climate(typical_year="clearsky"), cell_deg=0.25)
+    sy_clear, _ = clear.lookup([31.1], [121.4], ghi[:1], [15], [180], ["rack"])
+    year = scale_to_annual_ghi(clearsky_year(lat, lon, Climate()), level[0], lat, lon)
+    direct = specific_yield_kwh_per_kwp(year, lat, lon, [15], [180], ["rack"], System())[0]
+    assert sy_clear[0] == pytest.approx(direct * 1300.0 / level[0], rel=1e-6)
 
 
 def test_weather_file_table_uses_one_cell():

@@ -27,6 +27,7 @@ import shapely
 from pyproj import Geod
 
 from conftest import write_ghi_raster
+from pvsurvey.columns import WATERFALL_COLUMNS, WATERFALL_STEPS
 from pvsurvey.coords import gcj02_to_wgs84, wgs84_to_gcj02
 from pvsurvey.errors import ConfigError, InputFileError
 from pvsurvey.tools.map_writer import read_map_data, map_options, publish_maps, write_maps
@@ -52,9 +53,11 @@ def _boxes(lon0: float, lat0: float, nx: int, ny: int) -> list:
             for j in range(ny) for i in range(nx)]
 
 
-def make_run(root: Path, progress: bool = True, candidates: bool = True, pv_columns: bool = True) -> Path:
+def make_run(root: Path, progress: bool = True, candidates: bool = True, pv_columns: bool = True,
+             waterfall: bool = True) -> Path:
     """A finished run directory of two parks (PA: 30 roofs, 'PB/1': 16 roofs) and 2 roofs outside,
-    with hostile names, its parks file, GHI raster, progress.json and candidates.parquet."""
+    with hostile names, its parks file, GHI raster, progress.json and candidates.parquet, and
+    (``waterfall``) each roof's deduction waterfall, summed in parks.csv."""
     root.mkdir(parents=True, exist_ok=True)
     run = root / "run"
     run.mkdir()
@@ -78,6 +81,15 @@ def make_run(root: Path, progress: bool = True, candidates: bool = True, pv_colu
         "ghi_kwh_per_m2_yr": np.full(n, 1314.0), "specific_yield_kwh_per_kwp": np.full(n, 1100.0),
         "annual_yield_kwh": capacity * 1100.0,
     }
+    if waterfall:  # footprint = the steps + module area, as the survey writes them
+        module = capacity / 0.21
+        shade = np.where(np.arange(n) % 3 == 0, 20.0, 0.0) * (usable > 0)
+        orientation = np.where(np.arange(n) % 5 == 1, 100.0, 0.0) * (usable > 0)
+        small = np.where(usable > 0, 0.0, 2400.0 - 144.0 - 451.2)
+        data.update({"setback_loss_m2": np.full(n, 144.0),
+                     "obstruction_loss_m2": 2400.0 - 144.0 - usable - shade - orientation - small,
+                     "orientation_loss_m2": orientation, "shade_loss_m2": shade, "construction_loss_m2": np.zeros(n),
+                     "small_roof_loss_m2": small, "layout_loss_m2": usable - module, "module_area_m2": module})
     if pv_columns:
         data.update(has_pv=has_pv, installed_kwp=np.where(has_pv, capacity * 0.9, 0.0),
                     pv_status=np.where(has_pv, "connected", np.where(np.arange(n) % 11 == 5, "planned", "none")))
@@ -94,8 +106,10 @@ def make_run(root: Path, progress: bool = True, candidates: bool = True, pv_colu
     ghi = write_ghi_raster(root / "ghi.tif")
 
     frame = pd.DataFrame(buildings.drop(columns="geometry"))
+    steps = [c for c in WATERFALL_COLUMNS if c in frame]
     sums = frame[frame.park_id != ""].groupby(["park_id", "park_name", "district"], as_index=False).agg(
-        building_count=("building_id", "size"), usable_area_m2=("usable_area_m2", "sum"),
+        building_count=("building_id", "size"), footprint_area_m2=("footprint_area_m2", "sum"),
+        **{c: (c, "sum") for c in steps}, usable_area_m2=("usable_area_m2", "sum"),
         capacity_kwp=("capacity_kwp", "sum"), annual_yield_kwh=("annual_yield_kwh", "sum"))
     sums.to_csv(run / "parks.csv", index=False, encoding="utf-8-sig")
     sums.groupby("district", as_index=False)[["building_count", "usable_area_m2", "capacity_kwp",
@@ -142,7 +156,8 @@ def make_run(root: Path, progress: bool = True, candidates: bool = True, pv_colu
         "name": "maps-test", "parks": {"path": str(root / "parks.geojson"), "crs": None, "layer": None},
         "irradiance": {"ghi": str(ghi), "units": "kWh/m2/day"}, "economics": {"min_candidate_kwp": 50.0},
         "targets": {"install_ratio": 0.5, "new_capacity_mw": 1000.0},
-        "maps": {"publish_dir": None, "lang": "zh", "tiles": "osm", "tianditu_key": None, "offline": False}}}
+        "maps": {"publish_dir": None, "lang": "zh", "tiles": "osm", "tianditu_key": None, "offline": False},
+        "roof": {"rule_set": "shanghai"}}}
     (run / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False))
     (run / "_COMPLETE").write_text("2025-06-30T02:00:00+00:00\n")
     return run
@@ -189,6 +204,29 @@ def test_park_file_names_are_stable_and_safe():
     odd = park_file_name("PB/1")
     assert odd == park_file_name("PB/1") and re.fullmatch(r"park-PB_1-[0-9a-f]{8}\.html", odd)
     assert park_file_name("PB_1") != odd and park_file_name("../x") != park_file_name("__x")
+
+
+def test_waterfall_chart_geometry_by_hand():
+    from pvsurvey.maps.panels import waterfall_rows
+
+    # 1,000 m² of footprint: −100 setback, −200 obstructions, −50 shade, +20 from flush modules on a
+    # steep plane (a negative layout step), 670 m² of modules; 340 px for the footprint = 0.34 px/m²
+    sums = dict(zip(WATERFALL_COLUMNS, [100.0, 200.0, 0.0, 50.0, 0.0, 0.0, -20.0, 670.0]), footprint_area_m2=1000.0)
+    rows = waterfall_rows(sums, width=340.0)
+    assert [r["step"] for r in rows] == ["footprint_area_m2", *WATERFALL_COLUMNS]
+    assert [r["kind"] for r in rows] == ["footprint"] + ["loss"] * 6 + ["gain", "modules"]
+    assert [(r["x"], r["w"]) for r in rows] == [(0.0, 340.0), (306.0, 34.0), (238.0, 68.0), (238.0, 0.0), (221.0, 17.0),
+                                                 (221.0, 0.0), (221.0, 0.0), (221.0, 6.8), (0.0, 227.8)]
+    # the dashed line under each bar marks what is left; the last one is where the modules end
+    assert [r["link"] for r in rows] == [340.0, 306.0, 238.0, 238.0, 221.0, 221.0, 221.0, 227.8, None]
+    assert waterfall_rows({**sums, "footprint_area_m2": 0.0}) is None
+    assert waterfall_rows({k: v for k, v in sums.items() if k != "shade_loss_m2"}) is None  # a run without it
+
+
+def _panel(page: Path) -> str:
+    """The HTML of a page's panel (the control's innerHTML, a JSON string in the map script)."""
+    found = re.search(r'div\.innerHTML = ("(?:[^"\\]|\\.)*");', page.read_text())
+    return json.loads(found.group(1))
 
 
 def test_drawn_geometry_is_simplified_and_rounded():
@@ -336,7 +374,33 @@ def test_park_page_is_compact(offline_maps, run_dir):
     assert text.count('"type":"Feature"') == 30 + projects_in(run_dir, "PA") + 1
 
 
+def test_park_panel_charts_the_parks_waterfall_from_parks_csv(offline_maps, run_dir, tmp_path):
+    parks = pd.read_csv(run_dir / "parks.csv", dtype={"park_id": str}).set_index("park_id")
+    for park_id in ("PA", "PB/1"):
+        panel = _panel(offline_maps / park_file_name(park_id))
+        chart = re.findall(r'data-step="(\w+)" data-area-m2="(-?[\d.]+)"', panel)
+        assert [step for step, _ in chart] == ["footprint_area_m2", *WATERFALL_COLUMNS]
+        row = parks.loc[park_id]
+        for step, value in chart:  # the chart's numbers are the park's sums (to the mm² written)
+            assert float(value) == pytest.approx(row[step], abs=5e-4), step
+        # and what people read: each step in m² and its share of the footprint, in English labels
+        assert f"Less: edge setback: −{row['setback_loss_m2']:,.0f} m² · " \
+               f"{100 * row['setback_loss_m2'] / row['footprint_area_m2']:.1f} %" in panel
+        assert f"Module area: {row['module_area_m2']:,.0f} m²" in panel and "Usable roof, step by step" in panel
+        assert "Less: roof construction: 0 m² · 0.0 %" in panel  # a zero step, unsigned
+        assert f"{row['capacity_kwp'] / 1000:,.1f} MWp" in panel and "shanghai" in panel
+    # Chinese labels
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    write_maps(run, park="PA", lang="zh", tiles="none")
+    panel = _panel(run / "maps" / "park-PA.html")
+    assert "可利用屋顶逐项扣除" in panel and "扣除：周边建筑遮挡" in panel and "组件面积" in panel and "扣除规则" in panel
+
+
 def test_maps_degrade_without_progress_candidates_or_pv_data(tmp_path):
+    run = make_run(tmp_path / "old", waterfall=False)  # a run written before the waterfall: no chart
+    write_maps(run, park="PA", lang="en", tiles="none")
+    assert "pvs-waterfall" not in _panel(run / "maps" / "park-PA.html")
     run = make_run(tmp_path, progress=False, candidates=False, pv_columns=False)
     written = write_maps(run, lang="en", tiles="none")
     index = (run / "maps" / "index.html").read_text()
@@ -493,6 +557,29 @@ def test_overview_and_park_map_draw_in_a_browser_without_js_errors(browser, offl
     browser.execute_script("document.querySelectorAll('.leaflet-control-layers-overlays input')[3].click();")
     assert _count(browser, ".leaflet-image-layer") == 1
     assert _js_errors(browser) == []
+
+
+def test_the_waterfall_chart_draws_in_a_browser(browser, offline_maps, run_dir):
+    _open(browser, offline_maps / "park-PA.html")
+    assert _js_errors(browser) == []
+    drawn = browser.execute_script("""
+        var svg = document.querySelector('.pvs-panel svg.pvs-waterfall');
+        if (!svg) return null;
+        return Array.prototype.map.call(svg.querySelectorAll('g.pvs-wf-step'), function (g) {
+            var box = g.querySelector('rect').getBoundingClientRect();
+            var texts = g.querySelectorAll('text');
+            return {step: g.getAttribute('data-step'), width: box.width, height: box.height,
+                    label: texts[0].textContent, text_px: texts[0].getComputedTextLength() + texts[1].getComputedTextLength()};
+        });""")
+    assert drawn is not None and [d["step"] for d in drawn] == ["footprint_area_m2", *WATERFALL_COLUMNS]
+    assert all(d["text_px"] > 20 for d in drawn)  # labels and figures laid out as text
+    assert drawn[1]["label"] == "Less: edge setback"
+    footprint = drawn[0]
+    assert footprint["width"] > 200 and footprint["height"] > 4  # the footprint spans the panel
+    row = pd.read_csv(run_dir / "parks.csv").set_index("park_id").loc["PA"]
+    for d in drawn[1:]:  # every bar on the footprint's scale, as the browser laid it out
+        assert d["width"] / footprint["width"] == pytest.approx(abs(row[d["step"]]) / row["footprint_area_m2"],
+                                                                abs=0.01), d["step"]
 
 
 def test_hostile_names_show_as_text_and_run_nothing(browser, offline_maps):

@@ -174,6 +174,44 @@ def test_switching_the_rule_set_moves_the_figures_and_the_waterfall_explains_it(
 
 
 @pytest.mark.slow
+def test_every_demo_roof_adds_up_and_every_unusable_one_has_its_reason():
+    """Every building of the demo, under each rule set and under strict rules that leave roofs
+    unusable at each step: footprint = the steps + module area, and a roof without modules
+    carries the step that took its last square metre."""
+    from pvsurvey.columns import WATERFALL_COLUMNS
+    from pvsurvey.io.vector import plan_partitions, read_partition
+    from pvsurvey.model.footprints import clean_footprints
+    from pvsurvey.model.roof import UNUSABLE_REASONS
+    from pvsurvey.model.survey import survey_buildings
+
+    cfg = load_config()
+    parts = [clean_footprints(read_partition(p), "demo")[0] for p in plan_partitions(cfg.footprints.path, 1000)]
+    table = SpecificYieldTable(cfg.system, cfg.climate)
+    strict = {"setback_m": 12.0, "min_usable_area_m2": 1500.0, "exclude_needs_new_roof": True,
+              "shade_max_loss_frac": 0.01}
+    seen = set()
+    for rules in ({"rule_set": "shanghai"}, {"rule_set": "swiss_sfoe_2016"}, {"rule_set": "nrel_gagnon_2016"}, strict):
+        c = cfg.model_copy(update={"roof": cfg.roof.model_validate(rules)})
+        for buildings in parts:
+            ghi = np.full(len(buildings), 1300.0)
+            b, _ = survey_buildings(buildings, ghi, np.zeros(len(ghi), dtype=bool), None, c, table, "demo", 2025)
+            np.testing.assert_allclose(b[WATERFALL_COLUMNS].sum(axis=1), b["footprint_area_m2"], rtol=1e-12)
+            assert (b[WATERFALL_COLUMNS[:-2]] >= 0).all().all() and (b["module_area_m2"] >= 0).all()
+            reason = b["unusable_reason"]
+            assert (reason.isna() == (b["module_area_m2"] > 0)).all()
+            assert set(reason.dropna()) <= set(UNUSABLE_REASONS)
+            # the reason is the step that took the roof's last square metre
+            for code, step in (("setback", "setback_loss_m2"), ("too_small", "small_roof_loss_m2"),
+                               ("needs_new_roof", "construction_loss_m2"), ("shade", "shade_loss_m2")):
+                rows = b[reason == code]
+                assert (rows[step] > 0).all(), code
+            whole = b[reason == "setback"]
+            np.testing.assert_allclose(whole["setback_loss_m2"], whole["footprint_area_m2"], rtol=1e-12)
+            seen |= set(reason.dropna())
+    assert seen == set(UNUSABLE_REASONS)  # the strict rules reach every reason on the demo
+
+
+@pytest.mark.slow
 def test_manifest_records_inputs_versions_counts_and_timings(demo_run):
     m = json.loads((demo_run.run_dir / "manifest.json").read_text())
     assert m["status"] == "complete" and m["config"]["name"] == "shanghai-demo"

@@ -49,6 +49,59 @@ def test_hostile_text_arrives_inert_in_csv_and_xlsx(small_run):
     assert "'" + HOSTILE.replace('"', '""') in (run.run_dir / "candidates.csv").read_text(encoding="utf-8-sig")
 
 
+def test_candidate_lists_show_the_steps_behind_each_project(small_run, tmp_path):
+    from pvsurvey.columns import WATERFALL_COLUMNS, WATERFALL_STEPS, label
+    from pvsurvey.io.datasets import read_candidates
+
+    run, _ = small_run
+    surveyed = gpd.read_parquet(run.run_dir / "buildings.parquet").set_index("building_id")
+    steps = ["footprint_area_m2", *WATERFALL_COLUMNS]
+    zh = {c: label(c, "zh") for c in steps + ["capacity_kwp"]}
+    assert zh["setback_loss_m2"] == "扣除：周边退让 (m²)" and zh["module_area_m2"] == "组件面积 (m²)"
+
+    def check(table: pd.DataFrame, names: dict) -> None:
+        # each project: footprint = the steps + module area; module area × 0.21 kWp/m² = capacity;
+        # each step is its roofs' (one roof per project here: three owners)
+        assert len(table) == 3
+        total = sum(table[names[c]] for c in WATERFALL_COLUMNS)
+        assert total.to_numpy() == pytest.approx(table[names["footprint_area_m2"]].to_numpy(), rel=1e-9)
+        assert (table[names["module_area_m2"]] * 0.21).to_numpy() == pytest.approx(
+            table[names["capacity_kwp"]].to_numpy(), rel=1e-9)
+        ids = table[names["building_ids"]].astype(str)
+        for c in steps:
+            assert table[names[c]].to_numpy() == pytest.approx(surveyed.loc[ids, c].to_numpy(), rel=1e-9, abs=1e-9)
+        assert (table[names["layout_loss_m2"]] > 0).all() and (table[names["setback_loss_m2"]] > 0).all()
+
+    # the run's own list (zh headers) and candidates.parquet/
+    city = pd.read_csv(run.run_dir / "candidates.csv", encoding="utf-8-sig")
+    check(city, {**zh, "building_ids": "所含建筑编号"})
+    columns = list(city.columns)  # footprint, the steps in order, module area, then capacity
+    at = columns.index(zh["footprint_area_m2"])
+    assert columns[at:at + 9] == [zh[c] for c in steps] and columns.index(zh["capacity_kwp"]) > at + 8
+    check(pd.read_parquet(run.run_dir / "candidates.parquet"), {c: c for c in steps + ["capacity_kwp", "building_ids"]})
+    # the Excel list, read back with openpyxl, and its column explanations
+    invoke("export", run.run_dir, "--format", "xlsx")
+    book = openpyxl.load_workbook(run.run_dir / "exports" / "candidates.xlsx")
+    rows = list(book["可建设项目清单"].iter_rows(values_only=True))
+    sheet = pd.DataFrame(rows[1:], columns=rows[0])
+    check(sheet, {**zh, "building_ids": "所含建筑编号"})
+    assert all(isinstance(v, (int, float)) for c in steps for v in sheet[zh[c]])  # numbers, not text
+    explained = {row[1]: row for row in book["字段说明"].iter_rows(values_only=True)}
+    assert explained["setback_loss_m2"] == ("扣除：周边退让 (m²)", "setback_loss_m2", "m²",
+                                            "Waterfall: edge setback kept free of modules")
+    # English headers
+    invoke("export", run.run_dir, "--format", "csv", "--lang", "en", "--out", tmp_path / "en.csv")
+    en = pd.read_csv(tmp_path / "en.csv", encoding="utf-8-sig")
+    check(en, {**{c: label(c, "en") for c in steps + ["capacity_kwp"]}, "building_ids": "Building IDs"})
+    assert "Less: shade from neighbours (m²)" in en.columns
+    assert [label(c, "en", False) for c in WATERFALL_STEPS][0] == "Less: edge setback"
+    # a run written before the projects carried their steps still reads (the steps empty)
+    old = tmp_path / "old.parquet"
+    read_candidates(run.run_dir / "candidates.parquet").drop(columns=steps).to_parquet(old)
+    again = read_candidates(old)
+    assert again[steps].isna().all().all() and len(again) == 3
+
+
 def test_gis_exports_read_back(small_run):
     run, _ = small_run
     for fmt in ("geojson", "gpkg"):

@@ -129,7 +129,7 @@ def test_annual_loss_matches_an_independent_ray_cast(setting, scene):
     geoms, heights = SCENES[scene]
     ours = _ours(setting, geoms, heights)["mean_loss_frac"][0]
     reference = _reference(setting, geoms, heights)
-    assert 0.005 < reference < 0.2  # losses of half a per cent to about 15 %
+    assert 0.005 < reference < 0.25  # losses of half a per cent to about 21 % (60 m block 5 m south)
     assert abs(ours - reference) <= max(0.2 * reference, 0.003), (ours, reference)
 
 

@@ -374,17 +374,27 @@ class System(_Strict):
 
 
 class Climate(_Strict):
-    """Air temperature and wind for the cell-temperature model when no weather file is given.
+    """The typical year made when no weather file is given: its shape, air temperature and wind.
 
-    Defaults: Shanghai (Xujiahui) climate normals 1991–2020 of the China
-    Meteorological Administration, rounded: annual mean 17.1 °C, January 4.8 °C,
-    July 29.0 °C; a mean diurnal range of about 7 °C; mean 10 m wind about 3 m/s.
+    ``typical_year``: ``climate`` (default) builds each weather cell's year from
+    the bundled monthly climatology (MERRA-2 monthly GHI and its day-to-day
+    spread, from gsee-climate-data 1.0.0; see README Method); ``clearsky`` is
+    the older clear sky scaled to the annual total. ``temp_air_mean_c`` and
+    ``wind_speed_m_s``: empty (default) take the annual mean air temperature
+    and the mean 10 m wind (√π/2 × its RMS, as for Rayleigh-distributed
+    speeds) of the bundled GLDAS NOAH 0.25° climatology (pvcz 0.3.0) at the
+    weather cell; a number is used everywhere. The amplitudes are Shanghai
+    (Xujiahui) climate normals 1991–2020 of the China Meteorological
+    Administration, rounded (annual mean 17.1 °C, January 4.8 °C, July 29.0 °C;
+    a mean diurnal range of about 7 °C), and apply wherever they are not set:
+    the bundled climatology has no monthly temperatures.
     """
 
-    temp_air_mean_c: float = 17.1
+    typical_year: Literal["climate", "clearsky"] = "climate"
+    temp_air_mean_c: float | None = None
     temp_air_seasonal_amplitude_c: float = Field(12.1, ge=0)
     temp_air_diurnal_amplitude_c: float = Field(3.5, ge=0)
-    wind_speed_m_s: float = Field(3.0, ge=0)
+    wind_speed_m_s: float | None = Field(None, ge=0)
 
 
 Ratio = Annotated[float, Field(gt=0, le=1)]

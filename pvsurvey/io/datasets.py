@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..model.candidates import CANDIDATE_COLUMNS, ranks_by_cost
+from ..model.candidates import CANDIDATE_COLUMNS, PROJECT_WATERFALL_COLUMNS, ranks_by_cost
 from .storage import parquet_files
 
 
@@ -50,4 +50,6 @@ def read_candidates(path: Path) -> gpd.GeoDataFrame:
         for part, ranks in zip(parts, ranks_by_cost([p["lcoe_cny_per_kwh"].to_numpy(float) for p in parts])):
             part["rank"] = ranks
     frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    # a run written before the projects carried their waterfall: those columns empty
+    frame = frame.assign(**{c: float("nan") for c in PROJECT_WATERFALL_COLUMNS if c not in frame})
     return gpd.GeoDataFrame(frame[CANDIDATE_COLUMNS], geometry=frame.geometry.values, crs=parts[0].crs)

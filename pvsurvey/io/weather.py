@@ -56,7 +56,8 @@ def _read_weather(path: Path) -> tuple[pd.DataFrame, dict]:
             data, meta = pvlib.iotools.read_epw(path, coerce_year=2023)
         elif kind == "pvgis":
             data, meta = pvlib.iotools.read_pvgis_tmy(path, map_variables=True)
-            location = meta.get("inputs", {}).get("location", {}) if isinstance(meta, dict) else {}
+            inputs = meta.get("inputs", {}) if isinstance(meta, dict) else {}
+            location = inputs.get("location", inputs)  # JSON nests the place under 'location', CSV does not
             meta = {"latitude": meta.get("latitude", location.get("latitude")),
                     "longitude": meta.get("longitude", location.get("longitude"))}
         else:

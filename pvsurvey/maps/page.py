@@ -136,6 +136,8 @@ _CSS = """
 .pvs-key { display: inline-block; width: 14px; height: 12px; margin-right: 5px; vertical-align: -1px;
   border: 1px solid #777; }
 .pvs-ramp { height: 10px; border: 1px solid #777; }
+.pvs-waterfall { display: block; margin: 2px 0; overflow: visible; }
+.pvs-waterfall text { font-size: 11px; fill: #222; }
 .pvs-pop-title { font-weight: 600; margin-bottom: 4px; font-size: 14px; }
 table.pvs-pop { border-collapse: collapse; font-size: 12.5px; }
 table.pvs-pop th { text-align: left; font-weight: normal; color: #555; padding: 1px 8px 1px 0; vertical-align: top; }

@@ -11,6 +11,7 @@ import math
 import jinja2
 from markupsafe import Markup
 
+from ..columns import WATERFALL_COLUMNS, WATERFALL_STEPS
 from .text import label
 
 _ENV = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
@@ -146,6 +147,11 @@ PARK_PANEL = _ENV.from_string("""
 <details><summary><b>{{ t('map_survey_totals') }}</b></summary>
 {{ totals_html }}
 </details>
+{% if waterfall_html %}
+<details open><summary><b>{{ t('map_waterfall') }}</b></summary>
+{{ waterfall_html }}
+</details>
+{% endif %}
 <h2>{{ t('map_status') }}</h2>
 <table>
 {% for s in statuses %}
@@ -160,6 +166,101 @@ PARK_PANEL = _ENV.from_string("""
 {% endif %}
 <div class="pvs-sub">{{ survey }} · {{ t('map_generated') }} {{ generated }}</div>
 """)
+
+# The waterfall chart: one row per step, a label and its figure above a bar on a
+# common scale (the footprint spans the width), each bar starting where the last
+# one ended. Inline SVG drawn by the browser: no script, nothing fetched.
+WATERFALL = _ENV.from_string("""
+<svg class="pvs-waterfall" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {{ width }} {{ height }}" width="100%"
+  role="img" aria-label="{{ title }}" data-footprint-area-m2="{{ '%.3f'|format(footprint) }}">
+<title>{{ title }}</title>
+{% for r in rows %}
+<g class="pvs-wf-step pvs-wf-{{ r.kind }}" data-step="{{ r.step }}" data-area-m2="{{ '%.3f'|format(r.value) }}">
+<title>{{ r.label }}: {{ r.text }}</title>
+<text x="0" y="{{ r.y + 10 }}">{{ r.label }}</text>
+<text x="{{ width }}" y="{{ r.y + 10 }}" text-anchor="end">{{ r.text }}</text>
+<rect x="{{ r.x }}" y="{{ r.y + 14 }}" width="{{ r.w }}" height="{{ bar }}" fill="{{ r.colour }}"></rect>
+{% if r.link is not none %}<line x1="{{ r.link }}" x2="{{ r.link }}" y1="{{ r.y + 14 + bar }}" y2="{{ r.y + pitch + 14 }}" stroke="#777" stroke-width="0.8" stroke-dasharray="2 2"></line>{% endif %}
+</g>
+{% endfor %}
+</svg>
+<div class="pvs-sub">{{ t('map_waterfall_note') }}</div>
+<table>
+<tr><td>{{ t('usable_area_m2') }}</td><td class="n">{{ usable_area_m2|num }} m²</td></tr>
+<tr><td>{{ t('capacity_kwp') }}</td><td class="n">{{ capacity_kwp|div(1000)|num(1) }} MWp</td></tr>
+{% if rule_set %}<tr><td>{{ t('map_rule_set') }}</td><td class="n">{{ rule_set }}</td></tr>{% endif %}
+</table>
+""")
+
+# Colours of the chart: the footprint, a deduction, a step that adds area (flush
+# modules on a roof steeper than acos(coverage) cover more than its footprint), the modules.
+WATERFALL_COLOURS = {"footprint": "#878787", "loss": "#d6604d", "gain": "#4393c3", "modules": "#1a9850"}
+_WF_WIDTH, _WF_PITCH, _WF_BAR = 340.0, 25.0, 7.0
+
+
+def waterfall_rows(sums: dict, width: float = _WF_WIDTH) -> list[dict] | None:
+    """Rows of the waterfall chart of summed roofs: the footprint, each step of
+    ``WATERFALL_STEPS``, then the module area, with each bar's place [px].
+
+    Parameters
+    ----------
+    sums : mapping
+        ``footprint_area_m2`` and the ``WATERFALL_COLUMNS`` [m²] (a row of parks.csv).
+    width : float
+        Width the footprint spans [px].
+
+    Returns
+    -------
+    list of dict or None
+        ``step``, ``kind`` (footprint, loss, gain, modules), ``value`` [m²], ``x``, ``w``
+        [px] and ``link`` (where the next bar starts [px], None on the last row); None
+        when the sums lack a column or the footprint is not positive.
+    """
+    try:
+        footprint = float(sums["footprint_area_m2"])
+        values = [float(sums[c]) for c in WATERFALL_COLUMNS]
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not (_finite(footprint) and footprint > 0 and all(_finite(v) for v in values)):
+        return None
+    scale = width / footprint
+    # a dashed line marks, below each bar, the area still left after its step [px]
+    rows = [{"step": "footprint_area_m2", "kind": "footprint", "value": footprint, "x": 0.0, "w": width,
+             "link": width}]
+    left = footprint  # what is left after the steps so far [m²]
+    for step, value in zip(WATERFALL_STEPS, values):
+        low, high = sorted((left - value, left))
+        left -= value
+        rows.append({"step": step, "kind": "gain" if value < 0 else "loss", "value": value,
+                     "x": low * scale, "w": (high - low) * scale, "link": left * scale})
+    rows.append({"step": "module_area_m2", "kind": "modules", "value": values[-1], "x": 0.0,
+                 "w": values[-1] * scale, "link": None})
+    for row in rows:
+        row["x"], row["w"] = round(row["x"], 2), round(max(row["w"], 0.0), 2)
+        row["link"] = None if row["link"] is None else round(row["link"], 2)
+    return rows
+
+
+def waterfall_html(sums: dict | None, lang: str, rule_set: str = "") -> str:
+    """The waterfall of a park's roofs as an inline SVG chart with its figures, from
+    footprint through each deduction to the module area (zh/en labels from the column
+    registry); '' when ``sums`` (a row of parks.csv) lacks the waterfall columns."""
+    rows = waterfall_rows(sums or {})
+    if rows is None:
+        return ""
+    footprint = rows[0]["value"]
+    for i, row in enumerate(rows):
+        row["y"] = i * _WF_PITCH
+        row["colour"] = WATERFALL_COLOURS[row["kind"]]
+        row["label"] = label(row["step"], lang, False)
+        area = f"{fmt_num(row['value'])} m²"
+        if row["kind"] in ("loss", "gain") and round(abs(row["value"])) > 0:  # a zero step shows as 0, unsigned
+            area = f"{'−' if row['value'] > 0 else '+'}{fmt_num(abs(row['value']))} m²"
+        row["text"] = area if row["kind"] == "footprint" else f"{area} · {fmt_pct(row['value'] / footprint)}"
+    return render(WATERFALL, lang, rows=rows, footprint=footprint, title=label("map_waterfall", lang, False),
+                  width=_WF_WIDTH, height=len(rows) * _WF_PITCH, pitch=_WF_PITCH, bar=_WF_BAR,
+                  usable_area_m2=(sums or {}).get("usable_area_m2"), capacity_kwp=(sums or {}).get("capacity_kwp"),
+                  rule_set=rule_set)
 
 
 PROGRESS_KEYS = ("install_ratio_area_frac", "install_ratio_count_frac", "target_install_ratio", "installed_kwp",

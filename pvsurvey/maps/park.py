@@ -192,7 +192,8 @@ def _bounds(geoms) -> list[list[float]]:
 def build_park_map(park: Mapping, buildings: gpd.GeoDataFrame, options: MapOptions, *, min_candidate_kwp: float,
                    candidates: gpd.GeoDataFrame | None = None, irradiance: IrradianceGrid | None = None,
                    progress: Mapping | None = None, plans: list[tuple[Mapping, Mapping | None]] | None = None,
-                   overview_href: str | None = "index.html", survey: str = "", generated: str = "") -> folium.Map:
+                   overview_href: str | None = "index.html", survey: str = "", generated: str = "",
+                   waterfall: Mapping | None = None, rule_set: str = "") -> folium.Map:
     """The map of one park.
 
     Parameters
@@ -223,6 +224,12 @@ def build_park_map(park: Mapping, buildings: gpd.GeoDataFrame, options: MapOptio
         Link back to the overview (relative URL); None for no link.
     survey, generated : str
         Survey name and generation time shown in the panel.
+    waterfall : mapping, optional
+        The park's sums of ``footprint_area_m2``, the waterfall columns,
+        ``usable_area_m2`` and ``capacity_kwp`` [m², kWp] (its row of parks.csv):
+        drawn as a chart in the panel (:func:`panels.waterfall_html`); none without.
+    rule_set : str
+        Name of the rule set the waterfall was computed with (``roof.rule_set``).
 
     Returns
     -------
@@ -283,6 +290,7 @@ def build_park_map(park: Mapping, buildings: gpd.GeoDataFrame, options: MapOptio
         progress_html=(panels.plans_html([(dict(p), dict(m) if m else None) for p, m in plans], options.lang)
                        if plans else panels.progress_html(dict(progress) if progress else None, options.lang)),
         totals_html=panels.totals_html(totals, options.lang),
+        waterfall_html=panels.waterfall_html(dict(waterfall) if waterfall else None, options.lang, rule_set),
         statuses=[{"colour": STATUS_COLOURS[i], "label": label(f"map_status_{s}", options.lang),
                    "count": int(counts[i]), "capacity_kwp": float(capacity_by_status[i])}
                   for i, s in enumerate(STATUSES)],

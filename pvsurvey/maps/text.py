@@ -57,6 +57,9 @@ _TEXT = [
     Column("map_plan_above_by", "", "How far a met target was exceeded", "超出", "above by"),
     Column("map_plan_points", "", "Unit of a ratio margin", "个百分点", "percentage points"),
     Column("map_colour_vs_plan", "", "Legend note: whose targets the colours compare with", "颜色对照", "colours against"),
+    Column("map_waterfall", "", "Panel heading: the park's roof area from footprint to module area, deduction by deduction", "可利用屋顶逐项扣除", "Usable roof, step by step"),
+    Column("map_waterfall_note", "", "What the waterfall chart's bars measure", "各项为占地面积（m²）及其占比；组件面积 × 组件功率密度 = 可装机容量", "Bars in m² of footprint and their share of it; module area × module power density = capacity"),
+    Column("map_rule_set", "", "The named rule set of the usable-roof deductions (roof.rule_set)", "扣除规则", "Rule set"),
     Column("map_colour_vs_target", "", "Legend note: parks are coloured by their ratio against their own target", "颜色表示相对各园区目标的完成程度", "colour: share of each park's own target reached"),
 ]
 

@@ -15,6 +15,7 @@ import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from ..columns import WATERFALL_COLUMNS
 from ..coords import metres_per_degree
 from .economics import project_economics
 from ..config.schema import Economics
@@ -35,8 +36,12 @@ STATUS_ALIASES = {
 PV_RANK = {"none": 0, "planned": 1, "under_construction": 2, "connected": 3}
 # Roofs of one owner closer than this are one project (a shared array across a gap) [m].
 ADJOINING_GAP_M = 5.0
+# The steps behind each project: its roofs' deduction waterfall summed (footprint =
+# the steps + module area; module area × module power density = capacity).
+PROJECT_WATERFALL_COLUMNS = ["footprint_area_m2", *WATERFALL_COLUMNS]
 CANDIDATE_COLUMNS = [
     "project_id", "rank", "park_id", "park_name", "district", "owner", "name", "building_ids", "building_count",
+    *PROJECT_WATERFALL_COLUMNS,
     "usable_area_m2", "capacity_kwp", "annual_yield_kwh", "specific_yield_kwh_per_kwp", "co2_avoided_t_per_yr",
     "coal_saved_tce_per_yr", "capex_cny", "annual_savings_cny", "simple_payback_yr", "lcoe_cny_per_kwh", "npv_cny",
     "status", "status_source", "notes",
@@ -111,8 +116,9 @@ def build_candidates(buildings: gpd.GeoDataFrame, econ: Economics, statuses: pd.
     Parameters
     ----------
     buildings : GeoDataFrame
-        Surveyed buildings (WGS84) with capacity, yield, owner, park and the
-        progress columns ``has_pv`` and ``pv_status``.
+        Surveyed buildings (WGS84) with capacity, yield, owner, park, the
+        progress columns ``has_pv`` and ``pv_status`` and, where the survey wrote
+        them, the footprint and waterfall columns (summed per project; NaN without).
     econ : pvsurvey.config.schema.Economics
     statuses : DataFrame, optional
         The status store: ``project_id``, ``status``, ``notes``.
@@ -129,6 +135,8 @@ def build_candidates(buildings: gpd.GeoDataFrame, econ: Economics, statuses: pd.
         b = b.assign(has_pv=False, pv_status="none")
     if "owner" not in b:
         b = b.assign(owner=pd.NA)
+    absent = [c for c in PROJECT_WATERFALL_COLUMNS if c not in b]  # a survey written before the waterfall
+    b = b.assign(**{c: np.nan for c in absent})
     group = group_adjoining(b)
     b["_group"] = group
     b["building_id"] = b["building_id"].astype(str)
@@ -139,8 +147,10 @@ def build_candidates(buildings: gpd.GeoDataFrame, econ: Economics, statuses: pd.
         first_id=("building_id", "first"), building_count=("building_id", "size"),
         park_id=("park_id", "first"), park_name=("park_name", "first"), district=("district", "first"),
         owner=("owner", "first"), name=("name", "first"),
+        **{c: (c, "sum") for c in PROJECT_WATERFALL_COLUMNS},
         usable_area_m2=("usable_area_m2", "sum"), capacity_kwp=("capacity_kwp", "sum"),
         annual_yield_kwh=("annual_yield_kwh", "sum"), any_pv=("has_pv", "any"), _pv_rank=("_pv_rank", "max"))
+    agg[absent] = np.nan
     agg["building_pv"] = agg["_pv_rank"].map({v: k for k, v in PV_RANK.items()})
     # most projects are one roof: only the few multi-roof ones need a join and a union
     agg["building_ids"] = agg["first_id"]

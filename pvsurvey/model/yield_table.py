@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 import pvlib
 
-from .weather_year import clearsky_year, hourly_index, scale_to_annual_ghi
+from .climatology import monthly_climate
+from .weather_year import clearsky_year, climate_year, hourly_index, scale_to_annual_ghi
 from ..config.schema import Climate, System
 
 # SAPM cell-temperature coefficients by mounting (King et al. 2004, Table 1):
@@ -133,8 +134,9 @@ class SpecificYieldTable:
     computed on first use and kept for the life of the process.
 
     Without a weather file the weather cells are ``cell_deg`` squares, each with
-    its own clear-sky year (solar geometry, Linke turbidity) scaled to the level's
-    annual GHI. With a weather file there is one cell, the file's year scaled the
+    its own year from the bundled monthly climatology (``climate.typical_year:
+    climate``; or the clear sky with ``clearsky``) scaled to the level's annual
+    GHI. With a weather file there is one cell, the file's year scaled the
     same way. Entries depend only on their key, so serial and parallel runs (in
     any partitioning) give identical results.
 
@@ -142,7 +144,7 @@ class SpecificYieldTable:
     ----------
     system : pvsurvey.config.schema.System
     climate : pvsurvey.config.schema.Climate
-        Temperature and wind used with the clear-sky years.
+        The typical year made without a weather file: its shape, temperature and wind.
     cell_deg : float
         Side of a weather cell [°].
     weather : DataFrame, optional
@@ -172,6 +174,12 @@ class SpecificYieldTable:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._lock = threading.Lock()
+
+    @property
+    def _daily_split(self) -> bool:
+        """The climatology's years split GHI by daily clearness (see
+        :func:`~pvsurvey.model.weather_year.split_by_daily_clearness`)."""
+        return self.weather is None and self.climate.typical_year == "climate"
 
     def entries(self) -> dict:
         """The computed yields by key (to keep for the next run with the same inputs)."""
@@ -213,8 +221,10 @@ class SpecificYieldTable:
                 lon = (col + 0.5) * self.cell_deg - 180.0
             solpos = pvlib.solarposition.get_solarposition(
                 self.weather.index if self.weather is not None else hourly_index(), lat, lon)
-            if self.weather is None:
+            if self.weather is None and self.climate.typical_year == "clearsky":
                 base = clearsky_year(lat, lon, self.climate, solar_position=solpos)
+            elif self.weather is None:
+                base = climate_year(lat, lon, monthly_climate(lat, lon), self.climate, solar_position=solpos)
             self._cells[key] = (base, solpos, lat, lon)
         return self._cells[key]
 
@@ -227,7 +237,8 @@ class SpecificYieldTable:
             years = self.__dict__.setdefault("_years", {})
             if key not in years:
                 base, solpos, lat, lon = self._cell(*key[:2])
-                years[key] = (scale_to_annual_ghi(base, level, lat, lon, solar_position=solpos), solpos)
+                years[key] = (scale_to_annual_ghi(base, level, lat, lon, solar_position=solpos,
+                                                  daily=self._daily_split), solpos)
             return years[key]
 
     def lookup(self, latitude_deg, longitude_deg, ghi_kwh_per_m2_yr, surface_tilt_deg,
@@ -252,7 +263,7 @@ class SpecificYieldTable:
             missing = unique[np.array([k not in self._cache for k in unique.itertuples(index=False, name=None)], dtype=bool)]
             for (r, c, lev), group in missing.groupby(["row", "col", "level"], sort=False):
                 base, solpos, lat, lon = self._cell(r, c)
-                year = scale_to_annual_ghi(base, lev, lat, lon, solar_position=solpos)
+                year = scale_to_annual_ghi(base, lev, lat, lon, solar_position=solpos, daily=self._daily_split)
                 values = specific_yield_kwh_per_kwp(year, lat, lon, group["tilt"], group["az"],
                                                     group["mount"], self.system, solar_position=solpos)
                 self._cache.update(zip(group.itertuples(index=False, name=None), values))

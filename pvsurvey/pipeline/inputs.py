@@ -22,6 +22,8 @@ import pyarrow as pa
 import shapely
 
 from .. import __version__
+from ..columns import BUILDING_COLUMNS
+from ..model.candidates import STORED_CANDIDATE_COLUMNS
 from ..model.yield_table import SpecificYieldTable
 from ..errors import ConfigError, InputFileError
 from ..io.raster import open_irradiance, pixel_centres_kwh_per_m2_yr
@@ -284,12 +286,15 @@ def cache_salt(cfg: SurveyConfig, fingerprints: dict, id_column: str | None, as_
     """Everything besides a partition's own rows that shapes its result: the
     model parameters and economics (projects of roofs outside parks are built in
     the survey tasks), the raster, weather and parks, the reader settings, the
-    survey's year (roofs' remaining life) and pvsurvey's version. The registry is
+    survey's year (roofs' remaining life), pvsurvey's version and the columns of
+    the part files (a cached part of an older schema is not reused). The registry is
     not in it: matching is redone each run."""
     def digest(fp):  # the mtime too: a big file is hashed at its head and tail only
         return None if fp is None else {k: v for k, v in fp.items() if k != "path"}
 
     shaping = {"version": __version__, "id_column": id_column,
+               # the cached part files' columns: a new column is never missing from a reused part
+               "columns": {"buildings": BUILDING_COLUMNS, "candidates": STORED_CANDIDATE_COLUMNS},
                "footprints": cfg.footprints.model_dump(mode="json", exclude={"path"}),
                "roof": cfg.roof.model_dump(mode="json"), "shade": cfg.shade.model_dump(mode="json"),
                "as_of_year": as_of_year, "system": cfg.system.model_dump(mode="json"),

@@ -33,12 +33,14 @@ from ..model.candidates import apply_statuses, build_candidates, project_pv, sto
 from ..io.vector import geoframe_from_arrow
 from ..io.writers import PARQUET_COMPRESSION, write_geoparquet
 from ..naming import safe_file_stem
+from ..columns import WATERFALL_COLUMNS
 from ..config.schema import Economics
 from ..model.targets import with_pv_columns
 
 # What round 3 needs of a park roof to group it into projects.
-PARK_ROOF_COLUMNS = ["building_id", "park_id", "park_name", "district", "name", "owner", "usable_area_m2",
-                     "capacity_kwp", "annual_yield_kwh", "has_pv", "pv_status", "geometry"]
+PARK_ROOF_COLUMNS = ["building_id", "park_id", "park_name", "district", "name", "owner", "footprint_area_m2",
+                     *WATERFALL_COLUMNS, "usable_area_m2", "capacity_kwp", "annual_yield_kwh", "has_pv", "pv_status",
+                     "geometry"]
 
 
 @dataclass

@@ -29,6 +29,7 @@ from ..locations import is_url, location
 from ..io.vector import geoframe_from_arrow
 from ..io.writers import copy_atomic, write_text_atomic
 from ..errors import InputFileError
+from ..columns import WATERFALL_COLUMNS
 from ..config.schema import Economics, Maps, Targets
 from ..model.targets import progress_metrics, progress_sums
 from ..store.run_directory import BUILDINGS, CANDIDATES, DISTRICTS, MAP_INDEX, MAPS, PARKS, RunDirectory
@@ -42,6 +43,8 @@ PARK_NAME_SOURCES = ("park_name", "name", "名称", "园区名称")
 _BUILDING_COLUMNS = ("building_id", "park_id", "park_name", "district", "name", "owner", "usable_area_m2",
                      "capacity_kwp", "annual_yield_kwh", "specific_yield_kwh_per_kwp", "has_pv", "installed_kwp",
                      "pv_status")
+# The park's waterfall in its panel: parks.csv's sums (absent from runs written before it)
+_WATERFALL_SUMS = ("footprint_area_m2", *WATERFALL_COLUMNS, "usable_area_m2", "capacity_kwp")
 # Irradiance window around a park: padding [°] and the largest image side [px].
 _IRRADIANCE_PAD_DEG = 0.05
 _IRRADIANCE_MAX_PX = 512
@@ -450,6 +453,7 @@ def write_maps(run_dir: str | Path, park: str | None = None, lang: str | None = 
     park_metrics = {str(p.get("park_id")): p for p in (run.progress or {}).get("parks", [])}
     plans = (run.progress or {}).get("plans") or []  # a run written before plans: the top-level figures only
     plan_parks = [{str(p.get("park_id")): p for p in plan.get("parks", [])} for plan in plans]
+    rule_set = str((run.config.get("roof") or {}).get("rule_set") or "")
     written = []
     for row in parks.itertuples(index=False):
         pid = str(row.park_id)
@@ -467,7 +471,8 @@ def write_maps(run_dir: str | Path, park: str | None = None, lang: str | None = 
                             "geometry": geom}, pb, options, candidates=cand,
                            irradiance=read_irradiance_window(run.config, bounds), progress=park_metrics.get(pid),
                            plans=[(plan, parks_of[pid]) for plan, parks_of in zip(plans, plan_parks) if pid in parks_of],
-                           min_candidate_kwp=min_kwp, overview_href=MAP_INDEX, survey=run.name, generated=run.generated)
+                           min_candidate_kwp=min_kwp, overview_href=MAP_INDEX, survey=run.name, generated=run.generated,
+                           waterfall={c: getattr(row, c, None) for c in _WATERFALL_SUMS}, rule_set=rule_set)
         path = maps_dir / park_file_name(pid)
         _write_page(path, render(m, options))
         written.append(path)
