@@ -143,6 +143,9 @@ def _halo_casters(part: Partition, ctx: SurveyContext, buildings: gpd.GeoDataFra
     near = halo_cells(shapely.bounds(buildings.geometry.values), ctx.halo_grid, grow=True)
     geoms, heights = [], []
     for index, raw in sorted(halo_raws.items()):
+        with np.errstate(invalid="ignore"):  # rows without a geometry have no bounds: set aside by cleaning
+            raw = raw[near_cells(shapely.bounds(np.asarray(raw.geometry.values, dtype=object)), ctx.halo_grid, near)]
+        # only the rows within reach are cleaned (a neighbour's edge strip, not its whole partition)
         other, _, _ = clean_footprints(raw, str(part.named), ctx.id_column, ctx.duplicate_rows)
         other = other[near_cells(shapely.bounds(other.geometry.values), ctx.halo_grid, near)]
         if len(other):

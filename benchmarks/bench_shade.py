@@ -1,0 +1,133 @@
+"""What the shade of neighbouring buildings costs a survey (prints numbers; not a test).
+
+    python benchmarks/bench_shade.py                    # 1,000,000 footprints, 1 round
+    python benchmarks/bench_shade.py -n 200000 --repeat 3
+
+Times ``pvsurvey run --full`` (a child process, a local cluster of 2 workers, as
+``bench_survey.py`` runs it) on the same dense SYNTHETIC city with heights
+(``synthetic.city``: factories, warehouses, office towers and residential slabs
+on 100 m x 70 m plots, 5-144 m tall) with ``shade.enabled`` true and false, the
+two interleaved round by round. Prints each run, the medians of wall and CPU time
+(client + workers: steadier than the wall on a shared machine), their ratios and
+the peak RSS of each process (client, each worker), and how many roofs were traced.
+
+Target (issue 19): shading costs at most 60 % more survey time (ratio <= 1.60),
+and the peak memory per worker stays under 2 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+from bench_partitions import PeakPerProcess
+from synthetic import REPO, generate
+
+
+class PeakAndCPU(PeakPerProcess):
+    """Each process's peak RSS (:class:`PeakPerProcess`) and its CPU seconds (user +
+    system, the last reading before it ended): on a machine shared with other work
+    the CPU time of the run is steadier than its wall time."""
+
+    def __init__(self, root):
+        super().__init__(root)
+        self.cpu = {}
+
+    def _run(self):
+        import threading
+
+        def cpu_loop():
+            while not self._stop.is_set():
+                try:
+                    procs = [self.root, *self.root.children(recursive=True)]
+                except psutil.Error:
+                    procs = []
+                for p in procs:
+                    try:
+                        t = p.cpu_times()
+                        self.cpu[p.pid] = t.user + t.system
+                    except psutil.Error:
+                        continue
+                time.sleep(0.2)
+
+        thread = threading.Thread(target=cpu_loop, daemon=True)
+        thread.start()
+        super()._run()
+        thread.join()
+
+
+def run_once(config: Path, out: Path) -> tuple[float, float, dict, dict]:
+    """``pvsurvey run CONFIG --out OUT --full`` with this repository's code: wall, CPU
+    seconds of the process tree, peak RSS per role, manifest."""
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    cmd = [sys.executable, "-c", "from pvsurvey.cli import main; main()", "-q", "run", str(config),
+           "--out", str(out), "--full"]
+    t0 = time.perf_counter()
+    proc = psutil.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with PeakAndCPU(proc) as peaks:
+        _, stderr = proc.communicate()
+    wall = time.perf_counter() - t0
+    if proc.returncode not in (0, 3):
+        raise SystemExit(f"pvsurvey run failed ({proc.returncode}):\n{stderr.decode()[-3000:]}")
+    return wall, sum(peaks.cpu.values()), peaks.by_role(), json.loads((out / "manifest.json").read_text())
+
+
+def _mb(values) -> str:
+    return ", ".join(f"{v / 2**20:,.0f}" for v in values) + " MB"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-n", type=int, default=1_000_000, help="footprints (default 1,000,000)")
+    ap.add_argument("--repeat", type=int, default=1, help="rounds of both modes, interleaved; medians printed")
+    ap.add_argument("--workers", type=int, default=2, help="local workers (default 2)")
+    ap.add_argument("--partition-rows", type=int, default=50_000)
+    args = ap.parse_args()
+    path = generate(args.n, city_heights=True)
+    walls: dict[str, list[float]] = {}
+    cpus: dict[str, list[float]] = {}
+    worker_peaks: dict[str, list[int]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        configs = {}
+        for label, enabled in (("shade on", True), ("shade off", False)):
+            cfg = {"name": f"bench-{label.replace(' ', '-')}", "footprints": str(path),
+                   "irradiance": {"ghi": str(REPO / "data/demo/ghi_gldas_0p25.tif"), "units": "kWh/m2/day"},
+                   "shade": {"enabled": enabled},
+                   "parallel": {"partition_rows": args.partition_rows, "in_process_max_rows": 0,
+                                "workers": args.workers}}
+            configs[label] = Path(tmp) / f"{label.replace(' ', '-')}.json"
+            configs[label].write_text(json.dumps(cfg))  # JSON is YAML
+        print(f"{args.n:,} synthetic city footprints with heights ({path.name}), {args.workers} workers, "
+              f"partition_rows {args.partition_rows:,}, {os.cpu_count()} cores "
+              f"(load average now {os.getloadavg()[0]:.1f})")
+        for round_ in range(args.repeat):  # interleaved, so that the machine's drift hits both alike
+            for label, config in configs.items():
+                wall, cpu, peaks, manifest = run_once(config, Path(tmp) / f"run-{label.replace(' ', '-')}")
+                walls.setdefault(label, []).append(wall)
+                cpus.setdefault(label, []).append(cpu)
+                worker_peaks.setdefault(label, []).append(max(peaks.get("worker", [0])))
+                status = manifest.get("counts", {}).get("building_attributes", {}).get("shade_status") or {}
+                steps = manifest.get("timings_s", {})
+                print(f"  round {round_ + 1}, {label:>9}: {wall:6.1f} s wall, {cpu:6.1f} s CPU; peak RSS client "
+                      f"{_mb(peaks.get('client', []))}, workers {_mb(peaks.get('worker', []))}; "
+                      f"shade {status or 'n/a'}; steps {steps}", flush=True)
+    med = {label: statistics.median(w) for label, w in walls.items()}
+    med_cpu = {label: statistics.median(c) for label, c in cpus.items()}
+    for label, wall in med.items():
+        print(f"median {label:>9}: {wall:6.1f} s wall, {med_cpu[label]:6.1f} s CPU (client + workers); "
+              f"peak RSS per worker {max(worker_peaks[label]) / 2**20:,.0f} MB (largest over the rounds)")
+    print(f"shade on vs off: {med['shade on'] / med['shade off']:.2f}x survey time, "
+          f"{med_cpu['shade on'] / med_cpu['shade off']:.2f}x CPU time (target <= 1.60x); "
+          f"peak RSS per worker {max(worker_peaks['shade on']) / 2**30:.2f} GiB (target < 2 GB)")
+
+
+if __name__ == "__main__":
+    main()
