@@ -2,6 +2,7 @@
 
     python benchmarks/bench_floor.py                       # 1,000,000 footprints, 3 rounds
     python benchmarks/bench_floor.py -n 200000 --repeat 1
+    python benchmarks/bench_floor.py --compare /work/main    # also another checkout's run, each round
 
 The floor: what any survey of these footprints must at least do, in one process
 with two threads (one per core of the reference machine) — read the GeoParquet
@@ -14,7 +15,8 @@ timed as a child process from interpreter start to exit, like the run.
 
 The run: ``pvsurvey run --full`` (a child process, the project's defaults: a
 local cluster of one worker per core) on the same file, written in 100,000-row
-groups (``--group-rows``), with this repository's code, every output written
+groups (``--group-rows``, default 50,000 = the default ``parallel.partition_rows``:
+read as it is, no rewrite), with this repository's code, every output written
 (parts, merged buildings, PV columns, progress, candidate lists, maps, manifest).
 
 The two alternate ``--repeat`` times; the medians and their ratio are printed
@@ -84,9 +86,9 @@ def floor_once(path: Path) -> tuple[float, str]:
     return time.perf_counter() - t0, done.stdout.strip()
 
 
-def run_once(config: Path, out: Path) -> tuple[float, int, dict]:
-    """``pvsurvey run CONFIG --out OUT --full``: wall, peak RSS of all processes, manifest."""
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+def run_once(config: Path, out: Path, repo: Path = REPO) -> tuple[float, int, dict]:
+    """``pvsurvey run CONFIG --out OUT --full`` with ``repo``'s code: wall, peak RSS of all processes, manifest."""
+    env = {**os.environ, "PYTHONPATH": str(repo) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [sys.executable, "-m", "pvsurvey", "-q", "run", str(config), "--out", str(out), "--full"]
     t0 = time.perf_counter()
     proc = psutil.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -102,7 +104,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=1_000_000, help="footprints (default 1,000,000)")
     ap.add_argument("--repeat", type=int, default=3, help="rounds of floor and run, interleaved (default 3)")
-    ap.add_argument("--group-rows", type=int, default=100_000, help="row groups of the file (default 100,000)")
+    ap.add_argument("--group-rows", type=int, default=50_000,
+                    help="row groups of the file (default 50,000: the default parallel.partition_rows, so that "
+                         "the run reads the file as it is)")
+    ap.add_argument("--compare", type=Path, action="append", default=[],
+                    help="another checkout (e.g. /work/main) whose run is timed in each round too")
     ap.add_argument("--config", type=json.loads, default={},
                     help="more config keys for the run, as JSON (e.g. '{\"parallel\": {\"partition_rows\": 25000}}')")
     args = ap.parse_args()
@@ -115,6 +121,7 @@ def main():
         print(f"{args.n:,} footprints in {args.group_rows:,}-row groups, {os.cpu_count()} cores "
               f"(load average now {os.getloadavg()[0]:.1f}); floor and run interleaved, {args.repeat} rounds")
         floors, runs, peaks = [], [], []
+        others: dict[Path, list[float]] = {repo: [] for repo in args.compare}
         for round_ in range(args.repeat):
             wall, sums = floor_once(path)
             floors.append(wall)
@@ -126,9 +133,17 @@ def main():
             print(f"  round {round_ + 1}: run   {wall:6.1f} s  ({manifest['execution']['mode']}, "
                   f"{manifest['execution']['partitions']} partitions; peak RSS {peak / 2**20:,.0f} MB; "
                   f"steps s: {steps})", flush=True)
+            for repo, walls in others.items():
+                wall, peak, _ = run_once(config, Path(tmp) / f"run-{repo.name}", repo)
+                walls.append(wall)
+                print(f"  round {round_ + 1}: run of {repo}: {wall:6.1f} s (peak RSS {peak / 2**20:,.0f} MB)",
+                      flush=True)
     floor, run = statistics.median(floors), statistics.median(runs)
     print(f"median floor {floor:.1f} s, median run {run:.1f} s ({args.n / run:,.0f} roofs/s), "
           f"ratio {run / floor:.2f}x (target ≤ 2.0x); peak RSS {statistics.median(peaks) / 2**20:,.0f} MB")
+    for repo, walls in others.items():
+        other = statistics.median(walls)
+        print(f"median run of {repo} {other:.1f} s, ratio {other / floor:.2f}x the floor; this run {run / other:.2f}x it")
 
 
 if __name__ == "__main__":
