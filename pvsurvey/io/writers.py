@@ -59,20 +59,36 @@ def copy_atomic(src: Path, dst: Path) -> Path:
 PARQUET_COMPRESSION = "snappy"
 
 
-def write_geoparquet(gdf: gpd.GeoDataFrame, path: Path) -> None:
-    """Write one GeoParquet file (WKB geometry, GeoParquet 1.0 metadata)."""
+# Files a run writes for itself and reads back in a later round (partition results,
+# park pieces), never outputs: LZ4, plain (no dictionary) pages and no column
+# statistics. Dictionary encoding and statistics were most of the cost of
+# writing a part (50,000 roofs, 40 columns: 0.47 s with Parquet's defaults and
+# snappy, 0.10 s so; reads 0.13 -> 0.06 s; 8.4 MB instead of 9.5 MB, measured
+# on this project's 2-core machine, 2026-12-03); the run's outputs keep
+# PARQUET_COMPRESSION and Parquet's defaults.
+INTERMEDIATE_PARQUET = {"compression": "lz4", "use_dictionary": False, "write_statistics": False}
+
+
+def _parquet_options(intermediate: bool) -> dict:
+    return dict(INTERMEDIATE_PARQUET) if intermediate else {"compression": PARQUET_COMPRESSION}
+
+
+def write_geoparquet(gdf: gpd.GeoDataFrame, path: Path, intermediate: bool = False) -> None:
+    """Write one GeoParquet file (WKB geometry, GeoParquet 1.0 metadata);
+    ``intermediate``: a file the run reads back itself (:data:`INTERMEDIATE_PARQUET`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    gdf.to_parquet(path, compression=PARQUET_COMPRESSION, index=False, write_covering_bbox=False)
+    gdf.to_parquet(path, index=False, write_covering_bbox=False, **_parquet_options(intermediate))
 
 
-def write_rejected(df: pd.DataFrame | None, path: Path) -> None:
-    """Write rejected rows (plain Parquet, fixed columns and types even when empty)."""
+def write_rejected(df: pd.DataFrame | None, path: Path, intermediate: bool = False) -> None:
+    """Write rejected rows (plain Parquet, fixed columns and types even when empty);
+    ``intermediate`` as in :func:`write_geoparquet`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if df is None:
         df = pd.DataFrame(columns=REJECTED_COLUMNS)
     df = df.astype({"source_file": "string", "source_row": "int64", "building_id": "string",
                     "reason": "string", "message": "string"})
-    df[REJECTED_COLUMNS].to_parquet(path, compression=PARQUET_COMPRESSION, index=False)
+    df[REJECTED_COLUMNS].to_parquet(path, index=False, **_parquet_options(intermediate))
 
 
 def merge_parquet(parts: list[Path], path: Path, geo: bool = True, transform=None) -> int:

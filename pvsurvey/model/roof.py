@@ -186,13 +186,39 @@ def roof_areas_m2(geoms, setback_m: float, pitched=None, to_metres=None):
     azimuth = np.full(n, np.nan)
     rebuild = np.flatnonzero(~exact | pitched)
     if len(rebuild):
-        geoms_m = geoms[rebuild] if to_metres is None else _in_metres(geoms[rebuild], rebuild, to_metres)
+        geoms_m = geoms[rebuild] if to_metres is None else _rebuilt_in_metres(geoms, rebuild, index, xy, counts,
+                                                                               to_metres)
         rest = ~exact[rebuild]
         footprint[rebuild[rest]] = shapely.area(geoms_m[rest])
         inset[rebuild[rest]] = buffered_area_m2(geoms_m[rest], setback_m)
         sel = pitched[rebuild]
         azimuth[rebuild[sel]] = sunny_side_azimuth_deg(geoms_m[sel])
     return footprint, inset, azimuth
+
+
+def _rebuilt_in_metres(geoms, rows, index, xy_m, counts, to_metres):
+    """``geoms`` at positions ``rows`` as metric geometries: the single-ring
+    polygons (``index``) from their ring vertices already projected (``xy_m``,
+    ``counts`` as :func:`simple_polygon_rings` gives them: every vertex is
+    projected once), the other shapes through ``to_metres`` (:func:`_in_metres`).
+    Either way the same vertices in the same order, so the same geometries."""
+    out = np.empty(len(rows), dtype=object)
+    ring_of = np.full(len(geoms), -1)
+    ring_of[index] = np.arange(len(index))
+    ring = ring_of[rows]
+    usable = np.zeros(len(rows), dtype=bool)
+    has = ring >= 0
+    # proper rings only (≥ 4 vertices) and plain x/y: anything else goes the general way
+    usable[has] = (counts[ring[has]] >= 4) & ~shapely.has_z(geoms[rows[has]])
+    if usable.any():
+        which = ring[usable]
+        n = counts[which]
+        first = (np.cumsum(counts) - counts)[which]
+        vertex = np.repeat(first - (np.cumsum(n) - n), n) + np.arange(n.sum())
+        out[usable] = shapely.polygons(shapely.linearrings(xy_m[vertex], indices=np.repeat(np.arange(len(which)), n)))
+    if (~usable).any():
+        out[~usable] = _in_metres(geoms[rows[~usable]], rows[~usable], to_metres)
+    return out
 
 
 def _in_metres(geoms, rows, to_metres):

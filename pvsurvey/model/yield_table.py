@@ -26,6 +26,7 @@ import pandas as pd
 import pvlib
 
 from .climatology import monthly_climate
+from .solar_position import solar_positions
 from .tou import to_local_shape
 from .weather_year import clearsky_year, climate_year, hourly_index, scale_to_annual_ghi
 from ..config.schema import Climate, System
@@ -191,6 +192,7 @@ class SpecificYieldTable:
         del state["_lock"]
         state.pop("_years", None)  # scaled hourly years: cheap to redo, big to ship
         state.pop("_shapes", None)  # hourly PV shapes (70 kB each): redone where needed
+        state.pop("_solpos", None)
         return state
 
     def __setstate__(self, state):
@@ -241,14 +243,26 @@ class SpecificYieldTable:
             else:
                 lat = (row + 0.5) * self.cell_deg - 90.0
                 lon = (col + 0.5) * self.cell_deg - 180.0
-            solpos = pvlib.solarposition.get_solarposition(
-                self.weather.index if self.weather is not None else hourly_index(), lat, lon)
+            solpos = self.__dict__.get("_solpos", {}).pop(key, None)  # from _solar_positions
+            if solpos is None:
+                solpos = pvlib.solarposition.get_solarposition(
+                    self.weather.index if self.weather is not None else hourly_index(), lat, lon)
             if self.weather is None and self.climate.typical_year == "clearsky":
                 base = clearsky_year(lat, lon, self.climate, solar_position=solpos)
             elif self.weather is None:
                 base = climate_year(lat, lon, monthly_climate(lat, lon), self.climate, solar_position=solpos)
             self._cells[key] = (base, solpos, lat, lon)
         return self._cells[key]
+
+    def _solar_positions(self, cells) -> None:
+        """Compute the solar position of these (row, col) cells in one go for
+        :meth:`_cell` (:func:`pvsurvey.model.solar_position.solar_positions`:
+        the time-only part of SPA once; the same values as one call per cell)."""
+        cells = [c for c in dict.fromkeys(cells) if c not in self._cells]
+        if self.weather is not None or len(cells) < 2:
+            return
+        places = [((r + 0.5) * self.cell_deg - 90.0, (c + 0.5) * self.cell_deg - 180.0) for r, c in cells]
+        self.__dict__.setdefault("_solpos", {}).update(zip(cells, solar_positions(hourly_index(), places)))
 
     def hourly_year(self, row: int, col: int, level: float) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The hourly year of a weather cell scaled to an irradiance level, and its
@@ -295,6 +309,7 @@ class SpecificYieldTable:
         unique = keys.drop_duplicates().reset_index(drop=True)
         with self._lock:
             missing = unique[np.array([k not in self._cache for k in unique.itertuples(index=False, name=None)], dtype=bool)]
+            self._solar_positions(zip(missing["row"].tolist(), missing["col"].tolist()))
             for (r, c, lev), group in missing.groupby(["row", "col", "level"], sort=False):
                 base, solpos, lat, lon = self._cell(r, c)
                 year = scale_to_annual_ghi(base, lev, lat, lon, solar_position=solpos, daily=self._daily_split)

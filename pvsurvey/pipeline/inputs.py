@@ -34,6 +34,7 @@ from ..io.fields import footprint_id_column, geometry_column, plan_columns
 from ..io.registry import read_registry
 from ..locations import Location, is_url
 from ..io.storage import identity, parquet_file
+from ..model.footprints import ATTRIBUTE_SOURCES
 from ..model.shade import halo_cells, halo_grid, halo_neighbours
 from ..io.weather import read_weather
 from ..tools.map_writer import map_options
@@ -190,6 +191,33 @@ def check_inputs(cfg: SurveyConfig, rewrite_dir: Path | None = None) -> CheckedI
                          weather_meta, rewritten)
 
 
+# the columns a building's height or storeys are read from (after the config's renames)
+HEIGHT_COLUMNS = frozenset(ATTRIBUTE_SOURCES["height_m"] + ATTRIBUTE_SOURCES["levels"])
+
+
+def may_have_heights(parts: list) -> bool:
+    """Whether some footprint file has a column heights or storeys are read from
+    (:data:`HEIGHT_COLUMNS`, after the config's renames): without one no roof can
+    be shaded (:func:`pvsurvey.model.shade.roof_shade` traces buildings of known
+    height only). Reads file metadata or headers only; True where they cannot
+    be read (the task reports the problem) and for OSM extracts (tags, not columns)."""
+    seen = set()
+    for part in parts:
+        if part.path in seen:
+            continue
+        seen.add(part.path)
+        if part.kind == "osm":
+            return True
+        try:
+            names = source_columns(part)
+        except Exception:  # noqa: BLE001 (the task that reads it raises the reader's one-line error)
+            return True
+        renames = dict(part.columns)
+        if {renames.get(c, c) for c in names} & HEIGHT_COLUMNS:
+            return True
+    return False
+
+
 def _partition_bounds(part, declared_crs: str | None) -> np.ndarray:
     """Envelopes (lon/lat) of a partition's footprints; GeoParquet reads only its geometry column.
     A partition that cannot be read here has none: its own task reports the problem, in one line."""
@@ -219,8 +247,10 @@ def shade_halo(cfg: SurveyConfig, parts: list) -> tuple[dict | None, tuple | Non
     """For each partition (by index), the partitions with a building within shade
     reach (``shade.max_distance_m``) of one of its buildings, and the grid used.
     Reads every partition's outlines once (GeoParquet: the geometry column only);
-    None where shade is off or there is one partition."""
-    if not cfg.shade.enabled or len(parts) < 2:
+    None where shade is off, there is one partition, or no file has a column
+    heights are read from (:func:`may_have_heights`): no roof is then traced, and
+    neither the client nor any task reads a neighbour's rows for nothing."""
+    if not cfg.shade.enabled or len(parts) < 2 or not may_have_heights(parts):
         return None, None
     bounds = [_partition_bounds(p, cfg.footprints.crs) for p in parts]
     lat = np.concatenate([b[:, [1, 3]].ravel() for b in bounds])

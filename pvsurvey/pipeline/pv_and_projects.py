@@ -32,7 +32,7 @@ from ..store.run_directory import BUILDINGS, CANDIDATES, building_part, candidat
 from ..store.cache import combine, entry_path, has_entry, link, load_entry, store_entry
 from ..model.candidates import apply_statuses, build_candidates, project_pv, stored_candidates
 from ..io.vector import geoframe_from_arrow
-from ..io.writers import PARQUET_COMPRESSION, write_geoparquet
+from ..io.writers import INTERMEDIATE_PARQUET, PARQUET_COMPRESSION, write_geoparquet
 from ..naming import safe_file_stem
 from ..columns import WATERFALL_COLUMNS
 from ..config.schema import Economics
@@ -181,7 +181,7 @@ def finish_partition(task: FinishTask, ctx: FinishContext) -> FinishResult:
         for park_id in pc.unique(inside["park_id"]).to_pylist():
             rows = inside.filter(pc.equal(inside["park_id"], park_id))
             target = _piece_path(ctx, park_id, piece_name)
-            pq.write_table(rows, target, compression=PARQUET_COMPRESSION)
+            pq.write_table(rows, target, **INTERMEDIATE_PARQUET)  # read back by round 3
             pieces[park_id] = (target, rows.num_rows)
             files[_piece_name(park_id)] = target
     counts = add_counts([])

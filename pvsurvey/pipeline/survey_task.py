@@ -259,9 +259,9 @@ def survey_partition(item: SurveyItem | Partition, ctx: SurveyContext) -> Partit
     buildings_path = None
     if len(accepted):
         buildings_path = ctx.parts_dir / "buildings" / name
-        write_geoparquet(accepted, buildings_path)
+        write_geoparquet(accepted, buildings_path, intermediate=True)
     rejected_path = ctx.parts_dir / "rejected" / name
-    write_rejected(rejected_all, rejected_path)
+    write_rejected(rejected_all, rejected_path, intermediate=True)
     # roofs outside parks become projects here, in parallel; park roofs are grouped per park later
     candidates_path = None
     outside = accepted[accepted["park_id"].isna()]
@@ -270,7 +270,7 @@ def survey_partition(item: SurveyItem | Partition, ctx: SurveyContext) -> Partit
                                     shapes=ctx.yield_table.hourly_shapes)
         if len(projects):
             candidates_path = ctx.parts_dir / "candidates" / name
-            write_geoparquet(projects, candidates_path)
+            write_geoparquet(projects, candidates_path, intermediate=True)
     result = PartitionResult(
         index=part.index, input_rows=len(raw), accepted=len(accepted), rejected=len(rejected_all),
         reasons=dict(Counter(rejected_all["reason"].astype(str))), repaired=stats["repaired"],

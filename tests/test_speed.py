@@ -1,0 +1,114 @@
+"""Speed work (issue 17) that must not change a single value: each fast path
+against the plain computation it replaces, compared exactly."""
+
+import dataclasses
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pvlib
+import pyarrow.parquet as pq
+import shapely
+
+from pvsurvey.config.loading import config_from_dict
+from pvsurvey.config.schema import Climate, System
+from pvsurvey.io.vector import plan_partitions
+from pvsurvey.io.writers import write_geoparquet
+from pvsurvey.model.roof import _in_metres, _rebuilt_in_metres, roof_areas_m2, simple_polygon_rings
+from pvsurvey.model.solar_position import solar_positions
+from pvsurvey.model.survey import utm_metres
+from pvsurvey.model.weather_year import hourly_index
+from pvsurvey.model.yield_table import SpecificYieldTable
+from pvsurvey.pipeline.inputs import may_have_heights, shade_halo
+
+PLACES = [(31.125, 121.375), (30.875, 120.875), (-33.9, 18.4), (64.1, -21.9), (0.0, 179.9)]
+
+
+def test_solar_positions_equal_pvlib_to_the_last_bit():
+    times = hourly_index()
+    ours = solar_positions(times, PLACES)
+    for (lat, lon), frame in zip(PLACES, ours):
+        reference = pvlib.solarposition.get_solarposition(times, lat, lon)
+        pd.testing.assert_frame_equal(frame, reference, check_exact=True)
+
+
+def test_yield_table_of_many_cells_equals_one_cell_at_a_time():
+    lat = np.array([31.1, 31.1, 30.9, 31.6, 31.6, 30.6])
+    lon = np.array([121.4, 121.4, 120.9, 121.9, 121.7, 121.1])
+    ghi = np.array([1250.0, 1320.0, 1280.0, 1300.0, 1310.0, 1260.0])
+    tilt, az = np.array([15.0, 15.0, 10.0, 15.0, 5.0, 15.0]), np.array([180.0, 180.0, 170.0, 180.0, 90.0, 180.0])
+    mount = np.array(["rack", "rack", "flush", "rack", "flush", "rack"], dtype=object)
+    together = SpecificYieldTable(System(), Climate(), 0.25)
+    sy, cells = together.lookup(lat, lon, ghi, tilt, az, mount)
+    assert len(set(cells)) == 5  # five weather cells in one lookup: their solar positions computed together
+    for i in range(len(lat)):  # a fresh table per roof: pvlib's own get_solarposition for its one cell
+        alone = SpecificYieldTable(System(), Climate(), 0.25)
+        one, _ = alone.lookup(lat[i:i + 1], lon[i:i + 1], ghi[i:i + 1], tilt[i:i + 1], az[i:i + 1], mount[i:i + 1])
+        assert one[0] == sy[i]
+    assert "_solpos" not in together.__getstate__()
+
+
+def _shapes():
+    lon0, lat0 = 121.4, 31.2
+    box = shapely.box(lon0, lat0, lon0 + 0.001, lat0 + 0.0005)
+    ell = shapely.Polygon([(lon0, lat0), (lon0 + 0.001, lat0), (lon0 + 0.001, lat0 + 0.0003), (lon0 + 0.0004, lat0 + 0.0003),
+                           (lon0 + 0.0004, lat0 + 0.001), (lon0, lat0 + 0.001)])
+    holed = shapely.Polygon(box.exterior.coords, holes=[[(lon0 + 0.0002, lat0 + 0.0001), (lon0 + 0.0005, lat0 + 0.0001),
+                                                        (lon0 + 0.0005, lat0 + 0.0003)]])
+    multi = shapely.MultiPolygon([box, shapely.affinity.translate(box, 0.002, 0)])
+    three_d = shapely.Polygon([(lon0, lat0, 5.0), (lon0 + 0.001, lat0, 5.0), (lon0, lat0 + 0.001, 5.0)])
+    rotated = shapely.affinity.rotate(box, 33.0)
+    return np.array([box, ell, holed, multi, three_d, rotated, ell], dtype=object)  # (no empty: cleaning sets those aside)
+
+
+def test_metric_roofs_rebuilt_from_projected_rings_equal_a_second_projection():
+    geoms = _shapes()
+    lon, lat = np.full(len(geoms), 121.4), np.full(len(geoms), 31.2)
+    to_metres = utm_metres(lon, lat)
+    index, xy, counts = simple_polygon_rings(geoms)
+    xy_m = np.column_stack(to_metres(xy[:, 0], xy[:, 1], np.repeat(index, counts)))
+    for rows in (np.arange(len(geoms)), np.array([6, 1, 5, 0]), np.array([3, 2, 4])):
+        fast = _rebuilt_in_metres(geoms, rows, index, xy_m, counts, to_metres)
+        plain = _in_metres(geoms[rows], rows, to_metres)
+        assert list(shapely.to_wkb(fast)) == list(shapely.to_wkb(plain))
+    # and the areas and azimuths it feeds: a UTM rectangle 1e-3° × 5e-4° at 31.2° N is about 95 m × 55 m
+    footprint, inset, azimuth = roof_areas_m2(geoms, 1.0, np.ones(len(geoms), dtype=bool), to_metres)
+    assert 5000 < footprint[0] < 5500 and np.isfinite(azimuth[[0, 1, 5]]).all()
+
+
+def _footprints(path, columns: dict):
+    frame = gpd.GeoDataFrame(columns, geometry=[shapely.box(121.4 + i * 1e-3, 31.2, 121.4005 + i * 1e-3, 31.2005)
+                                                for i in range(4)], crs=4326)
+    frame.to_parquet(path, row_group_size=2)
+    return path
+
+
+def test_shade_halo_only_where_a_file_has_heights(tmp_path):
+    cfg = config_from_dict({"name": "halo", "footprints": "x.parquet", "irradiance": {"ghi": "g.tif"}},
+                           tmp_path)
+    plain = plan_partitions(_footprints(tmp_path / "plain.parquet", {"id": list("abcd")}), 2)
+    assert len(plain) == 2 and not may_have_heights(plain)
+    assert shade_halo(cfg, plain) == (None, None)  # no height, no storeys: nothing to trace
+    tall = plan_partitions(_footprints(tmp_path / "tall.parquet", {"id": list("abcd"), "height": [9.0] * 4}), 2)
+    assert may_have_heights(tall)
+    halo, grid = shade_halo(cfg, tall)
+    assert halo == {0: [1], 1: [0]} and grid is not None  # 1 m apart: each shades the other
+    storeys = plan_partitions(_footprints(tmp_path / "storeys.parquet", {"id": list("abcd"), "层数": [3] * 4}), 2)
+    assert may_have_heights(storeys)
+    # a column the config renames to height_m (footprints.columns): heights after the rename
+    odd = plan_partitions(_footprints(tmp_path / "odd.parquet", {"id": list("abcd"), "h_mean": [9.0] * 4}), 2)
+    assert not may_have_heights(odd)
+    assert may_have_heights([dataclasses.replace(p, columns=(("h_mean", "height_m"),)) for p in odd])
+
+
+def test_intermediate_parquet_reads_back_equal(tmp_path):
+    frame = gpd.GeoDataFrame({"building_id": ["a", "b", None], "usable_area_m2": [1.5, np.nan, 3.0],
+                              "park_id": pd.array(["P1", None, "P1"], dtype="string")},
+                             geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 1, 2, 3), None], crs=4326)
+    write_geoparquet(frame, tmp_path / "final.parquet")
+    write_geoparquet(frame, tmp_path / "part.parquet", intermediate=True)
+    final, part = pq.read_table(tmp_path / "final.parquet"), pq.read_table(tmp_path / "part.parquet")
+    assert part.equals(final) and part.schema.metadata[b"geo"] == final.schema.metadata[b"geo"]
+    meta = pq.ParquetFile(tmp_path / "part.parquet").metadata.row_group(0).column(0)
+    assert meta.compression == "LZ4" and not meta.is_stats_set
+    pd.testing.assert_frame_equal(gpd.read_parquet(tmp_path / "part.parquet"), frame)
