@@ -28,7 +28,8 @@ import pvlib
 from .climatology import monthly_climate
 from .solar_position import solar_positions
 from .tou import to_local_shape
-from .weather_year import clearsky_year, climate_year, hourly_index, scale_to_annual_ghi
+from .weather_year import (clearsky_year, climate_year, hourly_index, scale_to_annual_ghi,
+                           split_by_daily_clearness)
 from ..config.schema import Climate, System
 
 # SAPM cell-temperature coefficients by mounting (King et al. 2004, Table 1):
@@ -327,8 +328,8 @@ def hourly_shapes(table: SpecificYieldTable, keys) -> dict[str, np.ndarray]:
     orientations, never per building.
 
     A cell's shape is computed from its own hourly year at that year's annual GHI (the
-    clear-sky or weather-file year scaled by 1, split into beam and diffuse by Erbs as
-    :func:`pvsurvey.model.weather_year.scale_to_annual_ghi` does): scaling the year
+    climatology's, clear-sky or weather-file year scaled by 1, split into beam and diffuse
+    by Erbs as :func:`pvsurvey.model.weather_year.scale_to_annual_ghi` does, daily or hourly): scaling the year
     changes the yield, not how it spreads over the hours, to the Erbs split's second
     order. The Erbs split and the extraterrestrial irradiance take plain arrays (the
     same formulas without pandas' per-call overhead, which was most of the cost).
@@ -351,7 +352,12 @@ def hourly_shapes(table: SpecificYieldTable, keys) -> dict[str, np.ndarray]:
             by_times[id(times)] = (doy, pvlib.irradiance.get_extra_radiation(doy), times)
         doy, dni_extra, _ = by_times[id(times)]
         year = base
-        if not {"dni", "dhi"} <= set(base.columns):
+        if not {"dni", "dhi"} <= set(base.columns) and table._daily_split:
+            # the climatology's years split GHI by daily clearness, as the yield does
+            dni, dhi = split_by_daily_clearness(base["ghi"].to_numpy(dtype=float), times, lat, lon,
+                                                solpos["zenith"].to_numpy())
+            year = base.assign(dni=dni, dhi=dhi)
+        elif not {"dni", "dhi"} <= set(base.columns):
             split = pvlib.irradiance.erbs(base["ghi"].to_numpy(dtype=float), solpos["zenith"].to_numpy(), doy)
             year = base.assign(dni=np.asarray(split["dni"], dtype=float), dhi=np.asarray(split["dhi"], dtype=float))
         ac = hourly_ac_kw_per_kwp(year, lat, lon, group["tilt"].astype(float), group["az"].astype(float),
