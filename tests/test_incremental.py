@@ -125,3 +125,24 @@ def test_slices_of_one_hashing_digest_as_the_slices_themselves():
     for rows in (np.array([], dtype=int), np.array([3]), np.array([0, 5, 6, 39]), np.arange(40)):
         assert rows_digest(hashes[rows], frame.columns) == frame_digest(frame.iloc[rows])
     assert frame_digest(frame.iloc[[0, 5]]) != frame_digest(frame.iloc[[0, 6]])
+
+
+def test_a_cached_result_of_other_code_is_never_reused(tmp_path, monkeypatch):
+    """The cache salt holds a digest of pvsurvey's source, so an upgrade or a fix between two
+    nights recomputes everything even where the version number stayed."""
+    import hashlib
+
+    from pvsurvey.pipeline import inputs
+
+    package = REPO / "pvsurvey"
+    expected = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        expected.update(path.relative_to(package).as_posix().encode() + path.read_bytes())
+    assert inputs.code_digest() == expected.hexdigest()
+
+    cfg = config(tmp_path)
+    prints = {"ghi": None, "weather": None, "parks": None}
+    salt = inputs.cache_salt(cfg, prints, None)
+    assert inputs.cache_salt(cfg, prints, None) == salt
+    monkeypatch.setattr(inputs, "code_digest", lambda: "0" * 64)
+    assert inputs.cache_salt(cfg, prints, None) != salt

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 
 import dataclasses
+import functools
 import datetime as dt
 import hashlib
 import json
@@ -312,17 +313,31 @@ def input_fingerprints(cfg: SurveyConfig, parts: list) -> dict:
             "weather": fingerprint(cfg.irradiance.weather)}
 
 
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """SHA-256 of pvsurvey's own source files: a cached result made by other code
+    (an upgrade, a fix between two nights) is never reused, whatever the version
+    number says."""
+    package = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        h.update(path.relative_to(package).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
 def cache_salt(cfg: SurveyConfig, fingerprints: dict, id_column: str | None, as_of_year: int | None = None) -> str:
     """Everything besides a partition's own rows that shapes its result: the
     model parameters and economics (projects of roofs outside parks are built in
     the survey tasks), the raster, weather and parks, the reader settings, the
-    survey's year (roofs' remaining life), pvsurvey's version and the columns of
+    survey's year (roofs' remaining life), pvsurvey's version and code
+    (:func:`code_digest`) and the columns of
     the part files (a cached part of an older schema is not reused). The registry is
     not in it: matching is redone each run."""
     def digest(fp):  # the mtime too: a big file is hashed at its head and tail only
         return None if fp is None else {k: v for k, v in fp.items() if k != "path"}
 
-    shaping = {"version": __version__, "id_column": id_column,
+    shaping = {"version": __version__, "code": code_digest(), "id_column": id_column,
                # the cached part files' columns: a new column is never missing from a reused part
                "columns": {"buildings": BUILDING_COLUMNS, "candidates": STORED_CANDIDATE_COLUMNS},
                "footprints": cfg.footprints.model_dump(mode="json", exclude={"path"}),
