@@ -1,5 +1,7 @@
 """Park managers' round trip: export, edit in Excel, import, next run; safe exports; the plan CLI."""
 
+import json
+
 import geopandas as gpd
 import openpyxl
 import pandas as pd
@@ -160,7 +162,9 @@ def test_unknown_status_is_reported_not_imported(tmp_path, small_run):
 def test_plan_command_on_the_demo_park(tmp_path):
     run = run_survey(None, tmp_path / "demo", serial=True)
     out = invoke("candidates", "plan", run.run_dir, "--park", "P05", "--lang", "en")
-    assert out.output.startswith("P05: ratio 4.1 % -> 5")  # the demo with roof construction and shade
+    park = next(p for p in json.loads((run.run_dir / "progress.json").read_text())["parks"] if p["park_id"] == "P05")
+    # the plan starts from the park's ratio in progress.json and closes the 50 % target
+    assert out.output.startswith(f"P05: ratio {100 * park['install_ratio_area_frac']:.1f} % -> 5")
     plan = pd.read_csv(run.run_dir / "exports" / "plan-park-P05-lcoe.csv", encoding="utf-8-sig")
     lcoe = plan["LCOE (CNY/kWh)"]
     assert lcoe.is_monotonic_increasing and (plan["Park ID"] == "P05").all()
