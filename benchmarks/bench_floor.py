@@ -36,9 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
 
-from bench_partitions import PeakPerProcess
+from bench_partitions import run_pvsurvey
 from synthetic import REPO, generate
 
 FLOOR = r"""
@@ -87,17 +86,9 @@ def floor_once(path: Path) -> tuple[float, str]:
 
 
 def run_once(config: Path, out: Path, repo: Path = REPO) -> tuple[float, int, dict]:
-    """``pvsurvey run CONFIG --out OUT --full`` with ``repo``'s code: wall, peak RSS of all processes, manifest."""
-    env = {**os.environ, "PYTHONPATH": str(repo) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    cmd = [sys.executable, "-m", "pvsurvey", "-q", "run", str(config), "--out", str(out), "--full"]
-    t0 = time.perf_counter()
-    proc = psutil.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    with PeakPerProcess(proc) as peaks:
-        _, stderr = proc.communicate()
-    wall = time.perf_counter() - t0
-    if proc.returncode not in (0, 3):
-        raise SystemExit(f"pvsurvey run failed ({proc.returncode}):\n{stderr.decode()[-3000:]}")
-    return wall, peaks.peak_sum, json.loads((out / "manifest.json").read_text())
+    """:func:`bench_partitions.run_pvsurvey` with ``repo``'s code: wall, peak RSS of all processes, manifest."""
+    wall, peaks, manifest = run_pvsurvey(config, out, repo=repo)
+    return wall, peaks.peak_sum, manifest
 
 
 def main():

@@ -89,19 +89,25 @@ class PeakPerProcess:
         return {k: sorted(v, reverse=True) for k, v in roles.items()}
 
 
-def run_once(config: Path, out: Path) -> tuple[float, dict, dict]:
-    """``pvsurvey run CONFIG --out OUT --full`` with this repository's code: wall, peaks, manifest."""
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    cmd = [sys.executable, "-c", "from pvsurvey.cli import main; main()", "-q", "run", str(config),
-           "--out", str(out), "--full"]
+def run_pvsurvey(config: Path, out: Path, monitor=None, repo: Path = REPO):
+    """``pvsurvey run CONFIG --out OUT --full`` with ``repo``'s code, watched by
+    ``monitor`` (a :class:`PeakPerProcess` class): wall time, the monitor, manifest."""
+    env = {**os.environ, "PYTHONPATH": str(repo) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    cmd = [sys.executable, "-m", "pvsurvey", "-q", "run", str(config), "--out", str(out), "--full"]
     t0 = time.perf_counter()
     proc = psutil.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    with PeakPerProcess(proc) as peaks:
-        stdout, stderr = proc.communicate()
+    with (monitor or PeakPerProcess)(proc) as peaks:
+        _, stderr = proc.communicate()
     wall = time.perf_counter() - t0
     if proc.returncode not in (0, 3):
         raise SystemExit(f"pvsurvey run failed ({proc.returncode}):\n{stderr.decode()[-3000:]}")
-    return wall, peaks.by_role(), json.loads((out / "manifest.json").read_text())
+    return wall, peaks, json.loads((out / "manifest.json").read_text())
+
+
+def run_once(config: Path, out: Path) -> tuple[float, dict, dict]:
+    """:func:`run_pvsurvey`: wall, peaks per role, manifest."""
+    wall, peaks, manifest = run_pvsurvey(config, out)
+    return wall, peaks.by_role(), manifest
 
 
 def _mb(values) -> str:

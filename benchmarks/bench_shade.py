@@ -21,14 +21,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import psutil
-from bench_partitions import PeakPerProcess
+from bench_partitions import PeakPerProcess, _mb, run_pvsurvey
 from synthetic import REPO, generate
 
 
@@ -65,23 +63,10 @@ class PeakAndCPU(PeakPerProcess):
 
 
 def run_once(config: Path, out: Path) -> tuple[float, float, dict, dict]:
-    """``pvsurvey run CONFIG --out OUT --full`` with this repository's code: wall, CPU
-    seconds of the process tree, peak RSS per role, manifest."""
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    cmd = [sys.executable, "-c", "from pvsurvey.cli import main; main()", "-q", "run", str(config),
-           "--out", str(out), "--full"]
-    t0 = time.perf_counter()
-    proc = psutil.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    with PeakAndCPU(proc) as peaks:
-        _, stderr = proc.communicate()
-    wall = time.perf_counter() - t0
-    if proc.returncode not in (0, 3):
-        raise SystemExit(f"pvsurvey run failed ({proc.returncode}):\n{stderr.decode()[-3000:]}")
-    return wall, sum(peaks.cpu.values()), peaks.by_role(), json.loads((out / "manifest.json").read_text())
-
-
-def _mb(values) -> str:
-    return ", ".join(f"{v / 2**20:,.0f}" for v in values) + " MB"
+    """:func:`bench_partitions.run_pvsurvey`: wall, CPU seconds of the process tree,
+    peak RSS per role, manifest."""
+    wall, peaks, manifest = run_pvsurvey(config, out, PeakAndCPU)
+    return wall, sum(peaks.cpu.values()), peaks.by_role(), manifest
 
 
 def main():
