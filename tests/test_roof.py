@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pvsurvey.config.schema import Roof
-from pvsurvey.model.roof import (capacity_kwp, closed_form_inset, ground_coverage_ratio_no_winter_shade,
-                                 roof_areas_m2, roof_model, sunny_side_azimuth_deg)
+from pvsurvey.model.roof import (capacity_kwp, closed_form_inset, convex_ring_long_axis,
+                                 ground_coverage_ratio_no_winter_shade, roof_areas_m2, roof_model,
+                                 simple_polygon_rings, sunny_side_azimuth_deg)
 from pvsurvey.model.survey import utm_metres
 
 
@@ -52,6 +53,54 @@ def test_sunny_side_of_rotated_ridges():
     # ridge turned 30° anticlockwise from east runs on a 60° bearing: planes face 150° and 330°
     rotated = shapely.affinity.rotate(shapely.box(0, 0, 40, 10), 30, origin=(0, 0))
     assert sunny_side_azimuth_deg([rotated])[0] == pytest.approx(150.0)
+
+
+def test_convex_ring_long_axis_by_hand():
+    # a 40 m × 10 m rectangle turned 30° anticlockwise, far out in UTM coordinates:
+    # its own rectangle, long side 40 m on a 60° bearing; planes face 150° (and 330°)
+    rect = shapely.affinity.translate(shapely.affinity.rotate(shapely.box(0, 0, 40, 10), 30, origin=(0, 0)),
+                                      351_234.5, 3_456_789.25)
+    # a gabled outline, 30 m wide, eaves at 10 m, apex at 14 m: its minimum-area rectangle
+    # is the 30 × 14 box (420 m²; a rectangle on a gable edge is larger), long side east-west
+    gable = shapely.Polygon([(0, 0), (30, 0), (30, 10), (15, 14), (0, 10)])
+    _, xy, counts = simple_polygon_rings([rect, gable])
+    axis, ambiguous = convex_ring_long_axis(xy, counts)
+    assert not ambiguous.any()
+    assert np.hypot(*axis[0]) == pytest.approx(40.0, abs=1e-6)
+    assert np.degrees(np.arctan2(*axis[0])) % 180 == pytest.approx(60.0, abs=1e-7)
+    assert np.hypot(*axis[1]) == pytest.approx(30.0, abs=1e-9)
+    assert abs(axis[1][1]) < 1e-9  # east-west
+    # ties have no single answer and are flagged for GEOS: a square, and a right
+    # isosceles triangle (its 10 × 10 box and the rectangle on its hypotenuse, both 100 m²)
+    square = shapely.affinity.rotate(shapely.box(0, 0, 12, 12), 17, origin=(0, 0))
+    triangle = shapely.Polygon([(0, 0), (10, 0), (0, 10)])
+    _, xy, counts = simple_polygon_rings([square, triangle])
+    assert convex_ring_long_axis(xy, counts)[1].all()
+
+
+def test_convex_orientation_equals_geos_oriented_envelope():
+    """The closed-form orientation against GEOS's minimum-area rectangle, on random
+    rotated rectangles and convex hulls (GEOS run on vertices near the origin, where
+    its rounding is below 1e-9°; at UTM coordinates it rounds by up to ~0.003°)."""
+    rng = np.random.default_rng(7)
+    shapes = [shapely.affinity.rotate(shapely.box(0, 0, *rng.uniform(5, 120, 2)), rng.uniform(0, 180))
+              for _ in range(400)]
+    shapes += [shapely.convex_hull(shapely.multipoints(rng.normal(size=(rng.integers(4, 12), 2)) * 30))
+               for _ in range(400)]
+    shapes = np.array([s for s in shapes if s.geom_type == "Polygon"], dtype=object)
+    index, xy, counts = simple_polygon_rings(shapes)
+    axis, ambiguous = convex_ring_long_axis(xy + [400_000.0, 3_400_000.0], counts)
+    ridge = np.degrees(np.arctan2(axis[:, 0], axis[:, 1])) % 180
+    geos = shapely.get_coordinates(shapely.get_exterior_ring(shapely.oriented_envelope(shapes[index]))).reshape(-1, 5, 2)
+    a, b = geos[:, 1] - geos[:, 0], geos[:, 2] - geos[:, 1]
+    long_edge = np.where((np.hypot(*a.T) >= np.hypot(*b.T))[:, None], a, b)
+    geos_ridge = np.degrees(np.arctan2(long_edge[:, 0], long_edge[:, 1])) % 180
+    gap = np.abs((ridge - geos_ridge + 90) % 180 - 90)[~ambiguous]
+    assert ambiguous.mean() < 0.1
+    assert gap.max() < 1e-6
+    # and the survey's azimuths: the same whether the orientation comes from the rings or from GEOS
+    areas = roof_areas_m2(shapes, 1.0, np.ones(len(shapes), dtype=bool))
+    assert np.allclose(np.mod(areas[2], 180), np.mod(sunny_side_azimuth_deg(shapes), 180), atol=1e-6)
 
 
 def sun_at_true_solar_time(latitude_deg, longitude_deg, hours, day="2024-12-21"):

@@ -76,8 +76,8 @@ def simple_polygon_rings(geoms) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
     geoms = np.asarray(geoms, dtype=object)
     index = np.flatnonzero((shapely.get_type_id(geoms) == 3) & (shapely.get_num_interior_rings(geoms) == 0))
-    ring = shapely.get_exterior_ring(geoms[index])
-    return index, shapely.get_coordinates(ring), shapely.get_num_coordinates(ring)
+    simple = geoms[index]  # a polygon without holes: its coordinates are its exterior ring's
+    return index, shapely.get_coordinates(simple), shapely.get_num_coordinates(simple)
 
 
 def closed_form_inset(xy_m, counts, setback_m: float):
@@ -184,14 +184,27 @@ def roof_areas_m2(geoms, setback_m: float, pitched=None, to_metres=None):
         exact[index[ok]] = True
     pitched = np.zeros(n, dtype=bool) if pitched is None else np.asarray(pitched, dtype=bool)
     azimuth = np.full(n, np.nan)
-    rebuild = np.flatnonzero(~exact | pitched)
+    if len(index):  # convex rings: their orientation straight from the projected vertices
+        ring = np.flatnonzero(exact[index] & pitched[index])
+        if len(ring):
+            first = np.cumsum(counts) - counts
+            n_vertices = counts[ring]
+            vertex = np.repeat(first[ring] - (np.cumsum(n_vertices) - n_vertices), n_vertices) + \
+                np.arange(n_vertices.sum())
+            long_axis, ambiguous = convex_ring_long_axis(xy[vertex], n_vertices)
+            sunny = _sunny_side_of_ridge(long_axis)
+            # a north-south ridge: east and west planes are equally sunny, and rounding
+            # picks one; GEOS (what the survey always asked) keeps that pick where it was
+            ambiguous |= np.abs(np.mod(sunny, 180.0) - 90.0) < _NORTH_SOUTH_RIDGE_DEG
+            azimuth[index[ring[~ambiguous]]] = sunny[~ambiguous]
+    rebuild = np.flatnonzero(~exact | (pitched & ~np.isfinite(azimuth)))
     if len(rebuild):
         geoms_m = geoms[rebuild] if to_metres is None else _rebuilt_in_metres(geoms, rebuild, index, xy, counts,
                                                                                to_metres)
         rest = ~exact[rebuild]
         footprint[rebuild[rest]] = shapely.area(geoms_m[rest])
         inset[rebuild[rest]] = buffered_area_m2(geoms_m[rest], setback_m)
-        sel = pitched[rebuild]
+        sel = pitched[rebuild] & ~np.isfinite(azimuth[rebuild])
         azimuth[rebuild[sel]] = sunny_side_azimuth_deg(geoms_m[sel])
     return footprint, inset, azimuth
 
@@ -284,11 +297,108 @@ def sunny_side_azimuth_deg(geoms_m):
     edge_a = coords[:, 1] - coords[:, 0]
     edge_b = coords[:, 2] - coords[:, 1]
     long_edge = np.where((np.hypot(*edge_a.T) >= np.hypot(*edge_b.T))[:, None], edge_a, edge_b)
-    ridge_bearing = np.degrees(np.arctan2(long_edge[:, 0], long_edge[:, 1]))
+    out[is_rect] = _sunny_side_of_ridge(long_edge)
+    return out
+
+
+def _sunny_side_of_ridge(ridge):
+    """Azimuth [°] of the roof-plane normal closest to south, for ridges along the
+    vectors ``ridge`` (shape (N, 2), east and north components, any length)."""
+    ridge_bearing = np.degrees(np.arctan2(ridge[:, 0], ridge[:, 1]))
     normal = np.mod(ridge_bearing + 90.0, 180.0)  # one normal in [0, 180); the other is +180
     other = normal + 180.0
-    out[is_rect] = np.where(np.abs(normal - 180.0) <= np.abs(other - 180.0), normal, other)
-    return out
+    return np.where(np.abs(normal - 180.0) <= np.abs(other - 180.0), normal, other)
+
+
+# Relative tolerance under which two rectangle areas (or sides) count as equal:
+# far above the rounding of UTM-size coordinates (~1e-12), far below any real difference.
+_TIE_REL = 1e-7
+# Ridges closer than this to north-south [°] are left to GEOS, whose answer at UTM
+# coordinates carries up to ~0.003° of rounding (measured on random rectangles).
+_NORTH_SOUTH_RIDGE_DEG = 0.01
+
+
+def convex_ring_long_axis(xy_m, counts):
+    """Long side of the minimum-area rectangle around each convex closed ring,
+    from its vertices (no geometry built): rotating calipers, vectorised.
+
+    Parameters
+    ----------
+    xy_m : numpy.ndarray, shape (M, 2)
+        Closed convex rings' vertices in metres, ring after ring (as
+        :func:`simple_polygon_rings` gives them).
+    counts : numpy.ndarray of int
+        Vertices per ring, closing vertex included (≥ 4).
+
+    Returns
+    -------
+    long_axis : numpy.ndarray, shape (R, 2)
+        A vector along the rectangle's long side, per ring (its length is the
+        rectangle's long side [m]).
+    ambiguous : numpy.ndarray of bool
+        Rings with no single answer (a square rectangle, or rectangles of equal
+        area on different axes): the caller asks GEOS, whose pick is the reference.
+
+    Notes
+    -----
+    The minimum-area rectangle enclosing a convex polygon has a side collinear
+    with one of the polygon's edges [1]_: each edge direction is tried against
+    all vertices of its ring (n² pairs for n vertices, a few dozen for a roof),
+    and the smallest rectangle kept — the rectangle ``shapely.oriented_envelope``
+    finds (GEOS ≥ 3.12, MinimumAreaRectangle), without building one geometry per roof.
+
+    References
+    ----------
+    .. [1] H. Freeman and R. Shapira, "Determining the minimum-area encasing
+       rectangle for an arbitrary closed curve", Communications of the ACM 18(7),
+       409–413, 1975.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    long_axis = np.zeros((len(counts), 2))
+    ambiguous = np.zeros(len(counts), dtype=bool)
+    first = np.cumsum(counts) - counts
+    for size in np.unique(counts):  # rings of one vertex count as one (R, n, 2) block: a handful of sizes
+        rings = np.flatnonzero(counts == size)
+        block = xy_m[first[rings, None] + np.arange(size)]  # (R, n + 1, 2), the ring closed
+        long_axis[rings], ambiguous[rings] = _block_long_axis(block)
+    return long_axis, ambiguous
+
+
+def _block_long_axis(block):
+    """:func:`convex_ring_long_axis` of R closed rings of n vertices, shape (R, n + 1, 2)."""
+    rel = block[:, :-1] - block[:, :1]  # relative to each ring's first vertex: UTM-size precision
+    rel_x, rel_y = np.ascontiguousarray(rel[..., 0]), np.ascontiguousarray(rel[..., 1])
+    edge = block[:, 1:] - block[:, :-1]  # (R, n, 2)
+    length = np.hypot(edge[..., 0], edge[..., 1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        along = edge / length[..., None]
+    normal = np.stack([-along[..., 1], along[..., 0]], axis=-1)
+    # every vertex on every edge's direction and its normal: the extents of the
+    # rectangle on each edge, a running max/min over the n vertices (fast on (R, n)
+    # arrays, unlike a reduction over a short last axis)
+    extent = []
+    for axis in (along, normal):
+        ux, uy = np.ascontiguousarray(axis[..., 0]), np.ascontiguousarray(axis[..., 1])
+        high, low = np.full(ux.shape, -np.inf), np.full(ux.shape, np.inf)
+        for v in range(rel.shape[1]):
+            on = rel_x[:, v, None] * ux + rel_y[:, v, None] * uy
+            np.maximum(high, on, out=high)
+            np.minimum(low, on, out=low)
+        extent.append(high - low)
+    width, depth = extent  # (R, n)
+    area = np.where(length > 0, width * depth, np.inf)
+    best = np.argmin(area, axis=1)  # the first smallest
+    rows = np.arange(len(block))
+    axes = np.where((width >= depth)[..., None], along * width[..., None], normal * depth[..., None])
+    long_axis = axes[rows, best]
+    # Ties — a square, or two different rectangles of the same area (a triangle) — have
+    # no one answer: which one GEOS returns rests on rounding, so they are left to it.
+    tied = area <= area[rows, best][:, None] * (1.0 + _TIE_REL)
+    unit = axes / np.hypot(axes[..., 0], axes[..., 1])[..., None]
+    sine = np.abs(unit[..., 0] * unit[rows, best, 1][:, None] - unit[..., 1] * unit[rows, best, 0][:, None])
+    w, d = width[rows, best], depth[rows, best]
+    ambiguous = (tied & (sine > _TIE_REL)).any(axis=1) | (np.abs(w - d) <= _TIE_REL * np.maximum(w, d))
+    return long_axis, ambiguous
 
 
 # The deduction waterfall: the steps from the footprint to the module area, in

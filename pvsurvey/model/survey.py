@@ -11,6 +11,7 @@ import functools
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import shapely
 from pyproj import Transformer
 
@@ -74,8 +75,9 @@ def assign_parks(lon, lat, parks: gpd.GeoDataFrame | None) -> pd.DataFrame:
 def building_attributes(buildings: pd.DataFrame, config: SurveyConfig, as_of_year: int) -> dict[str, np.ndarray]:
     """Heights, roof construction, roof year and the new-roof flag of cleaned buildings
     (:mod:`pvsurvey.model.roof_construction`), with how each value was read."""
-    def text(col):
-        return buildings[col] if col in buildings else pd.Series([None] * len(buildings), dtype="string")
+    def text(col):  # an absent column: all missing (an Arrow null array, not a list of None)
+        return buildings[col] if col in buildings else pd.Series(pd.array(pa.nulls(len(buildings), pa.string()),
+                                                                           dtype="string"))
 
     out = parse_heights(text("height_m_text"), text("levels_text"),
                         buildings["building_type"] if "building_type" in buildings else None, config.shade)

@@ -32,7 +32,7 @@ from ..store.run_directory import BUILDINGS, CANDIDATES, building_part, candidat
 from ..store.cache import combine, entry_path, has_entry, link, load_entry, store_entry
 from ..model.candidates import apply_statuses, build_candidates, project_pv, stored_candidates
 from ..io.vector import geoframe_from_arrow
-from ..io.writers import INTERMEDIATE_PARQUET, PARQUET_COMPRESSION, write_geoparquet
+from ..io.writers import INTERMEDIATE_PARQUET, output_parquet_options, write_geoparquet
 from ..naming import safe_file_stem
 from ..columns import WATERFALL_COLUMNS
 from ..config.schema import Economics
@@ -116,7 +116,7 @@ def add_counts(counts: list[dict]) -> dict:
 
 def _write_stored(table: pa.Table, path: Path, geo_meta: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table.replace_schema_metadata({b"geo": geo_meta}), path, compression=PARQUET_COMPRESSION)
+    pq.write_table(table.replace_schema_metadata({b"geo": geo_meta}), path, **output_parquet_options(table.schema))
 
 
 def _finish_outside_projects(task: FinishTask, ctx: FinishContext, path: Path) -> dict:
@@ -174,7 +174,7 @@ def finish_partition(task: FinishTask, ctx: FinishContext) -> FinishResult:
         table, sums = with_pv_columns(pq.read_table(task.buildings_path), task.per_building,
                                       ctx.economics.min_candidate_kwp, ctx.bands)
         final.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, final, compression=PARQUET_COMPRESSION)
+        pq.write_table(table, final, **output_parquet_options(table.schema))
         files[BUILDINGS] = final
         inside = table.select(PARK_ROOF_COLUMNS).filter(
             pc.and_(pc.greater(table["capacity_kwp"], 0), pc.is_valid(table["park_id"])))
