@@ -16,7 +16,6 @@ from typing import Callable
 
 
 from ..locations import is_url
-from .shipping import probe_write, receive, run_shipped, task_inputs
 
 log = logging.getLogger(__name__)
 
@@ -69,17 +68,19 @@ def dask_log_level(level: int | None):
         logger.setLevel(logger_level)
 
 
-def start_local_cluster(workers: int | None):
+def start_local_cluster(workers: int | None, preload: tuple[str, ...] = ()):
     """A local cluster sized to the machine: one single-threaded worker process
     per core (default), so pandas and pyproj steps that hold the GIL run in
-    parallel too, with :data:`LOCAL_WORKER_DASK_CONFIG`."""
+    parallel too, with :data:`LOCAL_WORKER_DASK_CONFIG`; each worker imports the
+    modules ``preload`` names as it boots (the task code, not at the first task)."""
     import dask
     from distributed import LocalCluster
 
     silence = _dask_log_level if _dask_log_level is not None else logging.ERROR
     with dask.config.set(LOCAL_WORKER_DASK_CONFIG):  # read once, when the nannies are made
         return LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                            dashboard_address=":0", memory_limit=0, silence_logs=silence)
+                            dashboard_address=":0", memory_limit=0, silence_logs=silence,
+                            preload=list(preload))
 
 
 class _Ticker:
@@ -122,6 +123,9 @@ class Executor:
         (config ``parallel.shared_filesystem``); 'auto' asks them (see
         :meth:`use_store`). Where they do not, tasks' files travel with them
         (:mod:`pvsurvey.execution.shipping`).
+    preload : tuple of str
+        Modules the local cluster's workers import as they boot (the tasks' own),
+        so that a worker is ready for its first task when it is up.
 
     Notes
     -----
@@ -133,8 +137,9 @@ class Executor:
     """
 
     def __init__(self, scheduler: str | None = None, workers: int | None = None, serial: bool = False,
-                 in_process_max_rows: int = 0, shared_files: bool | str = "auto"):
+                 in_process_max_rows: int = 0, shared_files: bool | str = "auto", preload: tuple[str, ...] = ()):
         self.scheduler, self.workers, self.serial = scheduler, workers, serial
+        self.preload = tuple(preload)
         self.in_process_max_rows = in_process_max_rows
         self.shared_files = shared_files
         self.store: Path | None = None
@@ -202,6 +207,8 @@ class Executor:
         if self.shared_files != "auto" or self._probe_dir is None:
             self.ships = self.shared_files is False
         else:
+            from .shipping import probe_write
+
             names = client.run(probe_write, str(self._probe_dir))
             self.ships = not all(name and (self._probe_dir / name).is_file() for name in names.values())
             for name in names.values():
@@ -282,6 +289,8 @@ class Executor:
         """
         from distributed import as_completed
 
+        from .shipping import receive, run_shipped, task_inputs
+
         ctx_future = client.scatter(ctx, broadcast=True, hash=False)
         results = [None] * len(items)
         local = _cached_indices(cached)
@@ -342,7 +351,7 @@ class Executor:
         elif not log.isEnabledFor(logging.DEBUG):
             logging.getLogger("distributed").setLevel(logging.WARNING)
         if self.scheduler is None:
-            self.cluster = start_local_cluster(self.workers)
+            self.cluster = start_local_cluster(self.workers, self.preload)
             self.client = Client(self.cluster)
             self.client.run(_one_thread_per_worker)
             self.used = "local"

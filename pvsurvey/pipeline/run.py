@@ -34,6 +34,7 @@ from ..io.writers import write_json
 from ..config.schema import RegistrySource, SurveyConfig
 from ..naming import name_file_stem
 from ..execution.executor import Executor
+from . import WORKER_MODULES
 from .survey_task import SurveyContext, survey_cache_key, survey_items, survey_partition
 from ..store.runs import new_partial_dir, new_run_id, publish, run_lock, store_dir
 from ..store.object_storage import check_writable, copy_run_to_url
@@ -98,7 +99,7 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
                scheduler: str | None = None, workers: int | None = None, serial: bool = False,
                on_tasks_done: Callable[[int, int], None] | None = None, as_of: dt.date | None = None,
                installations: str | Path | None = None, wait: bool = False, reuse: bool = True,
-               publish_url: str | None = None) -> RunResult:
+               publish_url: str | None = None, executor: Executor | None = None) -> RunResult:
     """Survey every footprint of a config and publish a run directory.
 
     Parameters
@@ -127,6 +128,10 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
     publish_url : str, optional
         Object storage to copy the finished run to, replacing the config's
         ``output.publish_url`` (see :mod:`pvsurvey.store.object_storage`).
+    executor : Executor, optional
+        One already made, its workers perhaps booting (:func:`pvsurvey.cli.run`
+        starts them before its imports); it is closed with the run. Default: one
+        made here from ``scheduler``, ``workers``, ``serial`` and the config.
 
     Returns
     -------
@@ -163,7 +168,7 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
         log_file = _log_to(tmp_dir / RUN_LOG)
         try:
             manifest, history_rows = _survey_into(tmp_dir, run_dir, run_id, cfg, inputs, scheduler, workers, serial,
-                                                  on_tasks_done, as_of, started, timer, reuse)
+                                                  on_tasks_done, as_of, started, timer, reuse, executor)
             publish(tmp_dir, run_dir, cfg.output.keep_runs, run_id)
             prune_cache(run_dir, set(manifest["partitions"]["cache_entries"])
                         | ({inputs.rewritten["entry"]} if inputs.rewritten else set()))
@@ -199,7 +204,7 @@ def _log_to(path: Path) -> logging.Handler:
 
 
 def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, inputs: CheckedInputs, scheduler,
-                 workers, serial, on_tasks_done, as_of, started, timer, reuse: bool):
+                 workers, serial, on_tasks_done, as_of, started, timer, reuse: bool, executor: Executor | None):
     """Run the survey into ``tmp_dir`` and write every output and the marker."""
     parts = inputs.parts
     parts_dir = tmp_dir / PARTS
@@ -219,8 +224,10 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
     known_yields = read_pickle(yields_path) if yields_path is not None else None
     if known_yields:
         inputs.yield_table.add_entries(known_yields)
-    with Executor(scheduler, workers, serial, cfg.parallel.in_process_max_rows,
-                  cfg.parallel.shared_filesystem) as executor:
+    if executor is None:
+        executor = Executor(scheduler, workers, serial, cfg.parallel.in_process_max_rows,
+                            cfg.parallel.shared_filesystem, preload=WORKER_MODULES)
+    with executor:
         executor.use_store(store_dir(run_dir), tmp_dir, [p.path for p in parts] + [inputs.raster.path])
         with timer.step("survey"):
             reused = [has_entry(entry_path(cache, survey_cache_key(p, ctx))) for p in parts]
