@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 
-from bench_partitions import run_pvsurvey
+from bench_partitions import _mb, run_pvsurvey
 from synthetic import REPO, generate
 
 FLOOR = r"""
@@ -85,10 +85,12 @@ def floor_once(path: Path) -> tuple[float, str]:
     return time.perf_counter() - t0, done.stdout.strip()
 
 
-def run_once(config: Path, out: Path, repo: Path = REPO) -> tuple[float, int, dict]:
-    """:func:`bench_partitions.run_pvsurvey` with ``repo``'s code: wall, peak RSS of all processes, manifest."""
+def run_once(config: Path, out: Path, repo: Path = REPO) -> tuple[float, int, dict, dict]:
+    """:func:`bench_partitions.run_pvsurvey` with ``repo``'s code: wall, peak RSS of all
+    processes together, manifest, and each process's own peak by role (client,
+    worker, other: the nannies that restart a dead worker)."""
     wall, peaks, manifest = run_pvsurvey(config, out, repo=repo)
-    return wall, peaks.peak_sum, manifest
+    return wall, peaks.peak_sum, manifest, peaks.by_role()
 
 
 def main():
@@ -117,15 +119,16 @@ def main():
             wall, sums = floor_once(path)
             floors.append(wall)
             print(f"  round {round_ + 1}: floor {wall:6.1f} s  (rows, footprint m², inset m²: {sums})", flush=True)
-            wall, peak, manifest = run_once(config, Path(tmp) / "run")
+            wall, peak, manifest, roles = run_once(config, Path(tmp) / "run")
             runs.append(wall)
             peaks.append(peak)
             steps = ", ".join(f"{k} {v:.1f}" for k, v in manifest["timings_s"].items() if v >= 0.05)
+            each = "; ".join(f"{role} {_mb(values)}" for role, values in sorted(roles.items()))
             print(f"  round {round_ + 1}: run   {wall:6.1f} s  ({manifest['execution']['mode']}, "
-                  f"{manifest['execution']['partitions']} partitions; peak RSS {peak / 2**20:,.0f} MB; "
-                  f"steps s: {steps})", flush=True)
+                  f"{manifest['execution']['partitions']} partitions; peak RSS {peak / 2**20:,.0f} MB together "
+                  f"({each}); steps s: {steps})", flush=True)
             for repo, walls in others.items():
-                wall, peak, _ = run_once(config, Path(tmp) / f"run-{repo.name}", repo)
+                wall, peak, _, _ = run_once(config, Path(tmp) / f"run-{repo.name}", repo)
                 walls.append(wall)
                 print(f"  round {round_ + 1}: run of {repo}: {wall:6.1f} s (peak RSS {peak / 2**20:,.0f} MB)",
                       flush=True)

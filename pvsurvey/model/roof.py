@@ -320,7 +320,7 @@ _NORTH_SOUTH_RIDGE_DEG = 0.01
 
 def convex_ring_long_axis(xy_m, counts):
     """Long side of the minimum-area rectangle around each convex closed ring,
-    from its vertices (no geometry built): rotating calipers, vectorised.
+    from its vertices (no geometry built), vectorised over rings.
 
     Parameters
     ----------

@@ -231,7 +231,11 @@ class SpecificYieldTable:
         """Printable cell ids ('file' for the weather file's single cell)."""
         if self.weather is not None:
             return np.full(len(row), "file", dtype=object)
-        return (pd.Series(row).astype(str) + "_" + pd.Series(col).astype(str)).to_numpy(dtype=object)
+        # the text of each distinct cell (a few dozen per partition), not of each roof
+        cells, inverse = np.unique(np.column_stack([np.asarray(row, dtype=np.int64), np.asarray(col, dtype=np.int64)]),
+                                   axis=0, return_inverse=True)
+        names = np.array([f"{r}_{c}" for r, c in cells], dtype=object)
+        return names[inverse.reshape(-1)]
 
     def _cell(self, row: int, col: int) -> tuple[pd.DataFrame, pd.DataFrame, float, float]:
         """Unscaled hourly year, solar position and centre of a cell (cached: the
@@ -305,9 +309,13 @@ class SpecificYieldTable:
         level = ghi_level(ghi)
         tilt = np.round(np.asarray(surface_tilt_deg, dtype=float) / TILT_STEP_DEG) * TILT_STEP_DEG
         az = np.mod(np.round(np.asarray(surface_azimuth_deg, dtype=float) / AZIMUTH_STEP_DEG) * AZIMUTH_STEP_DEG, 360.0)
-        keys = pd.DataFrame({"row": row, "col": col, "level": level, "tilt": tilt, "az": az,
-                             "mount": np.asarray(mount, dtype=object)})
-        unique = keys.drop_duplicates().reset_index(drop=True)
+        # the distinct keys and each roof's position among them (numbers, no per-roof text or join)
+        mount_code, mounts = pd.factorize(np.asarray(mount, dtype=object))
+        distinct, inverse = np.unique(np.column_stack([row, col, level, tilt, az, mount_code]).astype(float),
+                                      axis=0, return_inverse=True)
+        unique = pd.DataFrame({"row": distinct[:, 0].astype(np.int64), "col": distinct[:, 1].astype(np.int64),
+                               "level": distinct[:, 2], "tilt": distinct[:, 3], "az": distinct[:, 4],
+                               "mount": np.asarray(mounts, dtype=object)[distinct[:, 5].astype(np.int64)]})
         with self._lock:
             missing = unique[np.array([k not in self._cache for k in unique.itertuples(index=False, name=None)], dtype=bool)]
             self._solar_positions(zip(missing["row"].tolist(), missing["col"].tolist()))
@@ -317,8 +325,8 @@ class SpecificYieldTable:
                 values = specific_yield_kwh_per_kwp(year, lat, lon, group["tilt"], group["az"],
                                                     group["mount"], self.system, solar_position=solpos)
                 self._cache.update(zip(group.itertuples(index=False, name=None), values))
-            unique["sy"] = [self._cache[k] for k in unique.itertuples(index=False, name=None)]
-        sy = keys.merge(unique, on=list(keys.columns), how="left")["sy"].to_numpy()
+            sy = np.array([self._cache[k] for k in unique.itertuples(index=False, name=None)], dtype=float)
+        sy = sy[inverse.reshape(-1)]
         return sy * ghi / level, self.cell_id(row, col)
 
 
