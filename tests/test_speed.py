@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pvlib
 import pyarrow.parquet as pq
+import pytest
 import shapely
 
 from pvsurvey.config.loading import config_from_dict
@@ -19,6 +20,7 @@ from pvsurvey.model.solar_position import solar_positions
 from pvsurvey.model.survey import utm_metres
 from pvsurvey.model.weather_year import hourly_index
 from pvsurvey.model.yield_table import SpecificYieldTable
+from pvsurvey.pipeline import WORKER_MODULES
 from pvsurvey.pipeline.inputs import may_have_heights, shade_halo
 
 PLACES = [(31.125, 121.375), (30.875, 120.875), (-33.9, 18.4), (64.1, -21.9), (0.0, 179.9)]
@@ -112,3 +114,44 @@ def test_intermediate_parquet_reads_back_equal(tmp_path):
     meta = pq.ParquetFile(tmp_path / "part.parquet").metadata.row_group(0).column(0)
     assert meta.compression == "LZ4" and not meta.is_stats_set
     pd.testing.assert_frame_equal(gpd.read_parquet(tmp_path / "part.parquet"), frame)
+
+
+def test_outputs_dictionary_encode_their_text_columns_only(tmp_path):
+    """Parquet outputs: dictionary pages for text (few distinct values), plain pages for
+    numbers and geometries (nearly all distinct); the file reads back equal."""
+    rng = np.random.default_rng(3)
+    n = 2000
+    frame = gpd.GeoDataFrame({"park_id": pd.array(rng.choice(["P1", "P2", None], n), dtype="string"),
+                              "usable_area_m2": rng.uniform(10, 5000, n)},
+                             geometry=[shapely.box(x, 0, x + 1, 1) for x in range(n)], crs=4326)
+    write_geoparquet(frame, tmp_path / "out.parquet")
+    group = pq.ParquetFile(tmp_path / "out.parquet").metadata.row_group(0)
+    encodings = {group.column(i).path_in_schema: set(group.column(i).encodings) for i in range(group.num_columns)}
+    assert "RLE_DICTIONARY" in encodings["park_id"]
+    assert "RLE_DICTIONARY" not in encodings["usable_area_m2"] and "RLE_DICTIONARY" not in encodings["geometry"]
+    pd.testing.assert_frame_equal(gpd.read_parquet(tmp_path / "out.parquet"), frame)
+
+
+@pytest.mark.cluster
+def test_workers_start_early_only_for_a_full_local_survey_of_many_rows(tmp_path):
+    from pvsurvey.cli.run import footprint_rows, start_workers_early
+
+    path = tmp_path / "footprints.parquet"
+    write_geoparquet(gpd.GeoDataFrame({"id": ["a", "b", "c"]}, geometry=[shapely.box(121, 31, 121.001, 31.001)] * 3,
+                                      crs=4326), path)
+    assert footprint_rows(path) == 3 and footprint_rows(tmp_path) == 3
+    assert footprint_rows(tmp_path / "missing.parquet") is None and footprint_rows("s3://bucket/f.parquet") is None
+    cfg = config_from_dict({"name": "early", "footprints": str(path), "irradiance": {"ghi": "ghi.tif"},
+                            "parallel": {"in_process_max_rows": 2}}, tmp_path)
+    assert start_workers_early(cfg, None, 1, False, full=False) is None  # the cache may spare every row
+    assert start_workers_early(cfg, None, 1, True, full=True) is None  # --serial
+    assert start_workers_early(cfg, "tcp://10.0.0.5:8786", 1, False, full=True) is None  # a cluster of its own
+    small = cfg.model_copy(update={"parallel": cfg.parallel.model_copy(update={"in_process_max_rows": 3})})
+    assert start_workers_early(small, None, 1, False, full=True) is None  # kept in this process anyway
+    executor = start_workers_early(cfg, None, 1, False, full=True)
+    try:
+        assert executor.distributes(3) and executor.preload == WORKER_MODULES
+        client = executor._client()  # the workers booted with the task code already imported
+        assert all(client.run(lambda: "pvsurvey.pipeline.survey_task" in __import__("sys").modules).values())
+    finally:
+        executor.close()
