@@ -201,3 +201,24 @@ def test_batches_of_roofs_give_the_same_result(setting, monkeypatch):
     batched = _ours(setting, geoms, heights)
     for key in ("shaded_frac", "kept_loss_frac", "mean_loss_frac"):
         np.testing.assert_allclose(batched[key], whole[key], rtol=1e-12, atol=1e-15)
+
+
+def test_the_manifest_tells_shade_switched_off_from_no_taller_neighbour(setting):
+    """A hall beside a 40 m block: traced with shade on; with ``shade.enabled`` false
+    neither roof was looked at, and the count says so rather than 'no taller neighbour'."""
+    from pvsurvey.model.footprints import clean_footprints
+    from pvsurvey.model.survey import survey_buildings
+
+    cfg, table = setting
+    geoms, _ = SCENES["south block 10 m away"]
+    raw = gpd.GeoDataFrame({"height_m": [8.0, 40.0], "source_row": [0, 1]}, geometry=_wgs84(geoms), crs=4326)
+    buildings, _, _ = clean_footprints(raw, "scene.parquet")
+    counts = {}
+    for enabled in (True, False):
+        stats = {}
+        off = cfg.model_copy(update={"shade": cfg.shade.model_copy(update={"enabled": enabled})})
+        survey_buildings(buildings, np.full(2, 1300.0), np.zeros(2, dtype=bool), None, off, table,
+                         "scene.parquet", 2026, stats=stats)
+        counts[enabled] = stats["shade_status"]
+    assert counts[True] == {"traced": 1, "no_taller_neighbour": 1}
+    assert counts[False] == {"shade_off": 2}

@@ -167,7 +167,10 @@ def survey_buildings(buildings: gpd.GeoDataFrame, ghi_kwh_per_m2_yr: np.ndarray,
         return steel, concrete
 
     shaded_frac, kept_loss = np.zeros(n), np.zeros(n)
-    shade_status = np.where(np.isfinite(attrs["building_height_m"]), "no_taller_neighbour", "no_height")
+    # how each roof's shade was found: traced, no taller neighbour within reach, no height,
+    # or not modelled at all (shade.enabled false: nothing was looked at)
+    shade_status = np.where(np.isfinite(attrs["building_height_m"]),
+                            "no_taller_neighbour" if config.shade.enabled else "shade_off", "no_height")
     if config.shade.enabled and n:
         steel, concrete = waterfall(None)
         major = np.where(steel_share >= 0.5, "steel", "concrete")
