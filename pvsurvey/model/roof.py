@@ -80,6 +80,15 @@ def simple_polygon_rings(geoms) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return index, shapely.get_coordinates(simple), shapely.get_num_coordinates(simple)
 
 
+def ring_vertices(counts, rings) -> np.ndarray:
+    """Positions, in the vertex array of :func:`simple_polygon_rings`, of the vertices
+    of the rings ``rings`` (ring after ring, closing vertices included)."""
+    counts = np.asarray(counts)
+    first = (np.cumsum(counts) - counts)[rings]
+    n = counts[rings]
+    return np.repeat(first - (np.cumsum(n) - n), n) + np.arange(n.sum())
+
+
 def closed_form_inset(xy_m, counts, setback_m: float):
     """Area and inset area of closed rings given as vertex arrays [m, m²].
 
@@ -187,11 +196,7 @@ def roof_areas_m2(geoms, setback_m: float, pitched=None, to_metres=None):
     if len(index):  # convex rings: their orientation straight from the projected vertices
         ring = np.flatnonzero(exact[index] & pitched[index])
         if len(ring):
-            first = np.cumsum(counts) - counts
-            n_vertices = counts[ring]
-            vertex = np.repeat(first[ring] - (np.cumsum(n_vertices) - n_vertices), n_vertices) + \
-                np.arange(n_vertices.sum())
-            long_axis, ambiguous = convex_ring_long_axis(xy[vertex], n_vertices)
+            long_axis, ambiguous = convex_ring_long_axis(xy[ring_vertices(counts, ring)], counts[ring])
             sunny = _sunny_side_of_ridge(long_axis)
             # a north-south ridge: east and west planes are equally sunny, and rounding
             # picks one; GEOS (what the survey always asked) keeps that pick where it was
@@ -225,10 +230,9 @@ def _rebuilt_in_metres(geoms, rows, index, xy_m, counts, to_metres):
     usable[has] = (counts[ring[has]] >= 4) & ~shapely.has_z(geoms[rows[has]])
     if usable.any():
         which = ring[usable]
-        n = counts[which]
-        first = (np.cumsum(counts) - counts)[which]
-        vertex = np.repeat(first - (np.cumsum(n) - n), n) + np.arange(n.sum())
-        out[usable] = shapely.polygons(shapely.linearrings(xy_m[vertex], indices=np.repeat(np.arange(len(which)), n)))
+        vertex = ring_vertices(counts, which)
+        out[usable] = shapely.polygons(shapely.linearrings(xy_m[vertex],
+                                                           indices=np.repeat(np.arange(len(which)), counts[which])))
     if (~usable).any():
         out[~usable] = _in_metres(geoms[rows[~usable]], rows[~usable], to_metres)
     return out
