@@ -13,7 +13,7 @@ import shapely
 
 from pvsurvey.config.loading import config_from_dict
 from pvsurvey.config.schema import Climate, System
-from pvsurvey.io.vector import plan_partitions
+from pvsurvey.io.vector import plan_partitions, read_partition
 from pvsurvey.io.writers import write_geoparquet
 from pvsurvey.model.roof import _in_metres, _rebuilt_in_metres, roof_areas_m2, simple_polygon_rings
 from pvsurvey.model.solar_position import solar_positions
@@ -90,17 +90,39 @@ def test_shade_halo_only_where_a_file_has_heights(tmp_path):
                            tmp_path)
     plain = plan_partitions(_footprints(tmp_path / "plain.parquet", {"id": list("abcd")}), 2)
     assert len(plain) == 2 and not may_have_heights(plain)
-    assert shade_halo(cfg, plain) == (None, None)  # no height, no storeys: nothing to trace
+    assert shade_halo(cfg, plain) == (None, None, None)  # no height, no storeys: nothing to trace
     tall = plan_partitions(_footprints(tmp_path / "tall.parquet", {"id": list("abcd"), "height": [9.0] * 4}), 2)
     assert may_have_heights(tall)
-    halo, grid = shade_halo(cfg, tall)
+    halo, grid, strips = shade_halo(cfg, tall)
     assert halo == {0: [1], 1: [0]} and grid is not None  # 1 m apart: each shades the other
+    assert {q: {p: list(rows) for p, rows in s.items()} for q, s in strips.items()} == {0: {1: [0, 1]}, 1: {0: [0, 1]}}
     storeys = plan_partitions(_footprints(tmp_path / "storeys.parquet", {"id": list("abcd"), "层数": [3] * 4}), 2)
     assert may_have_heights(storeys)
     # a column the config renames to height_m (footprints.columns): heights after the rename
     odd = plan_partitions(_footprints(tmp_path / "odd.parquet", {"id": list("abcd"), "h_mean": [9.0] * 4}), 2)
     assert not may_have_heights(odd)
     assert may_have_heights([dataclasses.replace(p, columns=(("h_mean", "height_m"),)) for p in odd])
+
+
+def test_each_task_reads_only_the_strip_of_its_neighbours_within_shade_reach(tmp_path):
+    """Six halls in a west-east row, about 95 m apart (edges 47 m apart), in two partitions of
+    three; with a 50 m reach (grid cells of 50 m) the strip of each partition that the other's
+    task reads is the hall nearest to it, and only its row is decoded, with its own source_row."""
+    cfg = config_from_dict({"name": "strips", "footprints": "x.parquet", "irradiance": {"ghi": "g.tif"},
+                            "shade": {"max_distance_m": 50.0}}, tmp_path)
+    frame = gpd.GeoDataFrame({"id": list("abcdef"), "height_m": [9.0, 9.0, 30.0, 30.0, 9.0, 9.0]},
+                             geometry=[shapely.box(121.4 + i * 1e-3, 31.2, 121.4005 + i * 1e-3, 31.2005)
+                                       for i in range(6)], crs=4326)
+    frame.to_parquet(tmp_path / "row.parquet", row_group_size=3)
+    parts = plan_partitions(tmp_path / "row.parquet", 3)
+    halo, _, strips = shade_halo(cfg, parts)
+    assert halo == {0: [1], 1: [0]}
+    assert {q: {p: list(rows) for p, rows in s.items()} for q, s in strips.items()} == {0: {1: [0]}, 1: {0: [2]}}
+    strip = read_partition(parts[0], None, strips[1][0])
+    assert list(strip["id"]) == ["c"] and list(strip["source_row"]) == [2]
+    assert shapely.equals(strip.geometry.values[0], frame.geometry.values[2])
+    whole = read_partition(parts[1])
+    assert list(whole["id"]) == ["d", "e", "f"] and list(whole["source_row"]) == [3, 4, 5]
 
 
 def test_intermediate_parquet_reads_back_equal(tmp_path):

@@ -9,6 +9,7 @@ column (Google Open Buildings) and OSM ``.pbf`` (building polygons).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
@@ -103,7 +104,14 @@ def _parquet_crs(meta) -> CRS | None:
     col = geo["columns"][geo.get("primary_column", "geometry")]
     if "crs" not in col:  # GeoParquet: an absent crs means OGC:CRS84
         return WGS84
-    return CRS.from_user_input(col["crs"]) if col["crs"] is not None else None
+    return _crs_from_projjson(json.dumps(col["crs"], sort_keys=True)) if col["crs"] is not None else None
+
+
+@functools.lru_cache(maxsize=64)
+def _crs_from_projjson(text: str) -> CRS:
+    """A CRS from PROJJSON text, kept: PROJ takes 40-80 ms to build one (looking up
+    its database), and a run reads the same file's metadata once per partition."""
+    return CRS.from_user_input(json.loads(text))
 
 
 def geoframe_from_arrow(table, schema, problems: bool = False) -> gpd.GeoDataFrame:
@@ -373,11 +381,12 @@ def plan_rewritten(folder: Path, source: Location, rows_per_partition: int, what
     return [dataclasses.replace(p, file_start=0, source=source) for p in parts]
 
 
-def read_partition(part: Partition, declared_crs: str | None = None) -> gpd.GeoDataFrame:
+def read_partition(part: Partition, declared_crs: str | None = None, rows=None) -> gpd.GeoDataFrame:
     """Read one partition as a GeoDataFrame in WGS84 lon/lat with a ``source_row``
     column; geometries that GEOS cannot build come back as None with GEOS's
     message in a ``GEOMETRY_PROBLEM`` column, so that one bad row never costs
-    the partition (:mod:`pvsurvey.io.geometries`).
+    the partition (:mod:`pvsurvey.io.geometries`). ``rows`` (positions in the
+    partition) reads only those: a GeoParquet partition decodes no other geometry.
 
     Raises
     ------
@@ -388,7 +397,8 @@ def read_partition(part: Partition, declared_crs: str | None = None) -> gpd.GeoD
     try:
         if part.kind == "parquet":
             parquet = parquet_file(path)
-            gdf = geoframe_from_arrow(parquet.read_row_groups(list(part.row_groups)), parquet.schema_arrow,
+            table = parquet.read_row_groups(list(part.row_groups))
+            gdf = geoframe_from_arrow(table if rows is None else table.take(rows), parquet.schema_arrow,
                                       problems=True)
         elif part.kind == "osm":
             gdf = _osm_attributes(_read_ogr(path, "multipolygons", None, where="building IS NOT NULL"))
@@ -403,8 +413,10 @@ def read_partition(part: Partition, declared_crs: str | None = None) -> gpd.GeoD
         # one line: pyarrow's and GDAL's messages may span several
         raise InputFileError(f"{part.named}: cannot read {rows}: {' '.join(str(exc).split())}") from None
     start = part.start if part.start >= 0 else 0
+    if rows is not None and part.kind != "parquet":
+        gdf = gdf.iloc[rows]
     gdf = ColumnPlan(dict(part.columns)).apply(gdf.reset_index(drop=True))
-    gdf["source_row"] = np.arange(start, start + len(gdf), dtype=np.int64)
+    gdf["source_row"] = start + (np.arange(len(gdf), dtype=np.int64) if rows is None else np.asarray(rows, np.int64))
     return to_wgs84(gdf, declared_crs, part.named)
 
 

@@ -91,6 +91,11 @@ FAR_FACTOR = 2.0
 SCREEN_FRAC = 0.5
 # Nearest distance taken along a ray [m]: a point on a neighbour's wall.
 MIN_DISTANCE_M = 0.1
+# Sample points from which the horizons are traced in the compiled kernel (shade_kernel.py)
+# rather than with numpy: it is 3-4x faster, but loading it costs each process about 1 s
+# (and compiling it, once per machine, several seconds), more than numpy spends on a few
+# thousand points.
+COMPILED_MIN_POINTS = 5_000
 
 
 @functools.lru_cache(maxsize=16)
@@ -156,6 +161,20 @@ def near_cells(bounds, grid: tuple[float, float], cells: np.ndarray) -> np.ndarr
     """Which envelopes touch one of ``cells`` [bool per row]."""
     owner, own = envelope_cells(bounds, grid)
     return np.bincount(owner, np.isin(own, cells), minlength=len(np.asarray(bounds).reshape(-1, 4))) > 0
+
+
+def halo_strips(envelopes: list, cells: list[np.ndarray], neighbours: list[list[int]]) -> list[dict]:
+    """For each partition, the rows of each of its neighbours (:func:`halo_neighbours`)
+    whose envelopes touch the cells around its own: the strip its task reads of that
+    neighbour (int32 row positions), a superset of the buildings that can shade its roofs.
+
+    ``envelopes``: each partition's :func:`envelope_cells`; ``cells``: its distinct cells."""
+    strips = []
+    for q, near in enumerate(neighbours):  # partitions, not buildings
+        grown = np.unique(_grow(cells[q]))
+        strips.append({p: np.unique(envelopes[p][0][np.isin(envelopes[p][1], grown)]).astype(np.int32)
+                       for p in near})
+    return strips
 
 
 def halo_neighbours(cells: list[np.ndarray]) -> list[list[int]]:
@@ -291,7 +310,8 @@ def neighbour_pairs(target_m, target_h, caster_m, caster_h, max_distance_m: floa
     if len(ok_c) == 0:
         return empty
     # each caster's envelope grown by its reach, against the roofs' envelopes; then the exact distance
-    box = shapely.bounds(np.asarray(caster_m, dtype=object)[ok_c])
+    caster_box = shapely.bounds(np.asarray(caster_m, dtype=object))
+    box = caster_box[ok_c]
     grown = shapely.box(box[:, 0] - reach, box[:, 1] - reach, box[:, 2] + reach, box[:, 3] + reach)
     tree = shapely.STRtree(np.asarray(target_m, dtype=object)[ok_t])
     c, t = tree.query(grown)
@@ -304,8 +324,8 @@ def neighbour_pairs(target_m, target_h, caster_m, caster_h, max_distance_m: floa
     if len(t):
         # the envelopes' distance (never more than the outlines')
         reach_pair = np.minimum(dh / tan_min, max_distance_m)
-        tb = shapely.bounds(np.asarray(target_m, dtype=object)[t])
-        cb = shapely.bounds(np.asarray(caster_m, dtype=object)[c])
+        tb = shapely.bounds(np.asarray(target_m, dtype=object))[t]
+        cb = caster_box[c]
         gap_x = np.maximum(0.0, np.maximum(cb[:, 0] - tb[:, 2], tb[:, 0] - cb[:, 2]))
         gap_y = np.maximum(0.0, np.maximum(cb[:, 1] - tb[:, 3], tb[:, 1] - cb[:, 3]))
         # the envelopes' distance only: the outlines' (shapely.distance) cost more than it saves
@@ -539,8 +559,8 @@ def roof_shade(geoms_wgs84, lon, lat, height_m, ghi_kwh_per_m2_yr, surface_tilt_
     used = np.unique(c)
     wall_owner, wall_a, wall_b, wall_sign = walls(caster_m[used])
     wall_owner = used[wall_owner]
-    tb = shapely.bounds(target_m[traced])
-    cb = shapely.bounds(caster_m[c])
+    caster_box = shapely.bounds(caster_m)  # the roofs first (target_m is caster_m[:n])
+    tb, cb = caster_box[traced], caster_box[c]
 
     # every roof's loss seen from its centre; and a screen: the same walls brought nearer by the
     # roof's half-diagonal (no part of the roof is nearer to them). Roofs whose screened loss stays
@@ -590,10 +610,15 @@ def roof_shade(geoms_wgs84, lon, lat, height_m, ghi_kwh_per_m2_yr, surface_tilt_
 
 
 def _losses(owner, px, py, near_pairs, far, walls_, roof_class, tables, step_deg: float, margin_m=None):
-    """Loss of each point (roof ``owner``, sorted), roofs batch by batch (bounded memory):
-    its horizon from ``near_pairs``, and from ``far`` = (roof centres x, y, pairs)
-    traced once per roof and shared by its points. With ``margin_m`` (per point),
-    also the loss with every wall brought that much nearer (:func:`horizons`)."""
+    """Loss of each point (roof ``owner``, sorted): its horizon from ``near_pairs``,
+    and from ``far`` = (roof centres x, y, pairs) traced once per roof and shared by
+    its points. With ``margin_m`` (per point), also the loss with every wall brought
+    that much nearer (:func:`horizons`).
+
+    From ``COMPILED_MIN_POINTS`` points on, in the compiled kernel
+    (:func:`_losses_compiled`), else with numpy, roofs batch by batch (bounded memory)."""
+    if len(owner) >= COMPILED_MIN_POINTS:
+        return _losses_compiled(owner, px, py, near_pairs, far, walls_, roof_class, tables, step_deg, margin_m)
     loss = np.zeros(len(owner))
     screen = None if margin_m is None else np.zeros(len(owner))
     roofs = np.unique(owner)
@@ -623,6 +648,39 @@ def _losses(owner, px, py, near_pairs, far, walls_, roof_class, tables, step_deg
     return loss if margin_m is None else (loss, screen)
 
 
+
+def _losses_compiled(owner, px, py, near_pairs, far, walls_, roof_class, tables, step_deg: float, margin_m=None):
+    """:func:`_losses` in the compiled kernel (:func:`pvsurvey.model.shade_kernel.trace_losses`):
+    the same horizons and losses, with no points × walls × bins arrays."""
+    from .shade_kernel import dark_below, trace_losses
+
+    wall_owner, wall_a, wall_b, wall_sign = walls_
+    n_roofs = len(roof_class)
+    roofs = np.arange(n_roofs + 1)
+    point_first = np.searchsorted(owner, roofs)
+    near_first = np.searchsorted(near_pairs[0], roofs)
+    if far is None:
+        cx = cy = np.zeros(n_roofs)
+        far_pairs = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    else:
+        cx, cy, far_pairs = far
+    far_first = np.searchsorted(far_pairs[0], roofs)
+    n_casters = int(wall_owner.max()) + 1 if len(wall_owner) else 0
+    wall_first = np.searchsorted(wall_owner, np.arange(n_casters + 1))
+    beam_below, sky, total = tables
+    loss, screen = trace_losses(
+        point_first, np.ascontiguousarray(px, float), np.ascontiguousarray(py, float),
+        np.ascontiguousarray(roof_class[owner], np.int64), np.zeros(0) if margin_m is None else np.asarray(margin_m, float),
+        near_first, np.asarray(near_pairs[1], np.int64), np.asarray(near_pairs[2], float),
+        far_first, np.asarray(far_pairs[1], np.int64), np.asarray(far_pairs[2], float),
+        np.asarray(cx, float), np.asarray(cy, float), wall_first,
+        np.ascontiguousarray(wall_a[:, 0]), np.ascontiguousarray(wall_a[:, 1]),
+        np.ascontiguousarray(wall_b[:, 0]), np.ascontiguousarray(wall_b[:, 1]), np.asarray(wall_sign, float),
+        float(step_deg), np.ascontiguousarray(beam_below, float), dark_below(beam_below, ELEVATION_STEP_DEG),
+        np.asarray(sky, float), np.asarray(total, float))
+    return loss if margin_m is None else (loss, screen)
+
+
 def _sun_tables_of(traced, lat, lon, ghi_kwh_per_m2_yr, surface_tilt_deg, surface_azimuth_deg,
                    yield_table: SpecificYieldTable, config: SurveyConfig):
     """Each traced roof's class (weather cell × orientation class) and the classes' :func:`sun_tables`.
@@ -642,6 +700,7 @@ def _sun_tables_of(traced, lat, lon, ghi_kwh_per_m2_yr, surface_tilt_deg, surfac
     level = ghi_level(np.asarray(ghi_kwh_per_m2_yr, float)[traced])
     beam_below, sky, total = [None] * len(classes), np.zeros(len(classes)), np.zeros(len(classes))
     kept = yield_table.__dict__.setdefault("_shade_sun_tables", {})
+    yield_table.prepare_cells(zip(classes["row"].tolist(), classes["col"].tolist()))  # sun positions in one go
     for (r, cl), members in classes.groupby(["row", "col"], sort=False).groups.items():  # weather cells
         in_cell = np.isin(roof_class, members)
         cell_level = float(ghi_level(np.median(level[in_cell])))

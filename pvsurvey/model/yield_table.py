@@ -248,7 +248,7 @@ class SpecificYieldTable:
             else:
                 lat = (row + 0.5) * self.cell_deg - 90.0
                 lon = (col + 0.5) * self.cell_deg - 180.0
-            solpos = self.__dict__.get("_solpos", {}).pop(key, None)  # from _solar_positions
+            solpos = self.__dict__.get("_solpos", {}).pop(key, None)  # from prepare_cells
             if solpos is None:
                 solpos = pvlib.solarposition.get_solarposition(
                     self.weather.index if self.weather is not None else hourly_index(), lat, lon)
@@ -259,10 +259,11 @@ class SpecificYieldTable:
             self._cells[key] = (base, solpos, lat, lon)
         return self._cells[key]
 
-    def _solar_positions(self, cells) -> None:
+    def prepare_cells(self, cells) -> None:
         """Compute the solar position of these (row, col) cells in one go for
         :meth:`_cell` (:func:`pvsurvey.model.solar_position.solar_positions`:
-        the time-only part of SPA once; the same values as one call per cell)."""
+        the time-only part of SPA once; the same values as one call per cell),
+        before their yields or hourly years are asked for."""
         cells = [c for c in dict.fromkeys(cells) if c not in self._cells]
         if self.weather is not None or len(cells) < 2:
             return
@@ -318,7 +319,7 @@ class SpecificYieldTable:
                                "mount": np.asarray(mounts, dtype=object)[distinct[:, 5].astype(np.int64)]})
         with self._lock:
             missing = unique[np.array([k not in self._cache for k in unique.itertuples(index=False, name=None)], dtype=bool)]
-            self._solar_positions(zip(missing["row"].tolist(), missing["col"].tolist()))
+            self.prepare_cells(zip(missing["row"].tolist(), missing["col"].tolist()))
             for (r, c, lev), group in missing.groupby(["row", "col", "level"], sort=False):
                 base, solpos, lat, lon = self._cell(r, c)
                 year = scale_to_annual_ghi(base, lev, lat, lon, solar_position=solpos, daily=self._daily_split)

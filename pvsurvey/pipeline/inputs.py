@@ -36,7 +36,7 @@ from ..io.registry import read_registry
 from ..locations import Location, is_url
 from ..io.storage import identity, parquet_file
 from ..model.footprints import ATTRIBUTE_SOURCES
-from ..model.shade import halo_cells, halo_grid, halo_neighbours
+from ..model.shade import envelope_cells, halo_grid, halo_neighbours, halo_strips
 from ..io.weather import read_weather
 from ..tools.map_writer import map_options
 from ..config.schema import SurveyConfig
@@ -244,21 +244,27 @@ def _read_bounds(part, declared_crs: str | None) -> np.ndarray:
         return shapely.bounds(geoms)
 
 
-def shade_halo(cfg: SurveyConfig, parts: list) -> tuple[dict | None, tuple | None]:
+def shade_halo(cfg: SurveyConfig, parts: list) -> tuple[dict | None, tuple | None, dict | None]:
     """For each partition (by index), the partitions with a building within shade
-    reach (``shade.max_distance_m``) of one of its buildings, and the grid used.
+    reach (``shade.max_distance_m``) of one of its buildings, the grid used, and
+    for each partition the rows of each of those within reach
+    (:func:`pvsurvey.model.shade.halo_strips`: its task reads only these).
     Reads every partition's outlines once (GeoParquet: the geometry column only);
     None where shade is off, there is one partition, or no file has a column
     heights are read from (:func:`may_have_heights`): no roof is then traced, and
     neither the client nor any task reads a neighbour's rows for nothing."""
     if not cfg.shade.enabled or len(parts) < 2 or not may_have_heights(parts):
-        return None, None
+        return None, None, None
     bounds = [_partition_bounds(p, cfg.footprints.crs) for p in parts]
     lat = np.concatenate([b[:, [1, 3]].ravel() for b in bounds])
     lat = lat[np.isfinite(lat)]
     grid = halo_grid(float(np.abs(lat).max()) if len(lat) else 0.0, cfg.shade.max_distance_m)
-    neighbours = halo_neighbours([halo_cells(b, grid) for b in bounds])
-    return {p.index: near for p, near in zip(parts, neighbours)}, grid
+    envelopes = [envelope_cells(b, grid) for b in bounds]
+    cells = [np.unique(cell) for _, cell in envelopes]
+    neighbours = halo_neighbours(cells)
+    strips = halo_strips(envelopes, cells, neighbours)
+    return ({p.index: [parts[j].index for j in near] for p, near in zip(parts, neighbours)}, grid,
+            {p.index: {parts[j].index: rows for j, rows in strip.items()} for p, strip in zip(parts, strips)})
 
 
 def _listed(names, known: list[str]) -> str:

@@ -218,7 +218,7 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
                         cache_salt=cache_salt(cfg, fingerprints, inputs.id_column, as_of.year), as_of_year=as_of.year)
     with timer.step("shade_halo"):  # which partitions can shade which: each task reads its neighbours
         ctx.parts = parts
-        ctx.halo, ctx.halo_grid = shade_halo(cfg, parts)
+        ctx.halo, ctx.halo_grid, strips = shade_halo(cfg, parts)
     # the yield table of the last run with the same model inputs: no pvlib year is computed twice
     yields_path = cache / yields_entry(ctx.cache_salt) if cache is not None else None
     known_yields = read_pickle(yields_path) if yields_path is not None else None
@@ -242,7 +242,7 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
                                        footprints_bounds_wgs84(parts, stored_crs(parts[0]) or WGS84), cfg)
                 except Exception as exc:  # an optimisation only: the tasks compute whatever is missing
                     log.debug("yield table not prewarmed: %s", exc)
-            results = executor.map(survey_partition, survey_items(parts, ctx), ctx, on_tasks_done, rows, reused)
+            results = executor.map(survey_partition, survey_items(parts, ctx, strips), ctx, on_tasks_done, rows, reused)
         log.info("survey done in %.1f s (%s); writing outputs", timer.seconds["survey"], executor.mode)
         if yields_path is not None and len(inputs.yield_table.entries()) > len(known_yields or ()):
             write_pickle(yields_path, inputs.yield_table.entries())

@@ -205,14 +205,18 @@ def _to_cache(entry: Path, result: PartitionResult) -> None:
 @dataclass
 class SurveyItem:
     """One task of the survey round: a partition and the partitions of its shade halo
-    (named here, so that their files travel with the task to workers that share no disk)."""
+    (named here, so that their files travel with the task to workers that share no disk),
+    with the rows of each within shade reach (by partition index; None: all its rows)."""
 
     part: Partition
     halo: list
+    halo_rows: dict | None = None
 
 
-def survey_items(parts: list, ctx: SurveyContext) -> list[SurveyItem]:
-    return [SurveyItem(p, ctx.halo_parts(p)) for p in parts]
+def survey_items(parts: list, ctx: SurveyContext, strips: dict | None = None) -> list[SurveyItem]:
+    """The round's tasks; ``strips``: for each partition, the rows of each halo
+    partition within reach (:func:`pvsurvey.pipeline.inputs.shade_halo`)."""
+    return [SurveyItem(p, ctx.halo_parts(p), (strips or {}).get(p.index)) for p in parts]
 
 
 def survey_partition(item: SurveyItem | Partition, ctx: SurveyContext) -> PartitionResult:
@@ -223,13 +227,14 @@ def survey_partition(item: SurveyItem | Partition, ctx: SurveyContext) -> Partit
     """
     t0 = time.perf_counter()
     part, halo = (item.part, item.halo) if isinstance(item, SurveyItem) else (item, ctx.halo_parts(item))
+    halo_rows = (item.halo_rows if isinstance(item, SurveyItem) else None) or {}
     source = str(part.named)
     raw = None
     halo_raws = {}
     if part.fingerprint is None:
         raw = read_partition(part, ctx.config.footprints.crs)
     if any(p.fingerprint is None for p in halo):  # rows without a stored digest: hashed as read
-        halo_raws = {p.index: read_partition(p, ctx.config.footprints.crs) for p in halo}
+        halo_raws = {p.index: read_partition(p, ctx.config.footprints.crs, halo_rows.get(p.index)) for p in halo}
     key = _cache_key(part, ctx, raw, halo_raws, halo) if ctx.cache_dir is not None else None
     if key is not None and has_entry(ctx.cache_dir / key):
         result = _from_cache(ctx.cache_dir / key, part, ctx, t0)
@@ -244,7 +249,7 @@ def survey_partition(item: SurveyItem | Partition, ctx: SurveyContext) -> Partit
     else:  # a climatology: the cell under the roof
         ghi, outside = sample_ghi_kwh_per_m2_yr(ctx.raster, lon, lat)
     if halo and not halo_raws:
-        halo_raws = {p.index: read_partition(p, ctx.config.footprints.crs) for p in halo}
+        halo_raws = {p.index: read_partition(p, ctx.config.footprints.crs, halo_rows.get(p.index)) for p in halo}
     casters = _halo_casters(part, ctx, buildings, halo_raws)
     attributes: dict = {}
     accepted, rejected_more = survey_buildings(buildings, ghi, outside, ctx.parks, ctx.config,

@@ -1,0 +1,176 @@
+"""The compiled inner loop of the shade model: each sample point's horizon and its
+annual loss, in one pass per point (:func:`trace_losses`).
+
+The method is :mod:`pvsurvey.model.shade`'s (steps 3, 5–7 there); this module only
+runs it without the points × walls × bins temporaries that numpy needs. Compiled with
+numba (as pvlib compiles its NREL SPA, ``pvlib.spa``, with ``how='numba'``), cached
+on disk after the first run (``cache=True``), and never imported unless a roof is
+traced.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from .shade import ELEVATION_STEP_DEG, MIN_DISTANCE_M
+
+
+@numba.njit(cache=True, nogil=True)
+def _cast(px, py, first_pair, last_pair, pair_caster, pair_dh, wall_first, ax, ay, bx, by, sign,
+          step_deg, ray_x, ray_y, slope, margin_m, nearer):
+    """Raise ``slope`` (and ``nearer``: the walls ``margin_m`` nearer, when it is ≥ 0)
+    to the walls of casters ``first_pair:last_pair`` facing point (px, py); ``ray_x``,
+    ``ray_y``: the unit ray through each bin's centre."""
+    n_bins = slope.shape[0]
+    turn = 360.0 / step_deg  # a full turn, in bins
+    per_radian = turn / (2.0 * math.pi)
+    for k in range(first_pair, last_pair):
+        c = pair_caster[k]
+        rise = pair_dh[k]
+        for w in range(wall_first[c], wall_first[c + 1]):
+            x0, y0, x1, y1 = ax[w], ay[w], bx[w], by[w]
+            dx, dy = x1 - x0, y1 - y0
+            wx, wy = x0 - px, y0 - py
+            # facing the point: it lies outside the edge (right of an anticlockwise ring)
+            if not sign[w] * (dx * (py - y0) - dy * (px - x0)) < 0.0:
+                continue
+            # bearings of the wall's ends, in bins from north clockwise, and the turn between them
+            alpha_a = math.atan2(wx, wy) * per_radian
+            if alpha_a < 0.0:
+                alpha_a += turn
+            alpha_b = math.atan2(x1 - px, y1 - py) * per_radian
+            if alpha_b < 0.0:
+                alpha_b += turn
+            delta = alpha_b - alpha_a
+            if delta >= 0.5 * turn:
+                delta -= turn
+            elif delta < -0.5 * turn:
+                delta += turn
+            start = alpha_a if delta >= 0.0 else alpha_b
+            width = abs(delta)
+            first = math.ceil(start - 0.5)
+            count = math.floor(start + width - 0.5) - first + 1
+            narrow = count <= 0
+            if narrow:  # a wall between two bin centres: its middle's bin, at its nearest distance
+                first = math.floor(start + width / 2.0)
+                count = 1
+            across = wx * dy - wy * dx
+            for b in range(first, first + count):
+                if b >= n_bins:
+                    b %= n_bins
+                den = ray_x[b] * dy - ray_y[b] * dx
+                t = across / den if den != 0.0 else math.nan
+                if narrow or not t > 0.0 or not math.isfinite(t):
+                    # nearest distance from the point to the wall, for narrow walls and grazing rays
+                    seg2 = dx * dx + dy * dy
+                    s = -(wx * dx + wy * dy) / seg2 if seg2 > 0.0 else 0.0
+                    s = min(max(s, 0.0), 1.0)
+                    t = math.hypot(wx + s * dx, wy + s * dy)
+                t = max(t, MIN_DISTANCE_M)
+                v = rise / t
+                if v > slope[b]:
+                    slope[b] = v
+                if margin_m >= 0.0:
+                    v = rise / max(t - margin_m, MIN_DISTANCE_M)
+                    if v > nearer[b]:
+                        nearer[b] = v
+
+
+@numba.njit(cache=True, nogil=True)
+def _loss(slope, cls, beam_below, dark_below, sky, total):
+    """Annual loss [0..1] of a horizon ``slope`` (tan of each bin's elevation) for
+    orientation class ``cls`` (:func:`pvsurvey.model.shade.point_losses`); below
+    ``dark_below`` a bin's horizon hides no beam light (no arctangent taken)."""
+    n_bins, n_levels = beam_below.shape[1], beam_below.shape[2]
+    per_level = 180.0 / math.pi / ELEVATION_STEP_DEG
+    beam_lost = 0.0
+    hidden_sky = 0.0
+    for b in range(n_bins):
+        s = slope[b]
+        if s == 0.0:
+            continue
+        if s >= dark_below[cls, b]:
+            kf = min(math.atan(s) * per_level, n_levels - 1.0)
+            k0 = min(int(kf), n_levels - 2)
+            lo = beam_below[cls, b, k0]
+            beam_lost += lo + (beam_below[cls, b, k0 + 1] - lo) * (kf - k0)
+        hidden_sky += s * s / (1.0 + s * s)  # sin² of the elevation from its tangent
+    loss = (beam_lost + hidden_sky / n_bins * sky[cls]) / total[cls]
+    if not math.isfinite(loss):
+        return 0.0
+    return min(max(loss, 0.0), 1.0)
+
+
+@numba.njit(cache=True, nogil=True)
+def trace_losses(point_first, px, py, point_class, margin_m, near_first, near_caster, near_dh,
+                 far_first, far_caster, far_dh, cx, cy, wall_first, ax, ay, bx, by, sign,
+                 step_deg, beam_below, dark_below, sky, total):
+    """Annual loss [0..1] of every sample point, from its horizon.
+
+    Parameters
+    ----------
+    point_first : int64 array, shape (R + 1,)
+        Points of roof r are ``point_first[r]:point_first[r + 1]`` of ``px``, ``py`` [m],
+        ``point_class`` (orientation class) and ``margin_m`` [m].
+    margin_m : float array
+        Per point: also the loss with every wall brought this much nearer (the
+        screen), or empty for none.
+    near_first, near_caster, near_dh : neighbours traced from each point
+        Roof r's are ``near_first[r]:near_first[r + 1]``: caster index and height difference [m].
+    far_first, far_caster, far_dh : neighbours traced once per roof
+        From its centre (``cx``, ``cy`` [m]), the horizon shared by its points.
+    wall_first : int64 array, shape (C + 1,)
+        Walls of caster c are ``wall_first[c]:wall_first[c + 1]`` of ``ax, ay, bx, by``
+        [m] with ring orientation ``sign`` (+1 anticlockwise).
+    beam_below, sky, total : the classes' sun tables (:func:`pvsurvey.model.shade.sun_tables`).
+    dark_below : float array, shape (C, B)
+        Per class and bin, the horizon (tan of its elevation) below which the table
+        holds no beam light to interpolate (:func:`dark_below`).
+
+    Returns
+    -------
+    loss, screen : float arrays, shape (P,)
+        The loss, and the loss with the walls brought nearer (zeros without ``margin_m``).
+    """
+    n_points = px.shape[0]
+    n_bins = beam_below.shape[1]
+    loss = np.zeros(n_points)
+    screen = np.zeros(n_points)
+    with_margin = margin_m.shape[0] > 0
+    centre = np.radians((np.arange(n_bins) + 0.5) * step_deg)
+    ray_x, ray_y = np.sin(centre), np.cos(centre)
+    far = np.zeros(n_bins)
+    slope = np.zeros(n_bins)
+    nearer = np.zeros(n_bins)
+    for r in range(point_first.shape[0] - 1):
+        far[:] = 0.0
+        if far_first[r + 1] > far_first[r]:
+            _cast(cx[r], cy[r], far_first[r], far_first[r + 1], far_caster, far_dh, wall_first, ax, ay, bx, by,
+                  sign, step_deg, ray_x, ray_y, far, -1.0, nearer)
+        for p in range(point_first[r], point_first[r + 1]):
+            slope[:] = far
+            nearer[:] = 0.0
+            margin = margin_m[p] if with_margin else -1.0
+            _cast(px[p], py[p], near_first[r], near_first[r + 1], near_caster, near_dh, wall_first, ax, ay, bx, by,
+                  sign, step_deg, ray_x, ray_y, slope, margin, nearer)
+            cls = point_class[p]
+            loss[p] = _loss(slope, cls, beam_below, dark_below, sky, total)
+            if with_margin:
+                screen[p] = _loss(nearer, cls, beam_below, dark_below, sky, total)
+    return loss, screen
+
+
+def dark_below(beam_below: np.ndarray, elevation_step_deg: float) -> np.ndarray:
+    """Per class and azimuth bin of ``beam_below`` (C, B, L), the tangent of the
+    elevation below which a horizon hides none of the bin's beam light: one level
+    under the first level with any (∞ where the sun never shines in the bin). Below
+    it :func:`_loss` interpolates between two zeros, so it skips the arctangent: in
+    Shanghai the sun never stands below about 35° due south."""
+    lit = beam_below > 0.0
+    first = np.where(lit.any(axis=2), lit.argmax(axis=2), beam_below.shape[2] + 1)
+    with np.errstate(invalid="ignore"):
+        return np.where(first >= beam_below.shape[2], np.inf,
+                        np.tan(np.radians(np.maximum(first - 1, 0) * elevation_step_deg)))
