@@ -158,9 +158,14 @@ def halo_cells(bounds, grid: tuple[float, float], grow: bool = False) -> np.ndar
 
 
 def near_cells(bounds, grid: tuple[float, float], cells: np.ndarray) -> np.ndarray:
-    """Which envelopes touch one of ``cells`` [bool per row]."""
+    """Which envelopes touch one of ``cells`` (distinct) [bool per row]."""
     owner, own = envelope_cells(bounds, grid)
-    return np.bincount(owner, np.isin(own, cells), minlength=len(np.asarray(bounds).reshape(-1, 4))) > 0
+    return np.bincount(owner, _among(own, cells), minlength=len(np.asarray(bounds).reshape(-1, 4))) > 0
+
+
+def _among(values: np.ndarray, distinct: np.ndarray) -> np.ndarray:
+    """``numpy.isin(values, distinct)`` by a hash lookup (numpy.isin sorts both sides, each call)."""
+    return pd.Index(distinct).get_indexer(values) >= 0
 
 
 def halo_strips(envelopes: list, cells: list[np.ndarray], neighbours: list[list[int]]) -> list[dict]:
@@ -172,8 +177,7 @@ def halo_strips(envelopes: list, cells: list[np.ndarray], neighbours: list[list[
     strips = []
     for q, near in enumerate(neighbours):  # partitions, not buildings
         grown = np.unique(_grow(cells[q]))
-        strips.append({p: np.unique(envelopes[p][0][np.isin(envelopes[p][1], grown)]).astype(np.int32)
-                       for p in near})
+        strips.append({p: np.unique(envelopes[p][0][_among(envelopes[p][1], grown)]).astype(np.int32) for p in near})
     return strips
 
 

@@ -145,6 +145,20 @@ def _hourly_ac_chunks(weather, latitude_deg, longitude_deg, surface_tilt_deg, su
         yield sl, np.ascontiguousarray(np.clip(np.asarray(ac, dtype=float), 0.0, None).T)
 
 
+def distinct_rows(*columns) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of equal-length ``columns`` (any dtypes; NaN equals NaN):
+    the position of each one's first row, and each row's distinct row. One hash
+    pass per column (``pandas.factorize``), where ``numpy.unique(axis=0)`` sorts
+    the rows as records (a tenth of a second per 50,000 rows of six columns)."""
+    code = np.zeros(len(columns[0]) if columns else 0, dtype=np.int64)
+    for column in columns:
+        values, labels = pd.factorize(np.asarray(column), use_na_sentinel=False)
+        code, _ = pd.factorize(code * len(labels) + values)  # renumbered: stays below the row count
+    first = np.full(code.max() + 1 if len(code) else 0, len(code), dtype=np.int64)
+    np.minimum.at(first, code, np.arange(len(code)))
+    return first, code
+
+
 def ghi_level(ghi_kwh_per_m2_yr):
     """Irradiance level [kWh/m²/yr] of the yield table nearest each GHI (2 % steps)."""
     ghi = np.asarray(ghi_kwh_per_m2_yr, dtype=float)
@@ -232,10 +246,10 @@ class SpecificYieldTable:
         if self.weather is not None:
             return np.full(len(row), "file", dtype=object)
         # the text of each distinct cell (a few dozen per partition), not of each roof
-        cells, inverse = np.unique(np.column_stack([np.asarray(row, dtype=np.int64), np.asarray(col, dtype=np.int64)]),
-                                   axis=0, return_inverse=True)
-        names = np.array([f"{r}_{c}" for r, c in cells], dtype=object)
-        return names[inverse.reshape(-1)]
+        row, col = np.asarray(row, dtype=np.int64), np.asarray(col, dtype=np.int64)
+        first, inverse = distinct_rows(row, col)
+        names = np.array([f"{r}_{c}" for r, c in zip(row[first], col[first])], dtype=object)
+        return names[inverse]
 
     def _cell(self, row: int, col: int) -> tuple[pd.DataFrame, pd.DataFrame, float, float]:
         """Unscaled hourly year, solar position and centre of a cell (cached: the
@@ -311,12 +325,11 @@ class SpecificYieldTable:
         tilt = np.round(np.asarray(surface_tilt_deg, dtype=float) / TILT_STEP_DEG) * TILT_STEP_DEG
         az = np.mod(np.round(np.asarray(surface_azimuth_deg, dtype=float) / AZIMUTH_STEP_DEG) * AZIMUTH_STEP_DEG, 360.0)
         # the distinct keys and each roof's position among them (numbers, no per-roof text or join)
-        mount_code, mounts = pd.factorize(np.asarray(mount, dtype=object))
-        distinct, inverse = np.unique(np.column_stack([row, col, level, tilt, az, mount_code]).astype(float),
-                                      axis=0, return_inverse=True)
-        unique = pd.DataFrame({"row": distinct[:, 0].astype(np.int64), "col": distinct[:, 1].astype(np.int64),
-                               "level": distinct[:, 2], "tilt": distinct[:, 3], "az": distinct[:, 4],
-                               "mount": np.asarray(mounts, dtype=object)[distinct[:, 5].astype(np.int64)]})
+        mount = np.asarray(mount, dtype=object)
+        row, col = np.asarray(row, dtype=np.int64), np.asarray(col, dtype=np.int64)
+        first, inverse = distinct_rows(row, col, level, tilt, az, mount)
+        unique = pd.DataFrame({"row": row[first], "col": col[first], "level": level[first], "tilt": tilt[first],
+                               "az": az[first], "mount": mount[first]})
         with self._lock:
             missing = unique[np.array([k not in self._cache for k in unique.itertuples(index=False, name=None)], dtype=bool)]
             self.prepare_cells(zip(missing["row"].tolist(), missing["col"].tolist()))
@@ -327,7 +340,7 @@ class SpecificYieldTable:
                                                     group["mount"], self.system, solar_position=solpos)
                 self._cache.update(zip(group.itertuples(index=False, name=None), values))
             sy = np.array([self._cache[k] for k in unique.itertuples(index=False, name=None)], dtype=float)
-        sy = sy[inverse.reshape(-1)]
+        sy = sy[inverse]
         return sy * ghi / level, self.cell_id(row, col)
 
 

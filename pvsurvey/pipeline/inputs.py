@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -255,7 +256,9 @@ def shade_halo(cfg: SurveyConfig, parts: list) -> tuple[dict | None, tuple | Non
     neither the client nor any task reads a neighbour's rows for nothing."""
     if not cfg.shade.enabled or len(parts) < 2 or not may_have_heights(parts):
         return None, None, None
-    bounds = [_partition_bounds(p, cfg.footprints.crs) for p in parts]
+    # on threads: the reads and GEOS's decoding release the GIL, and the workers wait for this
+    with ThreadPoolExecutor(max(1, min(len(parts), os.cpu_count() or 1))) as pool:
+        bounds = list(pool.map(lambda p: _partition_bounds(p, cfg.footprints.crs), parts))
     lat = np.concatenate([b[:, [1, 3]].ravel() for b in bounds])
     lat = lat[np.isfinite(lat)]
     grid = halo_grid(float(np.abs(lat).max()) if len(lat) else 0.0, cfg.shade.max_distance_m)
