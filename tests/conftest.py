@@ -55,6 +55,15 @@ def roofs_utm() -> gpd.GeoDataFrame:
                  shapely.box(x + 300, y, x + 320, y + 10)], crs=UTM51N)
 
 
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """The demo surveyed once, serially, for every test that only reads its outputs
+    (a reference to compare other runs with): the suite pays for it once."""
+    from pvsurvey.pipeline.run import run_survey
+
+    return run_survey(None, tmp_path_factory.mktemp("runs") / "demo", serial=True)
+
+
 @pytest.fixture
 def roofs() -> gpd.GeoDataFrame:
     return roofs_utm()

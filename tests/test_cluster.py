@@ -99,7 +99,7 @@ def test_files_sent_with_the_tasks_on_request(cluster, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_rewritten_input_reaches_workers_that_share_no_disk(isolated_cluster, tmp_path):
+def test_a_rewritten_input_reaches_workers_that_share_no_disk(isolated_cluster, tmp_path, demo_run):
     """A one-row-group file only the client can read: rewritten into the run cache, each
     partition's file travels with its task; the result is the serial one of the original."""
     address, hidden = isolated_cluster
@@ -109,7 +109,7 @@ def test_a_rewritten_input_reaches_workers_that_share_no_disk(isolated_cluster, 
     cfg = cfg.model_copy(update={"footprints": cfg.footprints.model_copy(update={"path": footprints}),
                                  "parallel": cfg.parallel.model_copy(update={"partition_rows": 1000})})
     remote = run_survey(cfg, hidden / "remote", scheduler=address)
-    local = run_survey(load_config(), tmp_path / "local", serial=True)
+    local = demo_run
     assert remote.manifest["execution"]["files"] == "sent with the tasks"
     assert remote.manifest["execution"]["footprints_rewritten"]["files"] == 4 == remote.manifest["execution"]["partitions"]
     assert remote.manifest["counts"] == local.manifest["counts"]

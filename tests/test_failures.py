@@ -97,16 +97,27 @@ def test_old_runs_beyond_retention_are_removed(tmp_path):
     assert len(runs) == 2 and (tmp_path / "demo").resolve() in [p.resolve() for p in runs]
 
 
+def _kill_config(folder, shared_filesystem="auto"):
+    return config_from_dict({"name": "kill", "footprints": "fp.parquet",
+                             "irradiance": {"ghi": str(REPO / "data/demo/ghi_gldas_0p25.tif")},
+                             "parallel": {"partition_rows": 1_000, "shared_filesystem": shared_filesystem}}, folder)
+
+
+@pytest.fixture(scope="module")
+def kill_footprints(tmp_path_factory):
+    """20,000 footprints in 20 partitions, and their serial survey (the reference of both runs below)."""
+    folder = tmp_path_factory.mktemp("kill-input")
+    n = 20_000
+    gpd.GeoDataFrame({"id": [f"K{i}" for i in range(n)]}, geometry=rectangles(n, seed=7), crs=4326).to_parquet(
+        folder / "fp.parquet", row_group_size=1_000)
+    return folder, run_survey(_kill_config(folder), folder / "serial", serial=True)
+
+
 @pytest.mark.parametrize("shared_filesystem", ["auto", False], ids=["files-shared", "files-sent"])
-def test_a_worker_killed_mid_run_costs_a_retry_not_the_run(cluster, tmp_path, shared_filesystem):
+def test_a_worker_killed_mid_run_costs_a_retry_not_the_run(cluster, tmp_path, shared_filesystem, kill_footprints):
     address, workers = cluster
-    n = 40_000
-    geoms = rectangles(n, seed=7)
-    gpd.GeoDataFrame({"id": [f"K{i}" for i in range(n)]}, geometry=geoms, crs=4326).to_parquet(
-        tmp_path / "fp.parquet", row_group_size=2_000)
-    cfg = config_from_dict({"name": "kill", "footprints": "fp.parquet",
-                            "irradiance": {"ghi": str(REPO / "data/demo/ghi_gldas_0p25.tif")},
-                            "parallel": {"partition_rows": 2_000, "shared_filesystem": shared_filesystem}}, tmp_path)
+    folder, serial = kill_footprints
+    cfg = _kill_config(folder, shared_filesystem)
     killed = []
 
     def kill_one_worker(done, total):
@@ -117,7 +128,6 @@ def test_a_worker_killed_mid_run_costs_a_retry_not_the_run(cluster, tmp_path, sh
     result = run_survey(cfg, tmp_path / "cluster", scheduler=address, on_tasks_done=kill_one_worker)
     assert killed and workers[0].wait(timeout=30) is not None
     assert result.manifest["execution"]["files"] == ("sent with the tasks" if shared_filesystem is False else "shared")
-    serial = run_survey(cfg, tmp_path / "serial", serial=True)
     a = pd.read_parquet(serial.run_dir / "buildings.parquet").sort_values("building_id").reset_index(drop=True)
     b = pd.read_parquet(result.run_dir / "buildings.parquet").sort_values("building_id").reset_index(drop=True)
     assert len(b) == result.manifest["counts"]["accepted"] == serial.manifest["counts"]["accepted"]

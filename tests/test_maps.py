@@ -27,7 +27,7 @@ import shapely
 from pyproj import Geod
 
 from conftest import write_ghi_raster
-from pvsurvey.columns import WATERFALL_COLUMNS, WATERFALL_STEPS
+from pvsurvey.columns import WATERFALL_COLUMNS
 from pvsurvey.coords import gcj02_to_wgs84, wgs84_to_gcj02
 from pvsurvey.errors import ConfigError, InputFileError
 from pvsurvey.tools.map_writer import read_map_data, map_options, publish_maps, write_maps

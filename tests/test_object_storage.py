@@ -13,7 +13,7 @@ import s3fs
 import yaml
 from moto.server import ThreadedMotoServer
 
-from pvsurvey.config.loading import DEMO_CONFIG, REPO_ROOT, load_config
+from pvsurvey.config.loading import DEMO_CONFIG, REPO_ROOT
 from pvsurvey.errors import InputFileError
 from pvsurvey.pipeline.run import run_survey
 
@@ -65,9 +65,9 @@ def _buildings(run_dir: Path) -> pd.DataFrame:
 
 
 @pytest.mark.slow
-def test_inputs_on_object_storage_give_the_local_result_on_a_real_cluster(s3, cluster, tmp_path):
+def test_inputs_on_object_storage_give_the_local_result_on_a_real_cluster(s3, cluster, tmp_path, demo_run):
     remote = run_survey(_config(tmp_path), tmp_path / "remote", scheduler=cluster[0])
-    local = run_survey(load_config(), tmp_path / "local", serial=True)
+    local = demo_run
     assert remote.manifest["execution"]["mode"] == "cluster"
     pd.testing.assert_frame_equal(_buildings(remote.run_dir), _buildings(local.run_dir))
     assert remote.manifest["counts"] == local.manifest["counts"]
@@ -241,7 +241,8 @@ def test_command_line_copies_the_run_publishes_a_park_map_and_fetches_the_copy(s
 
 
 @pytest.mark.slow
-def test_a_prefix_of_geoparquet_files_gives_the_single_file_result_and_reuses_unchanged_files(s3, tmp_path):
+def test_a_prefix_of_geoparquet_files_gives_the_single_file_result_and_reuses_unchanged_files(s3, tmp_path,
+                                                                                             demo_run):
     from test_readers import _demo_split
 
     folder = tmp_path / "fp"
@@ -251,7 +252,7 @@ def test_a_prefix_of_geoparquet_files_gives_the_single_file_result_and_reuses_un
             s3.put_file(str(path), f"{BUCKET}/split/{path.relative_to(folder).as_posix()}")
     cfg = _config(tmp_path, footprints=f"s3://{BUCKET}/split/")
     split = run_survey(cfg, tmp_path / "runs" / "split", serial=True)
-    whole = run_survey(load_config(), tmp_path / "whole", serial=True)
+    whole = demo_run
     pd.testing.assert_frame_equal(_buildings(split.run_dir), _buildings(whole.run_dir))
     assert split.manifest["counts"] == whole.manifest["counts"]
     # rejected rows are reported by their file and their row in it

@@ -19,11 +19,6 @@ from pvsurvey.config.schema import Climate, System
 from pvsurvey.pipeline.run import run_survey
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    return run_survey(None, tmp_path_factory.mktemp("runs") / "demo", serial=True)
-
-
 @pytest.mark.slow
 def test_demo_outputs_and_accounting(demo_run):
     run_dir, manifest = demo_run.run_dir, demo_run.manifest
