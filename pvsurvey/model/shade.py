@@ -19,7 +19,9 @@ Method
    edge), the azimuth bins (``shade.azimuth_step_deg``) the wall spans are cast as
    rays from the point; the distance t along each ray to the wall and the height
    difference Δh give the elevation atan(Δh / t); the horizon of a bin is the
-   highest over all walls (``numpy.maximum.at`` into a points × bins array).
+   highest over all walls (``numpy.maximum.at`` into a points × bins array; from
+   ``COMPILED_MIN_POINTS`` points on, the same in the compiled loop of
+   :mod:`pvsurvey.model.shade_kernel`, one point's bins at a time).
 4. Every traced roof is first traced from one point, its centre (its envelope's,
    or a point on it where that is off a concave roof). A screen traces the same
    walls brought nearer by the roof's half-diagonal (no part of the roof is
@@ -652,7 +654,6 @@ def _losses(owner, px, py, near_pairs, far, walls_, roof_class, tables, step_deg
     return loss if margin_m is None else (loss, screen)
 
 
-
 def _losses_compiled(owner, px, py, near_pairs, far, walls_, roof_class, tables, step_deg: float, margin_m=None):
     """:func:`_losses` in the compiled kernel (:func:`pvsurvey.model.shade_kernel.trace_losses`):
     the same horizons and losses, with no points × walls × bins arrays."""
@@ -669,7 +670,9 @@ def _losses_compiled(owner, px, py, near_pairs, far, walls_, roof_class, tables,
     else:
         cx, cy, far_pairs = far
     far_first = np.searchsorted(far_pairs[0], roofs)
-    n_casters = int(wall_owner.max()) + 1 if len(wall_owner) else 0
+    # every caster a pair names gets its range of walls (empty for one without any): the kernel
+    # indexes wall_first by caster without bounds checks
+    n_casters = 1 + max(int(np.max(a, initial=-1)) for a in (wall_owner, near_pairs[1], far_pairs[1]))
     wall_first = np.searchsorted(wall_owner, np.arange(n_casters + 1))
     beam_below, sky, total = tables
     loss, screen = trace_losses(
@@ -680,8 +683,8 @@ def _losses_compiled(owner, px, py, near_pairs, far, walls_, roof_class, tables,
         np.asarray(cx, float), np.asarray(cy, float), wall_first,
         np.ascontiguousarray(wall_a[:, 0]), np.ascontiguousarray(wall_a[:, 1]),
         np.ascontiguousarray(wall_b[:, 0]), np.ascontiguousarray(wall_b[:, 1]), np.asarray(wall_sign, float),
-        float(step_deg), np.ascontiguousarray(beam_below, float), dark_below(beam_below, ELEVATION_STEP_DEG),
-        np.asarray(sky, float), np.asarray(total, float))
+        float(step_deg), MIN_DISTANCE_M, np.ascontiguousarray(beam_below, float), ELEVATION_STEP_DEG,
+        dark_below(beam_below, ELEVATION_STEP_DEG), np.asarray(sky, float), np.asarray(total, float))
     return loss if margin_m is None else (loss, screen)
 
 

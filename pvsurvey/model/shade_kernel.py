@@ -5,7 +5,8 @@ The method is :mod:`pvsurvey.model.shade`'s (steps 3, 5–7 there); this module 
 runs it without the points × walls × bins temporaries that numpy needs. Compiled with
 numba (as pvlib compiles its NREL SPA, ``pvlib.spa``, with ``how='numba'``), cached
 on disk after the first run (``cache=True``), and never imported unless a roof is
-traced.
+traced. The model's constants come in as arguments: numba freezes a global into the
+compiled code, and its cache would not notice a change to it.
 """
 
 from __future__ import annotations
@@ -15,15 +16,15 @@ import math
 import numba
 import numpy as np
 
-from .shade import ELEVATION_STEP_DEG, MIN_DISTANCE_M
 
 
 @numba.njit(cache=True, nogil=True)
 def _cast(px, py, first_pair, last_pair, pair_caster, pair_dh, wall_first, ax, ay, bx, by, sign,
-          step_deg, ray_x, ray_y, slope, margin_m, nearer):
+          step_deg, ray_x, ray_y, min_distance_m, slope, margin_m, nearer):
     """Raise ``slope`` (and ``nearer``: the walls ``margin_m`` nearer, when it is ≥ 0)
     to the walls of casters ``first_pair:last_pair`` facing point (px, py); ``ray_x``,
-    ``ray_y``: the unit ray through each bin's centre."""
+    ``ray_y``: the unit ray through each bin's centre; distances no shorter than
+    ``min_distance_m``."""
     n_bins = slope.shape[0]
     turn = 360.0 / step_deg  # a full turn, in bins
     per_radian = turn / (2.0 * math.pi)
@@ -69,23 +70,23 @@ def _cast(px, py, first_pair, last_pair, pair_caster, pair_dh, wall_first, ax, a
                     s = -(wx * dx + wy * dy) / seg2 if seg2 > 0.0 else 0.0
                     s = min(max(s, 0.0), 1.0)
                     t = math.hypot(wx + s * dx, wy + s * dy)
-                t = max(t, MIN_DISTANCE_M)
+                t = max(t, min_distance_m)
                 v = rise / t
                 if v > slope[b]:
                     slope[b] = v
                 if margin_m >= 0.0:
-                    v = rise / max(t - margin_m, MIN_DISTANCE_M)
+                    v = rise / max(t - margin_m, min_distance_m)
                     if v > nearer[b]:
                         nearer[b] = v
 
 
 @numba.njit(cache=True, nogil=True)
-def _loss(slope, cls, beam_below, dark_below, sky, total):
+def _loss(slope, cls, beam_below, dark_below, sky, total, per_level):
     """Annual loss [0..1] of a horizon ``slope`` (tan of each bin's elevation) for
     orientation class ``cls`` (:func:`pvsurvey.model.shade.point_losses`); below
-    ``dark_below`` a bin's horizon hides no beam light (no arctangent taken)."""
+    ``dark_below`` a bin's horizon hides no beam light (no arctangent taken);
+    ``per_level``: the table's elevation levels per radian."""
     n_bins, n_levels = beam_below.shape[1], beam_below.shape[2]
-    per_level = 180.0 / math.pi / ELEVATION_STEP_DEG
     beam_lost = 0.0
     hidden_sky = 0.0
     for b in range(n_bins):
@@ -107,7 +108,7 @@ def _loss(slope, cls, beam_below, dark_below, sky, total):
 @numba.njit(cache=True, nogil=True)
 def trace_losses(point_first, px, py, point_class, margin_m, near_first, near_caster, near_dh,
                  far_first, far_caster, far_dh, cx, cy, wall_first, ax, ay, bx, by, sign,
-                 step_deg, beam_below, dark_below, sky, total):
+                 step_deg, min_distance_m, beam_below, elevation_step_deg, dark_below, sky, total):
     """Annual loss [0..1] of every sample point, from its horizon.
 
     Parameters
@@ -125,7 +126,9 @@ def trace_losses(point_first, px, py, point_class, margin_m, near_first, near_ca
     wall_first : int64 array, shape (C + 1,)
         Walls of caster c are ``wall_first[c]:wall_first[c + 1]`` of ``ax, ay, bx, by``
         [m] with ring orientation ``sign`` (+1 anticlockwise).
-    beam_below, sky, total : the classes' sun tables (:func:`pvsurvey.model.shade.sun_tables`).
+    step_deg, min_distance_m : the azimuth bins' width [°] and the nearest distance along a ray [m].
+    beam_below, sky, total : the classes' sun tables (:func:`pvsurvey.model.shade.sun_tables`),
+        ``beam_below`` on elevation levels ``elevation_step_deg`` [°] apart.
     dark_below : float array, shape (C, B)
         Per class and bin, the horizon (tan of its elevation) below which the table
         holds no beam light to interpolate (:func:`dark_below`).
@@ -140,6 +143,7 @@ def trace_losses(point_first, px, py, point_class, margin_m, near_first, near_ca
     loss = np.zeros(n_points)
     screen = np.zeros(n_points)
     with_margin = margin_m.shape[0] > 0
+    per_level = 180.0 / math.pi / elevation_step_deg
     centre = np.radians((np.arange(n_bins) + 0.5) * step_deg)
     ray_x, ray_y = np.sin(centre), np.cos(centre)
     far = np.zeros(n_bins)
@@ -149,17 +153,17 @@ def trace_losses(point_first, px, py, point_class, margin_m, near_first, near_ca
         far[:] = 0.0
         if far_first[r + 1] > far_first[r]:
             _cast(cx[r], cy[r], far_first[r], far_first[r + 1], far_caster, far_dh, wall_first, ax, ay, bx, by,
-                  sign, step_deg, ray_x, ray_y, far, -1.0, nearer)
+                  sign, step_deg, ray_x, ray_y, min_distance_m, far, -1.0, nearer)
         for p in range(point_first[r], point_first[r + 1]):
             slope[:] = far
             nearer[:] = 0.0
             margin = margin_m[p] if with_margin else -1.0
             _cast(px[p], py[p], near_first[r], near_first[r + 1], near_caster, near_dh, wall_first, ax, ay, bx, by,
-                  sign, step_deg, ray_x, ray_y, slope, margin, nearer)
+                  sign, step_deg, ray_x, ray_y, min_distance_m, slope, margin, nearer)
             cls = point_class[p]
-            loss[p] = _loss(slope, cls, beam_below, dark_below, sky, total)
+            loss[p] = _loss(slope, cls, beam_below, dark_below, sky, total, per_level)
             if with_margin:
-                screen[p] = _loss(nearer, cls, beam_below, dark_below, sky, total)
+                screen[p] = _loss(nearer, cls, beam_below, dark_below, sky, total, per_level)
     return loss, screen
 
 
