@@ -677,7 +677,8 @@ def _losses_compiled(owner, px, py, near_pairs, far, walls_, roof_class, tables,
     beam_below, sky, total = tables
     loss, screen = trace_losses(
         point_first, np.ascontiguousarray(px, float), np.ascontiguousarray(py, float),
-        np.ascontiguousarray(roof_class[owner], np.int64), np.zeros(0) if margin_m is None else np.asarray(margin_m, float),
+        np.ascontiguousarray(roof_class[owner], np.int64),
+        np.zeros(0) if margin_m is None else np.asarray(margin_m, float),
         near_first, np.asarray(near_pairs[1], np.int64), np.asarray(near_pairs[2], float),
         far_first, np.asarray(far_pairs[1], np.int64), np.asarray(far_pairs[2], float),
         np.asarray(cx, float), np.asarray(cy, float), wall_first,

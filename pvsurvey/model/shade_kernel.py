@@ -175,6 +175,5 @@ def dark_below(beam_below: np.ndarray, elevation_step_deg: float) -> np.ndarray:
     Shanghai the sun never stands below about 35° due south."""
     lit = beam_below > 0.0
     first = np.where(lit.any(axis=2), lit.argmax(axis=2), beam_below.shape[2] + 1)
-    with np.errstate(invalid="ignore"):
-        return np.where(first >= beam_below.shape[2], np.inf,
-                        np.tan(np.radians(np.maximum(first - 1, 0) * elevation_step_deg)))
+    below = np.tan(np.radians(np.maximum(first - 1, 0) * elevation_step_deg))
+    return np.where(first >= beam_below.shape[2], np.inf, below)

@@ -228,13 +228,17 @@ def survey_partition(item: SurveyItem | Partition, ctx: SurveyContext) -> Partit
     t0 = time.perf_counter()
     part, halo = (item.part, item.halo) if isinstance(item, SurveyItem) else (item, ctx.halo_parts(item))
     halo_rows = (item.halo_rows if isinstance(item, SurveyItem) else None) or {}
+
+    def read_halo() -> dict:  # each neighbour's strip within shade reach (all of it where none is listed)
+        return {p.index: read_partition(p, ctx.config.footprints.crs, halo_rows.get(p.index)) for p in halo}
+
     source = str(part.named)
     raw = None
     halo_raws = {}
     if part.fingerprint is None:
         raw = read_partition(part, ctx.config.footprints.crs)
     if any(p.fingerprint is None for p in halo):  # rows without a stored digest: hashed as read
-        halo_raws = {p.index: read_partition(p, ctx.config.footprints.crs, halo_rows.get(p.index)) for p in halo}
+        halo_raws = read_halo()
     key = _cache_key(part, ctx, raw, halo_raws, halo) if ctx.cache_dir is not None else None
     if key is not None and has_entry(ctx.cache_dir / key):
         result = _from_cache(ctx.cache_dir / key, part, ctx, t0)
@@ -249,7 +253,7 @@ def survey_partition(item: SurveyItem | Partition, ctx: SurveyContext) -> Partit
     else:  # a climatology: the cell under the roof
         ghi, outside = sample_ghi_kwh_per_m2_yr(ctx.raster, lon, lat)
     if halo and not halo_raws:
-        halo_raws = {p.index: read_partition(p, ctx.config.footprints.crs, halo_rows.get(p.index)) for p in halo}
+        halo_raws = read_halo()
     casters = _halo_casters(part, ctx, buildings, halo_raws)
     attributes: dict = {}
     accepted, rejected_more = survey_buildings(buildings, ghi, outside, ctx.parks, ctx.config,
