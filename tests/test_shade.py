@@ -242,7 +242,11 @@ def test_the_compiled_kernel_finds_the_losses_numpy_finds(setting, monkeypatch):
         with_numpy = _ours(setting, geoms, heights)
         monkeypatch.setattr(shade, "COMPILED_MIN_POINTS", 0)
         compiled = _ours(setting, geoms, heights)
+        # the centre pass (one point per roof) with numpy, the grids of points compiled
+        monkeypatch.setattr(shade, "COMPILED_MIN_POINTS", len(geoms) + 1)
+        mixed = _ours(setting, geoms, heights)
         assert with_numpy["mean_loss_frac"].max() > 0.005
         for key in ("shaded_frac", "kept_loss_frac", "mean_loss_frac", "traced"):
             np.testing.assert_allclose(compiled[key], with_numpy[key], rtol=1e-9, atol=1e-12, err_msg=key)
+            np.testing.assert_allclose(mixed[key], with_numpy[key], rtol=1e-9, atol=1e-12, err_msg=key)
     assert (with_numpy["shaded_frac"] > 0).sum() >= 5 and with_numpy["traced"].sum() >= 100

@@ -551,22 +551,31 @@ def roof_shade(geoms_wgs84, lon, lat, height_m, ghi_kwh_per_m2_yr, surface_tilt_
     caster_m = np.concatenate([target_m, to_metres(caster_geoms[n:], transformer)]) if len(caster_geoms) > n \
         else target_m
     pairs = neighbour_pairs(target_m, height, caster_m, caster_h, sh.max_distance_m, same)
-    traced = np.unique(pairs[0])
+    traced = np.flatnonzero(np.bincount(pairs[0], minlength=n))  # np.unique, without its hashing or sort
     if len(traced) == 0:
         return out
     out["traced"][traced] = True
     m = len(traced)
     local = np.full(n, -1)
     local[traced] = np.arange(m)
-    order = np.argsort(pairs[0], kind="stable")
-    t, c, dh = local[pairs[0][order]], pairs[1][order], pairs[2][order]
+    t = local[pairs[0]]
     roof_class, tables = _sun_tables_of(traced, lat, lon, ghi_kwh_per_m2_yr, surface_tilt_deg, surface_azimuth_deg,
                                         yield_table, config)
-    used = np.unique(c)
+    used = np.flatnonzero(np.bincount(pairs[1], minlength=len(caster_m)))
     wall_owner, wall_a, wall_b, wall_sign = walls(caster_m[used])
     wall_owner = used[wall_owner]
     caster_box = shapely.bounds(caster_m)  # the roofs first (target_m is caster_m[:n])
-    tb, cb = caster_box[traced], caster_box[c]
+    tb = caster_box[traced]
+    half_diagonal = 0.5 * np.hypot(tb[:, 2] - tb[:, 0], tb[:, 3] - tb[:, 1])
+    # far neighbours (beyond FAR_FACTOR half-diagonals of the roof) look alike from every point of it: the
+    # points traced finely below share their horizon, traced from the roof's centre. Pairs sorted by roof,
+    # its far neighbours first (the centre pass keeps their horizon for the fine one)
+    cb = caster_box[pairs[1]]
+    gap = np.hypot(np.maximum(0.0, np.maximum(cb[:, 0] - tb[t, 2], tb[t, 0] - cb[:, 2])),
+                   np.maximum(0.0, np.maximum(cb[:, 1] - tb[t, 3], tb[t, 1] - cb[:, 3])))
+    far = gap > FAR_FACTOR * half_diagonal[t]
+    order = np.lexsort((~far, t))
+    t, c, dh, far = t[order], pairs[1][order], pairs[2][order], far[order]
 
     # every roof's loss seen from its centre; and a screen: the same walls brought nearer by the
     # roof's half-diagonal (no part of the roof is nearer to them). Roofs whose screened loss stays
@@ -578,10 +587,10 @@ def roof_shade(geoms_wgs84, lon, lat, height_m, ghi_kwh_per_m2_yr, surface_tilt_
     if outside.any():  # a concave roof whose envelope's centre is off it: a point on it
         on = shapely.point_on_surface(target_m[traced][outside])
         cx[outside], cy[outside] = shapely.get_x(on), shapely.get_y(on)
-    half_diagonal = 0.5 * np.hypot(tb[:, 2] - tb[:, 0], tb[:, 3] - tb[:, 1])
     walls_ = (wall_owner, wall_a, wall_b, wall_sign)
-    loss_of_roof, screen = _losses(np.arange(m), cx, cy, (t, c, dh), None, walls_, roof_class, tables,
-                                   sh.azimuth_step_deg, half_diagonal)
+    far_end = np.searchsorted(t, np.arange(m)) + np.bincount(t, far, minlength=m).astype(np.int64)
+    loss_of_roof, screen, far_horizon = _losses(np.arange(m), cx, cy, (t, c, dh), None, walls_, roof_class, tables,
+                                                sh.azimuth_step_deg, half_diagonal, far_end)
     fine = screen > SCREEN_FRAC * config.roof.shade_max_loss_frac
     shaded_of_roof, kept_of_roof = np.zeros(m), loss_of_roof.copy()
 
@@ -592,14 +601,8 @@ def roof_shade(geoms_wgs84, lon, lat, height_m, ghi_kwh_per_m2_yr, surface_tilt_
                                       config.roof.setback_m)
         owner = dense[owner]
         in_dense = fine[t]
-        td, cd, dhd = t[in_dense], c[in_dense], dh[in_dense]
-        # far neighbours (beyond FAR_FACTOR half-diagonals of the roof) look alike from every point of
-        # it: their horizon is traced once, from the roof's centre, and shared by its points
-        cbd = cb[in_dense]
-        gap = np.hypot(np.maximum(0.0, np.maximum(cbd[:, 0] - tb[td, 2], tb[td, 0] - cbd[:, 2])),
-                       np.maximum(0.0, np.maximum(cbd[:, 1] - tb[td, 3], tb[td, 1] - cbd[:, 3])))
-        far = gap > FAR_FACTOR * half_diagonal[td]
-        loss = _losses(owner, px, py, (td[~far], cd[~far], dhd[~far]), (cx, cy, (td[far], cd[far], dhd[far])),
+        td, cd, dhd, fd = t[in_dense], c[in_dense], dh[in_dense], far[in_dense]
+        loss = _losses(owner, px, py, (td[~fd], cd[~fd], dhd[~fd]), (cx, cy, (td[fd], cd[fd], dhd[fd]), far_horizon),
                        walls_, roof_class, tables, sh.azimuth_step_deg)
         # per roof: the heavily shaded share, and the mean loss of the rest
         points = np.bincount(owner, minlength=m).astype(float)[dense]
@@ -615,16 +618,21 @@ def roof_shade(geoms_wgs84, lon, lat, height_m, ghi_kwh_per_m2_yr, surface_tilt_
     return out
 
 
-def _losses(owner, px, py, near_pairs, far, walls_, roof_class, tables, step_deg: float, margin_m=None):
+def _losses(owner, px, py, near_pairs, far, walls_, roof_class, tables, step_deg: float, margin_m=None, far_end=None):
     """Loss of each point (roof ``owner``, sorted): its horizon from ``near_pairs``,
-    and from ``far`` = (roof centres x, y, pairs) traced once per roof and shared by
-    its points. With ``margin_m`` (per point), also the loss with every wall brought
-    that much nearer (:func:`horizons`).
+    and from ``far`` = (roof centres x, y, pairs, their horizons or None) traced once
+    per roof and shared by its points. With ``margin_m`` (per point), also the loss
+    with every wall brought that much nearer (:func:`horizons`).
+
+    ``far_end`` (the centre pass, one point per roof at its centre): each roof's
+    pairs before it are its far neighbours, whose horizon is returned as well (None
+    where it is not kept).
 
     From ``COMPILED_MIN_POINTS`` points on, in the compiled kernel
     (:func:`_losses_compiled`), else with numpy, roofs batch by batch (bounded memory)."""
     if len(owner) >= COMPILED_MIN_POINTS:
-        return _losses_compiled(owner, px, py, near_pairs, far, walls_, roof_class, tables, step_deg, margin_m)
+        return _losses_compiled(owner, px, py, near_pairs, far, walls_, roof_class, tables, step_deg, margin_m,
+                                far_end)
     loss = np.zeros(len(owner))
     screen = None if margin_m is None else np.zeros(len(owner))
     roofs = np.unique(owner)
@@ -642,7 +650,7 @@ def _losses(owner, px, py, near_pairs, far, walls_, roof_class, tables, step_deg
             slope, nearer = slope
             screen[p0:p1] = point_losses(nearer, roof_class[owner[p0:p1]], tables)
         if far is not None:
-            cx, cy, far_pairs = far
+            cx, cy, far_pairs = far[:3]
             q0, q1 = np.searchsorted(far_pairs[0], [r0, r1])
             if q1 > q0:  # the far horizon of each roof, given to each of its points
                 batch = roofs[i:j]
@@ -651,25 +659,32 @@ def _losses(owner, px, py, near_pairs, far, walls_, roof_class, tables, step_deg
                 np.maximum(slope, far_slope[np.searchsorted(batch, owner[p0:p1])], out=slope)
         loss[p0:p1] = point_losses(slope, roof_class[owner[p0:p1]], tables)
         i = j
+    if far_end is not None:
+        return loss, screen, None
     return loss if margin_m is None else (loss, screen)
 
 
-def _losses_compiled(owner, px, py, near_pairs, far, walls_, roof_class, tables, step_deg: float, margin_m=None):
+def _losses_compiled(owner, px, py, near_pairs, far, walls_, roof_class, tables, step_deg: float, margin_m=None,
+                     far_end=None):
     """:func:`_losses` in the compiled kernel (:func:`pvsurvey.model.shade_kernel.trace_losses`):
     the same horizons and losses, with no points × walls × bins arrays."""
     from .shade_kernel import dark_below, trace_losses
 
     wall_owner, wall_a, wall_b, wall_sign = walls_
     n_roofs = len(roof_class)
+    n_bins = int(round(360.0 / step_deg))
     roofs = np.arange(n_roofs + 1)
     point_first = np.searchsorted(owner, roofs)
     near_first = np.searchsorted(near_pairs[0], roofs)
+    no_horizons = np.zeros((0, n_bins))
+    far_horizon = None
     if far is None:
         cx = cy = np.zeros(n_roofs)
         far_pairs = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
     else:
-        cx, cy, far_pairs = far
+        cx, cy, far_pairs, far_horizon = far
     far_first = np.searchsorted(far_pairs[0], roofs)
+    keep_far = no_horizons if far_end is None else np.zeros((n_roofs, n_bins))
     # every caster a pair names gets its range of walls (empty for one without any): the kernel
     # indexes wall_first by caster without bounds checks
     n_casters = 1 + max(int(np.max(a, initial=-1)) for a in (wall_owner, near_pairs[1], far_pairs[1]))
@@ -679,13 +694,16 @@ def _losses_compiled(owner, px, py, near_pairs, far, walls_, roof_class, tables,
         point_first, np.ascontiguousarray(px, float), np.ascontiguousarray(py, float),
         np.ascontiguousarray(roof_class[owner], np.int64),
         np.zeros(0) if margin_m is None else np.asarray(margin_m, float),
-        near_first, np.asarray(near_pairs[1], np.int64), np.asarray(near_pairs[2], float),
+        near_first, near_first[:-1] if far_end is None else np.asarray(far_end, np.int64),
+        np.asarray(near_pairs[1], np.int64), np.asarray(near_pairs[2], float),
         far_first, np.asarray(far_pairs[1], np.int64), np.asarray(far_pairs[2], float),
-        np.asarray(cx, float), np.asarray(cy, float), wall_first,
-        np.ascontiguousarray(wall_a[:, 0]), np.ascontiguousarray(wall_a[:, 1]),
+        np.asarray(cx, float), np.asarray(cy, float), no_horizons if far_horizon is None else far_horizon, keep_far,
+        wall_first, np.ascontiguousarray(wall_a[:, 0]), np.ascontiguousarray(wall_a[:, 1]),
         np.ascontiguousarray(wall_b[:, 0]), np.ascontiguousarray(wall_b[:, 1]), np.asarray(wall_sign, float),
         float(step_deg), MIN_DISTANCE_M, np.ascontiguousarray(beam_below, float), ELEVATION_STEP_DEG,
         dark_below(beam_below, ELEVATION_STEP_DEG), np.asarray(sky, float), np.asarray(total, float))
+    if far_end is not None:
+        return loss, screen, keep_far
     return loss if margin_m is None else (loss, screen)
 
 

@@ -106,8 +106,8 @@ def _loss(slope, cls, beam_below, dark_below, sky, total, per_level):
 
 
 @numba.njit(cache=True, nogil=True)
-def trace_losses(point_first, px, py, point_class, margin_m, near_first, near_caster, near_dh,
-                 far_first, far_caster, far_dh, cx, cy, wall_first, ax, ay, bx, by, sign,
+def trace_losses(point_first, px, py, point_class, margin_m, near_first, near_split, near_caster, near_dh,
+                 far_first, far_caster, far_dh, cx, cy, far_horizon, keep_far, wall_first, ax, ay, bx, by, sign,
                  step_deg, min_distance_m, beam_below, elevation_step_deg, dark_below, sky, total):
     """Annual loss [0..1] of every sample point, from its horizon.
 
@@ -119,10 +119,18 @@ def trace_losses(point_first, px, py, point_class, margin_m, near_first, near_ca
     margin_m : float array
         Per point: also the loss with every wall brought this much nearer (the
         screen), or empty for none.
-    near_first, near_caster, near_dh : neighbours traced from each point
-        Roof r's are ``near_first[r]:near_first[r + 1]``: caster index and height difference [m].
+    near_first, near_split, near_caster, near_dh : neighbours traced from each point
+        Roof r's are ``near_first[r]:near_first[r + 1]``: caster index and height difference [m];
+        those before ``near_split[r]`` are traced first (see ``keep_far``).
     far_first, far_caster, far_dh : neighbours traced once per roof
         From its centre (``cx``, ``cy`` [m]), the horizon shared by its points.
+    far_horizon : float array, shape (R, B) or (0, B)
+        Each roof's far horizon already traced (by a pass with ``keep_far``), in place
+        of ``far_first`` and the rest.
+    keep_far : float array, shape (R, B) or (0, B)
+        Filled with each roof's horizon of its pairs before ``near_split``: the
+        centre pass (one point per roof, at its centre) keeps the horizon of the far
+        neighbours for the points traced next, rather than have them traced again.
     wall_first : int64 array, shape (C + 1,)
         Walls of caster c are ``wall_first[c]:wall_first[c + 1]`` of ``ax, ay, bx, by``
         [m] with ring orientation ``sign`` (+1 anticlockwise).
@@ -150,15 +158,23 @@ def trace_losses(point_first, px, py, point_class, margin_m, near_first, near_ca
     slope = np.zeros(n_bins)
     nearer = np.zeros(n_bins)
     for r in range(point_first.shape[0] - 1):
+        if point_first[r + 1] == point_first[r]:
+            continue
         far[:] = 0.0
-        if far_first[r + 1] > far_first[r]:
+        if far_horizon.shape[0] > 0:
+            far[:] = far_horizon[r]
+        elif far_first[r + 1] > far_first[r]:
             _cast(cx[r], cy[r], far_first[r], far_first[r + 1], far_caster, far_dh, wall_first, ax, ay, bx, by,
                   sign, step_deg, ray_x, ray_y, min_distance_m, far, -1.0, nearer)
         for p in range(point_first[r], point_first[r + 1]):
             slope[:] = far
             nearer[:] = 0.0
             margin = margin_m[p] if with_margin else -1.0
-            _cast(px[p], py[p], near_first[r], near_first[r + 1], near_caster, near_dh, wall_first, ax, ay, bx, by,
+            _cast(px[p], py[p], near_first[r], near_split[r], near_caster, near_dh, wall_first, ax, ay, bx, by,
+                  sign, step_deg, ray_x, ray_y, min_distance_m, slope, margin, nearer)
+            if keep_far.shape[0] > 0:
+                keep_far[r] = slope
+            _cast(px[p], py[p], near_split[r], near_first[r + 1], near_caster, near_dh, wall_first, ax, ay, bx, by,
                   sign, step_deg, ray_x, ray_y, min_distance_m, slope, margin, nearer)
             cls = point_class[p]
             loss[p] = _loss(slope, cls, beam_below, dark_below, sky, total, per_level)
