@@ -225,7 +225,7 @@ def sample_points(geoms_m, spacing_m: float, max_points: int, setback_m: float =
     e1 = np.zeros((n, 2))
     e2 = np.zeros((n, 2))
     if rect.any():
-        ring = shapely.get_coordinates(shapely.get_exterior_ring(env[rect])).reshape(-1, 5, 2)
+        ring = shapely.get_coordinates(env[rect]).reshape(-1, 5, 2)  # rectangles: one ring of 5 vertices
         c0[rect], e1[rect], e2[rect] = ring[:, 0], ring[:, 1] - ring[:, 0], ring[:, 3] - ring[:, 0]
     l1, l2 = np.hypot(*e1.T), np.hypot(*e2.T)
     step = np.maximum(spacing_m, np.sqrt(l1 * l2 / max_points))
