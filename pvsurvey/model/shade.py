@@ -31,9 +31,10 @@ Method
    (``shade.sample_spacing_m``, at most ``shade.max_points_per_roof``, inside the
    edge setback), all at roof height; neighbours farther than ``FAR_FACTOR``
    half-diagonals of the roof look alike from each of its points and are traced
-   once, from its centre (in the centre pass, which keeps their horizon). Against a grid of 64 points on every roof (the method
-   before 2026-12-03): the city's summed loss is 1 % lower on a dense synthetic
-   city (a roof's centre sees a little less than the mean of its points) and its
+   once, from its centre (in the centre pass, which keeps their horizon). Against
+   a grid of 64 points on every roof (the method before 2026-12-03): the city's
+   summed loss is 1 % lower on a dense synthetic city (a roof's centre sees a
+   little less than the mean of its points) and its
    shaded area 9 % lower (16 points resolve thin shaded strips less well); on the
    demo the shaded area is 17 % lower (2026-12-03), mostly roofs the screen let
    through.
