@@ -163,11 +163,11 @@ def test_unknown_heights_cast_and_take_no_shade(setting):
 def test_neighbours_beyond_reach_are_not_paired():
     # a 10 m height difference hides the sun above 5° only within 10 / tan 5° = 114 m
     near = [shapely.box(0, 0, 10, 10), shapely.box(0, -110, 10, -100), shapely.box(0, -130, 10, -120)]
-    t, c, dh = neighbour_pairs(near, np.array([5.0, 15.0, 15.0]), near, np.array([5.0, 15.0, 15.0]), 300.0,
-                               same=np.arange(3))
+    t, c, dh, gap = neighbour_pairs(near, np.array([5.0, 15.0, 15.0]), near, np.array([5.0, 15.0, 15.0]), 300.0,
+                                    same=np.arange(3))
     reach = 10 / np.tan(np.radians(MIN_SUN_ELEVATION_DEG))
     assert 100 < reach < 120
-    assert list(zip(t, c)) == [(0, 1)] and dh[0] == 10.0
+    assert list(zip(t, c)) == [(0, 1)] and dh[0] == 10.0 and gap[0] == 100.0  # the envelopes 100 m apart
 
 
 def test_sample_points_lie_on_the_roof_inside_the_setback():

@@ -288,7 +288,7 @@ def walls(geoms_m):
     return part_owner[ring], a, b, np.sign(twice_area)[ring]
 
 
-def neighbour_pairs(target_m, target_h, caster_m, caster_h, max_distance_m: float, same=None):
+def neighbour_pairs(target_m, target_h, caster_m, caster_h, max_distance_m: float, same=None, boxes=None):
     """Roof–neighbour pairs where the neighbour is taller and near enough to hide
     the sun above ``MIN_SUN_ELEVATION_DEG``.
 
@@ -299,14 +299,16 @@ def neighbour_pairs(target_m, target_h, caster_m, caster_h, max_distance_m: floa
         Heights [m]; NaN never pairs.
     same : array of int, optional
         For each target, its own position among the casters (never its own neighbour), else −1.
+    boxes : (target bounds, caster bounds), optional
+        ``shapely.bounds`` of both, when the caller has them.
 
     Returns
     -------
-    (target index, caster index, height difference [m]) arrays.
+    (target index, caster index, height difference [m], distance of their envelopes [m]) arrays.
     """
     target_h, caster_h = np.asarray(target_h, float), np.asarray(caster_h, float)
     ok_t, ok_c = np.flatnonzero(np.isfinite(target_h)), np.flatnonzero(np.isfinite(caster_h))
-    empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0))
+    empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
     if len(ok_t) == 0 or len(ok_c) == 0:
         return empty
     tan_min = np.tan(np.radians(MIN_SUN_ELEVATION_DEG))
@@ -317,7 +319,8 @@ def neighbour_pairs(target_m, target_h, caster_m, caster_h, max_distance_m: floa
     if len(ok_c) == 0:
         return empty
     # each caster's envelope grown by its reach, against the roofs' envelopes; then the exact distance
-    caster_box = shapely.bounds(np.asarray(caster_m, dtype=object))
+    target_box, caster_box = boxes if boxes is not None else (shapely.bounds(np.asarray(target_m, dtype=object)),
+                                                              shapely.bounds(np.asarray(caster_m, dtype=object)))
     box = caster_box[ok_c]
     grown = shapely.box(box[:, 0] - reach, box[:, 1] - reach, box[:, 2] + reach, box[:, 3] + reach)
     tree = shapely.STRtree(np.asarray(target_m, dtype=object)[ok_t])
@@ -328,17 +331,12 @@ def neighbour_pairs(target_m, target_h, caster_m, caster_h, max_distance_m: floa
     if same is not None:
         keep &= c != np.asarray(same)[t]
     t, c, dh = t[keep], c[keep], dh[keep]
-    if len(t):
-        # the envelopes' distance (never more than the outlines')
-        reach_pair = np.minimum(dh / tan_min, max_distance_m)
-        tb = shapely.bounds(np.asarray(target_m, dtype=object))[t]
-        cb = caster_box[c]
-        gap_x = np.maximum(0.0, np.maximum(cb[:, 0] - tb[:, 2], tb[:, 0] - cb[:, 2]))
-        gap_y = np.maximum(0.0, np.maximum(cb[:, 1] - tb[:, 3], tb[:, 1] - cb[:, 3]))
-        # the envelopes' distance only: the outlines' (shapely.distance) cost more than it saves
-        near = np.hypot(gap_x, gap_y) <= reach_pair
-        t, c, dh = t[near], c[near], dh[near]
-    return t, c, dh
+    # the envelopes' distance (never more than the outlines'; theirs, by shapely.distance, cost more than it saves)
+    tb, cb = target_box[t], caster_box[c]
+    gap = np.hypot(np.maximum(0.0, np.maximum(cb[:, 0] - tb[:, 2], tb[:, 0] - cb[:, 2])),
+                   np.maximum(0.0, np.maximum(cb[:, 1] - tb[:, 3], tb[:, 1] - cb[:, 3])))
+    near = gap <= np.minimum(dh / tan_min, max_distance_m)
+    return t[near], c[near], dh[near], gap[near]
 
 
 def _ray_rows(px, py, ax, ay, bx, by, step_deg: float):
@@ -551,7 +549,8 @@ def roof_shade(geoms_wgs84, lon, lat, height_m, ghi_kwh_per_m2_yr, surface_tilt_
     target_m = to_metres(geoms, transformer)
     caster_m = np.concatenate([target_m, to_metres(caster_geoms[n:], transformer)]) if len(caster_geoms) > n \
         else target_m
-    pairs = neighbour_pairs(target_m, height, caster_m, caster_h, sh.max_distance_m, same)
+    caster_box = shapely.bounds(caster_m)  # the roofs first (target_m is caster_m[:n])
+    pairs = neighbour_pairs(target_m, height, caster_m, caster_h, sh.max_distance_m, same, (caster_box[:n], caster_box))
     traced = np.flatnonzero(np.bincount(pairs[0], minlength=n))  # np.unique, without its hashing or sort
     if len(traced) == 0:
         return out
@@ -565,16 +564,12 @@ def roof_shade(geoms_wgs84, lon, lat, height_m, ghi_kwh_per_m2_yr, surface_tilt_
     used = np.flatnonzero(np.bincount(pairs[1], minlength=len(caster_m)))
     wall_owner, wall_a, wall_b, wall_sign = walls(caster_m[used])
     wall_owner = used[wall_owner]
-    caster_box = shapely.bounds(caster_m)  # the roofs first (target_m is caster_m[:n])
     tb = caster_box[traced]
     half_diagonal = 0.5 * np.hypot(tb[:, 2] - tb[:, 0], tb[:, 3] - tb[:, 1])
     # far neighbours (beyond FAR_FACTOR half-diagonals of the roof) look alike from every point of it: the
     # points traced finely below share their horizon, traced from the roof's centre. Pairs sorted by roof,
     # its far neighbours first (the centre pass keeps their horizon for the fine one)
-    cb = caster_box[pairs[1]]
-    gap = np.hypot(np.maximum(0.0, np.maximum(cb[:, 0] - tb[t, 2], tb[t, 0] - cb[:, 2])),
-                   np.maximum(0.0, np.maximum(cb[:, 1] - tb[t, 3], tb[t, 1] - cb[:, 3])))
-    far = gap > FAR_FACTOR * half_diagonal[t]
+    far = pairs[3] > FAR_FACTOR * half_diagonal[t]
     order = np.lexsort((~far, t))
     t, c, dh, far = t[order], pairs[1][order], pairs[2][order], far[order]
 
