@@ -8,7 +8,7 @@ import pytest
 import shapely
 
 from pvsurvey.config.loading import config_from_dict
-from pvsurvey.model.shade import MIN_SUN_ELEVATION_DEG, neighbour_pairs, roof_shade, sample_points
+from pvsurvey.model.shade import MIN_SUN_ELEVATION_DEG, envelope_cells, neighbour_pairs, roof_shade, sample_points
 from pvsurvey.model.yield_table import SpecificYieldTable, ghi_level
 
 UTM51N = "EPSG:32651"
@@ -168,6 +168,20 @@ def test_neighbours_beyond_reach_are_not_paired():
     reach = 10 / np.tan(np.radians(MIN_SUN_ELEVATION_DEG))
     assert 100 < reach < 120
     assert list(zip(t, c)) == [(0, 1)] and dh[0] == 10.0 and gap[0] == 100.0  # the envelopes 100 m apart
+
+
+def test_envelopes_fall_in_every_grid_cell_between_their_corners():
+    grid = (0.01, 0.02)
+    bounds = np.array([[0.001, 0.001, 0.002, 0.002],  # inside cell (0, 0)
+                       [0.005, 0.019, 0.025, 0.061],  # x cells 0..2, y cells 0..3
+                       [-0.001, 0.001, 0.001, 0.001],  # across x = 0: cells -1 and 0
+                       [np.nan, 0.0, 0.0, 0.0]])  # no envelope
+    owner, cells = envelope_cells(bounds, grid)
+    ix, iy = cells >> 32, cells & 0xFFFFFFFF
+    iy = np.where(iy >= 1 << 31, iy - (1 << 32), iy)
+    found = {(int(o), int(x), int(y)) for o, x, y in zip(owner, ix, iy)}
+    assert found == {(0, 0, 0), *{(1, x, y) for x in range(3) for y in range(4)}, (2, -1, 0), (2, 0, 0)}
+    assert len(owner) == len(found)  # each cell once
 
 
 def test_sample_points_lie_on_the_roof_inside_the_setback():

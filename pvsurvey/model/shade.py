@@ -125,23 +125,21 @@ def halo_grid(max_abs_lat_deg: float, reach_m: float) -> tuple[float, float]:
 
 
 def envelope_cells(bounds, grid: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
-    """Grid cells (int64 ids) under envelopes ``bounds`` (N × 4, lon/lat), sampled
-    at their corners and every cell size across (so no cell the envelope covers is
-    skipped); returns (owner row, cell id). Rows with non-finite bounds get none."""
+    """Grid cells (int64 ids) under envelopes ``bounds`` (N × 4, lon/lat): every cell
+    between the ones of their lower-left and upper-right corners (one for most
+    buildings, which are far smaller than a cell); returns (owner row, cell id).
+    Rows with non-finite bounds get none."""
     bounds = np.asarray(bounds, dtype=float).reshape(-1, 4)
     ok = np.flatnonzero(np.isfinite(bounds).all(axis=1))
     b = bounds[ok]
-    nx = np.ceil((b[:, 2] - b[:, 0]) / grid[0]).astype(np.int64) + 1
-    ny = np.ceil((b[:, 3] - b[:, 1]) / grid[1]).astype(np.int64) + 1
+    ix0, iy0 = np.floor(b[:, 0] / grid[0]).astype(np.int64), np.floor(b[:, 1] / grid[1]).astype(np.int64)
+    nx = np.floor(b[:, 2] / grid[0]).astype(np.int64) - ix0 + 1
+    ny = np.floor(b[:, 3] / grid[1]).astype(np.int64) - iy0 + 1
     counts = nx * ny
     row = np.repeat(np.arange(len(b)), counts)
     q = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    fx = (q // ny[row]) / np.maximum(nx[row] - 1, 1)
-    fy = (q % ny[row]) / np.maximum(ny[row] - 1, 1)
-    x = b[row, 0] + fx * (b[row, 2] - b[row, 0])
-    y = b[row, 1] + fy * (b[row, 3] - b[row, 1])
-    ix = np.floor(x / grid[0]).astype(np.int64)
-    iy = np.floor(y / grid[1]).astype(np.int64)
+    ix = ix0[row] + q // ny[row]
+    iy = iy0[row] + q % ny[row]
     return ok[row], ix * (1 << 32) + (iy & 0xFFFFFFFF)
 
 
@@ -247,7 +245,7 @@ def sample_points(geoms_m, spacing_m: float, max_points: int, setback_m: float =
     y = c0[owner, 1] + u * e1[owner, 1] + v * e2[owner, 1]
     inside = shapely.contains_xy(geoms_m[owner], x, y) if len(owner) else np.zeros(0, dtype=bool)
     owner, x, y = owner[inside], x[inside], y[inside]
-    empty = np.setdiff1d(np.arange(n), owner)
+    empty = np.flatnonzero(np.bincount(owner, minlength=n) == 0)  # roofs without a grid point on them
     if len(empty):
         pts = shapely.point_on_surface(geoms_m[empty])
         owner = np.concatenate([owner, empty])
