@@ -170,6 +170,26 @@ def test_neighbours_beyond_reach_are_not_paired():
     assert list(zip(t, c)) == [(0, 1)] and dh[0] == 10.0 and gap[0] == 100.0  # the envelopes 100 m apart
 
 
+def test_the_compiled_pair_search_finds_the_pairs_the_tree_finds(monkeypatch):
+    """Large partitions pair roofs with their taller neighbours on a grid in the compiled
+    kernel, small ones with an STRtree: the same pairs, height differences and distances
+    (roofs without a height, a halo of casters that are no roofs, no roof its own neighbour)."""
+    import pvsurvey.model.shade as shade
+
+    rng = np.random.default_rng(11)
+    n, halo = 400, 150
+    x, y = rng.uniform(0, 2000, n + halo), rng.uniform(0, 1500, n + halo)
+    boxes = shapely.box(x, y, x + rng.uniform(8, 90, n + halo), y + rng.uniform(8, 60, n + halo))
+    heights = rng.choice([4.0, 9.0, 15.0, 30.0, 80.0, np.nan], n + halo)
+    found = {}
+    for name, threshold in (("tree", 10**9), ("compiled", 0)):
+        monkeypatch.setattr(shade, "COMPILED_MIN_POINTS", threshold)
+        t, c, dh, gap = neighbour_pairs(boxes[:n], heights[:n], boxes, heights, 300.0, same=np.arange(n))
+        found[name] = sorted(zip(t.tolist(), c.tolist(), dh.tolist(), gap.tolist()))
+    assert len(found["tree"]) > 1000 and any(c >= n for _, c, _, _ in found["tree"])
+    assert found["compiled"] == found["tree"]
+
+
 def test_envelopes_fall_in_every_grid_cell_between_their_corners():
     grid = (0.01, 0.02)
     bounds = np.array([[0.001, 0.001, 0.002, 0.002],  # inside cell (0, 0)

@@ -1,5 +1,6 @@
-"""The compiled inner loop of the shade model: each sample point's horizon and its
-annual loss, in one pass per point (:func:`trace_losses`).
+"""The compiled inner loops of the shade model: each sample point's horizon and its
+annual loss, in one pass per point (:func:`trace_losses`), and the roofs' taller
+neighbours found on a grid (:func:`near_pairs`).
 
 The method is :mod:`pvsurvey.model.shade`'s (steps 3, 5–7 there); this module only
 runs it without the points × walls × bins temporaries that numpy needs. Compiled with
@@ -181,6 +182,83 @@ def trace_losses(point_first, px, py, point_class, margin_m, near_first, near_sp
             if with_margin:
                 screen[p] = _loss(nearer, cls, beam_below, dark_below, sky, total, per_level)
     return loss, screen
+
+
+@numba.njit(cache=True, nogil=True)
+def near_pairs(target_box, target_h, caster_box, caster_h, reach, same, tan_min, max_distance_m, cell_m, x0, y0,
+               nx, ny):
+    """Roof–neighbour pairs by a grid of ``cell_m`` squares (``nx`` × ``ny`` from
+    (``x0``, ``y0``) [m]): :func:`pvsurvey.model.shade.neighbour_pairs`' pairs, without
+    building boxes or a tree.
+
+    Parameters
+    ----------
+    target_box, caster_box : float arrays, shape (N, 4), (M, 4)
+        Envelopes [m] of the roofs with a height and of the casters that may shade one.
+    target_h, caster_h : float arrays
+        Heights [m].
+    reach : float array, shape (M,)
+        How far each caster is searched [m] (from the lowest roof).
+    same : int array, shape (N,)
+        Each roof's own position among the casters (−1: none).
+
+    Returns
+    -------
+    target, caster, height difference [m], envelopes' distance [m] : arrays
+        Pairs whose envelopes lie within min(Δh / ``tan_min``, ``max_distance_m``), Δh > 0,
+        casters in order, each roof once per caster.
+    """
+    # the roofs of each cell (a roof in every cell its envelope touches), as offsets into one array
+    n = target_box.shape[0]
+    first_x, first_y = np.empty(n, np.int64), np.empty(n, np.int64)
+    last_x, last_y = np.empty(n, np.int64), np.empty(n, np.int64)
+    count = np.zeros(nx * ny + 1, np.int64)
+    for i in range(n):
+        first_x[i], first_y[i] = int((target_box[i, 0] - x0) // cell_m), int((target_box[i, 1] - y0) // cell_m)
+        last_x[i], last_y[i] = int((target_box[i, 2] - x0) // cell_m), int((target_box[i, 3] - y0) // cell_m)
+        for cx in range(first_x[i], last_x[i] + 1):
+            for cy in range(first_y[i], last_y[i] + 1):
+                count[cx * ny + cy + 1] += 1
+    start = np.cumsum(count)
+    members = np.empty(start[-1], np.int64)
+    fill = start[:-1].copy()
+    for i in range(n):
+        for cx in range(first_x[i], last_x[i] + 1):
+            for cy in range(first_y[i], last_y[i] + 1):
+                members[fill[cx * ny + cy]] = i
+                fill[cx * ny + cy] += 1
+    size = max(16, 4 * n)
+    out_t, out_c = np.empty(size, np.int64), np.empty(size, np.int64)
+    out_dh, out_gap = np.empty(size), np.empty(size)
+    k = 0
+    for j in range(caster_box.shape[0]):
+        gx0, gy0 = caster_box[j, 0] - reach[j], caster_box[j, 1] - reach[j]
+        gx1, gy1 = caster_box[j, 2] + reach[j], caster_box[j, 3] + reach[j]
+        qx0, qy0 = max(int((gx0 - x0) // cell_m), 0), max(int((gy0 - y0) // cell_m), 0)
+        qx1, qy1 = min(int((gx1 - x0) // cell_m), nx - 1), min(int((gy1 - y0) // cell_m), ny - 1)
+        for cx in range(qx0, qx1 + 1):
+            for cy in range(qy0, qy1 + 1):
+                for m in range(start[cx * ny + cy], start[cx * ny + cy + 1]):
+                    i = members[m]
+                    # a roof in several cells is taken in the first of them the search covers
+                    if max(first_x[i], qx0) != cx or max(first_y[i], qy0) != cy:
+                        continue
+                    if target_box[i, 0] > gx1 or target_box[i, 2] < gx0 or target_box[i, 1] > gy1 \
+                            or target_box[i, 3] < gy0:  # beyond the caster's reach
+                        continue
+                    rise = caster_h[j] - target_h[i]
+                    if not rise > 0.0 or same[i] == j:
+                        continue
+                    gap = math.hypot(max(0.0, max(caster_box[j, 0] - target_box[i, 2], target_box[i, 0] - caster_box[j, 2])),
+                                     max(0.0, max(caster_box[j, 1] - target_box[i, 3], target_box[i, 1] - caster_box[j, 3])))
+                    if not gap <= min(rise / tan_min, max_distance_m):
+                        continue
+                    if k == out_t.shape[0]:  # grow the outputs
+                        out_t, out_c = np.concatenate((out_t, out_t)), np.concatenate((out_c, out_c))
+                        out_dh, out_gap = np.concatenate((out_dh, out_dh)), np.concatenate((out_gap, out_gap))
+                    out_t[k], out_c[k], out_dh[k], out_gap[k] = i, j, rise, gap
+                    k += 1
+    return out_t[:k], out_c[:k], out_dh[:k], out_gap[:k]
 
 
 def dark_below(beam_below: np.ndarray, elevation_step_deg: float) -> np.ndarray:
