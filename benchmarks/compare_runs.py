@@ -32,7 +32,8 @@ def _table(path: Path) -> pd.DataFrame:
         return pd.read_csv(path, dtype_backend="pyarrow", encoding="utf-8-sig")
     frame = pq.read_table(path).to_pandas()
     for col in frame.columns:  # geometry as WKB bytes: compared exactly
-        if frame[col].map(lambda v: isinstance(v, (bytes, bytearray))).any():
+        # its first value says (mapping the whole column fails on an empty string column)
+        if any(isinstance(v, (bytes, bytearray)) for v in frame[col].dropna().head(1)):
             frame[col] = frame[col].map(lambda v: bytes(v).hex() if v is not None else None)
     return frame
 

@@ -103,6 +103,19 @@ def test_duplicate_ids_across_partitions(tmp_path):
     assert len(accepted) == 0 and list(rejected["reason"]) == ["duplicate_id"]
 
 
+def test_neighbours_cleaned_together_find_each_partitions_own_duplicates(tmp_path):
+    # a task cleans its neighbours' edge strips at once: without ids, the same roof in two
+    # partitions is a duplicate in neither (each partition's own task keeps it), twice in one is
+    src = roofs_utm().drop(columns="id")
+    src = pd.concat([src, src.iloc[[0]]], ignore_index=True).to_crs(4326)
+    raw = pd.concat([src.iloc[:3], src.iloc[:1], src.iloc[[3]]], ignore_index=True).assign(source_row=np.arange(5))
+    accepted, rejected, _ = clean_footprints(raw, "strips", groups=np.array([7, 7, 7, 8, 8]))
+    assert list(accepted["source_row"]) == [0, 1, 2, 3]
+    assert list(rejected["source_row"]) == [4] and list(rejected["reason"]) == ["duplicate_id"]
+    alone, _, _ = clean_footprints(raw, "one partition")
+    assert list(alone["source_row"]) == [0, 1, 2]
+
+
 def test_csv_without_crs_is_an_error(tmp_path):
     path = write("csv", roofs_utm(), tmp_path / "g.csv")
     with pytest.raises(CRSError, match="no coordinate reference system.*crs: wgs84"):

@@ -167,7 +167,7 @@ def _nan_rows(geoms: np.ndarray) -> np.ndarray:
 
 
 def clean_footprints(raw: gpd.GeoDataFrame, source_file: str, id_column: str | None = None,
-                     duplicate_rows: np.ndarray | None = None):
+                     duplicate_rows: np.ndarray | None = None, groups: np.ndarray | None = None):
     """Validate and normalise raw footprint rows (WGS84).
 
     Drops Z/M, repairs invalid polygons with ``make_valid`` (keeping the
@@ -184,6 +184,10 @@ def clean_footprints(raw: gpd.GeoDataFrame, source_file: str, id_column: str | N
     duplicate_rows : numpy.ndarray of int, optional
         Source rows known (from a scan of the whole file's ids) to repeat an
         earlier row's id; they are rejected as ``duplicate_id``.
+    groups : numpy.ndarray, optional
+        Rows of several partitions cleaned together (the edge strips of a task's
+        neighbours): an id repeated within the rows is a duplicate only within its
+        group, as each partition's own task finds it.
 
     Returns
     -------
@@ -265,7 +269,9 @@ def clean_footprints(raw: gpd.GeoDataFrame, source_file: str, id_column: str | N
     missing = has & pd.isna(ids)
     if missing.any():
         ids[missing] = derived_ids(lon[missing], lat[missing])
-    dup = has & pd.Series(ids).where(has).duplicated().to_numpy() & ~pd.isna(ids)
+    key = pd.DataFrame({"id": pd.Series(ids).where(has)}) if groups is None else \
+        pd.DataFrame({"group": np.asarray(groups), "id": pd.Series(ids).where(has)})
+    dup = has & key.duplicated().to_numpy() & ~pd.isna(ids)
     if duplicate_rows is not None and len(duplicate_rows):
         dup |= has & np.isin(raw["source_row"].to_numpy(), duplicate_rows)
     reason[dup] = "duplicate_id"

@@ -141,12 +141,19 @@ def _halo_casters(part: Partition, ctx: SurveyContext, buildings: gpd.GeoDataFra
     if not halo_raws or not len(buildings):
         return None
     near = halo_cells(shapely.bounds(buildings.geometry.values), ctx.halo_grid, grow=True)
-    geoms, heights = [], []
+    strips: dict[tuple, list] = {}  # by their columns (the files of a folder may differ)
     for index, raw in sorted(halo_raws.items()):
         with np.errstate(invalid="ignore"):  # rows without a geometry have no bounds: set aside by cleaning
             raw = raw[near_cells(shapely.bounds(np.asarray(raw.geometry.values, dtype=object)), ctx.halo_grid, near)]
-        # only the rows within reach are cleaned (a neighbour's edge strip, not its whole partition)
-        other, _, _ = clean_footprints(raw, str(part.named), ctx.id_column, ctx.duplicate_rows)
+        if len(raw):
+            strips.setdefault(tuple(raw.columns), []).append((index, raw))
+    geoms, heights = [], []
+    for frames in strips.values():
+        # only the rows within reach are cleaned (the neighbours' edge strips, not their whole
+        # partitions), together: an id repeats another only within its own partition's rows
+        raw = pd.concat([f for _, f in frames], ignore_index=True) if len(frames) > 1 else frames[0][1]
+        owner = np.repeat([i for i, _ in frames], [len(f) for _, f in frames])
+        other, _, _ = clean_footprints(raw, str(part.named), ctx.id_column, ctx.duplicate_rows, groups=owner)
         other = other[near_cells(shapely.bounds(other.geometry.values), ctx.halo_grid, near)]
         if len(other):
             heights.append(building_attributes(other, ctx.config, ctx.as_of_year or 0)["building_height_m"])
