@@ -208,6 +208,7 @@ def to_metres(geoms, transformer: Transformer):
 def sample_points(geoms_m, spacing_m: float, max_points: int, setback_m: float = 0.0):
     """A grid of points on each roof, on its minimum rotated rectangle, kept where
     inside the roof; roofs with no grid point inside get their point on surface.
+    ``geoms_m`` are prepared in place (``shapely.prepare``) for the tests.
 
     Returns
     -------
@@ -245,6 +246,7 @@ def sample_points(geoms_m, spacing_m: float, max_points: int, setback_m: float =
     v = m2[owner] + (j + 0.5) * (1 - 2 * m2[owner]) / n2[owner]
     x = c0[owner, 0] + u * e1[owner, 0] + v * e2[owner, 0]
     y = c0[owner, 1] + u * e1[owner, 1] + v * e2[owner, 1]
+    shapely.prepare(geoms_m)  # a roof's points are tested against its prepared outline: half the time
     inside = shapely.contains_xy(geoms_m[owner], x, y) if len(owner) else np.zeros(0, dtype=bool)
     owner, x, y = owner[inside], x[inside], y[inside]
     empty = np.flatnonzero(np.bincount(owner, minlength=n) == 0)  # roofs without a grid point on them
