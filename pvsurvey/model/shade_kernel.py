@@ -249,8 +249,9 @@ def near_pairs(target_box, target_h, caster_box, caster_h, reach, same, tan_min,
                     rise = caster_h[j] - target_h[i]
                     if not rise > 0.0 or same[i] == j:
                         continue
-                    gap = math.hypot(max(0.0, max(caster_box[j, 0] - target_box[i, 2], target_box[i, 0] - caster_box[j, 2])),
-                                     max(0.0, max(caster_box[j, 1] - target_box[i, 3], target_box[i, 1] - caster_box[j, 3])))
+                    gap_x = max(0.0, max(caster_box[j, 0] - target_box[i, 2], target_box[i, 0] - caster_box[j, 2]))
+                    gap_y = max(0.0, max(caster_box[j, 1] - target_box[i, 3], target_box[i, 1] - caster_box[j, 3]))
+                    gap = math.hypot(gap_x, gap_y)
                     if not gap <= min(rise / tan_min, max_distance_m):
                         continue
                     if k == out_t.shape[0]:  # grow the outputs
