@@ -181,13 +181,16 @@ def test_the_compiled_pair_search_finds_the_pairs_the_tree_finds(monkeypatch):
     x, y = rng.uniform(0, 2000, n + halo), rng.uniform(0, 1500, n + halo)
     boxes = shapely.box(x, y, x + rng.uniform(8, 90, n + halo), y + rng.uniform(8, 60, n + halo))
     heights = rng.choice([4.0, 9.0, 15.0, 30.0, 80.0, np.nan], n + halo)
-    found = {}
-    for name, threshold in (("tree", 10**9), ("compiled", 0)):
-        monkeypatch.setattr(shade, "COMPILED_MIN_POINTS", threshold)
-        t, c, dh, gap = neighbour_pairs(boxes[:n], heights[:n], boxes, heights, 300.0, same=np.arange(n))
-        found[name] = sorted(zip(t.tolist(), c.tolist(), dh.tolist(), gap.tolist()))
-    assert len(found["tree"]) > 1000 and any(c >= n for _, c, _, _ in found["tree"])
-    assert found["compiled"] == found["tree"]
+    # and the same block with a second one 1,000 km away: a grid too large to build, the tree again
+    spread = np.append(boxes, shapely.box(1e6, 1e6, 1e6 + 60, 1e6 + 40))
+    for geoms, h in ((boxes, heights), (spread, np.append(heights, 30.0))):
+        found = {}
+        for name, threshold in (("tree", 10**9), ("compiled", 0)):
+            monkeypatch.setattr(shade, "COMPILED_MIN_POINTS", threshold)
+            t, c, dh, gap = neighbour_pairs(geoms[:n], h[:n], geoms, h, 300.0, same=np.arange(n))
+            found[name] = sorted(zip(t.tolist(), c.tolist(), dh.tolist(), gap.tolist()))
+        assert len(found["tree"]) > 1000 and any(c >= n for _, c, _, _ in found["tree"])
+        assert found["compiled"] == found["tree"]
 
 
 def test_envelopes_fall_in_every_grid_cell_between_their_corners():

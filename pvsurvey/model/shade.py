@@ -358,8 +358,10 @@ def _pairs_compiled(target_box, target_h, caster_box, caster_h, ok_t, ok_c, reac
     lo = np.minimum(tb[:, :2].min(axis=0), (cb[:, :2] - reach[:, None]).min(axis=0))
     hi = np.maximum(tb[:, 2:].max(axis=0), (cb[:, 2:] + reach[:, None]).max(axis=0))
     cell_m = max(50.0, float(reach.max()) / 3.0)
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+        return None
     nx, ny = (np.floor((hi - lo) / cell_m).astype(np.int64) + 1).tolist()
-    if not np.isfinite(lo).all() or nx * ny > 4_000_000:
+    if nx * ny > 4_000_000:
         return None
     mine = np.full(len(caster_h), -1, dtype=np.int64)
     mine[ok_c] = np.arange(len(ok_c))
