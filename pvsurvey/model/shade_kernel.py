@@ -153,28 +153,34 @@ def trace_losses(point_first, px, py, point_class, margin_m, near_first, near_sp
     screen = np.zeros(n_points)
     with_margin = margin_m.shape[0] > 0
     per_level = 180.0 / math.pi / elevation_step_deg
-    centre = np.radians((np.arange(n_bins) + 0.5) * step_deg)
-    ray_x, ray_y = np.sin(centre), np.cos(centre)
+    # explicit loops rather than numpy's array expressions here: each of those costs the first
+    # (cold-cache) compile about a second, the same results
+    ray_x, ray_y = np.empty(n_bins), np.empty(n_bins)
+    for b in range(n_bins):
+        centre = (b + 0.5) * step_deg * (math.pi / 180.0)
+        ray_x[b], ray_y[b] = math.sin(centre), math.cos(centre)
     far = np.zeros(n_bins)
     slope = np.zeros(n_bins)
     nearer = np.zeros(n_bins)
     for r in range(point_first.shape[0] - 1):
         if point_first[r + 1] == point_first[r]:
             continue
-        far[:] = 0.0
-        if far_horizon.shape[0] > 0:
-            far[:] = far_horizon[r]
-        elif far_first[r + 1] > far_first[r]:
+        kept = far_horizon.shape[0] > 0
+        for b in range(n_bins):
+            far[b] = far_horizon[r, b] if kept else 0.0
+        if not kept and far_first[r + 1] > far_first[r]:
             _cast(cx[r], cy[r], far_first[r], far_first[r + 1], far_caster, far_dh, wall_first, ax, ay, bx, by,
                   sign, step_deg, ray_x, ray_y, min_distance_m, far, -1.0, nearer)
         for p in range(point_first[r], point_first[r + 1]):
-            slope[:] = far
-            nearer[:] = 0.0
+            for b in range(n_bins):
+                slope[b] = far[b]
+                nearer[b] = 0.0
             margin = margin_m[p] if with_margin else -1.0
             _cast(px[p], py[p], near_first[r], near_split[r], near_caster, near_dh, wall_first, ax, ay, bx, by,
                   sign, step_deg, ray_x, ray_y, min_distance_m, slope, margin, nearer)
             if keep_far.shape[0] > 0:
-                keep_far[r] = slope
+                for b in range(n_bins):
+                    keep_far[r, b] = slope[b]
             _cast(px[p], py[p], near_split[r], near_first[r + 1], near_caster, near_dh, wall_first, ax, ay, bx, by,
                   sign, step_deg, ray_x, ray_y, min_distance_m, slope, margin, nearer)
             cls = point_class[p]
@@ -182,6 +188,15 @@ def trace_losses(point_first, px, py, point_class, margin_m, near_first, near_sp
             if with_margin:
                 screen[p] = _loss(nearer, cls, beam_below, dark_below, sky, total, per_level)
     return loss, screen
+
+
+@numba.njit(cache=True, nogil=True)
+def _doubled(values):
+    """``values`` copied into an array twice as long (the rest uninitialised)."""
+    out = np.empty(2 * values.shape[0], values.dtype)
+    for i in range(values.shape[0]):
+        out[i] = values[i]
+    return out
 
 
 @numba.njit(cache=True, nogil=True)
@@ -219,9 +234,15 @@ def near_pairs(target_box, target_h, caster_box, caster_h, reach, same, tan_min,
         for cx in range(first_x[i], last_x[i] + 1):
             for cy in range(first_y[i], last_y[i] + 1):
                 count[cx * ny + cy + 1] += 1
-    start = np.cumsum(count)
-    members = np.empty(start[-1], np.int64)
-    fill = start[:-1].copy()
+    start = np.empty(nx * ny + 1, np.int64)  # the cumulative sum, in a loop (a faster first compile)
+    total = 0
+    for q in range(nx * ny + 1):
+        total += count[q]
+        start[q] = total
+    members = np.empty(total, np.int64)
+    fill = np.empty(nx * ny, np.int64)
+    for q in range(nx * ny):
+        fill[q] = start[q]
     for i in range(n):
         for cx in range(first_x[i], last_x[i] + 1):
             for cy in range(first_y[i], last_y[i] + 1):
@@ -255,8 +276,8 @@ def near_pairs(target_box, target_h, caster_box, caster_h, reach, same, tan_min,
                     if not gap <= min(rise / tan_min, max_distance_m):
                         continue
                     if k == out_t.shape[0]:  # grow the outputs
-                        out_t, out_c = np.concatenate((out_t, out_t)), np.concatenate((out_c, out_c))
-                        out_dh, out_gap = np.concatenate((out_dh, out_dh)), np.concatenate((out_gap, out_gap))
+                        out_t, out_c = _doubled(out_t), _doubled(out_c)
+                        out_dh, out_gap = _doubled(out_dh), _doubled(out_gap)
                     out_t[k], out_c[k], out_dh[k], out_gap[k] = i, j, rise, gap
                     k += 1
     return out_t[:k], out_c[:k], out_dh[:k], out_gap[:k]
