@@ -287,3 +287,43 @@ def test_the_compiled_kernel_finds_the_losses_numpy_finds(setting, monkeypatch):
             np.testing.assert_allclose(compiled[key], with_numpy[key], rtol=1e-9, atol=1e-12, err_msg=key)
             np.testing.assert_allclose(mixed[key], with_numpy[key], rtol=1e-9, atol=1e-12, err_msg=key)
     assert (with_numpy["shaded_frac"] > 0).sum() >= 5 and with_numpy["traced"].sum() >= 100
+
+
+def test_the_kernel_compiled_ahead_is_the_one_partitions_call(setting, monkeypatch):
+    """``compile_kernel`` (a worker's warm-up) compiles the kernel with the argument
+    types of a real call: after both, each function has one compiled version (a
+    second would mean the warm-up compiled for nothing), and a call still gives losses."""
+    import pvsurvey.model.shade as shade
+    import pvsurvey.model.shade_kernel as kernel
+
+    shade.compile_kernel()
+    monkeypatch.setattr(shade, "COMPILED_MIN_POINTS", 0)
+    geoms, heights = SCENES["south block 10 m away"]
+    out = _ours(setting, geoms, heights)
+    assert out["traced"].any()
+    for fn in (kernel.near_pairs, kernel.trace_losses):  # (the functions they call are compiled into them)
+        assert len(fn.signatures) == 1, (fn, fn.signatures)
+    with pytest.raises(ValueError, match="unknown part"):
+        shade.compile_kernel(["everything"])
+
+
+def test_processes_compiling_the_kernel_take_a_part_each(tmp_path, monkeypatch):
+    """The warm-up's lock per part of the kernel: a second holder is refused at once
+    (it compiles another part meanwhile), and one that must wait gives up after
+    ``LOCK_WAIT_S`` (a process stuck holding it never stops a run)."""
+    import time
+
+    from pvsurvey.pipeline import kernel_warmup
+
+    monkeypatch.setattr(kernel_warmup.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setattr(kernel_warmup, "LOCK_WAIT_S", 0.3)
+    with kernel_warmup._part_lock("pairs", blocking=False) as first:
+        with kernel_warmup._part_lock("pairs", blocking=False) as second:
+            assert first and not second
+        with kernel_warmup._part_lock("losses", blocking=False) as other:
+            assert other
+        t0 = time.monotonic()
+        with kernel_warmup._part_lock("pairs", blocking=True) as waited:
+            assert waited and time.monotonic() - t0 >= 0.3
+    with kernel_warmup._part_lock("pairs", blocking=False) as again:  # released
+        assert again

@@ -2,6 +2,8 @@
 against the plain computation it replaces, compared exactly."""
 
 import dataclasses
+import os
+import time
 
 import geopandas as gpd
 import numpy as np
@@ -16,12 +18,14 @@ from pvsurvey.config.schema import Climate, System
 from pvsurvey.io.vector import plan_partitions, read_partition
 from pvsurvey.io.writers import write_geoparquet
 from pvsurvey.model.roof import _in_metres, _rebuilt_in_metres, roof_areas_m2, simple_polygon_rings
+from pvsurvey.model.shade import COMPILED_MIN_POINTS
 from pvsurvey.model.solar_position import solar_positions
 from pvsurvey.model.survey import utm_metres
 from pvsurvey.model.weather_year import hourly_index
 from pvsurvey.model.yield_table import SpecificYieldTable
 from pvsurvey.pipeline import WORKER_MODULES
-from pvsurvey.pipeline.inputs import may_have_heights, shade_halo
+from pvsurvey.execution.executor import Executor
+from pvsurvey.pipeline.inputs import may_have_heights, shade_halo, uses_compiled_shade
 
 PLACES = [(31.125, 121.375), (30.875, 120.875), (-33.9, 18.4), (64.1, -21.9), (0.0, 179.9)]
 
@@ -102,6 +106,13 @@ def test_shade_halo_only_where_a_file_has_heights(tmp_path):
     odd = plan_partitions(_footprints(tmp_path / "odd.parquet", {"id": list("abcd"), "h_mean": [9.0] * 4}), 2)
     assert not may_have_heights(odd)
     assert may_have_heights([dataclasses.replace(p, columns=(("h_mean", "height_m"),)) for p in odd])
+    # the compiled kernel (warmed up on the workers ahead) only with heights and a partition large enough
+    assert not uses_compiled_shade(cfg, tall)  # partitions of 2 rows: numpy traces them
+    big = [dataclasses.replace(p, stop=p.start + COMPILED_MIN_POINTS) for p in tall]
+    assert uses_compiled_shade(cfg, big) and not uses_compiled_shade(cfg, [dataclasses.replace(p, stop=-1) for p in plain])
+    assert uses_compiled_shade(cfg, [dataclasses.replace(p, stop=-1) for p in tall])  # rows not counted yet
+    off = cfg.model_copy(update={"shade": cfg.shade.model_copy(update={"enabled": False})})
+    assert not uses_compiled_shade(off, big)
 
 
 def test_each_task_reads_only_the_strip_of_its_neighbours_within_shade_reach(tmp_path):
@@ -173,7 +184,19 @@ def test_workers_start_early_only_for_a_full_local_survey_of_many_rows(tmp_path)
     executor = start_workers_early(cfg, None, 1, False, full=True)
     try:
         assert executor.distributes(3) and executor.preload == WORKER_MODULES
+        # asked while they boot, a warm-up runs on the workers once they are up (the shade kernel's, in a run)
+        executor.warm_up(lambda: __import__("os").environ.__setitem__("PVSURVEY_TEST_WARMED", "yes"))
         client = executor._client()  # the workers booted with the task code already imported
         assert all(client.run(lambda: "pvsurvey.pipeline.survey_task" in __import__("sys").modules).values())
+        deadline = time.monotonic() + 30
+        while not all(v == "yes" for v in client.run(lambda: __import__("os").environ.get("PVSURVEY_TEST_WARMED"))
+                      .values()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert all(v == "yes" for v in client.run(lambda: __import__("os").environ.get("PVSURVEY_TEST_WARMED"))
+                   .values())
+        assert "PVSURVEY_TEST_WARMED" not in os.environ  # not in this process
     finally:
         executor.close()
+    here = []  # without workers (serial, or every round in this process) it runs here
+    Executor(serial=True).warm_up(lambda: here.append("warmed"))
+    assert here == ["warmed"]

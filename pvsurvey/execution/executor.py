@@ -351,6 +351,27 @@ class Executor:
             self._starting = pool.submit(self._connect)
             pool.shutdown(wait=False)  # the thread ends with the start
 
+    def warm_up(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` (quick: it starts its own work in a background thread) on the
+        workers as soon as they are up, without waiting for them; in this process
+        where the tasks run here. Best effort: a worker that joins later does
+        without (the tasks then do that work themselves)."""
+        if self.serial or (self.client is None and self._starting is None):
+            fn()
+            return
+
+        def on_workers(starting=None) -> None:
+            try:
+                if starting is None or starting.exception() is None:
+                    self.client.run(fn)
+            except Exception as exc:  # noqa: BLE001 (an optimisation only)
+                log.debug("workers not warmed up: %s", exc)
+
+        if self._starting is not None:
+            self._starting.add_done_callback(on_workers)  # in the starting thread once connected
+        else:
+            on_workers()
+
     def _client(self):
         if self._starting is not None:
             starting, self._starting = self._starting, None

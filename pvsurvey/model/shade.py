@@ -737,6 +737,38 @@ def _losses_compiled(owner, px, py, near_pairs, far, walls_, roof_class, tables,
     return loss if margin_m is None else (loss, screen)
 
 
+
+def compile_kernel(parts=("pairs", "losses")) -> None:
+    """Compile the compiled kernel's functions, or load them from numba's cache on
+    disk, before a partition needs them: on a scene of two buildings, through the
+    same wrappers as a real call (so with its argument types: numba compiles one
+    version per set of types). A worker that will trace shade does it as it boots or
+    as its first task starts (:mod:`pvsurvey.pipeline.kernel_warmup`).
+
+    Parameters
+    ----------
+    parts : iterable of {"pairs", "losses"}
+        :func:`pvsurvey.model.shade_kernel.near_pairs` (the taller neighbours) and
+        :func:`pvsurvey.model.shade_kernel.trace_losses` (the horizons and losses), in
+        this order.
+    """
+    box = np.array([[0.0, 0.0, 10.0, 10.0], [20.0, 0.0, 30.0, 10.0]])
+    height = np.array([5.0, 20.0])
+    both = np.arange(2)
+    for part in parts:
+        if part == "pairs":
+            _pairs_compiled(box, height, box, height, both, both, np.full(2, 50.0), both, 0.1, 100.0)
+        elif part == "losses":
+            n_bins = 120
+            roof, hall = shapely.box(*box[0]), shapely.box(*box[1])
+            walls_ = walls(np.array([roof, hall], dtype=object))
+            one = np.zeros(1, dtype=np.int64)
+            tables = (np.zeros((1, n_bins, int(90 / ELEVATION_STEP_DEG) + 1)), np.ones(1), np.ones(1))
+            _losses_compiled(one, np.array([5.0]), np.array([5.0]), (one, one + 1, np.array([15.0])), None, walls_,
+                             one, tables, 360.0 / n_bins, np.array([7.0]), one)
+        else:
+            raise ValueError(f"unknown part of the kernel: {part!r}")
+
 def _sun_tables_of(traced, lat, lon, ghi_kwh_per_m2_yr, surface_tilt_deg, surface_azimuth_deg,
                    yield_table: SpecificYieldTable, config: SurveyConfig):
     """Each traced roof's class (weather cell × orientation class) and the classes' :func:`sun_tables`.

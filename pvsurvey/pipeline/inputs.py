@@ -37,7 +37,7 @@ from ..io.registry import read_registry
 from ..locations import Location, is_url
 from ..io.storage import identity, parquet_file
 from ..model.footprints import ATTRIBUTE_SOURCES
-from ..model.shade import envelope_cells, halo_grid, halo_neighbours, halo_strips
+from ..model.shade import COMPILED_MIN_POINTS, envelope_cells, halo_grid, halo_neighbours, halo_strips
 from ..io.weather import read_weather
 from ..tools.map_writer import map_options
 from ..config.schema import SurveyConfig
@@ -218,6 +218,14 @@ def may_have_heights(parts: list) -> bool:
         if {renames.get(c, c) for c in names} & HEIGHT_COLUMNS:
             return True
     return False
+
+
+def uses_compiled_shade(cfg: SurveyConfig, parts: list) -> bool:
+    """Whether roofs may be traced in the shade model's compiled kernel: shade on, a
+    partition of at least ``COMPILED_MIN_POINTS`` rows (or of rows not yet counted),
+    and a column heights are read from (:func:`may_have_heights`)."""
+    return (cfg.shade.enabled and any(p.stop < 0 or p.stop - p.start >= COMPILED_MIN_POINTS for p in parts)
+            and may_have_heights(parts))
 
 
 def _partition_bounds(part, declared_crs: str | None) -> np.ndarray:

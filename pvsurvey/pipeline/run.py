@@ -32,6 +32,7 @@ from ..locations import is_url, location
 from ..tools.map_writer import publish_maps, write_maps
 from ..io.writers import write_json
 from ..config.schema import RegistrySource, SurveyConfig
+from . import kernel_warmup
 from ..naming import name_file_stem
 from ..execution.executor import Executor
 from . import WORKER_MODULES
@@ -40,7 +41,8 @@ from ..store.runs import new_partial_dir, new_run_id, publish, run_lock, store_d
 from ..store.object_storage import check_writable, copy_run_to_url
 from ..store.history import append_history, history_path
 from ..store.cache import cache_dir, prune_cache, yields_entry
-from .inputs import CheckedInputs, cache_salt, check_inputs, input_fingerprints, prewarm_flat_roofs, shade_halo
+from .inputs import (CheckedInputs, cache_salt, check_inputs, input_fingerprints, prewarm_flat_roofs,
+                     shade_halo, uses_compiled_shade)
 from .outputs import write_outputs
 from ..store.run_directory import COMPLETE_MARKER, MANIFEST, MAPS, PARTS, RUN_LOG, VALIDATION
 
@@ -216,6 +218,10 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
                         inputs.duplicates, usable_rows(inputs.registry) if inputs.registry is not None else None,
                         cfg.progress.match_distance_m, cache_dir=cache,
                         cache_salt=cache_salt(cfg, fingerprints, inputs.id_column, as_of.year), as_of_year=as_of.year)
+    ctx.compiled_shade = uses_compiled_shade(cfg, parts)
+    warming = ctx.compiled_shade and executor is not None  # workers booting already (a full run): warmed up
+    if warming:                                             # while the client reads the halo
+        executor.warm_up(kernel_warmup.start)
     with timer.step("shade_halo"):  # which partitions can shade which: each task reads its neighbours
         ctx.parts = parts
         ctx.halo, ctx.halo_grid, strips = shade_halo(cfg, parts)
@@ -236,6 +242,8 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
             log.info("surveying %s: %d partition(s), %d to survey (%s rows), the rest from the cache",
                      cfg.footprints.path, len(parts), len(todo), f"{rows:,}" if rows is not None else "unknown")
             executor.start(rows)  # the workers boot while the yield table fills
+            if ctx.compiled_shade and todo and not warming:
+                executor.warm_up(kernel_warmup.start)
             if executor.distributes(rows):  # workers get the table with the context: fill it once, here
                 try:
                     prewarm_flat_roofs(inputs.yield_table, inputs.raster,

@@ -33,6 +33,7 @@ from ..model.registry_matching import match_by_id, match_registry
 from ..model.footprints import clean_footprints
 from ..model.shade import halo_cells, near_cells
 from ..model.survey import building_attributes, summarise, survey_buildings
+from . import kernel_warmup
 
 
 @dataclass
@@ -58,6 +59,9 @@ class SurveyContext:
     parts: list | None = None
     halo: dict | None = None
     halo_grid: tuple | None = None
+    # Whether roofs will be traced in the shade model's compiled kernel (shade on, heights
+    # possible, a partition large enough): each worker then compiles or loads it ahead
+    compiled_shade: bool = False
 
     def halo_parts(self, part: Partition) -> list:
         """The partitions whose buildings can shade this partition's roofs."""
@@ -251,6 +255,8 @@ def survey_partition(item: SurveyItem | Partition, ctx: SurveyContext) -> Partit
         result = _from_cache(ctx.cache_dir / key, part, ctx, t0)
         result.cache_key = key
         return result
+    if ctx.compiled_shade:  # while the rows are read and cleaned (done already where the run warmed the workers)
+        kernel_warmup.start()
     if raw is None:
         raw = read_partition(part, ctx.config.footprints.crs)
     buildings, rejected, stats = clean_footprints(raw, source, ctx.id_column, ctx.duplicate_rows)
@@ -262,6 +268,7 @@ def survey_partition(item: SurveyItem | Partition, ctx: SurveyContext) -> Partit
     if halo and not halo_raws:
         halo_raws = read_halo()
     casters = _halo_casters(part, ctx, buildings, halo_raws)
+    kernel_warmup.wait()
     attributes: dict = {}
     accepted, rejected_more = survey_buildings(buildings, ghi, outside, ctx.parks, ctx.config,
                                                ctx.yield_table, source, ctx.as_of_year, casters, stats=attributes)
