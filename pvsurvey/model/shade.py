@@ -737,13 +737,12 @@ def _losses_compiled(owner, px, py, near_pairs, far, walls_, roof_class, tables,
     return loss if margin_m is None else (loss, screen)
 
 
-
 def compile_kernel(parts=("pairs", "losses")) -> None:
     """Compile the compiled kernel's functions, or load them from numba's cache on
     disk, before a partition needs them: on a scene of two buildings, through the
     same wrappers as a real call (so with its argument types: numba compiles one
-    version per set of types). A worker that will trace shade does it as it boots or
-    as its first task starts (:mod:`pvsurvey.pipeline.kernel_warmup`).
+    version per set of types). A worker that will trace shade does it ahead, in a
+    background thread (:mod:`pvsurvey.pipeline.kernel_warmup`).
 
     Parameters
     ----------
@@ -768,6 +767,7 @@ def compile_kernel(parts=("pairs", "losses")) -> None:
                              one, tables, 360.0 / n_bins, np.array([7.0]), one)
         else:
             raise ValueError(f"unknown part of the kernel: {part!r}")
+
 
 def _sun_tables_of(traced, lat, lon, ghi_kwh_per_m2_yr, surface_tilt_deg, surface_azimuth_deg,
                    yield_table: SpecificYieldTable, config: SurveyConfig):

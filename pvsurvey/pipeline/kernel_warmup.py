@@ -70,7 +70,8 @@ def _compile() -> None:
 @contextlib.contextmanager
 def _part_lock(part: str, blocking: bool):
     """An exclusive lock, shared by this machine's processes, on compiling ``part``;
-    yields whether it is held (always True where file locks are not available)."""
+    yields whether to go ahead: it is held, or waited for ``LOCK_WAIT_S`` in vain
+    (``blocking``), or file locks are not available here."""
     try:
         import fcntl
     except ImportError:  # Windows: every process compiles for itself
