@@ -2,6 +2,7 @@
 
     python benchmarks/bench_shade.py                    # 1,000,000 footprints, 1 round
     python benchmarks/bench_shade.py -n 200000 --repeat 3
+    python benchmarks/bench_shade.py --repeat 3 --compare ../old   # also another checkout, shade on
 
 Times ``pvsurvey run --full`` (a child process, a local cluster of 2 workers, as
 ``bench_survey.py`` runs it) on the same dense SYNTHETIC city with heights
@@ -62,10 +63,10 @@ class PeakAndCPU(PeakPerProcess):
         thread.join()
 
 
-def run_once(config: Path, out: Path) -> tuple[float, float, dict, dict]:
-    """:func:`bench_partitions.run_pvsurvey`: wall, CPU seconds of the process tree,
-    peak RSS per role, manifest."""
-    wall, peaks, manifest = run_pvsurvey(config, out, PeakAndCPU)
+def run_once(config: Path, out: Path, repo: Path = REPO) -> tuple[float, float, dict, dict]:
+    """:func:`bench_partitions.run_pvsurvey` (``repo``'s code): wall, CPU seconds of
+    the process tree, peak RSS per role, manifest."""
+    wall, peaks, manifest = run_pvsurvey(config, out, PeakAndCPU, repo)
     return wall, sum(peaks.cpu.values()), peaks.by_role(), manifest
 
 
@@ -75,6 +76,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=1, help="rounds of both modes, interleaved; medians printed")
     ap.add_argument("--workers", type=int, default=2, help="local workers (default 2)")
     ap.add_argument("--partition-rows", type=int, default=50_000)
+    ap.add_argument("--compare", type=Path, action="append", default=[],
+                    help="another checkout whose run with shade on is timed in each round too")
     args = ap.parse_args()
     path = generate(args.n, city_heights=True)
     walls: dict[str, list[float]] = {}
@@ -104,9 +107,19 @@ def main():
                 print(f"  round {round_ + 1}, {label:>9}: {wall:6.1f} s wall, {cpu:6.1f} s CPU; peak RSS client "
                       f"{_mb(peaks.get('client', []))}, workers {_mb(peaks.get('worker', []))}; "
                       f"shade {status or 'n/a'}; steps {steps}", flush=True)
+            for repo in args.compare:  # the same run with shade on, another checkout's code
+                wall, cpu, _, manifest = run_once(configs["shade on"], Path(tmp) / "run-compare", repo)
+                walls.setdefault(str(repo), []).append(wall)
+                cpus.setdefault(str(repo), []).append(cpu)
+                print(f"  round {round_ + 1}, shade on with {repo}: {wall:6.1f} s wall, {cpu:6.1f} s CPU; "
+                      f"steps {manifest.get('timings_s', {})}", flush=True)
     med = {label: statistics.median(w) for label, w in walls.items()}
     med_cpu = {label: statistics.median(c) for label, c in cpus.items()}
     for label, wall in med.items():
+        if label not in worker_peaks:  # another checkout's (--compare)
+            print(f"median shade on with {label}: {wall:6.1f} s wall, {med_cpu[label]:6.1f} s CPU; this checkout's "
+                  f"{med['shade on'] / wall:.2f}x its wall, {med_cpu['shade on'] / med_cpu[label]:.2f}x its CPU")
+            continue
         print(f"median {label:>9}: {wall:6.1f} s wall, {med_cpu[label]:6.1f} s CPU (client + workers); "
               f"peak RSS per worker {max(worker_peaks[label]) / 2**20:,.0f} MB (largest over the rounds)")
     print(f"shade on vs off: {med['shade on'] / med['shade off']:.2f}x survey time, "
