@@ -71,14 +71,20 @@ def _compile() -> None:
 def _part_lock(part: str, blocking: bool):
     """An exclusive lock, shared by this machine's processes, on compiling ``part``;
     yields whether to go ahead: it is held, or waited for ``LOCK_WAIT_S`` in vain
-    (``blocking``), or file locks are not available here."""
+    (``blocking``), or file locks are not available here (no ``fcntl``, or a lock
+    file this user cannot open)."""
     try:
         import fcntl
     except ImportError:  # Windows: every process compiles for itself
         yield True
         return
     path = os.path.join(tempfile.gettempdir(), f"pvsurvey-shade-kernel-{part}.lock")
-    with open(path, "a") as handle:
+    try:
+        handle = open(path, "a")
+    except OSError:  # e.g. another user's lock file: compile without it
+        yield True
+        return
+    with handle:
         deadline = time.monotonic() + (LOCK_WAIT_S if blocking else 0.0)
         while True:
             try:
