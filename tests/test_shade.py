@@ -309,8 +309,9 @@ def test_the_kernel_compiled_ahead_is_the_one_partitions_call(setting, monkeypat
 
 def test_processes_compiling_the_kernel_take_a_part_each(tmp_path, monkeypatch):
     """The warm-up's lock per part of the kernel: a second holder is refused at once
-    (it compiles another part meanwhile), and one that must wait gives up after
-    ``LOCK_WAIT_S`` (a process stuck holding it never stops a run)."""
+    (it compiles another part meanwhile), one that must wait goes ahead after
+    ``LOCK_WAIT_S`` (a process stuck holding it never stops a run), and so does one
+    whose lock file cannot be opened."""
     import time
 
     from pvsurvey.pipeline import kernel_warmup

@@ -200,3 +200,21 @@ def test_workers_start_early_only_for_a_full_local_survey_of_many_rows(tmp_path)
     here = []  # without workers (serial, or every round in this process) it runs here
     Executor(serial=True).warm_up(lambda: here.append("warmed"))
     assert here == ["warmed"]
+
+
+def test_a_run_that_warms_the_kernel_up_gives_the_same_survey(tmp_path, monkeypatch, demo_run):
+    """A run that will trace shade in the compiled kernel compiles (or loads) it ahead
+    in a background thread, and each task waits for it before surveying its roofs: the
+    demo (which has heights) with the threshold lowered so that the warm-up runs, in
+    one process, ends with the thread done and the same buildings and candidates."""
+    import pvsurvey.pipeline.inputs as inputs
+    from pvsurvey.pipeline import kernel_warmup
+    from pvsurvey.pipeline.run import run_survey
+
+    monkeypatch.setattr(inputs, "COMPILED_MIN_POINTS", 0)
+    monkeypatch.setattr(kernel_warmup, "_thread", None)
+    warmed = run_survey(None, tmp_path / "demo", serial=True)
+    assert kernel_warmup._thread is not None and not kernel_warmup._thread.is_alive()
+    for name in ("buildings.parquet", "candidates.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(warmed.run_dir / name), pd.read_parquet(demo_run.run_dir / name))
+    assert warmed.manifest["counts"] == demo_run.manifest["counts"]
