@@ -218,3 +218,61 @@ def test_a_run_that_warms_the_kernel_up_gives_the_same_survey(tmp_path, monkeypa
     for name in ("buildings.parquet", "candidates.parquet"):
         pd.testing.assert_frame_equal(pd.read_parquet(warmed.run_dir / name), pd.read_parquet(demo_run.run_dir / name))
     assert warmed.manifest["counts"] == demo_run.manifest["counts"]
+
+
+def test_the_halo_reads_a_files_bbox_columns_where_it_has_them(tmp_path, monkeypatch):
+    """A GeoParquet file with a bbox covering (GeoParquet 1.1: geopandas' float64 columns,
+    Overture's float32 ones) gives the halo its envelopes without decoding a geometry:
+    the same neighbours and strips as the outlines give (float64), or the same and
+    perhaps a few more rows (float32 boxes are widened by a step to hold the outlines)."""
+    import json
+
+    import pyarrow as pa
+
+    import pvsurvey.pipeline.inputs as inputs
+    from pvsurvey.io.vector import covering_bounds_wgs84
+
+    rng = np.random.default_rng(3)
+    x, y = 121.4 + rng.uniform(0, 0.03, 600), 31.2 + rng.uniform(0, 0.03, 600)
+    frame = gpd.GeoDataFrame({"id": np.arange(600).astype(str), "height": rng.uniform(5, 60, 600)},
+                             geometry=shapely.box(x, y, x + rng.uniform(1e-4, 6e-4, 600), y + 3e-4), crs=4326)
+    cfg = config_from_dict({"name": "bbox", "footprints": "x.parquet", "irradiance": {"ghi": "g.tif"}}, tmp_path)
+    frame.to_parquet(tmp_path / "plain.parquet", row_group_size=100)
+    frame.to_parquet(tmp_path / "covering.parquet", row_group_size=100, write_covering_bbox=True)
+    # Overture's layout: a float32 bbox struct (rounded to nearest), declared as the covering
+    true = shapely.bounds(frame.geometry.values)
+    table = pa.table(frame.drop(columns="geometry").to_dict("list") | {
+        "bbox": pa.StructArray.from_arrays([pa.array(true[:, i].astype(np.float32)) for i in (0, 2, 1, 3)],
+                                           names=["xmin", "xmax", "ymin", "ymax"]),
+        "geometry": shapely.to_wkb(frame.geometry.values)})
+    covering = {k: ["bbox", k] for k in ("xmin", "ymin", "xmax", "ymax")}
+    geo = {"version": "1.1.0", "primary_column": "geometry",
+           "columns": {"geometry": {"encoding": "WKB", "geometry_types": ["Polygon"], "covering": {"bbox": covering}}}}
+    pq.write_table(table.replace_schema_metadata({b"geo": json.dumps(geo).encode()}), tmp_path / "overture.parquet",
+                   row_group_size=100)
+
+    def halo(name):
+        neighbours, grid, strips = shade_halo(cfg, plan_partitions(tmp_path / name, 200))
+        return neighbours, grid, {q: {p: set(rows.tolist()) for p, rows in s.items()} for q, s in strips.items()}
+
+    expected = halo("plain.parquet")
+    assert covering_bounds_wgs84(plan_partitions(tmp_path / "plain.parquet", 200)[0]) is None
+    overture_parts = plan_partitions(tmp_path / "overture.parquet", 200)
+    boxes = np.concatenate([covering_bounds_wgs84(p) for p in overture_parts])
+    assert (boxes[:, :2] <= true[:, :2]).all() and (boxes[:, 2:] >= true[:, 2:]).all()  # they hold the outlines
+    assert np.abs(boxes - true).max() < 1e-4
+    # a task reads the rows without the boxes (the geometry has them): the same frame as without a covering
+    plain_rows = read_partition(plan_partitions(tmp_path / "plain.parquet", 200)[1])
+    for name in ("covering.parquet", "overture.parquet"):
+        rows = read_partition(plan_partitions(tmp_path / name, 200)[1])
+        assert "bbox" not in rows.columns
+        pd.testing.assert_frame_equal(rows, plain_rows)
+    monkeypatch.setattr(inputs, "geoframe_from_arrow", None)  # no geometry decoded: only the bbox columns serve
+    assert halo("covering.parquet") == expected
+    neighbours, grid, strips = halo("overture.parquet")
+    # (the grid's cells follow the northernmost box: a widened one moves them by 1e-8 of their size)
+    assert grid == pytest.approx(expected[1], rel=1e-7)
+    assert all(set(neighbours[q]) >= set(expected[0][q]) for q in expected[0])
+    assert all(strips[q][p] >= rows for q, s in expected[2].items() for p, rows in s.items())
+    assert sum(len(r) for s in strips.values() for r in s.values()) <= 1.1 * sum(
+        len(r) for s in expected[2].values() for r in s.values())

@@ -397,7 +397,9 @@ def read_partition(part: Partition, declared_crs: str | None = None, rows=None) 
     try:
         if part.kind == "parquet":
             parquet = parquet_file(path)
-            table = parquet.read_row_groups(list(part.row_groups))
+            covering = _bbox_covering(parquet.schema_arrow)  # the outlines' boxes: not read (the geometry has them)
+            table = parquet.read_row_groups(list(part.row_groups), columns=None if covering is None else
+                                            [c for c in parquet.schema_arrow.names if c != covering[0][0]])
             gdf = geoframe_from_arrow(table if rows is None else table.take(rows), parquet.schema_arrow,
                                       problems=True)
         elif part.kind == "osm":
@@ -578,6 +580,48 @@ def read_vector(path: Location, declared_crs: str | None = None, layer: str | No
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
+
+
+def _bbox_covering(schema) -> list | None:
+    """The (struct column, field) of xmin, ymin, xmax, ymax that a GeoParquet file's
+    primary geometry declares as its bbox covering, or None."""
+    meta = schema.metadata or {}
+    if b"geo" not in meta:
+        return None
+    geo = json.loads(meta[b"geo"])
+    column = geo.get("columns", {}).get(geo.get("primary_column", "geometry"), {})
+    bbox = (column.get("covering") or {}).get("bbox") or {}
+    paths = [bbox.get(k) for k in ("xmin", "ymin", "xmax", "ymax")]
+    if not all(isinstance(p, list) and len(p) == 2 for p in paths) or len({p[0] for p in paths}) != 1 \
+            or paths[0][0] not in schema.names:
+        return None
+    return paths
+
+
+def covering_bounds_wgs84(part: Partition) -> np.ndarray | None:
+    """Envelopes (N × 4: lon/lat min, then max) of a GeoParquet partition's rows from
+    the file's bbox covering columns (GeoParquet 1.1 ``covering``; Overture's buildings,
+    GDAL ≥ 3.9 and geopandas with ``write_covering_bbox`` write them): no geometry
+    decoded. Widened by one step of the columns' precision (Overture's are float32), so
+    that they hold the outlines. None where the file declares no covering or its
+    coordinates are not lon/lat (WGS84 or OGC:CRS84)."""
+    if part.kind != "parquet":
+        return None
+    parquet = parquet_file(part.path)
+    paths = _bbox_covering(parquet.schema_arrow)
+    if paths is None:
+        return None
+    crs = _parquet_crs(parquet.schema_arrow)
+    if crs is None or not crs.equals(WGS84, ignore_axis_order=True):
+        return None
+    struct = parquet.read_row_groups(list(part.row_groups), columns=[paths[0][0]]).column(0).combine_chunks()
+    bounds = np.empty((len(struct), 4))
+    for i, (_, field) in enumerate(paths):
+        values = struct.field(field)
+        v = values.to_numpy(zero_copy_only=False).astype(values.type.to_pandas_dtype(), copy=False)
+        bounds[:, i] = np.nextafter(v, -np.inf if i < 2 else np.inf)  # one step outward, in its own precision
+    bounds[~np.isfinite(bounds).all(axis=1)] = np.nan  # a row without a box (no geometry) has none
+    return bounds
 
 
 def stored_crs(part: Partition) -> CRS | None:

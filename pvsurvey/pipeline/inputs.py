@@ -29,8 +29,9 @@ from ..model.candidates import STORED_CANDIDATE_COLUMNS
 from ..model.yield_table import SpecificYieldTable
 from ..errors import ConfigError, InputFileError
 from ..io.raster import open_irradiance, pixel_centres_kwh_per_m2_yr
-from ..io.vector import (Partition, check_footprint_crs_and_extent, duplicate_id_rows, geoframe_from_arrow,
-                         needs_rewriting, plan_partitions, plan_rewritten, read_partition, resolve_id_column,
+from ..io.vector import (Partition, check_footprint_crs_and_extent, covering_bounds_wgs84, duplicate_id_rows,
+                         geoframe_from_arrow, needs_rewriting, plan_partitions, plan_rewritten, read_partition,
+                         resolve_id_column,
                          source_columns, to_wgs84, write_partitioned_geoparquet)
 from ..io.fields import footprint_id_column, geometry_column, plan_columns
 from ..io.registry import read_registry
@@ -238,6 +239,9 @@ def _partition_bounds(part, declared_crs: str | None) -> np.ndarray:
 
 
 def _read_bounds(part, declared_crs: str | None) -> np.ndarray:
+    covering = covering_bounds_wgs84(part) if declared_crs is None else None
+    if covering is not None:  # the file's bbox columns: no geometry decoded
+        return covering
     if part.kind == "parquet":
         parquet = parquet_file(part.path)
         geo = json.loads(parquet.schema_arrow.metadata[b"geo"])
