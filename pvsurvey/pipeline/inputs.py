@@ -31,8 +31,7 @@ from ..errors import ConfigError, InputFileError
 from ..io.raster import open_irradiance, pixel_centres_kwh_per_m2_yr
 from ..io.vector import (Partition, check_footprint_crs_and_extent, covering_bounds_wgs84, duplicate_id_rows,
                          geoframe_from_arrow, needs_rewriting, plan_partitions, plan_rewritten, read_partition,
-                         resolve_id_column,
-                         source_columns, to_wgs84, write_partitioned_geoparquet)
+                         resolve_id_column, source_columns, to_wgs84, write_partitioned_geoparquet)
 from ..io.fields import footprint_id_column, geometry_column, plan_columns
 from ..io.registry import read_registry
 from ..locations import Location, is_url
