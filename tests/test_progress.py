@@ -47,6 +47,49 @@ def test_area_and_count_ratios_of_four_buildings():
     pd.testing.assert_frame_equal(pd.concat(parts).groupby(level=0).sum(), sums)
 
 
+
+def test_progress_sums_equal_a_pandas_groupby_of_every_figure():
+    # keys as a partition holds them: missing (NA and None), "" itself, Arrow text, one numeric level
+    rng = np.random.default_rng(7)
+    n = 400
+    has_pv = rng.random(n) < 0.3
+    usable = np.where(rng.random(n) < 0.2, 0.0, rng.uniform(50, 5000, n))
+    frame = pd.DataFrame({
+        "park_id": pd.array(rng.choice(["P2", "P1", "", None, "园区3"], n), dtype="string[pyarrow]"),
+        "district": rng.choice([3, 1, 2], n), "usable_area_m2": usable, "capacity_kwp": usable * 0.15,
+        "annual_yield_kwh": usable * 160.0, "has_pv": has_pv, "installed_kwp": np.where(has_pv, 100.0, 0.0),
+        "new_kwp": np.where(has_pv, 50.0, 0.0), "pipeline_kwp": rng.choice([0.0, 30.0], n),
+        "new_kwp@p2030": np.where(has_pv, 20.0, 0.0), "pv_kwp@p2030": np.where(has_pv, 80.0, 0.0)})
+    for by in ("park_id", "district"):
+        sums = progress_sums(frame, by, min_candidate_kwp=100.0)
+        # the reference: each figure per building, summed by pandas per key as text ("" for none)
+        b, free, pv = frame, ~frame["has_pv"], frame["pv_kwp@p2030"] > 0
+        with_pv = np.where(b["has_pv"] & (usable > 0), usable, 0.0)
+        with_pv_plan = np.where(pv & (usable > 0), usable, 0.0)
+        ref = pd.DataFrame({
+            by: b[by].astype("string").fillna("").to_numpy(dtype=object), "building_count": 1,
+            "usable_building_count": (usable > 0).astype(int), "usable_area_m2": usable,
+            "usable_area_with_pv_m2": with_pv, "buildings_with_pv": (b["has_pv"] & (usable > 0)).astype(int),
+            "installed_kwp": b["installed_kwp"], "new_kwp_since_baseline": b["new_kwp"],
+            "pipeline_kwp": b["pipeline_kwp"], "capacity_kwp": b["capacity_kwp"],
+            "annual_yield_kwh": b["annual_yield_kwh"], "remaining_potential_kwp": np.where(free, b["capacity_kwp"], 0.0),
+            "remaining_potential_kwh": np.where(free, b["annual_yield_kwh"], 0.0),
+            "candidate_area_without_pv_m2": np.where(free & (b["capacity_kwp"] >= 100.0), usable, 0.0),
+            "usable_area_sumsq_m4": usable ** 2, "capacity_sumsq_kwp2": b["capacity_kwp"] ** 2,
+            "annual_yield_sumsq_kwh2": b["annual_yield_kwh"] ** 2,
+            "remaining_potential_sumsq_kwp2": np.where(free, b["capacity_kwp"], 0.0) ** 2,
+            "remaining_potential_sumsq_kwh2": np.where(free, b["annual_yield_kwh"], 0.0) ** 2,
+            "usable_area_with_pv_sumsq_m4": with_pv ** 2,
+            "new_kwp_since_baseline@p2030": b["new_kwp@p2030"], "installed_kwp@p2030": b["pv_kwp@p2030"],
+            "usable_area_with_pv_m2@p2030": with_pv_plan, "buildings_with_pv@p2030": (pv & (usable > 0)).astype(int),
+            "usable_area_with_pv_sumsq_m4@p2030": with_pv_plan ** 2}).groupby(by, sort=True).sum()
+        assert sorted(sums.columns) == sorted(ref.columns)
+        assert list(sums.index) == list(ref.index)  # "" first, then sorted text: NA and None count as ""
+        pd.testing.assert_frame_equal(sums[ref.columns], ref, check_index_type=False, check_dtype=False, rtol=1e-12)
+        assert (sums["building_count"].dtype.kind, sums["buildings_with_pv@p2030"].dtype.kind) == ("i", "i")
+    assert list(progress_sums(frame, "district", 0.0).index) == ["1", "2", "3"]
+
+
 def test_ratio_gap_not_closable_when_candidates_too_small():
     sums = progress_sums(four_buildings([False, False, False, False]), "park_id", min_candidate_kwp=35.0)
     m = progress_metrics(sums, 0.5, np.nan).loc["P1"]

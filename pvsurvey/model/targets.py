@@ -49,8 +49,8 @@ PROGRESS_SUMS = ["building_count", "usable_building_count", "usable_area_m2", "u
                  "candidate_area_without_pv_m2", *SUMSQ_COLUMNS]
 
 
-def progress_sums(buildings: pd.DataFrame, by: str, min_candidate_kwp: float, cells: dict | None = None
-                  ) -> pd.DataFrame:
+def progress_sums(buildings: pd.DataFrame, by: str, min_candidate_kwp: float, cells: dict | None = None,
+                  figures: dict | None = None) -> pd.DataFrame:
     """Additive progress figures per ``by`` (park_id or district) of some buildings.
 
     ``buildings`` needs usable_area_m2, capacity_kwp, annual_yield_kwh,
@@ -58,49 +58,84 @@ def progress_sums(buildings: pd.DataFrame, by: str, min_candidate_kwp: float, ce
     ``new_kwp@<id>`` and ``pv_kwp@<id>`` (:func:`pvsurvey.model.registry_matching.pv_by_building`),
     which give the :data:`PLAN_SUMS` of that plan, suffixed ``@<id>``. Sums of
     partitions add up. ``cells``, a dict, receives under ``by`` the yields summed
-    per (``by``, ``weather_cell``) (needs ``weather_cell``).
+    per (``by``, ``weather_cell``) (needs ``weather_cell``). ``figures``: the
+    buildings' :func:`building_figures`, when several levels sum the same ones.
+
+    Group codes and ``np.bincount`` per column: a pandas frame and groupby per
+    level took 0.17 s per 50,000 roofs for three levels, a quarter of that so.
     """
-    usable = buildings["usable_area_m2"].to_numpy() > 0
-    has_pv = buildings["has_pv"].to_numpy(dtype=bool)
-    cap = buildings["capacity_kwp"].to_numpy()
-    free = ~has_pv
-    frame = pd.DataFrame({
-        by: buildings[by].astype("string").fillna("").to_numpy(),
-        "building_count": 1,
-        "usable_building_count": usable.astype(int),
-        "usable_area_m2": buildings["usable_area_m2"].to_numpy(),
-        "usable_area_with_pv_m2": np.where(has_pv & usable, buildings["usable_area_m2"], 0.0),
-        "buildings_with_pv": (has_pv & usable).astype(int),
-        "installed_kwp": buildings["installed_kwp"].to_numpy(),
-        "new_kwp_since_baseline": buildings["new_kwp"].to_numpy(),
-        "pipeline_kwp": buildings["pipeline_kwp"].to_numpy(),
-        "capacity_kwp": cap,
-        "annual_yield_kwh": buildings["annual_yield_kwh"].to_numpy(),
-        "remaining_potential_kwp": np.where(free, cap, 0.0),
-        "remaining_potential_kwh": np.where(free, buildings["annual_yield_kwh"], 0.0),
-        "candidate_area_without_pv_m2": np.where(free & (cap >= min_candidate_kwp), buildings["usable_area_m2"], 0.0),
-    })
-    # the squares behind the bands (pvsurvey.model.uncertainty): sums of squares add up over partitions
-    for name, values in squares(frame).items():
-        frame[name] = values
-    columns = list(PROGRESS_SUMS)
-    for plan_id in plan_ids(buildings.columns):
-        pv_kwp = buildings[plan_column("pv_kwp", plan_id)].to_numpy(dtype=float)
-        pv = pv_kwp > 0
-        frame[f"new_kwp_since_baseline@{plan_id}"] = buildings[plan_column("new_kwp", plan_id)].to_numpy(dtype=float)
-        frame[f"installed_kwp@{plan_id}"] = pv_kwp
-        frame[f"usable_area_with_pv_m2@{plan_id}"] = np.where(pv & usable, buildings["usable_area_m2"], 0.0)
-        frame[f"buildings_with_pv@{plan_id}"] = (pv & usable).astype(int)
-        frame[f"{PV_AREA_SUMSQ}@{plan_id}"] = np.square(frame[f"usable_area_with_pv_m2@{plan_id}"].to_numpy())
-        columns += [f"{c}@{plan_id}" for c in PLAN_SUMS]
-    sums = frame.groupby(by, sort=True)[columns].sum()
+    if figures is None:
+        figures = building_figures(buildings, min_candidate_kwp)
+    codes, names = group_codes(buildings[by])
+    n = len(names)
+    sums = {}
+    for col, values in figures.items():
+        total = np.bincount(codes, weights=values, minlength=n)
+        sums[col] = total.astype(np.int64) if values.dtype.kind in "ib" else total
+    out = pd.DataFrame(sums, index=pd.Index(np.asarray(names, dtype=object), name=by))
     if cells is not None:  # the yields per (group, weather cell): the per-cell part of the bands
         if "weather_cell" not in cells:  # factorized once for every level
             cells["weather_cell"] = pd.factorize(buildings["weather_cell"].astype("string").fillna(""))
-        groups = (np.zeros(len(frame), dtype=np.int64), np.array([by_value(frame, by)], dtype=object)) \
-            if by == "city" else frame[by]
-        cells[by] = cell_sums(groups, cells["weather_cell"], frame[CELL_SUMMED], by)
-    return sums
+        values = pd.DataFrame({c: figures[c] for c in CELL_SUMMED})
+        cells[by] = cell_sums((codes, names), cells["weather_cell"], values, by)
+    return out
+
+
+def group_codes(keys: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, names)``: each row's group number and the groups' names as text in
+    sorted order, a missing key counting as "" (a pandas groupby on the text
+    column, sort=True, gives the same groups). The key column is factorized as it
+    is (Arrow strings, numbers) and only the few distinct names are made text."""
+    codes, uniques = pd.factorize(keys)
+    names = np.array(["" if pd.isna(u) else str(u) for u in uniques], dtype=object)
+    missing = codes < 0
+    if missing.any():
+        blank = np.flatnonzero(names == "")
+        if not len(blank):
+            names = np.append(names, np.array([""], dtype=object))
+            blank = [len(names) - 1]
+        codes = np.where(missing, blank[0], codes)
+    unique_names, merged = np.unique(names, return_inverse=True)  # sorted; equal texts of distinct keys merge
+    return merged[codes].astype(np.int64), unique_names.astype(object)
+
+
+def building_figures(buildings: pd.DataFrame, min_candidate_kwp: float) -> dict[str, np.ndarray]:
+    """Each building's share of every progress sum (:data:`PROGRESS_SUMS` and the
+    plans' :data:`PLAN_SUMS`), one array per sum in that order: what
+    :func:`progress_sums` adds up per group (counts as integers)."""
+    usable = buildings["usable_area_m2"].to_numpy(dtype=float)
+    is_usable = usable > 0
+    has_pv = buildings["has_pv"].to_numpy(dtype=bool)
+    cap = buildings["capacity_kwp"].to_numpy(dtype=float)
+    yield_kwh = buildings["annual_yield_kwh"].to_numpy(dtype=float)
+    free = ~has_pv
+    f = {
+        "building_count": np.ones(len(buildings), dtype=np.int64),
+        "usable_building_count": is_usable.astype(np.int64),
+        "usable_area_m2": usable,
+        "usable_area_with_pv_m2": np.where(has_pv & is_usable, usable, 0.0),
+        "buildings_with_pv": (has_pv & is_usable).astype(np.int64),
+        "installed_kwp": buildings["installed_kwp"].to_numpy(dtype=float),
+        "new_kwp_since_baseline": buildings["new_kwp"].to_numpy(dtype=float),
+        "pipeline_kwp": buildings["pipeline_kwp"].to_numpy(dtype=float),
+        "capacity_kwp": cap,
+        "annual_yield_kwh": yield_kwh,
+        "remaining_potential_kwp": np.where(free, cap, 0.0),
+        "remaining_potential_kwh": np.where(free, yield_kwh, 0.0),
+        "candidate_area_without_pv_m2": np.where(free & (cap >= min_candidate_kwp), usable, 0.0),
+    }
+    # the squares behind the bands (pvsurvey.model.uncertainty): sums of squares add up over partitions
+    f.update(squares(f))
+    f = {c: f[c] for c in PROGRESS_SUMS}
+    for plan_id in plan_ids(buildings.columns):
+        pv = buildings[plan_column("pv_kwp", plan_id)].to_numpy(dtype=float)
+        with_pv = np.where((pv > 0) & is_usable, usable, 0.0)
+        f[f"new_kwp_since_baseline@{plan_id}"] = buildings[plan_column("new_kwp", plan_id)].to_numpy(dtype=float)
+        f[f"installed_kwp@{plan_id}"] = pv
+        f[f"usable_area_with_pv_m2@{plan_id}"] = with_pv
+        f[f"buildings_with_pv@{plan_id}"] = ((pv > 0) & is_usable).astype(np.int64)
+        f[f"{PV_AREA_SUMSQ}@{plan_id}"] = np.square(with_pv)
+    return f
 
 
 def by_value(frame: pd.DataFrame, by: str) -> str:
@@ -226,7 +261,8 @@ def with_pv_columns(table: pa.Table, per_building: pd.DataFrame, min_candidate_k
         frame[col] = pv[col].astype(float).fillna(0.0).to_numpy(dtype=float)
     frame["city"] = "city"
     cells: dict = {}
-    sums = {by: progress_sums(frame, by, min_candidate_kwp, cells) for by in BY_LEVEL}
+    figures = building_figures(frame, min_candidate_kwp)
+    sums = {by: progress_sums(frame, by, min_candidate_kwp, cells, figures) for by in BY_LEVEL}
     sums.update({cell_key(by): cells[by] for by in BY_LEVEL})
     status = pv["pv_status"].astype("string").fillna("none").to_numpy(dtype=object)
     table = table.append_column("has_pv", pa.array(frame["has_pv"].to_numpy()))

@@ -203,13 +203,14 @@ def building_bands(frame: pd.DataFrame, parts: BandParts) -> dict[str, np.ndarra
     return out
 
 
-def squares(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+def squares(frame) -> dict[str, np.ndarray]:
     """The buildings' squares of the banded figures (summed per group as :data:`SUMSQ_COLUMNS`).
 
-    ``frame`` holds the progress-sum columns of each building (one row per building).
+    ``frame`` (a DataFrame or a dict of arrays) holds the progress-sum columns of
+    each building (one row per building).
     """
-    out = {sq: np.square(frame[col].to_numpy(dtype=float)) for col, (_, sq) in BANDED.items()}
-    out[PV_AREA_SUMSQ] = np.square(frame["usable_area_with_pv_m2"].to_numpy(dtype=float))
+    out = {sq: np.square(np.asarray(frame[col], dtype=float)) for col, (_, sq) in BANDED.items()}
+    out[PV_AREA_SUMSQ] = np.square(np.asarray(frame["usable_area_with_pv_m2"], dtype=float))
     return out
 
 
