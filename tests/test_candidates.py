@@ -92,3 +92,74 @@ def test_project_pv_takes_the_most_advanced_roof():
     any_pv, state = project_pv(pd.Series(["A", "B", "A;C", "C;D", "E;B"]), per_building)
     assert list(any_pv) == [False, True, False, False, True]
     assert list(state) == ["none", "connected", "planned", "under_construction", "connected"]
+
+
+def test_single_roof_projects_equal_the_groupby_they_skip(monkeypatch):
+    import pvsurvey.model.candidates as candidates
+
+    b = roofs([("A", None, "P1", 0, 50, 300, False), ("B", "甲公司", None, 100, 50, 80, False),
+               ("C", None, None, 200, 50, 500, True), ("D", None, None, 300, 30, 120, False),
+               ("E", "乙公司", "P1", 400, 20, 40, False)])
+    b.loc[1, "pv_status"] = "under_construction"
+    # what a real roof may lack: a waterfall step, a grid limit, a voltage
+    b["setback_loss_m2"] = [10.0, np.nan, 5.0, 7.5, 1.0]
+    b["grid_capacity_kw"] = [np.nan, 50.0, np.nan, 200.0, np.nan]
+    b["connection_voltage_kv"] = [10.0, np.nan, 0.4, np.nan, 0.4]
+    store = pd.DataFrame({"project_id": ["C-C", "C-D"], "status": ["agreed", "rejected"], "notes": ["", "屋顶漏水"]})
+    fast = build_candidates(b, Economics(min_candidate_kwp=50), store)
+    assert np.bincount(group_adjoining(b)).max() == 1  # every project one roof: the fast path ran
+    monkeypatch.setattr(candidates, "_single_roof_projects", lambda roofs, group: candidates._grouped_projects(roofs))
+    grouped = build_candidates(b, Economics(min_candidate_kwp=50), store)
+    pd.testing.assert_frame_equal(pd.DataFrame(fast.drop(columns="geometry")),
+                                  pd.DataFrame(grouped.drop(columns="geometry")))
+    assert fast.geometry.equals(grouped.geometry)
+    assert sorted(fast["project_id"]) == ["C-A", "C-B", "C-C", "C-D"]  # E is below 50 kWp
+    row = fast.set_index("project_id").loc["C-B"]  # a missing step counts 0 in the project's sum, as pandas' sum
+    assert row["setback_loss_m2"] == 0.0 and row["status"] == "under_construction"
+    assert fast.set_index("project_id").loc["C-C", "status"] == "connected"
+
+
+def test_round_two_links_a_part_the_registry_leaves_alone_and_rewrites_the_rest(tmp_path):
+    import os
+
+    import pyarrow.parquet as pq
+
+    from pvsurvey.io.writers import write_geoparquet
+    from pvsurvey.model.candidates import apply_statuses, project_pv, stored_candidates, stored_projects
+    from pvsurvey.pipeline.pv_and_projects import FinishContext, FinishTask, finish_partition
+    from pvsurvey.store.run_directory import candidate_part
+
+    b = roofs([("A", None, None, 0, 50, 300, False), ("B", None, None, 100, 50, 200, False),
+               ("C", None, None, 200, 50, 120, False), ("D", None, None, 300, 50, 90, False)])
+    projects = build_candidates(b, Economics(min_candidate_kwp=50))
+    part = tmp_path / "round1.parquet"
+    write_geoparquet(stored_projects(projects), part)  # as round 1 writes it
+
+    def finish(per_building, statuses, out):
+        ctx = FinishContext(Economics(min_candidate_kwp=50), statuses, out, out / "_parts")
+        result = finish_partition(FinishTask(0, None, part, per_building, 4), ctx)
+        return result.candidates, candidate_part(out, "part-00000")
+
+    nothing = pd.DataFrame({"pv_status": pd.Series([], dtype=object)})
+    counts, path = finish(nothing, None, tmp_path / "same")
+    assert os.stat(path).st_ino == os.stat(part).st_ino  # linked, not rewritten
+    assert counts == {"projects": 4, "capacity_kwp": 710.0, "by_status": {"identified": 4}}
+
+    # B gets connected PV, a manager tracks C and D (D's also connected): B leaves, D stays "connected"
+    per_building = pd.DataFrame({"pv_status": ["connected", "connected"]}, index=["B", "D"])
+    store = pd.DataFrame({"project_id": ["C-C", "C-D"], "status": ["agreed", "contacted"], "notes": ["周五签约", ""]})
+    counts, path = finish(per_building, store, tmp_path / "changed")
+    assert os.stat(path).st_ino != os.stat(part).st_ino
+    got = gpd.read_parquet(path)
+    # the reference: the whole table through pandas, as round 2 did before it went through Arrow
+    frame = pd.DataFrame(pq.read_table(part).drop_columns(["geometry"]).to_pandas())
+    any_pv, building_pv = project_pv(frame["building_ids"], per_building)
+    ref = apply_statuses(frame.drop(columns=["status", "notes", "status_source"]).assign(
+        any_pv=any_pv, building_pv=building_pv), store)
+    ref = stored_candidates(ref[~any_pv | ref["project_id"].isin(store["project_id"]).to_numpy()]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(pd.DataFrame(got.drop(columns="geometry")), ref, check_dtype=False)
+    assert list(got["project_id"]) == ["C-A", "C-C", "C-D"]
+    assert list(got["status"]) == ["identified", "agreed", "connected"]
+    assert list(got["notes"]) == ["", "周五签约", ""]
+    assert got.geometry.equals(projects.set_index("project_id").loc[["C-A", "C-C", "C-D"]].geometry.reset_index(drop=True))
+    assert counts == {"projects": 3, "capacity_kwp": 510.0, "by_status": {"identified": 1, "agreed": 1, "connected": 1}}

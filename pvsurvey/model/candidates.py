@@ -53,6 +53,8 @@ CANDIDATE_COLUMNS = [
 # candidates.parquet/ keeps no rank: a rank is city-wide, so one changed part
 # would change every part. Readers number the projects by cost (ranks_by_cost).
 STORED_CANDIDATE_COLUMNS = [c for c in CANDIDATE_COLUMNS if c != "rank"]
+# What the status store and the registry set on a project (apply_statuses).
+STATUS_COLUMNS = ["status", "notes", "status_source"]
 CANDIDATE_TEXT_COLUMNS = ["project_id", "park_id", "park_name", "district", "owner", "name", "building_ids",
                           "status", "status_source", "notes", "project_category"]
 # Per-building inputs of the hourly valuation and what a roof without them counts as.
@@ -74,6 +76,11 @@ def stored_candidates(projects: pd.DataFrame) -> pd.DataFrame:
         else:
             out[col] = projects[col].astype("float64")
     return out
+
+
+def stored_projects(projects: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Projects in the form of ``candidates.parquet/``: :func:`stored_candidates` and their outlines."""
+    return gpd.GeoDataFrame(stored_candidates(projects), geometry=projects.geometry.values, crs=projects.crs)
 
 
 def _local_metres(geoms):
@@ -171,6 +178,69 @@ def _valuation(agg: pd.DataFrame, econ: Economics, shapes) -> tuple[pd.DataFrame
     return project_economics(p, e, econ), cols
 
 
+# What a project sums, takes the first of, or the maximum of over its roofs.
+_SUMMED = [*PROJECT_WATERFALL_COLUMNS, "usable_area_m2", "capacity_kwp", "annual_yield_kwh"]
+_FIRST = ["park_id", "park_name", "district", "owner", "name"]
+# a project's hourly shapes are those of its largest roof
+_LARGEST_ROOF = ["weather_cell", "surface_tilt_deg", "surface_azimuth_deg", "mount"]
+
+
+def _grouped_projects(b: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """Each project's figures (indexed by its group number) and outline from its roofs ``b``."""
+    b = b.sort_values(["_group", "building_id"], kind="stable")
+    grouped = b.groupby("_group", sort=True)
+    agg = grouped.agg(
+        first_id=("building_id", "first"), building_count=("building_id", "size"),
+        **{c: (c, "first") for c in _FIRST}, **{c: (c, "sum") for c in _SUMMED},
+        any_pv=("has_pv", "any"), _pv_rank=("_pv_rank", "max"),
+        annual_load_kwh=("_load_kwh", "sum"), connection_voltage_kv=("connection_voltage_kv", "max"))
+    agg["grid_capacity_kw"] = grouped["grid_capacity_kw"].sum(min_count=1)
+    largest = b.loc[grouped["capacity_kwp"].idxmax().to_numpy()]
+    for col in _LARGEST_ROOF:
+        agg[col] = largest[col].to_numpy()
+    agg["load_shape_code"] = largest["_load_shape"].to_numpy()
+    # most projects are one roof: only the few multi-roof ones need a join and a union
+    agg["building_ids"] = agg["first_id"]
+    geoms = pd.Series(grouped.geometry.first().to_numpy(), index=agg.index, dtype=object)
+    multi = agg.index[agg["building_count"] > 1]
+    if len(multi):
+        several = b[b["_group"].isin(multi)]
+        agg.loc[multi, "building_ids"] = several.groupby("_group")["building_id"].agg(";".join)
+        unions = several.groupby("_group").geometry.agg(lambda g: shapely.union_all(g.to_numpy()))
+        geoms.loc[multi] = unions.loc[multi].to_numpy()
+    return agg, geoms
+
+
+def _single_roof_projects(b: pd.DataFrame, group: np.ndarray) -> tuple[pd.DataFrame, pd.Series]:
+    """:func:`_grouped_projects` where every project is one roof: the roof's own
+    figures, without a groupby (its sums count a missing figure as 0, as pandas'
+    sum does; 0.1 s less per 50,000 roofs)."""
+    order = np.argsort(group, kind="stable")
+    one = b.take(order)
+    index = pd.Index(group[order], name="_group")
+
+    def column(col):
+        return one[col].to_numpy()
+
+    def number(col):
+        return one[col].to_numpy(dtype=float, na_value=np.nan)
+
+    def summed(col):
+        if one[col].dtype.kind in "iub":  # whole numbers stay whole, as in a groupby sum
+            return one[col].to_numpy()
+        values = number(col)
+        return np.where(np.isnan(values), 0.0, values)
+
+    agg = pd.DataFrame({"first_id": one["building_id"].array, "building_count": np.ones(len(one), dtype=np.int64),
+                        **{c: one[c].array for c in _FIRST}, **{c: summed(c) for c in _SUMMED},
+                        "any_pv": one["has_pv"].fillna(False).to_numpy(dtype=bool), "_pv_rank": column("_pv_rank"),
+                        "annual_load_kwh": summed("_load_kwh"), "connection_voltage_kv": number("connection_voltage_kv"),
+                        "grid_capacity_kw": number("grid_capacity_kw"),
+                        **{c: column(c) for c in _LARGEST_ROOF}, "load_shape_code": column("_load_shape"),
+                        "building_ids": one["building_id"].array}, index=index)
+    return agg, pd.Series(one.geometry.to_numpy(), index=index, dtype=object)
+
+
 def build_candidates(buildings: gpd.GeoDataFrame, econ: Economics, statuses: pd.DataFrame | None = None,
                      rank_by: str = "lcoe", shapes=None) -> gpd.GeoDataFrame:
     """Candidate projects from surveyed buildings.
@@ -220,33 +290,13 @@ def build_candidates(buildings: gpd.GeoDataFrame, econ: Economics, statuses: pd.
     b["mount"] = b["mount"].astype("string").fillna("flush")
 
     pv_rank = b["pv_status"].astype("string").map(PV_RANK).fillna(0).astype(int)
-    b = b.assign(_pv_rank=pv_rank).sort_values(["_group", "building_id"], kind="stable")
-    grouped = b.groupby("_group", sort=True)
-    agg = grouped.agg(
-        first_id=("building_id", "first"), building_count=("building_id", "size"),
-        park_id=("park_id", "first"), park_name=("park_name", "first"), district=("district", "first"),
-        owner=("owner", "first"), name=("name", "first"),
-        **{c: (c, "sum") for c in PROJECT_WATERFALL_COLUMNS},
-        usable_area_m2=("usable_area_m2", "sum"), capacity_kwp=("capacity_kwp", "sum"),
-        annual_yield_kwh=("annual_yield_kwh", "sum"), any_pv=("has_pv", "any"), _pv_rank=("_pv_rank", "max"),
-        annual_load_kwh=("_load_kwh", "sum"), connection_voltage_kv=("connection_voltage_kv", "max"))
+    b = b.assign(_pv_rank=pv_rank)
+    if np.bincount(group).max(initial=0) <= 1:  # every project one roof (roofs outside parks, as a rule)
+        agg, geoms = _single_roof_projects(b, group)
+    else:
+        agg, geoms = _grouped_projects(b)
     agg[absent] = np.nan
-    agg["grid_capacity_kw"] = grouped["grid_capacity_kw"].sum(min_count=1)
-    # a project's hourly shapes are those of its largest roof
-    largest = b.loc[grouped["capacity_kwp"].idxmax().to_numpy()]
-    for col in ("weather_cell", "surface_tilt_deg", "surface_azimuth_deg", "mount"):
-        agg[col] = largest[col].to_numpy()
-    agg["load_shape_code"] = largest["_load_shape"].to_numpy()
     agg["building_pv"] = agg["_pv_rank"].map({v: k for k, v in PV_RANK.items()})
-    # most projects are one roof: only the few multi-roof ones need a join and a union
-    agg["building_ids"] = agg["first_id"]
-    geoms = pd.Series(grouped.geometry.first().to_numpy(), index=agg.index, dtype=object)
-    multi = agg.index[agg["building_count"] > 1]
-    if len(multi):
-        several = b[b["_group"].isin(multi)]
-        agg.loc[multi, "building_ids"] = several.groupby("_group")["building_id"].agg(";".join)
-        unions = several.groupby("_group").geometry.agg(lambda g: shapely.union_all(g.to_numpy()))
-        geoms.loc[multi] = unions.loc[multi].to_numpy()
     # a stable id: the project's smallest building id (unchanged while that roof belongs to it)
     agg["project_id"] = "C-" + agg["first_id"]
     known = set(statuses["project_id"]) if statuses is not None and len(statuses) else set()

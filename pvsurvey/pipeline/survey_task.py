@@ -28,7 +28,7 @@ from ..io.raster import RasterInfo, is_high_resolution, sample_ghi_kwh_per_m2_yr
 from ..io.vector import Partition, read_partition
 from ..io.writers import write_geoparquet, write_rejected
 from ..config.schema import SurveyConfig
-from ..model.candidates import build_candidates
+from ..model.candidates import build_candidates, stored_projects
 from ..model.registry_matching import match_by_id, match_registry
 from ..model.footprints import clean_footprints
 from ..model.shade import halo_cells, near_cells
@@ -293,7 +293,8 @@ def survey_partition(item: SurveyItem | Partition, ctx: SurveyContext) -> Partit
                                     shapes=ctx.yield_table.hourly_shapes)
         if len(projects):
             candidates_path = ctx.parts_dir / "candidates" / name
-            write_geoparquet(projects, candidates_path, intermediate=True)
+            # in their stored form: round 2 links a part whose projects the registry and statuses leave alone
+            write_geoparquet(stored_projects(projects), candidates_path)
     result = PartitionResult(
         index=part.index, input_rows=len(raw), accepted=len(accepted), rejected=len(rejected_all),
         reasons=dict(Counter(rejected_all["reason"].astype(str))), repaired=stats["repaired"],
