@@ -47,6 +47,39 @@ def test_local_workers_keep_freed_memory_and_run_without_the_profiler():
     assert dask.config.get("distributed.worker.profile.enabled") is True  # this process's config is left alone
 
 
+
+def _worker_start_facts():
+    import os
+    import sys
+
+    import psutil
+
+    parent = psutil.Process(os.getppid())
+    return (os.getppid(), " ".join(parent.cmdline()), "pvsurvey.pipeline.pv_and_projects" in sys.modules,
+            os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+@pytest.mark.parametrize("start", ["forkserver", "spawn"])
+def test_local_workers_fork_from_one_process_that_imported_the_task_code(start):
+    import os
+
+    from pvsurvey.execution.executor import Executor
+
+    with Executor(workers=2, preload=("pvsurvey.pipeline.pv_and_projects",), start=start) as executor:
+        facts = list(executor._client().run(_worker_start_facts).values())
+    assert len(facts) == 2
+    for _, parent, imported, trim in facts:
+        assert imported and trim == str(256 << 20)  # the task code before any task, the malloc settings kept
+        if start == "forkserver":  # both forked by multiprocessing's fork server, not started by this process
+            assert "multiprocessing.forkserver" in parent
+        else:
+            assert "multiprocessing.forkserver" not in parent
+    parents = {ppid for ppid, *_ in facts}
+    assert len(parents) == 1 and (parents == {os.getpid()}) == (start == "spawn")
+
+
 def _same_outputs(a: Path, b: Path) -> None:
     for name in ("progress.csv", "candidates.csv", "installations_matched.csv", "parks.csv"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name

@@ -61,7 +61,7 @@ def start_workers_early(cfg, scheduler, workers, serial: bool, full: bool):
     if rows is None or rows <= cfg.parallel.in_process_max_rows:
         return None
     executor = Executor(None, workers or cfg.parallel.workers, False, cfg.parallel.in_process_max_rows,
-                        cfg.parallel.shared_filesystem, preload=WORKER_MODULES)
+                        cfg.parallel.shared_filesystem, preload=WORKER_MODULES, start=cfg.parallel.worker_start)
     executor.start(rows)
     return executor
 

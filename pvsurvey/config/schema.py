@@ -949,6 +949,12 @@ class Parallel(_Strict):
     # run; where they do not, each task's files travel with it through this
     # process (pvsurvey.execution.shipping). false: always send them.
     shared_filesystem: Literal["auto", True, False] = "auto"
+    # How a local run's worker processes start: 'forkserver' forks them from one
+    # process that imported the task code once (1M roofs on 2 cores: about 10 % less
+    # CPU, less memory; pvsurvey.execution.executor._forkserver_config); 'spawn'
+    # starts each as a new Python (dask's default), e.g. where a worker must see
+    # environment variables set after the first local cluster of the process.
+    worker_start: Literal["forkserver", "spawn"] = "forkserver"
 
 
 class Output(_Strict):

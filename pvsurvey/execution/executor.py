@@ -82,19 +82,47 @@ def dask_log_level(level: int | None):
         logger.setLevel(logger_level)
 
 
-def start_local_cluster(workers: int | None, preload: tuple[str, ...] = ()):
+def start_local_cluster(workers: int | None, preload: tuple[str, ...] = (), start: str = "forkserver"):
     """A local cluster sized to the machine: one single-threaded worker process
     per core (default), so pandas and pyproj steps that hold the GIL run in
     parallel too, with :data:`LOCAL_WORKER_DASK_CONFIG`; each worker imports the
-    modules ``preload`` names as it boots (the task code, not at the first task)."""
+    modules ``preload`` names as it boots (the task code, not at the first task).
+    ``start``: 'forkserver' (workers forked from one process that imported
+    ``preload`` once, :func:`_forkserver_config`) or 'spawn' (each worker a new
+    Python; dask's default)."""
     import dask
     from distributed import LocalCluster
 
     silence = _dask_log_level if _dask_log_level is not None else logging.ERROR
-    with dask.config.set(LOCAL_WORKER_DASK_CONFIG):  # read once, when the nannies are made
+    how = _forkserver_config(preload) if start == "forkserver" else {"distributed.worker.multiprocessing-method": "spawn"}
+    with dask.config.set({**LOCAL_WORKER_DASK_CONFIG, **how}):  # read once, when the nannies are made
         return LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
                             dashboard_address=":0", memory_limit=0, silence_logs=silence,
                             preload=list(preload))
+
+
+def _forkserver_config(preload: tuple[str, ...]) -> dict:
+    """Dask config that makes the local workers forks of one server process that
+    imported ``preload`` (the task code) once, instead of processes that each
+    start Python and import it: about 3 CPU-s per worker (on the 2-core reference
+    machine, 1M roofs: 92-94 CPU-s for the run instead of 100-108, 2026-12-03)
+    and less memory (the forked workers share the imported modules' pages: 61 MB
+    PSS each when idle instead of 169 MB). The server process stays for later
+    clusters of this process (its environment and ``preload`` are those of its
+    start) and for a worker the nanny restarts. {} where the platform has no fork
+    server (Windows): dask's spawn."""
+    import multiprocessing
+
+    import dask
+    from distributed.utils import get_mp_context
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return {}
+    config = {"distributed.worker.multiprocessing-method": "forkserver"}
+    with dask.config.set(config):
+        context = get_mp_context()  # dask names its own preload list once; ours replaces it
+    context.set_forkserver_preload(["distributed", *preload])
+    return config
 
 
 class _Ticker:
@@ -140,6 +168,9 @@ class Executor:
     preload : tuple of str
         Modules the local cluster's workers import as they boot (the tasks' own),
         so that a worker is ready for its first task when it is up.
+    start : {'forkserver', 'spawn'}
+        How the local cluster's worker processes start (config
+        ``parallel.worker_start``; :func:`start_local_cluster`).
 
     Notes
     -----
@@ -151,9 +182,10 @@ class Executor:
     """
 
     def __init__(self, scheduler: str | None = None, workers: int | None = None, serial: bool = False,
-                 in_process_max_rows: int = 0, shared_files: bool | str = "auto", preload: tuple[str, ...] = ()):
+                 in_process_max_rows: int = 0, shared_files: bool | str = "auto", preload: tuple[str, ...] = (),
+                 start: str = "forkserver"):
         self.scheduler, self.workers, self.serial = scheduler, workers, serial
-        self.preload = tuple(preload)
+        self.preload, self.start_method = tuple(preload), start
         self.in_process_max_rows = in_process_max_rows
         self.shared_files = shared_files
         self.store: Path | None = None
@@ -388,7 +420,7 @@ class Executor:
         elif not log.isEnabledFor(logging.DEBUG):
             logging.getLogger("distributed").setLevel(logging.WARNING)
         if self.scheduler is None:
-            self.cluster = start_local_cluster(self.workers, self.preload)
+            self.cluster = start_local_cluster(self.workers, self.preload, self.start_method)
             self.client = Client(self.cluster)
             self.client.run(_one_thread_per_worker)
             self.used = "local"

@@ -232,7 +232,8 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
         inputs.yield_table.add_entries(known_yields)
     if executor is None:
         executor = Executor(scheduler, workers, serial, cfg.parallel.in_process_max_rows,
-                            cfg.parallel.shared_filesystem, preload=WORKER_MODULES)
+                            cfg.parallel.shared_filesystem, preload=WORKER_MODULES,
+                            start=cfg.parallel.worker_start)
     with executor:
         executor.use_store(store_dir(run_dir), tmp_dir, [p.path for p in parts] + [inputs.raster.path])
         with timer.step("survey"):
