@@ -38,8 +38,10 @@ from synthetic import REPO, generate
 
 class PeakPerProcess:
     """Each process's own peak RSS (this process's children, sampled every 50 ms),
-    labelled 'client' (the ``pvsurvey run`` process) or 'worker' (a Dask worker
-    process), and the peak of their sum."""
+    labelled 'client' (the ``pvsurvey run`` process), 'worker' (a Dask worker
+    process), 'fork server' (the process the workers are forked from) or
+    'other', and the peak of their sum (of RSS: pages the forked workers share
+    with the fork server count in each)."""
 
     def __init__(self, root: psutil.Process):
         self.root, self.peaks, self.labels, self.peak_sum = root, {}, {}, 0
@@ -53,6 +55,8 @@ class PeakPerProcess:
             cmd = " ".join(p.cmdline())
         except psutil.Error:
             return "other"
+        if "multiprocessing.forkserver" in cmd:  # parallel.worker_start: forkserver (the workers are its forks)
+            return "fork server" if p.ppid() == self.root.pid else "worker"
         return "worker" if "spawn_main" in cmd and "resource_tracker" not in cmd else "other"
 
     def _run(self):
