@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -37,7 +38,7 @@ import time
 from pathlib import Path
 
 
-from bench_partitions import _mb, run_pvsurvey
+from bench_partitions import PeakAndCPU, _mb, run_pvsurvey
 from synthetic import REPO, generate
 
 FLOOR = r"""
@@ -77,20 +78,26 @@ print(sum(r[0] for r in results), sum(r[1] for r in results), sum(r[2] for r in 
 """
 
 
-def floor_once(path: Path) -> tuple[float, str]:
+def floor_once(path: Path) -> tuple[float, float, str]:
+    """The floor as a child process: wall seconds, its CPU seconds (user + system), its output."""
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", FLOOR, str(path)], env=env, check=True, capture_output=True,
                           text=True)
-    return time.perf_counter() - t0, done.stdout.strip()
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return wall, cpu, done.stdout.strip()
 
 
-def run_once(config: Path, out: Path, repo: Path = REPO) -> tuple[float, int, dict, dict]:
-    """:func:`bench_partitions.run_pvsurvey` with ``repo``'s code: wall, peak RSS of all
-    processes together, manifest, and each process's own peak by role (client,
-    worker, other: the nannies that restart a dead worker)."""
-    wall, peaks, manifest = run_pvsurvey(config, out, repo=repo)
-    return wall, peaks.peak_sum, manifest, peaks.by_role()
+def run_once(config: Path, out: Path, repo: Path = REPO) -> tuple[float, float, int, dict, dict]:
+    """:func:`bench_partitions.run_pvsurvey` with ``repo``'s code: wall, CPU seconds of
+    the process tree (steadier than the wall time on a shared machine), peak RSS of
+    all processes together, manifest, and each process's own peak by role (client,
+    worker, fork server, other: the nannies that restart a dead worker)."""
+    wall, peaks, manifest = run_pvsurvey(config, out, PeakAndCPU, repo=repo)
+    return wall, sum(peaks.cpu.values()), peaks.peak_sum, manifest, peaks.by_role()
 
 
 def main():
@@ -113,31 +120,38 @@ def main():
                                                      "units": "kWh/m2/day"}, **args.config}))
         print(f"{args.n:,} footprints in {args.group_rows:,}-row groups, {os.cpu_count()} cores "
               f"(load average now {os.getloadavg()[0]:.1f}); floor and run interleaved, {args.repeat} rounds")
-        floors, runs, peaks = [], [], []
-        others: dict[Path, list[float]] = {repo: [] for repo in args.compare}
+        floors, runs, peaks, floor_cpus, run_cpus = [], [], [], [], []
+        others: dict[Path, list[tuple[float, float]]] = {repo: [] for repo in args.compare}
         for round_ in range(args.repeat):
-            wall, sums = floor_once(path)
+            wall, cpu, sums = floor_once(path)
             floors.append(wall)
-            print(f"  round {round_ + 1}: floor {wall:6.1f} s  (rows, footprint m², inset m²: {sums})", flush=True)
-            wall, peak, manifest, roles = run_once(config, Path(tmp) / "run")
+            floor_cpus.append(cpu)
+            print(f"  round {round_ + 1}: floor {wall:6.1f} s, {cpu:6.1f} CPU-s  (rows, footprint m², inset m²: "
+                  f"{sums})", flush=True)
+            wall, cpu, peak, manifest, roles = run_once(config, Path(tmp) / "run")
             runs.append(wall)
+            run_cpus.append(cpu)
             peaks.append(peak)
             steps = ", ".join(f"{k} {v:.1f}" for k, v in manifest["timings_s"].items() if v >= 0.05)
             each = "; ".join(f"{role} {_mb(values)}" for role, values in sorted(roles.items()))
-            print(f"  round {round_ + 1}: run   {wall:6.1f} s  ({manifest['execution']['mode']}, "
+            print(f"  round {round_ + 1}: run   {wall:6.1f} s, {cpu:6.1f} CPU-s  ({manifest['execution']['mode']}, "
                   f"{manifest['execution']['partitions']} partitions; peak RSS {peak / 2**20:,.0f} MB together "
                   f"({each}); steps s: {steps})", flush=True)
-            for repo, walls in others.items():
-                wall, peak, _, _ = run_once(config, Path(tmp) / f"run-{repo.name}", repo)
-                walls.append(wall)
-                print(f"  round {round_ + 1}: run of {repo}: {wall:6.1f} s (peak RSS {peak / 2**20:,.0f} MB)",
-                      flush=True)
+            for repo, timings in others.items():
+                wall, cpu, peak, _, _ = run_once(config, Path(tmp) / f"run-{repo.name}", repo)
+                timings.append((wall, cpu))
+                print(f"  round {round_ + 1}: run of {repo}: {wall:6.1f} s, {cpu:6.1f} CPU-s "
+                      f"(peak RSS {peak / 2**20:,.0f} MB)", flush=True)
     floor, run = statistics.median(floors), statistics.median(runs)
+    floor_cpu, run_cpu = statistics.median(floor_cpus), statistics.median(run_cpus)
     print(f"median floor {floor:.1f} s, median run {run:.1f} s ({args.n / run:,.0f} roofs/s), "
           f"ratio {run / floor:.2f}x (target ≤ 2.0x); peak RSS {statistics.median(peaks) / 2**20:,.0f} MB")
-    for repo, walls in others.items():
-        other = statistics.median(walls)
-        print(f"median run of {repo} {other:.1f} s, ratio {other / floor:.2f}x the floor; this run {run / other:.2f}x it")
+    print(f"CPU seconds: floor {floor_cpu:.1f}, run {run_cpu:.1f} (medians; ratio {run_cpu / floor_cpu:.2f}x)")
+    for repo, timings in others.items():
+        other = statistics.median(w for w, _ in timings)
+        other_cpu = statistics.median(c for _, c in timings)
+        print(f"median run of {repo} {other:.1f} s and {other_cpu:.1f} CPU-s, ratio {other / floor:.2f}x the floor; "
+              f"this run {run / other:.2f}x its time, {run_cpu / other_cpu:.2f}x its CPU")
 
 
 if __name__ == "__main__":

@@ -23,44 +23,10 @@ import json
 import os
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
-import psutil
-from bench_partitions import PeakPerProcess, _mb, run_pvsurvey
+from bench_partitions import PeakAndCPU, _mb, run_pvsurvey
 from synthetic import REPO, generate
-
-
-class PeakAndCPU(PeakPerProcess):
-    """Each process's peak RSS (:class:`PeakPerProcess`) and its CPU seconds (user +
-    system, the last reading before it ended): on a machine shared with other work
-    the CPU time of the run is steadier than its wall time."""
-
-    def __init__(self, root):
-        super().__init__(root)
-        self.cpu = {}
-
-    def _run(self):
-        import threading
-
-        def cpu_loop():
-            while not self._stop.is_set():
-                try:
-                    procs = [self.root, *self.root.children(recursive=True)]
-                except psutil.Error:
-                    procs = []
-                for p in procs:
-                    try:
-                        t = p.cpu_times()
-                        self.cpu[p.pid] = t.user + t.system
-                    except psutil.Error:
-                        continue
-                time.sleep(0.2)
-
-        thread = threading.Thread(target=cpu_loop, daemon=True)
-        thread.start()
-        super()._run()
-        thread.join()
 
 
 def run_once(config: Path, out: Path, repo: Path = REPO) -> tuple[float, float, dict, dict]:

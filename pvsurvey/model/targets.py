@@ -61,8 +61,9 @@ def progress_sums(buildings: pd.DataFrame, by: str, min_candidate_kwp: float, ce
     per (``by``, ``weather_cell``) (needs ``weather_cell``). ``figures``: the
     buildings' :func:`building_figures`, when several levels sum the same ones.
 
-    Group codes and ``np.bincount`` per column: a pandas frame and groupby per
-    level took 0.17 s per 50,000 roofs for three levels, a quarter of that so.
+    Group codes and ``np.bincount`` per column, not a pandas frame and groupby per
+    level: :func:`with_pv_columns` of 50,000 roofs (three levels) took 0.166 s with
+    those, 0.085 s so.
     """
     if figures is None:
         figures = building_figures(buildings, min_candidate_kwp)
@@ -72,7 +73,7 @@ def progress_sums(buildings: pd.DataFrame, by: str, min_candidate_kwp: float, ce
     for col, values in figures.items():
         total = np.bincount(codes, weights=values, minlength=n)
         sums[col] = total.astype(np.int64) if values.dtype.kind in "ib" else total
-    out = pd.DataFrame(sums, index=pd.Index(np.asarray(names, dtype=object), name=by))
+    out = pd.DataFrame(sums, index=pd.Index(names, name=by))
     if cells is not None:  # the yields per (group, weather cell): the per-cell part of the bands
         if "weather_cell" not in cells:  # factorized once for every level
             cells["weather_cell"] = pd.factorize(buildings["weather_cell"].astype("string").fillna(""))
@@ -136,11 +137,6 @@ def building_figures(buildings: pd.DataFrame, min_candidate_kwp: float) -> dict[
         f[f"buildings_with_pv@{plan_id}"] = ((pv > 0) & is_usable).astype(np.int64)
         f[f"{PV_AREA_SUMSQ}@{plan_id}"] = np.square(with_pv)
     return f
-
-
-def by_value(frame: pd.DataFrame, by: str) -> str:
-    """The one key of a level that has one (the city)."""
-    return str(frame[by].iloc[0]) if len(frame) else by
 
 
 def cell_sums(groups, weather_cells, values: pd.DataFrame, by: str) -> pd.DataFrame:

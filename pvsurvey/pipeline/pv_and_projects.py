@@ -122,10 +122,11 @@ def _finish_outside_projects(task: FinishTask, ctx: FinishContext, path: Path) -
     """Registry state and statuses on the projects of roofs outside parks; those
     whose roofs carry connected PV leave the list unless a manager tracks them.
 
-    Round 1 wrote them in their stored form (:func:`pvsurvey.model.candidates.stored_projects`). Only the
-    project ids and the status columns go through pandas; a part whose projects
-    none of this changes is linked as it is (a rewrite of 48,000 projects took
-    0.25 s, 0.1 s of it writing)."""
+    Round 1 wrote them in their stored form
+    (:func:`pvsurvey.model.candidates.stored_projects`). Only the project ids and
+    the status columns go through pandas; a part whose projects none of this
+    changes is linked as it is (a rewrite of 48,000 projects took 0.25 s, 0.1 s of
+    it writing)."""
     table = pq.read_table(task.candidates_path)
     frame = table.select(["project_id", "building_ids"]).to_pandas()
     any_pv, building_pv = project_pv(frame["building_ids"], task.per_building)
