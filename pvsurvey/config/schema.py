@@ -950,8 +950,8 @@ class Parallel(_Strict):
     # process (pvsurvey.execution.shipping). false: always send them.
     shared_filesystem: Literal["auto", True, False] = "auto"
     # How a local run's worker processes start: 'forkserver' forks them from one
-    # process that imported the task code once (1M roofs on 2 cores: about 10 % less
-    # CPU, less memory; pvsurvey.execution.executor._forkserver_config); 'spawn'
+    # process that imported the task code once (1M roofs on 2 cores: 3–10 % less CPU
+    # in alternated runs, less memory; pvsurvey.execution.executor._forkserver_config); 'spawn'
     # starts each as a new Python (dask's default), e.g. where a worker must see
     # environment variables set after the first local cluster of the process.
     worker_start: Literal["forkserver", "spawn"] = "forkserver"
