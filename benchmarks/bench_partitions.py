@@ -59,14 +59,17 @@ class PeakPerProcess:
             return "fork server" if p.ppid() == self.root.pid else "worker"
         return "worker" if "spawn_main" in cmd and "resource_tracker" not in cmd else "other"
 
+    def _tree(self) -> list[psutil.Process]:
+        """The run's process and all its descendants now (none once it has ended)."""
+        try:
+            return [self.root, *self.root.children(recursive=True)]
+        except psutil.Error:
+            return []
+
     def _run(self):
         while not self._stop.is_set():
             total = 0
-            try:
-                procs = [self.root, *self.root.children(recursive=True)]
-            except psutil.Error:
-                procs = []
-            for p in procs:
+            for p in self._tree():
                 try:
                     rss = p.memory_info().rss
                 except psutil.Error:
@@ -103,15 +106,9 @@ class PeakAndCPU(PeakPerProcess):
         self.cpu = {}
 
     def _run(self):
-        import threading
-
         def cpu_loop():
             while not self._stop.is_set():
-                try:
-                    procs = [self.root, *self.root.children(recursive=True)]
-                except psutil.Error:
-                    procs = []
-                for p in procs:
+                for p in self._tree():
                     try:
                         t = p.cpu_times()
                         self.cpu[p.pid] = t.user + t.system
