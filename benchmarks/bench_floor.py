@@ -20,8 +20,9 @@ read as it is, no rewrite), with this repository's code, every output written
 (parts, merged buildings, PV columns, progress, candidate lists, maps, manifest).
 
 The two alternate ``--repeat`` times; the medians and their ratio are printed
-(issue 17: run ≤ 2.0 × floor, stretch 1.5 ×), with the run's peak RSS summed
-over all its processes and its own step timings (manifest ``timings_s``).
+(issue 17: run ≤ 2.0 × floor, stretch 1.5 ×), with the run's peak RSS and PSS summed
+over all its processes (PSS: the pages forked workers share with their fork server
+counted once; issue 17: ≤ 2 GB at 10M) and its own step timings (manifest ``timings_s``).
 """
 
 from __future__ import annotations
@@ -93,11 +94,12 @@ def floor_once(path: Path) -> tuple[float, float, str]:
 
 def run_once(config: Path, out: Path, repo: Path = REPO) -> tuple[float, float, int, dict, dict]:
     """:func:`bench_partitions.run_pvsurvey` with ``repo``'s code: wall, CPU seconds of
-    the process tree (steadier than the wall time on a shared machine), peak RSS of
-    all processes together, manifest, and each process's own peak by role (client,
-    worker, fork server, other: the nannies that restart a dead worker)."""
+    the process tree (steadier than the wall time on a shared machine), the peaks of
+    all processes' RSS and of their PSS summed (PSS counts the pages the forked workers
+    share with their fork server once), manifest, and each process's own peak RSS by
+    role (client, worker, fork server, other: the nannies that restart a dead worker)."""
     wall, peaks, manifest = run_pvsurvey(config, out, PeakAndCPU, repo=repo)
-    return wall, sum(peaks.cpu.values()), peaks.peak_sum, manifest, peaks.by_role()
+    return wall, sum(peaks.cpu.values()), (peaks.peak_sum, peaks.peak_pss_sum), manifest, peaks.by_role()
 
 
 def main():
@@ -120,7 +122,7 @@ def main():
                                                      "units": "kWh/m2/day"}, **args.config}))
         print(f"{args.n:,} footprints in {args.group_rows:,}-row groups, {os.cpu_count()} cores "
               f"(load average now {os.getloadavg()[0]:.1f}); floor and run interleaved, {args.repeat} rounds")
-        floors, runs, peaks, floor_cpus, run_cpus = [], [], [], [], []
+        floors, runs, peaks, pss_peaks, floor_cpus, run_cpus = [], [], [], [], [], []
         others: dict[Path, list[tuple[float, float]]] = {repo: [] for repo in args.compare}
         for round_ in range(args.repeat):
             wall, cpu, sums = floor_once(path)
@@ -128,24 +130,26 @@ def main():
             floor_cpus.append(cpu)
             print(f"  round {round_ + 1}: floor {wall:6.1f} s, {cpu:6.1f} CPU-s  (rows, footprint m², inset m²: "
                   f"{sums})", flush=True)
-            wall, cpu, peak, manifest, roles = run_once(config, Path(tmp) / "run")
+            wall, cpu, (peak, pss), manifest, roles = run_once(config, Path(tmp) / "run")
             runs.append(wall)
             run_cpus.append(cpu)
             peaks.append(peak)
+            pss_peaks.append(pss)
             steps = ", ".join(f"{k} {v:.1f}" for k, v in manifest["timings_s"].items() if v >= 0.05)
             each = "; ".join(f"{role} {_mb(values)}" for role, values in sorted(roles.items()))
             print(f"  round {round_ + 1}: run   {wall:6.1f} s, {cpu:6.1f} CPU-s  ({manifest['execution']['mode']}, "
                   f"{manifest['execution']['partitions']} partitions; peak RSS {peak / 2**20:,.0f} MB together "
-                  f"({each}); steps s: {steps})", flush=True)
+                  f"({each}), peak PSS {pss / 2**20:,.0f} MB together; steps s: {steps})", flush=True)
             for repo, timings in others.items():
-                wall, cpu, peak, _, _ = run_once(config, Path(tmp) / f"run-{repo.name}", repo)
+                wall, cpu, (peak, _), _, _ = run_once(config, Path(tmp) / f"run-{repo.name}", repo)
                 timings.append((wall, cpu))
                 print(f"  round {round_ + 1}: run of {repo}: {wall:6.1f} s, {cpu:6.1f} CPU-s "
                       f"(peak RSS {peak / 2**20:,.0f} MB)", flush=True)
     floor, run = statistics.median(floors), statistics.median(runs)
     floor_cpu, run_cpu = statistics.median(floor_cpus), statistics.median(run_cpus)
     print(f"median floor {floor:.1f} s, median run {run:.1f} s ({args.n / run:,.0f} roofs/s), "
-          f"ratio {run / floor:.2f}x (target ≤ 2.0x); peak RSS {statistics.median(peaks) / 2**20:,.0f} MB")
+          f"ratio {run / floor:.2f}x (target ≤ 2.0x); peak RSS {statistics.median(peaks) / 2**20:,.0f} MB, "
+          f"PSS {statistics.median(pss_peaks) / 2**20:,.0f} MB (all processes together; target ≤ 2 GB at 10M)")
     print(f"CPU seconds: floor {floor_cpu:.1f}, run {run_cpu:.1f} (medians; ratio {run_cpu / floor_cpu:.2f}x)")
     for repo, timings in others.items():
         other = statistics.median(w for w, _ in timings)

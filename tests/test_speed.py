@@ -276,3 +276,32 @@ def test_the_halo_reads_a_files_bbox_columns_where_it_has_them(tmp_path, monkeyp
     assert all(strips[q][p] >= rows for q, s in expected[2].items() for p, rows in s.items())
     assert sum(len(r) for s in strips.values() for r in s.values()) <= 1.1 * sum(
         len(r) for s in expected[2].values() for r in s.values())
+
+
+def test_numbers_read_from_distinct_values_equal_a_regex_on_every_row():
+    """``_numeric`` parses each distinct value once; the same numbers as the regex on
+    every row (the plain path), whatever the column's type, missing values included."""
+    import pyarrow as pa
+
+    from pvsurvey.model.footprints import _numeric
+
+    def every_row(series):
+        text = series.astype("string").str.extract(r"(-?\d+\.?\d*)", expand=False)
+        return pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+    columns = [
+        pd.Series(["12", "12m", None, "三层", "-3", "1e5", "", " 7.5 ", "12", "9 米"] * 3,
+                  dtype=pd.ArrowDtype(pa.large_string())),
+        pd.Series(["12", 12, 12.0, None, np.nan, pd.NA, "x", 1e-5, 1e20, np.inf, True], dtype=object),
+        pd.Series([1.5, np.nan, 1.5, 1e-7, 3e22, np.inf, 0.1 + 0.2, -4.0]),
+        pd.Series([3, None, 3, 4], dtype="Int64"),
+        pd.Series(["a", "5", "5", None], dtype="category"),
+        pd.Series(["4", "5", None, "4"], dtype="string"),
+        pd.Series([], dtype=object),
+    ]
+    for series in columns:
+        got, want = _numeric(series, len(series)), every_row(series)
+        assert np.array_equal(got, want, equal_nan=True), (series.dtype, got, want)
+    assert np.array_equal(_numeric(columns[0], 30)[:10], [12, 12, np.nan, np.nan, -3, 1, np.nan, 7.5, 12, 9],
+                          equal_nan=True)
+    assert np.isnan(_numeric(None, 3)).all()

@@ -66,8 +66,11 @@ def _first(df: pd.DataFrame, names) -> pd.Series | None:
 def _numeric(series: pd.Series | None, n: int) -> np.ndarray:
     if series is None:
         return np.full(n, np.nan)
-    values = pd.to_numeric(series.astype("string").str.extract(r"(-?\d+\.?\d*)", expand=False), errors="coerce")
-    return values.to_numpy(dtype=float, na_value=np.nan)
+    # the number in each distinct value's text: a column repeats a few dozen heights or storeys
+    codes, distinct = pd.factorize(series, use_na_sentinel=True)
+    values = pd.to_numeric(pd.Series(distinct).astype("string")
+                           .str.extract(r"(-?\d+\.?\d*)", expand=False), errors="coerce")
+    return np.append(values.to_numpy(dtype=float, na_value=np.nan), np.nan)[codes]
 
 
 def derived_ids(lon, lat) -> np.ndarray:
