@@ -305,3 +305,63 @@ def test_numbers_read_from_distinct_values_equal_a_regex_on_every_row():
     assert np.array_equal(_numeric(columns[0], 30)[:10], [12, 12, np.nan, np.nan, -3, 1, np.nan, 7.5, 12, 9],
                           equal_nan=True)
     assert np.isnan(_numeric(None, 3)).all()
+
+
+def test_the_halo_boxes_read_from_wkb_bytes_equal_the_decoded_outlines_bounds(tmp_path):
+    """``wkb_bounds_wgs84`` (geoarrow-c's box kernel on the WKB bytes) gives each row the
+    envelope shapely gives its decoded outline, NaN for a null or empty one; it declines
+    (None) a file in metres and one with a row it cannot parse, and the halo then
+    decodes as before; and it leaves pyarrow's reading of GeoParquet as it was."""
+    import json
+
+    import pyarrow as pa
+
+    import pvsurvey.pipeline.inputs as inputs
+    from pvsurvey.io.vector import wkb_bounds_wgs84
+
+    rng = np.random.default_rng(5)
+    x, y = 121.4 + rng.uniform(0, 0.03, 300), 31.2 + rng.uniform(0, 0.03, 300)
+    geoms = list(shapely.box(x, y, x + rng.uniform(1e-4, 6e-4, 300), y + 3e-4))
+    geoms[3] = shapely.Polygon()  # empty
+    geoms[4] = None
+    geoms[5] = shapely.MultiPolygon([shapely.box(121.40, 31.20, 121.401, 31.201),
+                                     shapely.box(121.45, 31.25, 121.451, 31.2504)])
+    geoms[6] = shapely.from_wkt("POLYGON Z ((121.4 31.2 5, 121.41 31.2 6, 121.41 31.21 7, 121.4 31.2 5))")
+    geoms[7] = shapely.box(121.4, 31.2, 121.42, 31.22).difference(shapely.box(121.405, 31.205, 121.41, 31.21))
+    geoms[8] = shapely.from_wkt("POLYGON ((121.4 31.2, nan 31.2, 121.41 31.21, 121.4 31.2))")  # bounds skip NaN
+    frame = gpd.GeoDataFrame({"id": np.arange(300).astype(str)}, geometry=geoms, crs=4326)
+    frame.to_parquet(tmp_path / "lonlat.parquet", row_group_size=70)
+    frame.to_crs(32651).to_parquet(tmp_path / "utm.parquet", row_group_size=70)
+    for part in plan_partitions(tmp_path / "lonlat.parquet", 140):
+        got = wkb_bounds_wgs84(part)
+        decoded = shapely.bounds(read_partition(part).geometry.values)
+        assert got.shape == decoded.shape and np.array_equal(got, decoded, equal_nan=True)
+    whole = wkb_bounds_wgs84(plan_partitions(tmp_path / "lonlat.parquet", 1000)[0])
+    assert np.isnan(whole[[3, 4]]).all() and np.array_equal(whole[5], [121.40, 31.20, 121.451, 31.2504])
+    assert np.array_equal(whole[8], [121.4, 31.2, 121.41, 31.21])
+    assert wkb_bounds_wgs84(plan_partitions(tmp_path / "utm.parquet", 1000)[0]) is None
+    # a row of bytes that are no WKB: declined here; the decoding path (one line, or the row set aside) takes it
+    table = pq.read_table(tmp_path / "lonlat.parquet")
+    wkb = table.column("geometry").to_pylist()
+    wkb[10] = b"\x01\x03\x00\x00\x00\xff\xff"
+    broken = table.set_column(table.schema.get_field_index("geometry"), table.schema.field("geometry"),
+                              pa.array(wkb, pa.binary()))
+    pq.write_table(broken, tmp_path / "broken.parquet")
+    assert wkb_bounds_wgs84(plan_partitions(tmp_path / "broken.parquet", 1000)[0]) is None
+    assert pq.read_schema(tmp_path / "lonlat.parquet").field("geometry").type == pa.binary()
+    # the halo step takes the fast path where it can, with the same neighbours and strips as decoding gives
+    cfg = config_from_dict({"name": "wkb", "footprints": "x.parquet", "irradiance": {"ghi": "g.tif"}}, tmp_path)
+    frame["height"] = rng.uniform(5, 60, 300)
+    frame.to_parquet(tmp_path / "heights.parquet", row_group_size=50)
+    parts = plan_partitions(tmp_path / "heights.parquet", 100)
+    fast = shade_halo(cfg, parts)
+    assert any(fast[0].values())  # the partitions have neighbours
+    original = inputs.wkb_bounds_wgs84
+    try:
+        inputs.wkb_bounds_wgs84 = lambda part: None
+        slow = shade_halo(cfg, parts)
+    finally:
+        inputs.wkb_bounds_wgs84 = original
+    assert fast[0] == slow[0] and fast[1] == slow[1]
+    assert {q: {p: r.tolist() for p, r in s.items()} for q, s in fast[2].items()} == \
+        {q: {p: r.tolist() for p, r in s.items()} for q, s in slow[2].items()}

@@ -31,7 +31,7 @@ from ..errors import ConfigError, InputFileError
 from ..io.raster import open_irradiance, pixel_centres_kwh_per_m2_yr
 from ..io.vector import (Partition, check_footprint_crs_and_extent, covering_bounds_wgs84, duplicate_id_rows,
                          geoframe_from_arrow, needs_rewriting, plan_partitions, plan_rewritten, read_partition,
-                         resolve_id_column, source_columns, to_wgs84, write_partitioned_geoparquet)
+                         resolve_id_column, source_columns, to_wgs84, wkb_bounds_wgs84, write_partitioned_geoparquet)
 from ..io.fields import footprint_id_column, geometry_column, plan_columns
 from ..io.registry import read_registry
 from ..locations import Location, is_url
@@ -241,6 +241,9 @@ def _read_bounds(part, declared_crs: str | None) -> np.ndarray:
     covering = covering_bounds_wgs84(part) if declared_crs is None else None
     if covering is not None:  # the file's bbox columns: no geometry decoded
         return covering
+    boxes = wkb_bounds_wgs84(part) if declared_crs is None else None
+    if boxes is not None:  # GeoParquet in lon/lat: the boxes of its WKB bytes, no geometry built
+        return boxes
     if part.kind == "parquet":
         parquet = parquet_file(part.path)
         geo = json.loads(parquet.schema_arrow.metadata[b"geo"])
