@@ -643,7 +643,7 @@ class _WkbColumn:
 def wkb_bounds_wgs84(part: Partition) -> np.ndarray | None:
     """Envelopes (N × 4, lon/lat) of a GeoParquet partition's rows computed on their
     WKB bytes by geoarrow-c's ``box`` kernel: no geometry is built (15 times faster
-    than decoding with shapely, which also holds the GIL). The same numbers as
+    than shapely's decoding and bounds, which also hold the GIL). The same numbers as
     ``shapely.bounds`` of the decoded rows (NaN for a null or empty one). None where
     the file is no GeoParquet in lon/lat (WGS84 or OGC:CRS84) with WKB geometries,
     or where a row's WKB cannot be read: the caller decodes then, and a bad row meets
@@ -657,7 +657,7 @@ def wkb_bounds_wgs84(part: Partition) -> np.ndarray | None:
         return None
     geo = json.loads(schema.metadata[b"geo"])
     column = geo.get("primary_column", "geometry")
-    if str(geo["columns"][column].get("encoding", "WKB")).upper() != "WKB":
+    if str(geo.get("columns", {}).get(column, {}).get("encoding", "WKB")).upper() != "WKB":
         return None
     import pyarrow as pa
     from geoarrow.c.kernel import ScalarFunction
