@@ -598,6 +598,16 @@ def _bbox_covering(schema) -> list | None:
     return paths
 
 
+def _lonlat_geoparquet(part: Partition):
+    """The partition's GeoParquet file where its coordinates are lon/lat (WGS84 or
+    OGC:CRS84), else None: what the envelope readers below need."""
+    if part.kind != "parquet":
+        return None
+    parquet = parquet_file(part.path)
+    crs = _parquet_crs(parquet.schema_arrow)
+    return parquet if crs is not None and crs.equals(WGS84, ignore_axis_order=True) else None
+
+
 def covering_bounds_wgs84(part: Partition) -> np.ndarray | None:
     """Envelopes (N × 4: lon/lat min, then max) of a GeoParquet partition's rows from
     the file's bbox covering columns (GeoParquet 1.1 ``covering``; Overture's buildings,
@@ -605,14 +615,9 @@ def covering_bounds_wgs84(part: Partition) -> np.ndarray | None:
     decoded. Widened by one step of the columns' precision (Overture's are float32), so
     that they hold the outlines. None where the file declares no covering or its
     coordinates are not lon/lat (WGS84 or OGC:CRS84)."""
-    if part.kind != "parquet":
-        return None
-    parquet = parquet_file(part.path)
-    paths = _bbox_covering(parquet.schema_arrow)
+    parquet = _lonlat_geoparquet(part)
+    paths = _bbox_covering(parquet.schema_arrow) if parquet is not None else None
     if paths is None:
-        return None
-    crs = _parquet_crs(parquet.schema_arrow)
-    if crs is None or not crs.equals(WGS84, ignore_axis_order=True):
         return None
     struct = parquet.read_row_groups(list(part.row_groups), columns=[paths[0][0]]).column(0).combine_chunks()
     bounds = np.empty((len(struct), 4))
@@ -648,14 +653,10 @@ def wkb_bounds_wgs84(part: Partition) -> np.ndarray | None:
     the file is no GeoParquet in lon/lat (WGS84 or OGC:CRS84) with WKB geometries,
     or where a row's WKB cannot be read: the caller decodes then, and a bad row meets
     the reader's usual handling."""
-    if part.kind != "parquet":
+    parquet = _lonlat_geoparquet(part)
+    if parquet is None:
         return None
-    parquet = parquet_file(part.path)
-    schema = parquet.schema_arrow
-    crs = _parquet_crs(schema)
-    if crs is None or not crs.equals(WGS84, ignore_axis_order=True):
-        return None
-    geo = json.loads(schema.metadata[b"geo"])
+    geo = json.loads(parquet.schema_arrow.metadata[b"geo"])
     column = geo.get("primary_column", "geometry")
     if str(geo.get("columns", {}).get(column, {}).get("encoding", "WKB")).upper() != "WKB":
         return None

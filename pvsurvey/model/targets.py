@@ -130,11 +130,12 @@ def building_figures(buildings: pd.DataFrame, min_candidate_kwp: float) -> dict[
     f = {c: f[c] for c in PROGRESS_SUMS}
     for plan_id in plan_ids(buildings.columns):
         pv = buildings[plan_column("pv_kwp", plan_id)].to_numpy(dtype=float)
-        with_pv = np.where((pv > 0) & is_usable, usable, 0.0)
+        usable_with_pv = (pv > 0) & is_usable
+        with_pv = np.where(usable_with_pv, usable, 0.0)
         f[f"new_kwp_since_baseline@{plan_id}"] = buildings[plan_column("new_kwp", plan_id)].to_numpy(dtype=float)
         f[f"installed_kwp@{plan_id}"] = pv
         f[f"usable_area_with_pv_m2@{plan_id}"] = with_pv
-        f[f"buildings_with_pv@{plan_id}"] = ((pv > 0) & is_usable).astype(np.int64)
+        f[f"buildings_with_pv@{plan_id}"] = usable_with_pv.astype(np.int64)
         f[f"{PV_AREA_SUMSQ}@{plan_id}"] = np.square(with_pv)
     return f
 

@@ -238,12 +238,11 @@ def _partition_bounds(part, declared_crs: str | None) -> np.ndarray:
 
 
 def _read_bounds(part, declared_crs: str | None) -> np.ndarray:
-    covering = covering_bounds_wgs84(part) if declared_crs is None else None
-    if covering is not None:  # the file's bbox columns: no geometry decoded
-        return covering
-    boxes = wkb_bounds_wgs84(part) if declared_crs is None else None
-    if boxes is not None:  # GeoParquet in lon/lat: the boxes of its WKB bytes, no geometry built
-        return boxes
+    if declared_crs is None:  # GeoParquet in lon/lat: its bbox columns, else the boxes of its WKB bytes
+        for envelopes in (covering_bounds_wgs84, wkb_bounds_wgs84):
+            bounds = envelopes(part)
+            if bounds is not None:  # no geometry built
+                return bounds
     if part.kind == "parquet":
         parquet = parquet_file(part.path)
         geo = json.loads(parquet.schema_arrow.metadata[b"geo"])
