@@ -7,7 +7,11 @@ runs it without the points × walls × bins temporaries that numpy needs. Compil
 numba (as pvlib compiles its NREL SPA, ``pvlib.spa``, with ``how='numba'``), cached
 on disk after the first run (``cache=True``), and never imported unless a roof is
 traced. The model's constants come in as arguments: numba freezes a global into the
-compiled code, and its cache would not notice a change to it.
+compiled code, and its cache would not notice a change to it. ``error_model="numpy"``:
+a division by zero gives inf or NaN (which the loops already guard against) instead of
+Python's exception, so the compiled divisions carry no zero test; the trace of one
+partition of the dense synthetic city takes 0.89x the time, the same results to the bit
+(2026-12-04).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import numpy as np
 
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _cast(px, py, first_pair, last_pair, pair_caster, pair_dh, wall_first, ax, ay, bx, by, sign,
           step_deg, ray_x, ray_y, min_distance_m, slope, margin_m, nearer):
     """Raise ``slope`` (and ``nearer``: the walls ``margin_m`` nearer, when it is ≥ 0)
@@ -81,7 +85,7 @@ def _cast(px, py, first_pair, last_pair, pair_caster, pair_dh, wall_first, ax, a
                         nearer[b] = v
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _loss(slope, cls, beam_below, dark_below, sky, total, per_level):
     """Annual loss [0..1] of a horizon ``slope`` (tan of each bin's elevation) for
     orientation class ``cls`` (:func:`pvsurvey.model.shade.point_losses`); below
@@ -106,7 +110,7 @@ def _loss(slope, cls, beam_below, dark_below, sky, total, per_level):
     return min(max(loss, 0.0), 1.0)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def trace_losses(point_first, px, py, point_class, margin_m, near_first, near_split, near_caster, near_dh,
                  far_first, far_caster, far_dh, cx, cy, far_horizon, keep_far, wall_first, ax, ay, bx, by, sign,
                  step_deg, min_distance_m, beam_below, elevation_step_deg, dark_below, sky, total):
@@ -190,7 +194,7 @@ def trace_losses(point_first, px, py, point_class, margin_m, near_first, near_sp
     return loss, screen
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _doubled(values):
     """``values`` copied into an array twice as long (the rest uninitialised)."""
     out = np.empty(2 * values.shape[0], values.dtype)
@@ -199,7 +203,7 @@ def _doubled(values):
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def near_pairs(target_box, target_h, caster_box, caster_h, reach, same, tan_min, max_distance_m, cell_m, x0, y0,
                nx, ny):
     """Roof–neighbour pairs by a grid of ``cell_m`` squares (``nx`` × ``ny`` from
