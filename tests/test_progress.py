@@ -222,6 +222,11 @@ def test_forecast_of_a_constant_pace_is_exact():
     assert pace_and_forecast(history, "new_kwp", 5_000.0)["status"] == "met"
     flat = history.assign(new_kwp=5.0)
     assert pace_and_forecast(flat, "new_kwp", 1e6)["status"] == "no_progress"
+    # 1 kWp a year towards 1 GW: a million years, past any date pandas can write
+    slow = history.assign(new_kwp=[d / 365.0 for d in days])
+    far = pace_and_forecast(slow, "new_kwp", 1e6)
+    assert far["status"] == "no_progress" and far["forecast_date"] is None
+    assert far["pace_per_day"] == pytest.approx(1 / 365.0)
 
 
 def test_every_registry_reason_code_has_a_message():

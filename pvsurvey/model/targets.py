@@ -226,10 +226,14 @@ def pace_and_forecast(history: pd.DataFrame, value: str, target: float, window: 
     days = np.array([(pd.Timestamp(d) - pd.Timestamp(h["as_of"].iloc[0])).days for d in h["as_of"]], dtype=float)
     values = h[value].to_numpy(dtype=float)
     slope, intercept = np.polyfit(days, values, 1)
-    if slope <= 0:
+    start = pd.Timestamp(h["as_of"].iloc[0])
+    days_needed = (target - intercept) / slope if slope > 0 else np.inf
+    # a flat history fits a slope of rounding noise (numpy 2.4: about 1e-19 per day), not a pace;
+    # and a date past pandas' last one (2262) is no date at this pace
+    noise = 1e-9 * max(1.0, float(np.abs(values).max()))
+    if slope * max(days[-1], 1.0) <= noise or not days_needed < (pd.Timestamp.max - start).days:
         return {"pace_per_day": float(slope), "forecast_date": None, "status": "no_progress"}
-    days_needed = (target - intercept) / slope
-    date = pd.Timestamp(h["as_of"].iloc[0]) + pd.to_timedelta(round(days_needed, 6), unit="D")  # float noise
+    date = start + pd.to_timedelta(round(days_needed, 6), unit="D")  # float noise
     return {"pace_per_day": float(slope), "forecast_date": date.date().isoformat(), "status": "on_pace"}
 
 
