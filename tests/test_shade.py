@@ -331,3 +331,31 @@ def test_processes_compiling_the_kernel_take_a_part_each(tmp_path, monkeypatch):
     (tmp_path / "pvsurvey-shade-kernel-other.lock").mkdir()  # a lock file that cannot be opened: go ahead
     with kernel_warmup._part_lock("other", blocking=False) as unopened:
         assert unopened
+
+
+def test_the_screen_share_decides_which_roofs_get_their_grid(setting):
+    cfg, table = setting
+    (hall, block), heights = SCENES["south block 60 m away"]
+
+    def loss_with(screen_frac, geoms):
+        config = cfg.model_copy(update={"shade": cfg.shade.model_copy(update={"screen_frac": screen_frac})})
+        wgs = _wgs84(geoms)
+        centre = shapely.centroid(wgs)
+        n = len(wgs)
+        return roof_shade(wgs, shapely.get_x(centre), shapely.get_y(centre), np.asarray(heights, float),
+                          np.full(n, GHI), np.full(n, 15.0), np.full(n, 180.0), table, config)
+
+    # the whole threshold: the hall's screened loss stays under it, so the hall is traced from its
+    # centre only and loses what a 1 m roof at its centre loses, with nothing deducted
+    centre_only = loss_with(1.0, [hall, block])
+    tiny = shapely.box(49.5, 24.5, 50.5, 25.5)  # the hall's centre, the same height
+    at_centre = loss_with(1.0, [tiny, block])["mean_loss_frac"][0]
+    assert at_centre > 0.005
+    assert centre_only["mean_loss_frac"][0] == pytest.approx(at_centre, rel=1e-5)  # two local frames
+    assert centre_only["shaded_frac"][0] == 0.0
+    # no screen: the hall is traced from its grid of points, whose mean differs from its centre's
+    # loss and still matches the independent ray-cast
+    grid = loss_with(0.0, [hall, block])["mean_loss_frac"][0]
+    assert abs(grid - at_centre) > 1e-4
+    reference = _reference(setting, [hall, block], heights)
+    assert abs(grid - reference) <= max(0.2 * reference, 0.003), (grid, reference)

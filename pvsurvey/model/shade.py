@@ -26,8 +26,8 @@ Method
 4. Every traced roof is first traced from one point, its centre (its envelope's,
    or a point on it where that is off a concave roof). A screen traces the same
    walls brought nearer by the roof's half-diagonal (no part of the roof is
-   nearer to them than that). Where even that loss stays under ``SCREEN_FRAC`` (a
-   half) of ``roof.shade_max_loss_frac``, nothing of the roof is deducted and its
+   nearer to them than that). Where even that loss stays under ``shade.screen_frac`` (by
+   default a half) of ``roof.shade_max_loss_frac``, nothing of the roof is deducted and its
    centre's loss is the roof's. The other roofs get sample points: a grid
    (``shade.sample_spacing_m``, at most ``shade.max_points_per_roof``, inside the
    edge setback), all at roof height; neighbours farther than ``FAR_FACTOR``
@@ -86,13 +86,6 @@ POINTS_PER_BATCH = 20_000
 # the roof's centre only: across the roof their distance changes by under ±50 %. (4, the
 # earlier value, moved a dense synthetic city's shaded area by 3 % and its loss by 0.1 %.)
 FAR_FACTOR = 2.0
-# Roofs whose screened loss (their centre's, the walls brought nearer by the roof's
-# half-diagonal) exceeds this share of roof.shade_max_loss_frac are traced from a grid
-# of points, the others from their centre. The screen does not widen the walls' span as
-# seen from off the centre, so it is taken at half the threshold: on the demo the roofs
-# screened out at the full threshold held 38 % of the shaded area, at half of it 10 %;
-# a dense synthetic city costs 1.9x the shade time at half (bench_shade.py, 2026-12-03).
-SCREEN_FRAC = 0.5
 # Nearest distance taken along a ray [m]: a point on a neighbour's wall.
 MIN_DISTANCE_M = 0.1
 # Sample points from which the horizons are traced in the compiled kernel (shade_kernel.py)
@@ -621,7 +614,7 @@ def roof_shade(geoms_wgs84, lon, lat, height_m, ghi_kwh_per_m2_yr, surface_tilt_
     far_end = np.searchsorted(t, np.arange(m)) + np.bincount(t, far, minlength=m).astype(np.int64)
     loss_of_roof, screen, far_horizon = _losses(np.arange(m), cx, cy, (t, c, dh), None, walls_, roof_class, tables,
                                                 sh.azimuth_step_deg, half_diagonal, far_end)
-    fine = screen > SCREEN_FRAC * config.roof.shade_max_loss_frac
+    fine = screen > sh.screen_frac * config.roof.shade_max_loss_frac
     shaded_of_roof, kept_of_roof = np.zeros(m), loss_of_roof.copy()
 
     dense = np.flatnonzero(fine)
