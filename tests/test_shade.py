@@ -339,11 +339,7 @@ def test_the_screen_share_decides_which_roofs_get_their_grid(setting):
 
     def loss_with(screen_frac, geoms):
         config = cfg.model_copy(update={"shade": cfg.shade.model_copy(update={"screen_frac": screen_frac})})
-        wgs = _wgs84(geoms)
-        centre = shapely.centroid(wgs)
-        n = len(wgs)
-        return roof_shade(wgs, shapely.get_x(centre), shapely.get_y(centre), np.asarray(heights, float),
-                          np.full(n, GHI), np.full(n, 15.0), np.full(n, 180.0), table, config)
+        return _ours((config, table), geoms, heights)
 
     # the whole threshold: the hall's screened loss stays under it, so the hall is traced from its
     # centre only and loses what a 1 m roof at its centre loses, with nothing deducted
