@@ -355,3 +355,19 @@ def test_the_screen_share_decides_which_roofs_get_their_grid(setting):
     assert abs(grid - at_centre) > 1e-4
     reference = _reference(setting, [hall, block], heights)
     assert abs(grid - reference) <= max(0.2 * reference, 0.003), (grid, reference)
+
+
+def test_a_roof_touching_a_taller_neighbour_gets_its_grid(setting):
+    """Outlines that overlap (an annex drawn over part of a hall): the hall's centre lies
+    under the taller annex, so it sees no wall and its screen nothing; the hall is traced
+    from its grid all the same, and the strip north of the annex's wall is deducted as
+    with no screen at all."""
+    cfg, _ = setting
+    hall, annex = shapely.box(0, 0, 40, 40), shapely.box(-10, -60, 50, 25)
+    out = _ours(setting, [hall, annex], [5.0, 8.0])
+    tiny = shapely.box(19.5, 19.5, 20.5, 20.5)  # the hall's centre, under the annex
+    assert _ours(setting, [tiny, annex], [5.0, 8.0])["mean_loss_frac"][0] == 0.0
+    every = cfg.model_copy(update={"shade": cfg.shade.model_copy(update={"screen_frac": 0.0})})
+    assert out["shaded_frac"][0] > 0.05
+    for key in ("shaded_frac", "kept_loss_frac", "mean_loss_frac"):
+        assert out[key][0] == _ours((every, setting[1]), [hall, annex], [5.0, 8.0])[key][0]
