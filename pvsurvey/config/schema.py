@@ -351,13 +351,14 @@ class Shade(_Strict):
     # every wall brought nearer by the roof's half-diagonal) exceeds this share of
     # roof.shade_max_loss_frac, and those a taller neighbour's envelope touches; the
     # others are traced from their centre only. The screen does not widen a wall's span
-    # as seen from off the centre, so it is taken below the threshold: against tracing
-    # every roof with a taller neighbour from its grid (0), 0.8 keeps the shaded area of
-    # six partitions of the dense synthetic city within 0.01 % and the demo's within
-    # 1.4 %, with 43 % fewer points traced than 0.5 (2026-12-04; 0.5 until then, when
-    # touching neighbours still went unscreened). Numerical setting (judgement, measured
-    # in README *Performance*).
-    screen_frac: float = Field(0.8, ge=0, le=1)
+    # as seen from off the centre, so a thin strip over the threshold can be missed:
+    # against tracing every roof with a taller neighbour from its grid (0), the full
+    # threshold (1) keeps the shaded area of six partitions of the dense synthetic city
+    # within 0.7 % and the demo's within 1.4 %, and traces 64 % fewer points than 0.5
+    # (0.8: within 0.01 % and 1.4 %, 43 % fewer). 0.5 until 2026-12-04, when touching
+    # neighbours still went unscreened and cost the demo 11 % of its shaded area.
+    # Numerical setting (judgement, measured in README *Performance*).
+    screen_frac: float = Field(1.0, ge=0, le=1)
     # Neighbours are searched up to where they could still hide the sun at 5°
     # elevation (height difference / tan 5°), and never farther than this [m].
     max_distance_m: float = Field(300.0, gt=0, le=5000)

@@ -27,7 +27,7 @@ Method
    or a point on it where that is off a concave roof). A screen traces the same
    walls brought nearer by the roof's half-diagonal (no part of the roof is
    nearer to them than that). Where even that loss stays under ``shade.screen_frac`` (by
-   default 0.8) of ``roof.shade_max_loss_frac``, and no taller neighbour's envelope
+   default all) of ``roof.shade_max_loss_frac``, and no taller neighbour's envelope
    touches the roof's (an attached or overlapping outline may stand on any side of the
    centre, or over it), nothing of the roof is deducted and its centre's loss is the
    roof's. The other roofs get sample points: a grid
@@ -40,8 +40,8 @@ Method
    little less than the mean of its points) and its
    shaded area 9 % lower (16 points resolve thin shaded strips less well). Against
    tracing every such roof from its grid (2026-12-04): the shaded area of six partitions
-   of that city within 0.01 % and their loss 0.9 % lower; the demo's shaded area 1.4 %
-   lower and its loss 4 % (its large halls' centres see less than their points).
+   of that city 0.7 % lower and their loss 1.4 %; the demo's shaded area 1.4 % lower and
+   its loss 4.5 % (its large halls' centres see less than their points).
 5. Beam loss: per weather cell and orientation, the plane-of-array beam energy of
    each hour is binned by the sun's azimuth and cumulated over its elevation;
    the energy of the hours with the sun below a point's horizon is what the point
