@@ -114,6 +114,9 @@ def test_demo_waterfall_adds_up_per_building_park_district_and_city(demo_run):
     assert attrs["height_status"]["unparsable"] == 2 and attrs["levels_status"]["unparsable"] == 1
     assert attrs["material_status"]["unrecognised"] > 0 and attrs["material_status"]["missing"] > 0
     assert attrs["shade_status"]["no_height"] >= 1 and attrs["shade_status"]["traced"] > 1000
+    traced_from = attrs["shade_traced_from"]  # each traced roof from its grid of points or its centre
+    assert traced_from["grid"] + traced_from["centre"] == attrs["shade_status"]["traced"]
+    assert traced_from["grid"] > 100 and traced_from["centre"] > 100
     assert sum(attrs["roof_construction"].values()) == len(b)
     from pvsurvey.tools.progress_report import report_progress
 

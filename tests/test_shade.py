@@ -256,9 +256,9 @@ def test_the_manifest_tells_shade_switched_off_from_no_taller_neighbour(setting)
         off = cfg.model_copy(update={"shade": cfg.shade.model_copy(update={"enabled": enabled})})
         survey_buildings(buildings, np.full(2, 1300.0), np.zeros(2, dtype=bool), None, off, table,
                          "scene.parquet", 2026, stats=stats)
-        counts[enabled] = stats["shade_status"]
-    assert counts[True] == {"traced": 1, "no_taller_neighbour": 1}
-    assert counts[False] == {"shade_off": 2}
+        counts[enabled] = stats["shade_status"], stats.get("shade_traced_from")
+    assert counts[True] == ({"traced": 1, "no_taller_neighbour": 1}, {"grid": 1, "centre": 0})
+    assert counts[False] == ({"shade_off": 2}, None)
 
 
 @pytest.mark.slow  # compiles the kernel on a machine's first run (several seconds), loads it after (~1 s)
@@ -348,10 +348,12 @@ def test_the_screen_share_decides_which_roofs_get_their_grid(setting):
     at_centre = loss_with(1.0, [tiny, block])["mean_loss_frac"][0]
     assert at_centre > 0.005
     assert centre_only["mean_loss_frac"][0] == pytest.approx(at_centre, rel=1e-5)  # two local frames
-    assert centre_only["shaded_frac"][0] == 0.0
+    assert centre_only["shaded_frac"][0] == 0.0 and not centre_only["gridded"][0] and centre_only["traced"][0]
     # no screen: the hall is traced from its grid of points, whose mean differs from its centre's
     # loss and still matches the independent ray-cast
-    grid = loss_with(0.0, [hall, block])["mean_loss_frac"][0]
+    gridded = loss_with(0.0, [hall, block])
+    grid = gridded["mean_loss_frac"][0]
+    assert gridded["gridded"][0] and not gridded["gridded"][1]  # the block, taller than the hall, is not traced
     assert abs(grid - at_centre) > 1e-4
     reference = _reference(setting, [hall, block], heights)
     assert abs(grid - reference) <= max(0.2 * reference, 0.003), (grid, reference)

@@ -561,12 +561,14 @@ def roof_shade(geoms_wgs84, lon, lat, height_m, ghi_kwh_per_m2_yr, surface_tilt_
     dict of numpy.ndarray
         ``shaded_frac`` (share of the roof losing more than the threshold),
         ``kept_loss_frac`` (mean loss of the rest), ``mean_loss_frac`` (mean loss of
-        the whole roof), ``traced`` (the roof had a taller neighbour within reach).
+        the whole roof), ``traced`` (the roof had a taller neighbour within reach),
+        ``gridded`` (traced from its grid of points; the other traced roofs from their
+        centre).
     """
     sh = config.shade
     n = len(lon)
     out = {"shaded_frac": np.zeros(n), "kept_loss_frac": np.zeros(n), "mean_loss_frac": np.zeros(n),
-           "traced": np.zeros(n, dtype=bool)}
+           "traced": np.zeros(n, dtype=bool), "gridded": np.zeros(n, dtype=bool)}
     height = np.asarray(height_m, dtype=float)
     if n == 0 or not np.isfinite(height).any():
         return out
@@ -625,6 +627,7 @@ def roof_shade(geoms_wgs84, lon, lat, height_m, ghi_kwh_per_m2_yr, surface_tilt_
     shaded_of_roof, kept_of_roof = np.zeros(m), loss_of_roof.copy()
 
     dense = np.flatnonzero(fine)
+    out["gridded"][traced[dense]] = True
     if len(dense):
         # sample points of the roofs traced finely
         owner, px, py = sample_points(target_m[traced[dense]], sh.sample_spacing_m, sh.max_points_per_roof,

@@ -228,6 +228,9 @@ def survey_buildings(buildings: gpd.GeoDataFrame, ghi_kwh_per_m2_yr: np.ndarray,
         stats.update(attribute_counts(pd.DataFrame({**{k: attrs[k] for k in (
             "height_status", "levels_status", "height_source", "material_status", "roof_construction",
             "roof_year_status", "needs_new_roof")}, "shade_status": shade_status})))
+        if config.shade.enabled and n:  # how the traced roofs were traced: how sure their shade is
+            gridded = int(shade["gridded"].sum())
+            stats["shade_traced_from"] = {"grid": gridded, "centre": int(shade["traced"].sum()) - gridded}
     return accepted, rejected_df
 
 
