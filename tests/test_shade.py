@@ -333,13 +333,17 @@ def test_processes_compiling_the_kernel_take_a_part_each(tmp_path, monkeypatch):
         assert unopened
 
 
-def test_the_screen_share_decides_which_roofs_get_their_grid(setting):
+def _screened(setting, screen_frac):
+    """``setting`` with ``shade.screen_frac`` set."""
     cfg, table = setting
+    return cfg.model_copy(update={"shade": cfg.shade.model_copy(update={"screen_frac": screen_frac})}), table
+
+
+def test_the_screen_share_decides_which_roofs_get_their_grid(setting):
     (hall, block), heights = SCENES["south block 60 m away"]
 
     def loss_with(screen_frac, geoms):
-        config = cfg.model_copy(update={"shade": cfg.shade.model_copy(update={"screen_frac": screen_frac})})
-        return _ours((config, table), geoms, heights)
+        return _ours(_screened(setting, screen_frac), geoms, heights)
 
     # the whole threshold: the hall's screened loss stays under it, so the hall is traced from its
     # centre only and loses what a 1 m roof at its centre loses, with nothing deducted
@@ -364,12 +368,11 @@ def test_a_roof_touching_a_taller_neighbour_gets_its_grid(setting):
     under the taller annex, so it sees no wall and its screen nothing; the hall is traced
     from its grid all the same, and the strip north of the annex's wall is deducted as
     with no screen at all."""
-    cfg, _ = setting
     hall, annex = shapely.box(0, 0, 40, 40), shapely.box(-10, -60, 50, 25)
     out = _ours(setting, [hall, annex], [5.0, 8.0])
     tiny = shapely.box(19.5, 19.5, 20.5, 20.5)  # the hall's centre, under the annex
     assert _ours(setting, [tiny, annex], [5.0, 8.0])["mean_loss_frac"][0] == 0.0
-    every = cfg.model_copy(update={"shade": cfg.shade.model_copy(update={"screen_frac": 0.0})})
+    every = _ours(_screened(setting, 0.0), [hall, annex], [5.0, 8.0])  # every roof from its grid
     assert out["shaded_frac"][0] > 0.05
     for key in ("shaded_frac", "kept_loss_frac", "mean_loss_frac"):
-        assert out[key][0] == _ours((every, setting[1]), [hall, annex], [5.0, 8.0])[key][0]
+        assert out[key][0] == every[key][0]

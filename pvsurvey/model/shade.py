@@ -27,7 +27,7 @@ Method
    or a point on it where that is off a concave roof). A screen traces the same
    walls brought nearer by the roof's half-diagonal (no part of the roof is
    nearer to them than that). Where even that loss stays under ``shade.screen_frac`` (by
-   default all) of ``roof.shade_max_loss_frac``, and no taller neighbour's envelope
+   default 1: the whole) of ``roof.shade_max_loss_frac``, and no taller neighbour's envelope
    touches the roof's (an attached or overlapping outline may stand on any side of the
    centre, or over it), nothing of the roof is deducted and its centre's loss is the
    roof's. The other roofs get sample points: a grid
