@@ -188,9 +188,22 @@ def test_the_compiled_pair_search_finds_the_pairs_the_tree_finds(monkeypatch):
         for name, threshold in (("tree", 10**9), ("compiled", 0)):
             monkeypatch.setattr(shade, "COMPILED_MIN_POINTS", threshold)
             t, c, dh, gap = neighbour_pairs(geoms[:n], h[:n], geoms, h, 300.0, same=np.arange(n))
-            found[name] = sorted(zip(t.tolist(), c.tolist(), dh.tolist(), gap.tolist()))
+            assert list(zip(t, c)) == sorted(zip(t, c))  # by roof, each roof's casters in order
+            found[name] = list(zip(t.tolist(), c.tolist(), dh.tolist(), gap.tolist()))
         assert len(found["tree"]) > 1000 and any(c >= n for _, c, _, _ in found["tree"])
         assert found["compiled"] == found["tree"]
+
+
+def test_far_neighbours_go_first_within_each_roof_as_a_sort_would_put_them():
+    from pvsurvey.model.shade import _far_first
+
+    rng = np.random.default_rng(2)
+    for _ in range(50):
+        n_roofs = int(rng.integers(1, 40))
+        roof = np.sort(rng.integers(0, n_roofs, int(rng.integers(0, 300))))
+        far = rng.random(len(roof)) < rng.random()
+        assert np.array_equal(_far_first(roof, far, n_roofs), np.lexsort((~far, roof)))
+    assert list(_far_first(np.array([0, 0, 0, 2, 2]), np.array([False, True, True, False, True]), 3)) == [1, 2, 0, 4, 3]
 
 
 def test_envelopes_fall_in_every_grid_cell_between_their_corners():

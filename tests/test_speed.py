@@ -82,6 +82,47 @@ def test_metric_roofs_rebuilt_from_projected_rings_equal_a_second_projection():
     assert 5000 < footprint[0] < 5500 and np.isfinite(azimuth[[0, 1, 5]]).all()
 
 
+def test_the_shade_models_projected_vertices_give_what_projected_geometries_give():
+    """``ProjectedVertices`` (each vertex projected once, no metric copy of a building)
+    against ``to_metres``' geometries: the same envelopes, walls and geometries, and the
+    same answer to "is this point on the roof" as GEOS, on the boundary too (outside)."""
+    from pvsurvey.model.shade import ProjectedVertices, local_metres, to_metres, walls
+
+    rng = np.random.default_rng(3)
+    x, y = 121.4 + rng.uniform(0, 0.02, 200), 31.2 + rng.uniform(0, 0.02, 200)
+    boxes = [shapely.affinity.rotate(shapely.box(a, b, a + rng.uniform(1e-4, 8e-4), b + rng.uniform(1e-4, 5e-4)),
+                                     rng.uniform(0, 90)) for a, b in zip(x, y)]
+    nan_vertex = shapely.from_wkt("POLYGON ((121.4 31.2, nan 31.2, 121.41 31.21, 121.4 31.2))")
+    triangle = shapely.Polygon([(121.41, 31.21), (121.411, 31.21), (121.41, 31.211)])  # its envelope's centre: on it
+    geoms = np.array(list(_shapes()) + boxes + [triangle, shapely.Polygon(), None, nan_vertex], dtype=object)
+    transformer = local_metres(np.full(4, 121.4), np.full(4, 31.2))
+    metric = to_metres(geoms, transformer)
+    vertices = ProjectedVertices(geoms, transformer)
+    assert np.array_equal(vertices.bounds(), shapely.bounds(metric), equal_nan=True)
+    solid = np.flatnonzero(~shapely.is_empty(geoms) & ~shapely.is_missing(geoms))
+    for rows in (solid, solid[::-1], np.flatnonzero(vertices.simple & (vertices.count > 0))):
+        assert list(shapely.to_wkb(vertices.geometries(rows))) == list(shapely.to_wkb(metric[rows]))
+        for got, want in zip(vertices.walls(rows), walls(metric[rows])):
+            assert np.array_equal(got, want, equal_nan=True)
+    # points: inside, outside, envelope centres, on vertices, on edges, a hair off an edge
+    rows = np.repeat(np.arange(len(geoms)), 6)
+    box = shapely.bounds(metric)
+    a, b = np.nan_to_num(box[rows, :2]), np.nan_to_num(box[rows, 2:])
+    u = rng.uniform(-0.2, 1.2, (len(rows), 2))
+    px, py = a[:, 0] + u[:, 0] * (b[:, 0] - a[:, 0]), a[:, 1] + u[:, 1] * (b[:, 1] - a[:, 1])
+    px[::6], py[::6] = (a[::6, 0] + b[::6, 0]) / 2, (a[::6, 1] + b[::6, 1]) / 2
+    first = vertices.first[rows[1::6]]
+    px[1::6], py[1::6] = vertices.xy[first].T if len(vertices.xy) else (0, 0)
+    mid = 0.5 * (vertices.xy[first] + vertices.xy[np.minimum(first + 1, len(vertices.xy) - 1)])
+    px[2::6], py[2::6] = mid.T
+    px[3::6], py[3::6] = mid[:, 0] + 1e-7, mid[:, 1] - 1e-7
+    got = vertices.contains(rows, px, py)
+    want = shapely.contains_xy(metric[rows], px, py)
+    assert np.array_equal(got, want)
+    on_boundary = shapely.distance(shapely.boundary(metric[rows]), shapely.points(px, py)) <= 1e-6
+    assert 100 < got.sum() < len(rows) - 100 and on_boundary.sum() > 300  # GEOS's answers there are the ones taken
+
+
 def _footprints(path, columns: dict):
     frame = gpd.GeoDataFrame(columns, geometry=[shapely.box(121.4 + i * 1e-3, 31.2, 121.4005 + i * 1e-3, 31.2005)
                                                 for i in range(4)], crs=4326)

@@ -69,6 +69,7 @@ from pyproj import CRS, Transformer
 
 from ..config.schema import SurveyConfig, System
 from ..coords import metres_per_degree
+from .roof import ring_vertices
 from .yield_table import SpecificYieldTable, ghi_level
 
 # Neighbours farther than (height difference) / tan(this) can only hide the sun
@@ -201,6 +202,103 @@ def to_metres(geoms, transformer: Transformer):
     return shapely.set_coordinates(geoms.copy(), np.column_stack([x, y]))
 
 
+# A point nearer than this to an outline [m] is tested by GEOS, whose answer on the boundary
+# is "outside"; farther, the plain crossing count in floating point gives the same answer.
+BOUNDARY_DOUBT_M = 1e-6
+
+
+class ProjectedVertices:
+    """The 2-D vertices of geometries (any CRS), projected once through ``transformer``,
+    and what the shade model takes from them: envelopes, walls, whether a point lies on a
+    roof, and the geometries themselves only where GEOS must see them (sample points).
+
+    The same figures as :func:`to_metres`' geometries give (the same vertices in the
+    same order), without a projected copy of every building: on a dense synthetic city
+    GEOS building and freeing those copies was a sixth of ``roof_shade``'s time
+    (2026-12-04, py-spy).
+    """
+
+    def __init__(self, geoms, transformer: Transformer):
+        self.geoms = np.asarray(geoms, dtype=object)
+        coords, owner = shapely.get_coordinates(self.geoms, return_index=True)
+        x, y = transformer.transform(coords[:, 0], coords[:, 1])
+        self.xy = np.column_stack([x, y])
+        self.count = np.bincount(owner, minlength=len(self.geoms))
+        self.first = np.cumsum(self.count) - self.count
+        # polygons without holes: their vertices are their exterior ring, closing vertex included
+        self.simple = (shapely.get_type_id(self.geoms) == 3) & (shapely.get_num_interior_rings(self.geoms) == 0)
+        # a vertex off the projection (inf) or NaN: GEOS decides what it means
+        self.finite = np.bincount(owner, ~np.isfinite(self.xy).all(axis=1), minlength=len(self.geoms)) == 0
+
+    def positions(self, rows) -> np.ndarray:
+        """Positions in ``xy`` of the vertices of geometries ``rows``, geometry after geometry."""
+        return ring_vertices(self.count, np.asarray(rows, dtype=np.int64))
+
+    def geometries(self, rows) -> np.ndarray:
+        """Geometries ``rows`` in metres, as :func:`to_metres` gives them."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return shapely.set_coordinates(self.geoms[rows].copy(), self.xy[self.positions(rows)])
+
+    def bounds(self) -> np.ndarray:
+        """``shapely.bounds`` of every geometry in metres (NaN for an empty one) [m], N × 4."""
+        out = np.full((len(self.geoms), 4), np.nan)
+        has = np.flatnonzero(self.count > 0)
+        if len(has):
+            start = self.first[has]
+            for k, (reduce, axis) in enumerate([(np.minimum, 0), (np.minimum, 1), (np.maximum, 0), (np.maximum, 1)]):
+                out[has, k] = reduce.reduceat(self.xy[:, axis], start)
+        odd = np.flatnonzero(~self.finite)
+        if len(odd):
+            out[odd] = shapely.bounds(self.geometries(odd))
+        return out
+
+    def walls(self, rows):
+        """:func:`walls` of geometries ``rows`` (owner: position in ``rows``)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        simple = self.simple[rows]
+        if simple.all():
+            count = self.count[rows]
+            return _edges(self.xy[self.positions(rows)], np.repeat(np.arange(len(rows)), count), np.arange(len(rows)),
+                          len(rows))
+        # multipolygons and polygons with holes through GEOS, each row's edges put back in its place
+        per_row = [(np.flatnonzero(simple), self.walls(rows[simple])),
+                   (np.flatnonzero(~simple), walls(self.geometries(rows[~simple])))]
+        n_edges = np.zeros(len(rows), dtype=np.int64)
+        for where, found in per_row:
+            n_edges[where] = np.bincount(found[0], minlength=len(where))
+        owner = np.repeat(np.arange(len(rows)), n_edges)
+        a, b, sign = np.empty((len(owner), 2)), np.empty((len(owner), 2)), np.empty(len(owner))
+        for where, (_, fa, fb, fs) in per_row:
+            slot = ring_vertices(n_edges, where)
+            a[slot], b[slot], sign[slot] = fa, fb, fs
+        return owner, a, b, sign
+
+    def contains(self, rows, x, y) -> np.ndarray:
+        """``shapely.contains_xy`` of geometries ``rows`` (in metres) and points (``x``, ``y``) [m]:
+        a crossing count along the polygons' edges, and GEOS where a point lies within
+        ``BOUNDARY_DOUBT_M`` of an edge or the geometry is not a polygon without holes."""
+        rows = np.asarray(rows, dtype=np.int64)
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        inside = np.zeros(len(rows), dtype=bool)
+        doubt = ~self.simple[rows] | (self.count[rows] < 4) | ~self.finite[rows]
+        plain = np.flatnonzero(~doubt)
+        if len(plain):
+            owner, a, b, _ = self.walls(rows[plain])
+            px, py = x[plain][owner], y[plain][owner]
+            d = b - a
+            with np.errstate(divide="ignore", invalid="ignore"):
+                crossing = ((a[:, 1] > py) != (b[:, 1] > py)) & (px < a[:, 0] + (py - a[:, 1]) * d[:, 0] / d[:, 1])
+                s = np.clip(((px - a[:, 0]) * d[:, 0] + (py - a[:, 1]) * d[:, 1]) / (d * d).sum(axis=1), 0.0, 1.0)
+            s = np.where(np.isfinite(s), s, 0.0)
+            near = np.hypot(a[:, 0] + s * d[:, 0] - px, a[:, 1] + s * d[:, 1] - py) <= BOUNDARY_DOUBT_M
+            inside[plain] = np.bincount(owner, crossing, minlength=len(plain)) % 2 == 1
+            doubt[plain] = np.bincount(owner, near, minlength=len(plain)) > 0
+        odd = np.flatnonzero(doubt)
+        if len(odd):
+            inside[odd] = shapely.contains_xy(self.geometries(rows[odd]), x[odd], y[odd])
+        return inside
+
+
 def sample_points(geoms_m, spacing_m: float, max_points: int, setback_m: float = 0.0):
     """A grid of points on each roof, on its minimum rotated rectangle, kept where
     inside the roof; roofs with no grid point inside get their point on surface.
@@ -278,12 +376,18 @@ def walls(geoms_m):
     rings = parts.copy()
     rings[holes] = shapely.get_exterior_ring(parts[holes])
     coords, ring_of = shapely.get_coordinates(rings, return_index=True)
+    return _edges(coords, ring_of, part_owner, len(rings))
+
+
+def _edges(coords, ring_of, ring_owner, n_rings: int):
+    """:func:`walls` from closed rings' vertices ``coords`` (ring ``ring_of`` each, rings
+    in order) and each ring's geometry ``ring_owner``."""
     same = ring_of[:-1] == ring_of[1:]
     a, b = coords[:-1][same], coords[1:][same]
     ring = ring_of[:-1][same]
     cross = a[:, 0] * b[:, 1] - b[:, 0] * a[:, 1]  # shoelace terms, per edge
-    twice_area = np.bincount(ring, cross, minlength=len(rings))
-    return part_owner[ring], a, b, np.sign(twice_area)[ring]
+    twice_area = np.bincount(ring, cross, minlength=n_rings)
+    return ring_owner[ring], a, b, np.sign(twice_area)[ring]
 
 
 def neighbour_pairs(target_m, target_h, caster_m, caster_h, max_distance_m: float, same=None, boxes=None):
@@ -293,6 +397,7 @@ def neighbour_pairs(target_m, target_h, caster_m, caster_h, max_distance_m: floa
     Parameters
     ----------
     target_m, caster_m : arrays of geometries [m]
+        Only their envelopes are used: None where ``boxes`` gives them.
     target_h, caster_h : arrays of float
         Heights [m]; NaN never pairs.
     same : array of int, optional
@@ -302,7 +407,8 @@ def neighbour_pairs(target_m, target_h, caster_m, caster_h, max_distance_m: floa
 
     Returns
     -------
-    (target index, caster index, height difference [m], distance of their envelopes [m]) arrays.
+    (target index, caster index, height difference [m], distance of their envelopes [m]) arrays
+        By target, each target's casters in order.
     """
     target_h, caster_h = np.asarray(target_h, float), np.asarray(caster_h, float)
     ok_t, ok_c = np.flatnonzero(np.isfinite(target_h)), np.flatnonzero(np.isfinite(caster_h))
@@ -326,9 +432,10 @@ def neighbour_pairs(target_m, target_h, caster_m, caster_h, max_distance_m: floa
             return found
     box = caster_box[ok_c]
     grown = shapely.box(box[:, 0] - reach, box[:, 1] - reach, box[:, 2] + reach, box[:, 3] + reach)
-    tree = shapely.STRtree(np.asarray(target_m, dtype=object)[ok_t])
+    tree = shapely.STRtree(shapely.box(*target_box[ok_t].T))  # the roofs' envelopes: all a query without predicate sees
     c, t = tree.query(grown)
-    t, c = ok_t[t], ok_c[c]
+    by_roof = np.argsort(t, kind="stable")  # the compiled grid's order: by roof, each roof's casters in order
+    t, c = ok_t[t[by_roof]], ok_c[c[by_roof]]
     dh = caster_h[c] - target_h[t]
     keep = dh > 0
     if same is not None:
@@ -577,12 +684,9 @@ def roof_shade(geoms_wgs84, lon, lat, height_m, ghi_kwh_per_m2_yr, surface_tilt_
     if casters is not None and len(casters[0]):
         caster_geoms = np.concatenate([geoms, np.asarray(casters[0], dtype=object)])
         caster_h = np.concatenate([height, np.asarray(casters[1], dtype=float)])
-    transformer = local_metres(lon, lat)
-    target_m = to_metres(geoms, transformer)
-    caster_m = np.concatenate([target_m, to_metres(caster_geoms[n:], transformer)]) if len(caster_geoms) > n \
-        else target_m
-    caster_box = shapely.bounds(caster_m)  # the roofs first (target_m is caster_m[:n])
-    pairs = neighbour_pairs(target_m, height, caster_m, caster_h, sh.max_distance_m, same, (caster_box[:n], caster_box))
+    vertices = ProjectedVertices(caster_geoms, local_metres(lon, lat))  # the roofs first, then the halo
+    caster_box = vertices.bounds()
+    pairs = neighbour_pairs(None, height, None, caster_h, sh.max_distance_m, same, (caster_box[:n], caster_box))
     traced = np.flatnonzero(np.bincount(pairs[0], minlength=n))  # np.unique, without its hashing or sort
     if len(traced) == 0:
         return out
@@ -593,8 +697,8 @@ def roof_shade(geoms_wgs84, lon, lat, height_m, ghi_kwh_per_m2_yr, surface_tilt_
     t = local[pairs[0]]
     roof_class, tables = _sun_tables_of(traced, lat, lon, ghi_kwh_per_m2_yr, surface_tilt_deg, surface_azimuth_deg,
                                         yield_table, config)
-    used = np.flatnonzero(np.bincount(pairs[1], minlength=len(caster_m)))
-    wall_owner, wall_a, wall_b, wall_sign = walls(caster_m[used])
+    used = np.flatnonzero(np.bincount(pairs[1], minlength=len(caster_geoms)))
+    wall_owner, wall_a, wall_b, wall_sign = vertices.walls(used)
     wall_owner = used[wall_owner]
     tb = caster_box[traced]
     half_diagonal = 0.5 * np.hypot(tb[:, 2] - tb[:, 0], tb[:, 3] - tb[:, 1])
@@ -602,7 +706,8 @@ def roof_shade(geoms_wgs84, lon, lat, height_m, ghi_kwh_per_m2_yr, surface_tilt_
     # points traced finely below share their horizon, traced from the roof's centre. Pairs sorted by roof,
     # its far neighbours first (the centre pass keeps their horizon for the fine one)
     far = pairs[3] > FAR_FACTOR * half_diagonal[t]
-    order = np.lexsort((~far, t))
+    order = _far_first(t, far, m)
+    t_unsorted = t
     t, c, dh, far = t[order], pairs[1][order], pairs[2][order], far[order]
 
     # every roof's loss seen from its centre; and a screen: the same walls brought nearer by the
@@ -611,9 +716,9 @@ def roof_shade(geoms_wgs84, lon, lat, height_m, ghi_kwh_per_m2_yr, surface_tilt_
     # little across them: it is the roof's. The others are traced from a grid of points. A screen,
     # not a strict bound: seen from a point off the centre, a near wall also spans a few more bins.
     cx, cy = 0.5 * (tb[:, 0] + tb[:, 2]), 0.5 * (tb[:, 1] + tb[:, 3])  # the envelope's centre
-    outside = ~shapely.contains_xy(target_m[traced], cx, cy)
+    outside = ~vertices.contains(traced, cx, cy)
     if outside.any():  # a concave roof whose envelope's centre is off it: a point on it
-        on = shapely.point_on_surface(target_m[traced][outside])
+        on = shapely.point_on_surface(vertices.geometries(traced[outside]))
         cx[outside], cy[outside] = shapely.get_x(on), shapely.get_y(on)
     walls_ = (wall_owner, wall_a, wall_b, wall_sign)
     far_end = np.searchsorted(t, np.arange(m)) + np.bincount(t, far, minlength=m).astype(np.int64)
@@ -622,7 +727,7 @@ def roof_shade(geoms_wgs84, lon, lat, height_m, ghi_kwh_per_m2_yr, surface_tilt_
     # a neighbour whose envelope touches or overlaps the roof's may stand on any side of its centre,
     # even over it (attached or overlapping outlines): the screen says nothing of it; on the demo
     # these roofs held the 10 % of the shaded area that half the threshold let through (2026-12-04)
-    touching = np.bincount(local[pairs[0]], pairs[3] <= 0.0, minlength=m) > 0
+    touching = np.bincount(t_unsorted, pairs[3] <= 0.0, minlength=m) > 0
     fine = (screen > sh.screen_frac * config.roof.shade_max_loss_frac) | touching
     shaded_of_roof, kept_of_roof = np.zeros(m), loss_of_roof.copy()
 
@@ -630,7 +735,7 @@ def roof_shade(geoms_wgs84, lon, lat, height_m, ghi_kwh_per_m2_yr, surface_tilt_
     out["gridded"][traced[dense]] = True
     if len(dense):
         # sample points of the roofs traced finely
-        owner, px, py = sample_points(target_m[traced[dense]], sh.sample_spacing_m, sh.max_points_per_roof,
+        owner, px, py = sample_points(vertices.geometries(traced[dense]), sh.sample_spacing_m, sh.max_points_per_roof,
                                       config.roof.setback_m)
         owner = dense[owner]
         in_dense = fine[t]
@@ -649,6 +754,20 @@ def roof_shade(geoms_wgs84, lon, lat, height_m, ghi_kwh_per_m2_yr, surface_tilt_
     out["kept_loss_frac"][traced] = kept_of_roof
     out["mean_loss_frac"][traced] = loss_of_roof
     return out
+
+
+def _far_first(group, far, n_groups: int) -> np.ndarray:
+    """The order that puts, within each run of equal ``group`` (sorted), the ``far`` rows
+    first, each part in its order: ``numpy.lexsort((~far, group))`` without a sort."""
+    n_all = np.bincount(group, minlength=n_groups)
+    n_far = np.bincount(group, far, minlength=n_groups).astype(np.int64)
+    start = (np.cumsum(n_all) - n_all)[group]
+    far_before = np.cumsum(far) - far  # far rows before each row
+    rank_far = far_before - far_before[start]  # among its group's far rows
+    rank = np.where(far, rank_far, n_far[group] + (np.arange(len(group)) - start - rank_far))
+    order = np.empty(len(group), dtype=np.int64)
+    order[start + rank] = np.arange(len(group))
+    return order
 
 
 def _losses(owner, px, py, near_pairs, far, walls_, roof_class, tables, step_deg: float, margin_m=None, far_end=None):

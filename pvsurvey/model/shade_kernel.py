@@ -225,7 +225,7 @@ def near_pairs(target_box, target_h, caster_box, caster_h, reach, same, tan_min,
     -------
     target, caster, height difference [m], envelopes' distance [m] : arrays
         Pairs whose envelopes lie within min(Δh / ``tan_min``, ``max_distance_m``), Δh > 0,
-        casters in order, each roof once per caster.
+        each roof once per caster; by roof, and each roof's casters in order.
     """
     # the roofs of each cell (a roof in every cell its envelope touches), as offsets into one array
     n = target_box.shape[0]
@@ -284,7 +284,18 @@ def near_pairs(target_box, target_h, caster_box, caster_h, reach, same, tan_min,
                         out_dh, out_gap = _doubled(out_dh), _doubled(out_gap)
                     out_t[k], out_c[k], out_dh[k], out_gap[k] = i, j, rise, gap
                     k += 1
-    return out_t[:k], out_c[:k], out_dh[:k], out_gap[:k]
+    # by roof, each roof's casters in order (a counting sort: a sort of the pairs cost more than finding them)
+    fill = np.zeros(n + 1, np.int64)
+    for q in range(k):
+        fill[out_t[q] + 1] += 1
+    for i in range(n):
+        fill[i + 1] += fill[i]
+    by_t, by_c, by_dh, by_gap = np.empty(k, np.int64), np.empty(k, np.int64), np.empty(k), np.empty(k)
+    for q in range(k):
+        at = fill[out_t[q]]
+        fill[out_t[q]] += 1
+        by_t[at], by_c[at], by_dh[at], by_gap[at] = out_t[q], out_c[q], out_dh[q], out_gap[q]
+    return by_t, by_c, by_dh, by_gap
 
 
 def dark_below(beam_below: np.ndarray, elevation_step_deg: float) -> np.ndarray:
