@@ -80,6 +80,55 @@ def test_local_workers_fork_from_one_process_that_imported_the_task_code(start):
     assert len(parents) == 1 and (parents == {os.getpid()}) == (start == "spawn")
 
 
+def _collector_on(item, ctx):
+    import gc
+
+    return gc.isenabled()
+
+
+@pytest.mark.cluster
+def test_tasks_run_with_the_cyclic_collector_paused():
+    """Each task, on a worker or in this process, runs with the cyclic garbage collector
+    off (it walked every object of the process for nothing); overlapping pauses on two
+    threads end together, and a collector that was off stays off."""
+    import gc
+    import threading
+
+    from pvsurvey.execution.collector import collector_paused
+    from pvsurvey.execution.executor import Executor
+
+    assert gc.isenabled()
+    with Executor(serial=True) as executor:
+        assert executor.map(_collector_on, [0, 1], None) == [False, False]
+    assert gc.isenabled()
+    with Executor(workers=1) as executor:
+        assert executor.map(_collector_on, [0, 1, 2], None) == [False, False, False]
+        assert list(executor._client().run(gc.isenabled).values()) == [True]  # on again between tasks
+    inside, release = threading.Event(), threading.Event()
+
+    def other_task():
+        with collector_paused():
+            inside.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=other_task)
+    thread.start()
+    inside.wait(10)
+    with collector_paused():
+        assert not gc.isenabled()
+    assert not gc.isenabled()  # the other thread's task still runs
+    release.set()
+    thread.join()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def _same_outputs(a: Path, b: Path) -> None:
     for name in ("progress.csv", "candidates.csv", "installations_matched.csv", "parks.csv"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name

@@ -16,6 +16,7 @@ from typing import Callable
 
 
 from ..locations import is_url
+from .collector import run_task
 
 log = logging.getLogger(__name__)
 
@@ -292,7 +293,7 @@ class Executor:
         from distributed import as_completed
 
         ctx_future = client.scatter(ctx, broadcast=True, hash=False)  # a fresh key: an earlier round's release must not drop it
-        futures = {client.submit(fn, item, ctx_future, key=_task_key(fn, i, ctx), retries=2, pure=False): i
+        futures = {client.submit(run_task, fn, item, ctx_future, key=_task_key(fn, i, ctx), retries=2, pure=False): i
                    for i, item in enumerate(items)}
         results = [None] * len(items)
         for future in as_completed(futures):
@@ -308,7 +309,7 @@ class Executor:
         the cache (they read Parquet and pickles and link files, mostly without
         the GIL); their results go into ``results``."""
         with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="pvsurvey-cached") as pool:
-            for i, result in zip(indices, pool.map(lambda i: fn(items[i], ctx), indices)):
+            for i, result in zip(indices, pool.map(lambda i: run_task(fn, items[i], ctx), indices)):
                 results[i] = result
                 tick()
 
@@ -320,7 +321,7 @@ class Executor:
         reused = set(reused)
         for i, item in enumerate(items):
             if i not in reused:
-                results[i] = fn(item, ctx)
+                results[i] = run_task(fn, item, ctx)
                 tick()
         return results
 

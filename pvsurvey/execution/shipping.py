@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..io.writers import atomic_write
 from ..store.cache import RESULT_FILE, link
+from .collector import run_task
 
 # A task's files on their way: relative path in the store -> its bytes, or the
 # relative path of the file it is a hard link of.
@@ -97,7 +98,7 @@ def run_shipped(fn, item, ctx, root: str, inputs: Files):
             target = mirror / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
-        result = fn(remap(item, root_path, mirror), remap(ctx, root_path, mirror))
+        result = run_task(fn, remap(item, root_path, mirror), remap(ctx, root_path, mirror))
         return remap(result, mirror, root_path), _written(mirror, set(inputs))
 
 
