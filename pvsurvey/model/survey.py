@@ -22,7 +22,7 @@ from ..config.schema import SurveyConfig
 from .roof import blend_waterfalls, capacity_kwp, roof_areas_m2, roof_from_areas
 from .roof_construction import attribute_counts, needs_new_roof, parse_heights, parse_years, roof_construction
 from .shade import roof_shade
-from .footprints import REASONS, rejected_rows
+from .footprints import REASONS, rejected_rows, text_array
 
 
 FLAT_SHAPES = {"flat", "平屋顶", "平顶"}
@@ -58,9 +58,8 @@ def utm_metres(lon, lat):
 def assign_parks(lon, lat, parks: gpd.GeoDataFrame | None) -> pd.DataFrame:
     """Park id, name and district of the park containing each point (WGS84)."""
     n = len(lon)
-    out = pd.DataFrame({"park_id": pd.array([None] * n, dtype="string"),
-                        "park_name": pd.array([None] * n, dtype="string"),
-                        "district": pd.array([None] * n, dtype="string")})
+    out = pd.DataFrame({"park_id": text_array(None, n), "park_name": text_array(None, n),
+                        "district": text_array(None, n)})
     if parks is None or len(parks) == 0 or n == 0:
         return out
     points = shapely.points(lon, lat)
@@ -203,31 +202,30 @@ def survey_buildings(buildings: gpd.GeoDataFrame, ghi_kwh_per_m2_yr: np.ndarray,
     sy = np.where(cap > 0, energy / np.where(cap > 0, cap, 1.0), mean_sy)
 
     b = pd.concat([b.reset_index(drop=True), assign_parks(lon, lat, parks)], axis=1)
-    b["roof_shape"] = pd.array(shape, dtype="string")
+    b["roof_shape"] = text_array(shape)
     b["height_m"] = attrs["height_m"]
     b["levels"] = attrs["levels"]
     b["building_height_m"] = attrs["building_height_m"]
-    b["roof_construction"] = pd.array(attrs["roof_construction"], dtype="string")
+    b["roof_construction"] = text_array(attrs["roof_construction"])
     b["roof_year"] = pd.array(np.where(np.isfinite(attrs["roof_year"]), attrs["roof_year"], np.nan)).astype("Int64")
     b["needs_new_roof"] = attrs["needs_new_roof"]
     for key, values in r.items():
-        b[key] = pd.array(values, dtype="string") if key in ("mount", "unusable_reason") else values
+        b[key] = text_array(values) if key in ("mount", "unusable_reason") else values
     b["capacity_kwp"] = cap
-    b["weather_cell"] = pd.array(cell, dtype="string")
+    b["weather_cell"] = text_array(cell)
     b["ghi_kwh_per_m2_yr"] = ghi
     b["shade_loss_frac"] = kept_loss
     b["specific_yield_kwh_per_kwp"] = sy
     b["annual_yield_kwh"] = energy
     for col in ("annual_consumption_kwh", "grid_capacity_kw", "connection_voltage_kv"):  # valuation inputs
         b[col] = b[col].to_numpy(dtype=float) if col in b else np.nan
-    b["building_type"] = b["building_type"].astype("string") if "building_type" in b else pd.array(
-        [None] * len(b), dtype="string")
+    b["building_type"] = b["building_type"].astype("string") if "building_type" in b else text_array(None, len(b))
     accepted = gpd.GeoDataFrame(b[BUILDING_COLUMNS], geometry=b.geometry.values, crs=buildings.crs)
     rejected_df = pd.concat(rejected, ignore_index=True) if rejected else None
     if stats is not None:
-        stats.update(attribute_counts(pd.DataFrame({**{k: attrs[k] for k in (
+        stats.update(attribute_counts(pd.DataFrame({**{k: attrs[k] for k in (  # counted, not kept: no text dtype
             "height_status", "levels_status", "height_source", "material_status", "roof_construction",
-            "roof_year_status", "needs_new_roof")}, "shade_status": shade_status})))
+            "roof_year_status", "needs_new_roof")}, "shade_status": shade_status}, dtype=object)))
         if config.shade.enabled and n:  # how the traced roofs were traced: how sure their shade is
             gridded = int(shade["gridded"].sum())
             stats["shade_traced_from"] = {"grid": gridded, "centre": int(shade["traced"].sum()) - gridded}
