@@ -265,7 +265,7 @@ def with_pv_columns(table: pa.Table, per_building: pd.DataFrame, min_candidate_k
     figures = building_figures(frame, min_candidate_kwp)
     sums = {by: progress_sums(frame, by, min_candidate_kwp, cells, figures) for by in BY_LEVEL}
     sums.update({cell_key(by): cells[by] for by in BY_LEVEL})
-    status = pv["pv_status"].astype("string").fillna("none").to_numpy(dtype=object)
+    status = pv["pv_status"].astype("string").fillna("none").array
     table = table.append_column("has_pv", pa.array(frame["has_pv"].to_numpy()))
     table = table.append_column("installed_kwp", pa.array(frame["installed_kwp"].to_numpy()))
     table = table.append_column("pv_status", pa.array(status, type=pa.string()))

@@ -137,7 +137,7 @@ def _finish_outside_projects(task: FinishTask, ctx: FinishContext, path: Path) -
         return add_counts([])
     changed = {}
     for col in STATUS_COLUMNS:
-        values = pa.array(frame[col].astype("string").to_numpy(dtype=object, na_value=None), type=table[col].type)
+        values = pa.array(frame[col].astype("string").array, type=table[col].type)  # Arrow to Arrow, no str objects
         if not table[col].combine_chunks().equals(values):
             changed[col] = values
     if keep.all() and not changed:
