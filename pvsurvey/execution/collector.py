@@ -11,7 +11,10 @@ on two local workers 19.3 → 17.9 s and 30.2 → 28.6 CPU-s without heights (fo
 process (``--serial``) 26.5 → 20.7 s and 60.5 → 46.1 s (two pairs each). Decoding one
 partition's 50,000 outlines (``shapely.from_wkb``) took 0.13 s with numba loaded and 0.02 s
 with the collector paused. The few cycles a task does leave are collected after it, as usual
-(the demo's 18 tasks, run in one process, left 20 unreachable objects in all).
+(the demo's 18 tasks, run in one process, left 20 unreachable objects in all). The switch is
+the process's: a program that runs a survey in its own process (``--serial``, or rounds small
+enough to stay in the client) has its other threads run without the collector too, for as long
+as the tasks run.
 """
 
 from __future__ import annotations
