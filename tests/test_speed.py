@@ -84,9 +84,10 @@ def test_metric_roofs_rebuilt_from_projected_rings_equal_a_second_projection():
 
 def test_the_shade_models_projected_vertices_give_what_projected_geometries_give():
     """``ProjectedVertices`` (each vertex projected once, no metric copy of a building)
-    against ``to_metres``' geometries: the same envelopes, walls and geometries, and the
-    same answer to "is this point on the roof" as GEOS, on the boundary too (outside)."""
-    from pvsurvey.model.shade import ProjectedVertices, local_metres, to_metres, walls
+    against every building rebuilt from its projected vertices: the same envelopes, walls
+    and geometries, and the same answer to "is this point on the roof" as GEOS, on the
+    boundary too (outside)."""
+    from pvsurvey.model.shade import ProjectedVertices, local_metres, walls
 
     rng = np.random.default_rng(3)
     x, y = 121.4 + rng.uniform(0, 0.02, 200), 31.2 + rng.uniform(0, 0.02, 200)
@@ -96,7 +97,8 @@ def test_the_shade_models_projected_vertices_give_what_projected_geometries_give
     triangle = shapely.Polygon([(121.41, 31.21), (121.411, 31.21), (121.41, 31.211)])  # its envelope's centre: on it
     geoms = np.array(list(_shapes()) + boxes + [triangle, shapely.Polygon(), None, nan_vertex], dtype=object)
     transformer = local_metres(np.full(4, 121.4), np.full(4, 31.2))
-    metric = to_metres(geoms, transformer)
+    lon_lat = shapely.get_coordinates(geoms)  # the plain way: every building rebuilt from its projected vertices
+    metric = shapely.set_coordinates(geoms.copy(), np.column_stack(transformer.transform(lon_lat[:, 0], lon_lat[:, 1])))
     vertices = ProjectedVertices(geoms, transformer)
     assert np.array_equal(vertices.bounds(), shapely.bounds(metric), equal_nan=True)
     solid = np.flatnonzero(~shapely.is_empty(geoms) & ~shapely.is_missing(geoms))

@@ -194,14 +194,6 @@ def halo_neighbours(cells: list[np.ndarray]) -> list[list[int]]:
     return [sorted(x) for x in out]
 
 
-def to_metres(geoms, transformer: Transformer):
-    """Geometries rebuilt from their vertices through ``transformer``."""
-    geoms = np.asarray(geoms, dtype=object)
-    coords = shapely.get_coordinates(geoms)
-    x, y = transformer.transform(coords[:, 0], coords[:, 1])
-    return shapely.set_coordinates(geoms.copy(), np.column_stack([x, y]))
-
-
 # A point nearer than this to an outline [m] is tested by GEOS, whose answer on the boundary
 # is "outside"; farther, the plain crossing count in floating point gives the same answer.
 BOUNDARY_DOUBT_M = 1e-6
@@ -212,8 +204,8 @@ class ProjectedVertices:
     and what the shade model takes from them: envelopes, walls, whether a point lies on a
     roof, and the geometries themselves only where GEOS must see them (sample points).
 
-    The same figures as :func:`to_metres`' geometries give (the same vertices in the
-    same order), without a projected copy of every building: on a dense synthetic city
+    The same figures as the geometries rebuilt from their projected vertices give (the
+    same vertices in the same order), without such a copy of every building: on a dense synthetic city
     GEOS building and freeing those copies was a sixth of ``roof_shade``'s time
     (2026-12-04, py-spy).
     """
@@ -235,7 +227,7 @@ class ProjectedVertices:
         return ring_vertices(self.count, np.asarray(rows, dtype=np.int64))
 
     def geometries(self, rows) -> np.ndarray:
-        """Geometries ``rows`` in metres, as :func:`to_metres` gives them."""
+        """Geometries ``rows`` rebuilt from their projected vertices [m]."""
         rows = np.asarray(rows, dtype=np.int64)
         return shapely.set_coordinates(self.geoms[rows].copy(), self.xy[self.positions(rows)])
 

@@ -11,7 +11,6 @@ import functools
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import shapely
 from pyproj import Transformer
 
@@ -75,8 +74,7 @@ def building_attributes(buildings: pd.DataFrame, config: SurveyConfig, as_of_yea
     """Heights, roof construction, roof year and the new-roof flag of cleaned buildings
     (:mod:`pvsurvey.model.roof_construction`), with how each value was read."""
     def text(col):  # an absent column: all missing (an Arrow null array, not a list of None)
-        return buildings[col] if col in buildings else pd.Series(pd.array(pa.nulls(len(buildings), pa.string()),
-                                                                           dtype="string"))
+        return buildings[col] if col in buildings else pd.Series(text_array(None, len(buildings)))
 
     out = parse_heights(text("height_m_text"), text("levels_text"),
                         buildings["building_type"] if "building_type" in buildings else None, config.shade)
