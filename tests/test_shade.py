@@ -163,8 +163,8 @@ def test_unknown_heights_cast_and_take_no_shade(setting):
 def test_neighbours_beyond_reach_are_not_paired():
     # a 10 m height difference hides the sun above 5° only within 10 / tan 5° = 114 m
     near = [shapely.box(0, 0, 10, 10), shapely.box(0, -110, 10, -100), shapely.box(0, -130, 10, -120)]
-    t, c, dh, gap = neighbour_pairs(near, np.array([5.0, 15.0, 15.0]), near, np.array([5.0, 15.0, 15.0]), 300.0,
-                                    same=np.arange(3))
+    t, c, dh, gap, far = neighbour_pairs(near, np.array([5.0, 15.0, 15.0]), near, np.array([5.0, 15.0, 15.0]),
+                                         300.0, same=np.arange(3))
     reach = 10 / np.tan(np.radians(MIN_SUN_ELEVATION_DEG))
     assert 100 < reach < 120
     assert list(zip(t, c)) == [(0, 1)] and dh[0] == 10.0 and gap[0] == 100.0  # the envelopes 100 m apart
@@ -183,15 +183,21 @@ def test_the_compiled_pair_search_finds_the_pairs_the_tree_finds(monkeypatch):
     heights = rng.choice([4.0, 9.0, 15.0, 30.0, 80.0, np.nan], n + halo)
     # and the same block with a second one 1,000 km away: a grid too large to build, the tree again
     spread = np.append(boxes, shapely.box(1e6, 1e6, 1e6 + 60, 1e6 + 40))
+    far_gap = rng.uniform(0, 150, n)
     for geoms, h in ((boxes, heights), (spread, np.append(heights, 30.0))):
-        found = {}
-        for name, threshold in (("tree", 10**9), ("compiled", 0)):
-            monkeypatch.setattr(shade, "COMPILED_MIN_POINTS", threshold)
-            t, c, dh, gap = neighbour_pairs(geoms[:n], h[:n], geoms, h, 300.0, same=np.arange(n))
-            assert list(zip(t, c)) == sorted(zip(t, c))  # by roof, each roof's casters in order
-            found[name] = list(zip(t.tolist(), c.tolist(), dh.tolist(), gap.tolist()))
-        assert len(found["tree"]) > 1000 and any(c >= n for _, c, _, _ in found["tree"])
-        assert found["compiled"] == found["tree"]
+        for far_apart in (None, far_gap):
+            found = {}
+            for name, threshold in (("tree", 10**9), ("compiled", 0)):
+                monkeypatch.setattr(shade, "COMPILED_MIN_POINTS", threshold)
+                t, c, dh, gap, far = neighbour_pairs(geoms[:n], h[:n], geoms, h, 300.0, same=np.arange(n),
+                                                     far_gap=far_apart)
+                # by roof, its far casters first, each part in caster order
+                assert list(zip(t, ~far, c)) == sorted(zip(t, ~far, c))
+                assert np.array_equal(far, gap > (np.inf if far_apart is None else far_apart[t]))
+                found[name] = list(zip(t.tolist(), c.tolist(), dh.tolist(), gap.tolist(), far.tolist()))
+            assert len(found["tree"]) > 1000 and any(c >= n for _, c, _, _, _ in found["tree"])
+            assert far_apart is None or 0.2 < np.mean([f for *_, f in found["tree"]]) < 0.8
+            assert found["compiled"] == found["tree"]
 
 
 def test_far_neighbours_go_first_within_each_roof_as_a_sort_would_put_them():

@@ -9,6 +9,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pvlib
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import shapely
@@ -177,6 +178,41 @@ def test_each_task_reads_only_the_strip_of_its_neighbours_within_shade_reach(tmp
     assert shapely.equals(strip.geometry.values[0], frame.geometry.values[2])
     whole = read_partition(parts[1])
     assert list(whole["id"]) == ["d", "e", "f"] and list(whole["source_row"]) == [3, 4, 5]
+
+
+def test_row_groups_kept_for_the_neighbours_tasks_read_as_the_file_reads(tmp_path):
+    """A worker keeps the row groups it decoded (keep=True) for the tasks of the neighbouring
+    partitions: the same frames as a plain read, strips included; a file rewritten in place is
+    read again, and the least recently used row groups go first once the budget is spent."""
+    from pvsurvey.io.row_groups import KEPT, RowGroupCache
+
+    path = tmp_path / "row.parquet"
+    frame = gpd.GeoDataFrame({"id": list("abcdef"), "height_m": [9.0, 9.0, 30.0, 30.0, 9.0, 9.0]},
+                             geometry=[shapely.box(121.4 + i * 1e-3, 31.2, 121.4005 + i * 1e-3, 31.2005)
+                                       for i in range(6)], crs=4326)
+    frame.to_parquet(path, row_group_size=3)
+    parts = plan_partitions(path, 3)
+    KEPT.clear()
+    for rows in (None, [2], [0, 2], None):  # the second read of each row group comes from KEPT
+        for part in parts:
+            pd.testing.assert_frame_equal(read_partition(part, None, rows, keep=True), read_partition(part, None, rows))
+    assert len(KEPT) == 2
+    frame.assign(height_m=1.0).to_parquet(path, row_group_size=3)
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))  # however coarse the file system's clock
+    assert list(read_partition(parts[0], None, keep=True)["height_m"]) == [1.0] * 3
+    assert len(KEPT) == 3  # kept beside the old file's, which no read will name again
+    KEPT.clear()
+
+    reads = []
+    small = RowGroupCache(max_bytes=250)
+    table = pa.table({"x": np.arange(10.0)})  # 80 bytes of Arrow data each
+
+    def read(name):
+        return lambda: (reads.append(name), (table.schema, table))[1]
+
+    for name in ("a", "b", "c", "a", "d", "b"):  # three fit: d drops b (a was used again after it)
+        small.read(path, [ord(name)], read(name))
+    assert reads == ["a", "b", "c", "d", "b"] and len(small) == 3
 
 
 def test_intermediate_parquet_reads_back_equal(tmp_path):

@@ -33,6 +33,7 @@ from .crs import declared_crs as declared_crs_of, is_gcj02
 from .encoding import scan_text, shapefile_encoding, text_file_encoding
 from .fields import FOOTPRINT_ID_HEADERS, ColumnPlan, header_key
 from .geometries import decode_geometries
+from .row_groups import KEPT
 from .storage import identity_digest, is_file, local_copy, parquet_file, parquet_files
 
 _FORMATS = {
@@ -381,12 +382,15 @@ def plan_rewritten(folder: Path, source: Location, rows_per_partition: int, what
     return [dataclasses.replace(p, file_start=0, source=source) for p in parts]
 
 
-def read_partition(part: Partition, declared_crs: str | None = None, rows=None) -> gpd.GeoDataFrame:
+def read_partition(part: Partition, declared_crs: str | None = None, rows=None,
+                   keep: bool = False) -> gpd.GeoDataFrame:
     """Read one partition as a GeoDataFrame in WGS84 lon/lat with a ``source_row``
     column; geometries that GEOS cannot build come back as None with GEOS's
     message in a ``GEOMETRY_PROBLEM`` column, so that one bad row never costs
     the partition (:mod:`pvsurvey.io.geometries`). ``rows`` (positions in the
     partition) reads only those: a GeoParquet partition decodes no other geometry.
+    ``keep``: a local GeoParquet partition's row groups are kept decoded in this
+    process (:mod:`pvsurvey.io.row_groups`) for the tasks that read them again.
 
     Raises
     ------
@@ -396,12 +400,15 @@ def read_partition(part: Partition, declared_crs: str | None = None, rows=None) 
     path = part.path
     try:
         if part.kind == "parquet":
-            parquet = parquet_file(path)
-            covering = _bbox_covering(parquet.schema_arrow)  # the outlines' boxes: not read (the geometry has them)
-            table = parquet.read_row_groups(list(part.row_groups), columns=None if covering is None else
-                                            [c for c in parquet.schema_arrow.names if c != covering[0][0]])
-            gdf = geoframe_from_arrow(table if rows is None else table.take(rows), parquet.schema_arrow,
-                                      problems=True)
+            def read():
+                parquet = parquet_file(path)
+                covering = _bbox_covering(parquet.schema_arrow)  # the outlines' boxes: not read (the geometry has them)
+                return parquet.schema_arrow, parquet.read_row_groups(
+                    list(part.row_groups),
+                    columns=None if covering is None else [c for c in parquet.schema_arrow.names if c != covering[0][0]])
+
+            schema, table = KEPT.read(path, part.row_groups, read) if keep and not is_url(path) else read()
+            gdf = geoframe_from_arrow(table if rows is None else table.take(rows), schema, problems=True)
         elif part.kind == "osm":
             gdf = _osm_attributes(_read_ogr(path, "multipolygons", None, where="building IS NOT NULL"))
         elif part.kind == "csv":

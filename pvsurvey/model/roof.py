@@ -446,6 +446,37 @@ def roof_model(geoms_m, roof_shape, roof_tilt_deg, latitude_deg, params: Roof, *
     return roof_from_areas(footprint, inset, roof_shape, roof_tilt_deg, latitude_deg, azimuth, params, **waterfall)
 
 
+def module_orientation(roof_shape, roof_tilt_deg, pitched_azimuth_deg, params: Roof, construction=None):
+    """How the modules lie on each roof, as :func:`roof_from_areas` lays them.
+
+    Parameters
+    ----------
+    roof_shape, roof_tilt_deg, pitched_azimuth_deg, params, construction
+        As for :func:`roof_from_areas`.
+
+    Returns
+    -------
+    surface_tilt_deg, surface_azimuth_deg : numpy.ndarray of float
+        Module tilt and azimuth [°]: a pitched roof's own (its tilt, else
+        ``params.pitched_tilt_deg``; its sunny side, else south), flush on steel sheet
+        at ``params.steel_sheet_pitch_deg`` facing the sunny side, tilted rows on
+        concrete flat roofs at ``params.flat_tilt_deg`` / ``params.flat_azimuth_deg``.
+    rows : numpy.ndarray of bool
+        Roofs carrying tilted rows (flat, not steel).
+    """
+    pitched = np.asarray(roof_shape) == "pitched"
+    n = len(pitched)
+    steel = (np.zeros(n, dtype=bool) if construction is None
+             else np.asarray(construction, dtype=object) == "steel")
+    rows = ~pitched & ~steel  # concrete flat roofs: tilted rows
+    tilt_src = np.asarray(roof_tilt_deg, dtype=float) if roof_tilt_deg is not None else np.full(n, np.nan)
+    tilt = np.where(pitched, np.where(np.isfinite(tilt_src), tilt_src, params.pitched_tilt_deg),
+                    np.where(rows, params.flat_tilt_deg, params.steel_sheet_pitch_deg))
+    sunny = np.asarray(pitched_azimuth_deg, dtype=float)
+    azimuth = np.where(rows, float(params.flat_azimuth_deg), np.where(np.isfinite(sunny), sunny, 180.0))
+    return tilt, azimuth, rows
+
+
 def roof_from_areas(footprint_area_m2, inset_area_m2, roof_shape, roof_tilt_deg, latitude_deg,
                     pitched_azimuth_deg, params: Roof, construction=None, shaded_frac=None, excluded=None):
     """The roof model once the footprint and set-back areas are known: the
@@ -498,14 +529,7 @@ def roof_from_areas(footprint_area_m2, inset_area_m2, roof_shape, roof_tilt_deg,
     inset = np.clip(np.asarray(inset_area_m2, dtype=float), 0.0, footprint)
     n = len(footprint)
     pitched = np.asarray(roof_shape) == "pitched"
-    steel = (np.zeros(n, dtype=bool) if construction is None
-             else np.asarray(construction, dtype=object) == "steel")
-    rows = ~pitched & ~steel  # concrete flat roofs: tilted rows
-    tilt_src = np.asarray(roof_tilt_deg, dtype=float) if roof_tilt_deg is not None else np.full(n, np.nan)
-    tilt = np.where(pitched, np.where(np.isfinite(tilt_src), tilt_src, params.pitched_tilt_deg),
-                    np.where(rows, params.flat_tilt_deg, params.steel_sheet_pitch_deg))
-    sunny = np.asarray(pitched_azimuth_deg, dtype=float)
-    azimuth = np.where(rows, float(params.flat_azimuth_deg), np.where(np.isfinite(sunny), sunny, 180.0))
+    tilt, azimuth, rows = module_orientation(roof_shape, roof_tilt_deg, pitched_azimuth_deg, params, construction)
     shaded = np.zeros(n) if shaded_frac is None else np.clip(np.asarray(shaded_frac, dtype=float), 0.0, 1.0)
     excluded = np.zeros(n, dtype=bool) if excluded is None else np.asarray(excluded, dtype=bool)
 

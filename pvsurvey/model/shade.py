@@ -153,8 +153,8 @@ def halo_cells(bounds, grid: tuple[float, float], grow: bool = False) -> np.ndar
     """The distinct grid cells under envelopes ``bounds``; ``grow`` adds the 8 cells
     around each: any building within one cell size (``reach_m``) of these
     envelopes then touches one of them."""
-    cells = envelope_cells(bounds, grid)[1]
-    return np.unique(_grow(cells) if grow else cells)
+    cells = np.unique(envelope_cells(bounds, grid)[1])  # far fewer cells than buildings: grown once each
+    return np.unique(_grow(cells)) if grow else cells
 
 
 def near_cells(bounds, grid: tuple[float, float], cells: np.ndarray) -> np.ndarray:
@@ -382,7 +382,8 @@ def _edges(coords, ring_of, ring_owner, n_rings: int):
     return ring_owner[ring], a, b, np.sign(twice_area)[ring]
 
 
-def neighbour_pairs(target_m, target_h, caster_m, caster_h, max_distance_m: float, same=None, boxes=None):
+def neighbour_pairs(target_m, target_h, caster_m, caster_h, max_distance_m: float, same=None, boxes=None,
+                    far_gap=None):
     """Roof–neighbour pairs where the neighbour is taller and near enough to hide
     the sun above ``MIN_SUN_ELEVATION_DEG``.
 
@@ -396,15 +397,19 @@ def neighbour_pairs(target_m, target_h, caster_m, caster_h, max_distance_m: floa
         For each target, its own position among the casters (never its own neighbour), else −1.
     boxes : (target bounds, caster bounds), optional
         ``shapely.bounds`` of both, when the caller has them.
+    far_gap : array of float, optional
+        Per target, the distance of the envelopes [m] beyond which a caster is far.
 
     Returns
     -------
-    (target index, caster index, height difference [m], distance of their envelopes [m]) arrays
-        By target, each target's casters in order.
+    (target index, caster index, height difference [m], distance of their envelopes [m], far) arrays
+        By target, each target's far casters first (none without ``far_gap``), and
+        each part in caster order.
     """
     target_h, caster_h = np.asarray(target_h, float), np.asarray(caster_h, float)
+    far_gap = np.full(len(target_h), np.inf) if far_gap is None else np.asarray(far_gap, float)
     ok_t, ok_c = np.flatnonzero(np.isfinite(target_h)), np.flatnonzero(np.isfinite(caster_h))
-    empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
+    empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0), np.zeros(0, bool))
     if len(ok_t) == 0 or len(ok_c) == 0:
         return empty
     tan_min = np.tan(np.radians(MIN_SUN_ELEVATION_DEG))
@@ -419,7 +424,7 @@ def neighbour_pairs(target_m, target_h, caster_m, caster_h, max_distance_m: floa
                                                               shapely.bounds(np.asarray(caster_m, dtype=object)))
     if len(ok_t) >= COMPILED_MIN_POINTS:
         found = _pairs_compiled(target_box, target_h, caster_box, caster_h, ok_t, ok_c, reach, same, tan_min,
-                                max_distance_m)
+                                max_distance_m, far_gap)
         if found is not None:
             return found
     box = caster_box[ok_c]
@@ -438,11 +443,14 @@ def neighbour_pairs(target_m, target_h, caster_m, caster_h, max_distance_m: floa
     gap = np.hypot(np.maximum(0.0, np.maximum(cb[:, 0] - tb[:, 2], tb[:, 0] - cb[:, 2])),
                    np.maximum(0.0, np.maximum(cb[:, 1] - tb[:, 3], tb[:, 1] - cb[:, 3])))
     near = gap <= np.minimum(dh / tan_min, max_distance_m)
-    return t[near], c[near], dh[near], gap[near]
+    t, c, dh, gap = t[near], c[near], dh[near], gap[near]
+    far = gap > far_gap[t]
+    order = _far_first(t, far, len(target_h))
+    return t[order], c[order], dh[order], gap[order], far[order]
 
 
 def _pairs_compiled(target_box, target_h, caster_box, caster_h, ok_t, ok_c, reach, same, tan_min: float,
-                    max_distance_m: float):
+                    max_distance_m: float, far_gap):
     """:func:`neighbour_pairs`' pairs from ``ok_t`` roofs and ``ok_c`` casters in the compiled
     kernel (:func:`pvsurvey.model.shade_kernel.near_pairs`: a grid of cells a third of the
     longest reach wide); the same pairs, found without building boxes or a tree. None
@@ -462,10 +470,11 @@ def _pairs_compiled(target_box, target_h, caster_box, caster_h, ok_t, ok_c, reac
     mine[ok_c] = np.arange(len(ok_c))
     own = np.full(len(ok_t), -1, dtype=np.int64) if same is None else np.asarray(same, np.int64)[ok_t]
     own = np.where(own >= 0, mine[np.maximum(own, 0)], -1)
-    t, c, dh, gap = near_pairs(np.ascontiguousarray(tb), np.ascontiguousarray(target_h[ok_t]), np.ascontiguousarray(cb),
-                               np.ascontiguousarray(caster_h[ok_c]), np.ascontiguousarray(reach, float), own,
-                               float(tan_min), float(max_distance_m), cell_m, float(lo[0]), float(lo[1]), nx, ny)
-    return ok_t[t], ok_c[c], dh, gap
+    t, c, dh, gap, far = near_pairs(np.ascontiguousarray(tb), np.ascontiguousarray(target_h[ok_t]),
+                                    np.ascontiguousarray(cb), np.ascontiguousarray(caster_h[ok_c]),
+                                    np.ascontiguousarray(reach, float), own, float(tan_min), float(max_distance_m),
+                                    cell_m, float(lo[0]), float(lo[1]), nx, ny, np.ascontiguousarray(far_gap[ok_t]))
+    return ok_t[t], ok_c[c], dh, gap, far
 
 
 def _ray_rows(px, py, ax, ay, bx, by, step_deg: float):
@@ -678,7 +687,13 @@ def roof_shade(geoms_wgs84, lon, lat, height_m, ghi_kwh_per_m2_yr, surface_tilt_
         caster_h = np.concatenate([height, np.asarray(casters[1], dtype=float)])
     vertices = ProjectedVertices(caster_geoms, local_metres(lon, lat))  # the roofs first, then the halo
     caster_box = vertices.bounds()
-    pairs = neighbour_pairs(None, height, None, caster_h, sh.max_distance_m, same, (caster_box[:n], caster_box))
+    # far neighbours (beyond FAR_FACTOR half-diagonals of the roof) look alike from every point of it: the
+    # points traced finely below share their horizon, traced from the roof's centre. Pairs by roof, its far
+    # neighbours first (the centre pass keeps their horizon for the fine one)
+    box = caster_box[:n]
+    half_diagonal = 0.5 * np.hypot(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1])
+    pairs = neighbour_pairs(None, height, None, caster_h, sh.max_distance_m, same, (box, caster_box),
+                            FAR_FACTOR * half_diagonal)
     traced = np.flatnonzero(np.bincount(pairs[0], minlength=n))  # np.unique, without its hashing or sort
     if len(traced) == 0:
         return out
@@ -693,14 +708,8 @@ def roof_shade(geoms_wgs84, lon, lat, height_m, ghi_kwh_per_m2_yr, surface_tilt_
     wall_owner, wall_a, wall_b, wall_sign = vertices.walls(used)
     wall_owner = used[wall_owner]
     tb = caster_box[traced]
-    half_diagonal = 0.5 * np.hypot(tb[:, 2] - tb[:, 0], tb[:, 3] - tb[:, 1])
-    # far neighbours (beyond FAR_FACTOR half-diagonals of the roof) look alike from every point of it: the
-    # points traced finely below share their horizon, traced from the roof's centre. Pairs sorted by roof,
-    # its far neighbours first (the centre pass keeps their horizon for the fine one)
-    far = pairs[3] > FAR_FACTOR * half_diagonal[t]
-    order = _far_first(t, far, m)
-    t_unsorted = t
-    t, c, dh, far = t[order], pairs[1][order], pairs[2][order], far[order]
+    half_diagonal = half_diagonal[traced]
+    c, dh, far = pairs[1], pairs[2], pairs[4]
 
     # every roof's loss seen from its centre; and a screen: the same walls brought nearer by the
     # roof's half-diagonal (no part of the roof is nearer to them). Roofs whose screened loss stays
@@ -719,7 +728,7 @@ def roof_shade(geoms_wgs84, lon, lat, height_m, ghi_kwh_per_m2_yr, surface_tilt_
     # a neighbour whose envelope touches or overlaps the roof's may stand on any side of its centre,
     # even over it (attached or overlapping outlines): the screen says nothing of it; on the demo
     # these roofs held the 10 % of the shaded area that half the threshold let through (2026-12-04)
-    touching = np.bincount(t_unsorted, pairs[3] <= 0.0, minlength=m) > 0
+    touching = np.bincount(t, pairs[3] <= 0.0, minlength=m) > 0
     fine = (screen > sh.screen_frac * config.roof.shade_max_loss_frac) | touching
     shaded_of_roof, kept_of_roof = np.zeros(m), loss_of_roof.copy()
 
@@ -870,7 +879,7 @@ def compile_kernel(parts=("pairs", "losses")) -> None:
     both = np.arange(2)
     for part in parts:
         if part == "pairs":
-            _pairs_compiled(box, height, box, height, both, both, np.full(2, 50.0), both, 0.1, 100.0)
+            _pairs_compiled(box, height, box, height, both, both, np.full(2, 50.0), both, 0.1, 100.0, np.full(2, 15.0))
         elif part == "losses":
             n_bins = 120
             roof, hall = shapely.box(*box[0]), shapely.box(*box[1])

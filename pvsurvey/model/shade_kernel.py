@@ -205,7 +205,7 @@ def _doubled(values):
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def near_pairs(target_box, target_h, caster_box, caster_h, reach, same, tan_min, max_distance_m, cell_m, x0, y0,
-               nx, ny):
+               nx, ny, far_gap):
     """Roof–neighbour pairs by a grid of ``cell_m`` squares (``nx`` × ``ny`` from
     (``x0``, ``y0``) [m]): :func:`pvsurvey.model.shade.neighbour_pairs`' pairs, without
     building boxes or a tree.
@@ -220,12 +220,15 @@ def near_pairs(target_box, target_h, caster_box, caster_h, reach, same, tan_min,
         How far each caster is searched [m] (from the lowest roof).
     same : int array, shape (N,)
         Each roof's own position among the casters (−1: none).
+    far_gap : float array, shape (N,)
+        Per roof, the envelopes' distance [m] beyond which a caster is far (inf: none is).
 
     Returns
     -------
-    target, caster, height difference [m], envelopes' distance [m] : arrays
+    target, caster, height difference [m], envelopes' distance [m], far : arrays
         Pairs whose envelopes lie within min(Δh / ``tan_min``, ``max_distance_m``), Δh > 0,
-        each roof once per caster; by roof, and each roof's casters in order.
+        each roof once per caster; by roof, each roof's far casters first, and each part
+        in caster order.
     """
     # the roofs of each cell (a roof in every cell its envelope touches), as offsets into one array
     n = target_box.shape[0]
@@ -284,18 +287,32 @@ def near_pairs(target_box, target_h, caster_box, caster_h, reach, same, tan_min,
                         out_dh, out_gap = _doubled(out_dh), _doubled(out_gap)
                     out_t[k], out_c[k], out_dh[k], out_gap[k] = i, j, rise, gap
                     k += 1
-    # by roof, each roof's casters in order (a counting sort: a sort of the pairs cost more than finding them)
+    # by roof, far casters first, each part in caster order (a counting sort: a sort of the pairs cost
+    # more than finding them)
     fill = np.zeros(n + 1, np.int64)
+    n_far = np.zeros(n, np.int64)
     for q in range(k):
         fill[out_t[q] + 1] += 1
+        if out_gap[q] > far_gap[out_t[q]]:
+            n_far[out_t[q]] += 1
     for i in range(n):
         fill[i + 1] += fill[i]
+    fill_near = np.empty(n, np.int64)
+    for i in range(n):
+        fill_near[i] = fill[i] + n_far[i]
     by_t, by_c, by_dh, by_gap = np.empty(k, np.int64), np.empty(k, np.int64), np.empty(k), np.empty(k)
+    by_far = np.empty(k, np.bool_)
     for q in range(k):
-        at = fill[out_t[q]]
-        fill[out_t[q]] += 1
-        by_t[at], by_c[at], by_dh[at], by_gap[at] = out_t[q], out_c[q], out_dh[q], out_gap[q]
-    return by_t, by_c, by_dh, by_gap
+        i = out_t[q]
+        far = out_gap[q] > far_gap[i]
+        if far:
+            at = fill[i]
+            fill[i] += 1
+        else:
+            at = fill_near[i]
+            fill_near[i] += 1
+        by_t[at], by_c[at], by_dh[at], by_gap[at], by_far[at] = i, out_c[q], out_dh[q], out_gap[q], far
+    return by_t, by_c, by_dh, by_gap, by_far
 
 
 def dark_below(beam_below: np.ndarray, elevation_step_deg: float) -> np.ndarray:

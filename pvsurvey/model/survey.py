@@ -18,7 +18,7 @@ from ..columns import BUILDING_COLUMNS, SUM_COLUMNS
 from ..coords import utm_epsg
 from .yield_table import SpecificYieldTable
 from ..config.schema import SurveyConfig
-from .roof import blend_waterfalls, capacity_kwp, roof_areas_m2, roof_from_areas
+from .roof import blend_waterfalls, capacity_kwp, module_orientation, roof_areas_m2, roof_from_areas
 from .roof_construction import attribute_counts, needs_new_roof, parse_heights, parse_years, roof_construction
 from .shade import roof_shade
 from .footprints import REASONS, rejected_rows, text_array
@@ -156,28 +156,22 @@ def survey_buildings(buildings: gpd.GeoDataFrame, ghi_kwh_per_m2_yr: np.ndarray,
     excluded = attrs["needs_new_roof"] & roof.exclude_needs_new_roof
     n = len(b)
 
-    def waterfall(shaded_frac):
-        args = (footprint, inset, shape, tilt_src, lat, sunny_azimuth, roof)
-        kw = {"shaded_frac": shaded_frac, "excluded": excluded}
-        steel = roof_from_areas(*args, construction=np.full(n, "steel", dtype=object), **kw)
-        concrete = roof_from_areas(*args, construction=np.full(n, "concrete", dtype=object), **kw)
-        return steel, concrete
-
     shaded_frac, kept_loss = np.zeros(n), np.zeros(n)
     # how each roof's shade was found: traced, no taller neighbour within reach, no height,
     # or not modelled at all (shade.enabled false: nothing was looked at)
     shade_status = np.where(np.isfinite(attrs["building_height_m"]),
                             "no_taller_neighbour" if config.shade.enabled else "shade_off", "no_height")
-    if config.shade.enabled and n:
-        steel, concrete = waterfall(None)
-        major = np.where(steel_share >= 0.5, "steel", "concrete")
-        tilt = np.where(major == "steel", steel["surface_tilt_deg"], concrete["surface_tilt_deg"])
-        azimuth = np.where(major == "steel", steel["surface_azimuth_deg"], concrete["surface_azimuth_deg"])
+    if config.shade.enabled and n:  # the losses of the modules of the construction that carries most weight
+        tilt, azimuth, _ = module_orientation(shape, tilt_src, sunny_azimuth, roof,
+                                              np.where(steel_share >= 0.5, "steel", "concrete").astype(object))
         shade = roof_shade(b.geometry.values, lon, lat, attrs["building_height_m"], ghi, tilt, azimuth,
                            yield_table, config, (others, others_h))
         shaded_frac, kept_loss, shade_status = shade["shaded_frac"], shade["kept_loss_frac"], \
             np.where(shade["traced"], "traced", shade_status)
-    steel, concrete = waterfall(shaded_frac)
+    args = (footprint, inset, shape, tilt_src, lat, sunny_azimuth, roof)
+    kw = {"shaded_frac": shaded_frac, "excluded": excluded}
+    steel = roof_from_areas(*args, construction=np.full(n, "steel", dtype=object), **kw)
+    concrete = roof_from_areas(*args, construction=np.full(n, "concrete", dtype=object), **kw)
     r = blend_waterfalls(steel, concrete, steel_share)
     density = config.system.module_power_density_kwp_per_m2
 

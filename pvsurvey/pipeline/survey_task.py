@@ -240,14 +240,16 @@ def survey_partition(item: SurveyItem | Partition, ctx: SurveyContext) -> Partit
     part, halo = (item.part, item.halo) if isinstance(item, SurveyItem) else (item, ctx.halo_parts(item))
     halo_rows = (item.halo_rows if isinstance(item, SurveyItem) else None) or {}
 
+    # with a halo, the row groups read are kept in this worker: the tasks of the neighbouring partitions
+    # read them again (pvsurvey.io.row_groups)
     def read_halo() -> dict:  # each neighbour's strip within shade reach (all of it where none is listed)
-        return {p.index: read_partition(p, ctx.config.footprints.crs, halo_rows.get(p.index)) for p in halo}
+        return {p.index: read_partition(p, ctx.config.footprints.crs, halo_rows.get(p.index), keep=True) for p in halo}
 
     source = str(part.named)
     raw = None
     halo_raws = {}
     if part.fingerprint is None:
-        raw = read_partition(part, ctx.config.footprints.crs)
+        raw = read_partition(part, ctx.config.footprints.crs, keep=bool(halo))
     if any(p.fingerprint is None for p in halo):  # rows without a stored digest: hashed as read
         halo_raws = read_halo()
     key = _cache_key(part, ctx, raw, halo_raws, halo) if ctx.cache_dir is not None else None
@@ -258,7 +260,7 @@ def survey_partition(item: SurveyItem | Partition, ctx: SurveyContext) -> Partit
     if ctx.compiled_shade:  # while the rows are read and cleaned (done already where the run warmed the workers)
         kernel_warmup.start()
     if raw is None:
-        raw = read_partition(part, ctx.config.footprints.crs)
+        raw = read_partition(part, ctx.config.footprints.crs, keep=bool(halo))
     buildings, rejected, stats = clean_footprints(raw, source, ctx.id_column, ctx.duplicate_rows)
     lon, lat = buildings["lon"].to_numpy(), buildings["lat"].to_numpy()
     if is_high_resolution(ctx.raster):  # rooftop rasters (≤ 5 m pixels): the roof's mean, window by window
