@@ -129,6 +129,41 @@ def test_tasks_run_with_the_cyclic_collector_paused():
         gc.enable()
 
 
+def _kept_after_reading(part, ctx):
+    from pvsurvey.io.row_groups import KEPT
+    from pvsurvey.io.vector import read_partition
+
+    read_partition(part, None, keep=True)
+    return len(KEPT)
+
+
+def _kept_count():
+    from pvsurvey.io.row_groups import KEPT
+
+    return len(KEPT)
+
+
+def test_workers_keep_no_row_groups_once_the_survey_round_is_over(tmp_path):
+    """Row groups a worker keeps for its tasks' halos (pvsurvey.io.row_groups) are dropped on
+    every worker and here once the round ends: a long-lived cluster holds nothing between runs."""
+    import shapely
+
+    from pvsurvey.execution.executor import Executor
+    from pvsurvey.io.row_groups import release_kept
+    from pvsurvey.io.vector import plan_partitions
+
+    gpd.GeoDataFrame({"id": list("abcd")}, geometry=[shapely.box(121.4 + i * 1e-3, 31.2, 121.4005 + i * 1e-3, 31.2005)
+                                                     for i in range(4)], crs=4326).to_parquet(tmp_path / "f.parquet",
+                                                                                               row_group_size=2)
+    parts = plan_partitions(tmp_path / "f.parquet", 2)
+    with Executor(workers=1) as executor:
+        assert executor.map(_kept_after_reading, parts, None) == [1, 2]  # one worker: both row groups kept there
+        assert list(executor._client().run(_kept_count).values()) == [2]
+        executor.run_everywhere(release_kept)
+        assert list(executor._client().run(_kept_count).values()) == [0]
+    assert _kept_count() == 0
+
+
 def _same_outputs(a: Path, b: Path) -> None:
     for name in ("progress.csv", "candidates.csv", "installations_matched.csv", "parks.csv"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name

@@ -405,6 +405,17 @@ class Executor:
         else:
             on_workers()
 
+    def run_everywhere(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` (a module-level function: it travels by name) in this process and
+        on every worker of the cluster, when there is one. Best effort on the workers:
+        one that cannot be reached is left as it is."""
+        fn()
+        if self.client is not None:
+            try:
+                self.client.run(fn)
+            except Exception as exc:  # noqa: BLE001 (housekeeping only)
+                log.debug("not run on the workers: %s", exc)
+
     def _client(self):
         if self._starting is not None:
             starting, self._starting = self._starting, None

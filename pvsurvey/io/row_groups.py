@@ -67,3 +67,9 @@ class RowGroupCache:
 
 
 KEPT = RowGroupCache()
+
+
+def release_kept() -> None:
+    """Drop every row group this process keeps (run on each worker at the end of a
+    survey round: a worker of a long-lived cluster keeps nothing between runs)."""
+    KEPT.clear()

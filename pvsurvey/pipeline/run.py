@@ -28,7 +28,7 @@ from ..config.loading import load_config
 from ..errors import PVSurveyError
 from ..io.vector import (WGS84, footprints_bounds_wgs84, stored_crs)
 from ..io.registry import usable_rows
-from ..io.row_groups import KEPT
+from ..io.row_groups import release_kept
 from ..locations import is_url, location
 from ..tools.map_writer import publish_maps, write_maps
 from ..io.writers import write_json
@@ -253,7 +253,8 @@ def _survey_into(tmp_dir: Path, run_dir: Path, run_id: str, cfg: SurveyConfig, i
                 except Exception as exc:  # an optimisation only: the tasks compute whatever is missing
                     log.debug("yield table not prewarmed: %s", exc)
             results = executor.map(survey_partition, survey_items(parts, ctx, strips), ctx, on_tasks_done, rows, reused)
-            KEPT.clear()  # row groups the tasks run here kept for each other (workers of a cluster keep theirs)
+            if ctx.halo:  # the row groups the tasks kept for each other's halos (pvsurvey.io.row_groups)
+                executor.run_everywhere(release_kept)
         log.info("survey done in %.1f s (%s); writing outputs", timer.seconds["survey"], executor.mode)
         if yields_path is not None and len(inputs.yield_table.entries()) > len(known_yields or ()):
             write_pickle(yields_path, inputs.yield_table.entries())
