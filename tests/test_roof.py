@@ -275,6 +275,29 @@ def test_waterfall_of_a_colour_steel_roof_by_hand():
     assert p["usable_area_m2"][0] == pytest.approx(0.5 * 3763.2 / np.cos(np.radians(10.0)))
 
 
+def test_the_shade_sees_the_modules_as_the_waterfall_lays_them():
+    """The shade's losses are those of each roof's modules as its waterfall lays them
+    (module_orientation, without building the waterfall): tilted rows facing
+    flat_azimuth_deg on concrete, flush at the sheet's pitch facing the sunny side on
+    steel, a pitched roof's own tilt (else pitched_tilt_deg) and sunny side (else south)."""
+    from pvsurvey.model.roof import module_orientation
+
+    params = Roof(flat_tilt_deg=15.0, flat_azimuth_deg=180.0, steel_sheet_pitch_deg=2.86, pitched_tilt_deg=25.0)
+    shape = np.array(["flat", "flat", "pitched", "pitched", "flat"])
+    tilt_src = np.array([np.nan, np.nan, 32.0, np.nan, np.nan])
+    sunny = np.array([200.0, 200.0, 150.0, np.nan, np.nan])
+    construction = np.array(["concrete", "steel", "concrete", "steel", "steel"], dtype=object)
+    tilt, azimuth, rows = module_orientation(shape, tilt_src, sunny, params, construction)
+    assert tilt.tolist() == [15.0, 2.86, 32.0, 25.0, 2.86]
+    assert azimuth.tolist() == [180.0, 200.0, 150.0, 180.0, 180.0]
+    assert rows.tolist() == [True, False, False, False, False]
+    n = len(shape)
+    r = roof_from_areas(np.full(n, 500.0), np.full(n, 400.0), shape, tilt_src, np.full(n, 31.2), sunny, params,
+                        construction=construction)
+    assert r["surface_tilt_deg"].tolist() == tilt.tolist() and r["surface_azimuth_deg"].tolist() == azimuth.tolist()
+    assert (r["mount"] == "rack").tolist() == rows.tolist()
+
+
 def test_waterfall_steps_add_up_to_the_footprint_exactly():
     rng = np.random.default_rng(7)
     n = 2000
