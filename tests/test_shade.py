@@ -326,6 +326,81 @@ def test_the_kernel_compiled_ahead_is_the_one_partitions_call(setting, monkeypat
         shade.compile_kernel(["everything"])
 
 
+@pytest.mark.slow  # compiles the kernel's helpers for Python callers (cached after the first run)
+def test_the_fitted_bearing_stays_within_its_stated_error():
+    from pvsurvey.model import shade_kernel as kernel
+
+    angle = np.linspace(-np.pi, np.pi, 40_001)
+    for radius in (1e-3, 1.0, 250.0):
+        x, y = radius * np.sin(angle), radius * np.cos(angle)
+        fitted = np.array([kernel._bearing_fit(a, b) for a, b in zip(x, y)])
+        error = np.abs((fitted - np.arctan2(x, y) + np.pi) % (2 * np.pi) - np.pi)  # across ±π alike
+        assert error.max() < kernel.ATAN_FIT_MAX_ERROR_RAD
+        assert error.max() > kernel.ATAN_FIT_MAX_ERROR_RAD / 10  # a fit, not atan2 itself
+
+
+@pytest.mark.slow
+def test_a_wall_spans_the_same_bins_with_the_fitted_bearings_as_with_atan2():
+    """The kernel takes a wall's bins from fitted bearings, and from math.atan2 again near a
+    boundary: the same bins as math.atan2 alone, on random walls and on walls whose ends
+    lie on bin centres and edges, across north, half a turn wide, or NaN."""
+    from pvsurvey.model import shade_kernel as kernel
+
+    rng = np.random.default_rng(5)
+    for step_deg in (1.0, 3.0, 7.5):
+        turn = 360.0 / step_deg
+        per_radian = turn / (2 * np.pi)
+        guard = 4.0 * kernel.ATAN_FIT_MAX_ERROR_RAD * per_radian + 1e-9 * turn  # as the kernel takes it
+        ends = [rng.normal(0.0, 50.0, (3000, 4))]
+        # ends on bin edges and centres (half bins), a little either side, and across north
+        half = np.radians(rng.integers(0, int(2 * turn), (3000, 2)) * step_deg / 2.0)
+        nudge = rng.choice([0.0, 1e-12, -1e-12, 1e-7, -1e-7], (3000, 2))
+        r = rng.uniform(1.0, 300.0, (3000, 2))
+        ends.append(np.column_stack([r[:, 0] * np.sin(half[:, 0] + nudge[:, 0]), r[:, 0] * np.cos(half[:, 0] + nudge[:, 0]),
+                                     r[:, 1] * np.sin(half[:, 1] + nudge[:, 1]), r[:, 1] * np.cos(half[:, 1] + nudge[:, 1])]))
+        opposite = rng.normal(0.0, 50.0, (500, 2))  # half a turn apart, give or take a rounding
+        ends.append(np.column_stack([opposite, -opposite * rng.choice([1.0, 1.0 + 1e-15, 2.0], (500, 1))]))
+        ends.append(np.array([[0.0, 0.0, 1.0, 1.0], [np.nan, 1.0, 1.0, 1.0], [-0.0, -5.0, 0.0, -5.0], [0.0, 5.0, -1e-9, 5.0]]))
+        n_fallback = 0
+        for ax, ay, bx, by in np.concatenate(ends):
+            fitted = kernel._wall_bins(ax, ay, bx, by, per_radian, turn, guard)
+            exact = kernel._wall_bins(ax, ay, bx, by, per_radian, turn, -1.0)
+            assert fitted == exact, (step_deg, ax, ay, bx, by)
+            alpha = np.degrees(np.arctan2([ax, bx], [ay, by])) / step_deg * 2.0  # in half bins
+            n_fallback += bool(np.any(np.abs(alpha - np.round(alpha)) < 1e-6))
+        assert n_fallback > 1000  # the edges were really probed
+
+
+@pytest.mark.slow
+def test_a_horizon_above_the_sun_hides_the_whole_bin_without_interpolating(setting):
+    """Where a bin's horizon stands over every sun position of the year in it, the
+    kernel adds the bin's whole beam energy rather than interpolate between two equal
+    levels: the same losses to the bit, on random horizons and on the limits themselves."""
+    from pvsurvey.model import shade_kernel as kernel
+    from pvsurvey.model.shade import ELEVATION_STEP_DEG, sun_tables
+
+    cfg, table = setting
+    row, col = table.cells([31.2], [121.3])
+    weather, solpos = table.hourly_year(row[0], col[0], float(ghi_level(GHI)))
+    beam_below, sky, total = sun_tables(weather, solpos, [15.0, 10.0], [180.0, 90.0], cfg.system, 3.0)
+    lit = kernel.lit_between(beam_below, ELEVATION_STEP_DEG)
+    bright = np.isfinite(lit[:, :, 1])
+    assert bright.sum() > 20 and (lit[:, :, 1][bright] > lit[:, :, 0][bright]).all()
+    interpolated = lit.copy()
+    interpolated[:, :, 1] = np.inf  # always interpolate
+    rng = np.random.default_rng(3)
+    limits = np.where(np.isfinite(lit), lit, 0.0)
+    per_level = 180.0 / np.pi / ELEVATION_STEP_DEG
+    for trial in range(300):
+        cls = trial % 2
+        slope = rng.uniform(0.0, 4.0, 120) * (rng.random(120) < 0.7)
+        if trial % 3 == 0:
+            slope = np.where(rng.random(120) < 0.5, limits[cls, :, 1], limits[cls, :, 0])
+        args = (cls, np.ascontiguousarray(beam_below), sky, total, per_level)
+        assert kernel._loss(slope, args[0], args[1], lit, *args[2:]) == \
+            kernel._loss(slope, args[0], args[1], interpolated, *args[2:])
+
+
 def test_processes_compiling_the_kernel_take_a_part_each(tmp_path, monkeypatch):
     """The warm-up's lock per part of the kernel: a second holder is refused at once
     (it compiles another part meanwhile), one that must wait goes ahead after

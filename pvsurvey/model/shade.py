@@ -821,7 +821,7 @@ def _losses_compiled(owner, px, py, near_pairs, far, walls_, roof_class, tables,
                      far_end=None):
     """:func:`_losses` in the compiled kernel (:func:`pvsurvey.model.shade_kernel.trace_losses`):
     the same horizons and losses, with no points × walls × bins arrays."""
-    from .shade_kernel import dark_below, trace_losses
+    from .shade_kernel import lit_between, trace_losses
 
     wall_owner, wall_a, wall_b, wall_sign = walls_
     n_roofs = len(roof_class)
@@ -854,7 +854,7 @@ def _losses_compiled(owner, px, py, near_pairs, far, walls_, roof_class, tables,
         wall_first, np.ascontiguousarray(wall_a[:, 0]), np.ascontiguousarray(wall_a[:, 1]),
         np.ascontiguousarray(wall_b[:, 0]), np.ascontiguousarray(wall_b[:, 1]), np.asarray(wall_sign, float),
         float(step_deg), MIN_DISTANCE_M, np.ascontiguousarray(beam_below, float), ELEVATION_STEP_DEG,
-        dark_below(beam_below, ELEVATION_STEP_DEG), np.asarray(sky, float), np.asarray(total, float))
+        lit_between(beam_below, ELEVATION_STEP_DEG), np.asarray(sky, float), np.asarray(total, float))
     if far_end is not None:
         return loss, screen, keep_far
     return loss if margin_m is None else (loss, screen)
