@@ -355,12 +355,13 @@ def test_a_wall_spans_the_same_bins_with_the_fitted_bearings_as_with_atan2():
         # ends on bin edges and centres (half bins), a little either side, and across north
         half = np.radians(rng.integers(0, int(2 * turn), (3000, 2)) * step_deg / 2.0)
         nudge = rng.choice([0.0, 1e-12, -1e-12, 1e-7, -1e-7], (3000, 2))
-        r = rng.uniform(1.0, 300.0, (3000, 2))
-        ends.append(np.column_stack([r[:, 0] * np.sin(half[:, 0] + nudge[:, 0]), r[:, 0] * np.cos(half[:, 0] + nudge[:, 0]),
-                                     r[:, 1] * np.sin(half[:, 1] + nudge[:, 1]), r[:, 1] * np.cos(half[:, 1] + nudge[:, 1])]))
+        r, bearing = rng.uniform(1.0, 300.0, (3000, 2)), half + nudge
+        ends.append(np.column_stack([r[:, 0] * np.sin(bearing[:, 0]), r[:, 0] * np.cos(bearing[:, 0]),
+                                     r[:, 1] * np.sin(bearing[:, 1]), r[:, 1] * np.cos(bearing[:, 1])]))
         opposite = rng.normal(0.0, 50.0, (500, 2))  # half a turn apart, give or take a rounding
         ends.append(np.column_stack([opposite, -opposite * rng.choice([1.0, 1.0 + 1e-15, 2.0], (500, 1))]))
-        ends.append(np.array([[0.0, 0.0, 1.0, 1.0], [np.nan, 1.0, 1.0, 1.0], [-0.0, -5.0, 0.0, -5.0], [0.0, 5.0, -1e-9, 5.0]]))
+        ends.append(np.array([[0.0, 0.0, 1.0, 1.0], [np.nan, 1.0, 1.0, 1.0], [-0.0, -5.0, 0.0, -5.0],
+                              [0.0, 5.0, -1e-9, 5.0]]))
         n_fallback = 0
         for ax, ay, bx, by in np.concatenate(ends):
             fitted = kernel._wall_bins(ax, ay, bx, by, per_radian, turn, guard)

@@ -69,7 +69,7 @@ def _wall_bins(ax, ay, bx, by, per_radian, turn, guard):
     and are taken again with ``math.atan2`` where any decision lies within ``guard`` of its
     boundary; with ``guard`` ≤ 0, from ``math.atan2`` alone. Either way the same bins."""
     exact = not guard > 0.0
-    for attempt in range(2):
+    for _ in range(2):  # the fit, then math.atan2 where the fit was too near a boundary
         if exact:
             alpha_a, alpha_b = math.atan2(ax, ay) * per_radian, math.atan2(bx, by) * per_radian
         else:
@@ -96,7 +96,8 @@ def _wall_bins(ax, ay, bx, by, per_radian, turn, guard):
         # every floor, ceiling and comparison above clear of its boundary by the guard (NaN: not clear)
         clear = min(alpha_a, turn - alpha_a) >= guard and min(alpha_b, turn - alpha_b) >= guard \
             and abs(width - 0.5 * turn) >= guard and _off_integer(start - 0.5) >= guard \
-            and _off_integer(start + width - 0.5) >= guard and (not narrow or _off_integer(start + width / 2.0) >= guard)
+            and _off_integer(start + width - 0.5) >= guard \
+            and (not narrow or _off_integer(start + width / 2.0) >= guard)
         if clear:
             break
         exact = True
@@ -388,15 +389,14 @@ def lit_between(beam_below: np.ndarray, elevation_step_deg: float) -> np.ndarray
     (one level under the first level with any; ∞ where the sun never shines in the
     bin), from the second on all of it (a hundredth of a level over the first level
     that holds the bin's whole: the floor of the interpolation's level is then past
-    it; ∞ where only the last level does, or that lies at the zenith). :func:`_loss` takes neither arctangent
-    there: in Shanghai the sun never stands below about 35° due south, and it never
-    stands high in the east or the west."""
+    it; ∞ where only the last level does, or where that lies at the zenith).
+    :func:`_loss` takes neither arctangent there: in Shanghai the sun never stands
+    below about 35° due south, and it never stands high in the east or the west."""
     n_levels = beam_below.shape[2]
     lit = beam_below > 0.0
     first = np.where(lit.any(axis=2), lit.argmax(axis=2), n_levels + 1)
     below = np.tan(np.radians(np.maximum(first - 1, 0) * elevation_step_deg))
     whole = (beam_below == beam_below[:, :, -1:]).argmax(axis=2)  # cumulated: equal from there on
     above = np.tan(np.radians((whole + 0.01) * elevation_step_deg))
-    return np.stack([np.where(first >= n_levels, np.inf, below),
-                     np.where((whole >= n_levels - 1) | (first >= n_levels) | ((whole + 0.01) * elevation_step_deg >= 90.0),
-                              np.inf, above)], axis=2)
+    never_whole = (whole >= n_levels - 1) | (first >= n_levels) | ((whole + 0.01) * elevation_step_deg >= 90.0)
+    return np.stack([np.where(first >= n_levels, np.inf, below), np.where(never_whole, np.inf, above)], axis=2)
