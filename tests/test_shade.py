@@ -350,7 +350,6 @@ def test_a_wall_spans_the_same_bins_with_the_fitted_bearings_as_with_atan2():
     for step_deg in (1.0, 3.0, 7.5):
         turn = 360.0 / step_deg
         per_radian = turn / (2 * np.pi)
-        guard = 4.0 * kernel.ATAN_FIT_MAX_ERROR_RAD * per_radian + 1e-9 * turn  # as the kernel takes it
         ends = [rng.normal(0.0, 50.0, (3000, 4))]
         # ends on bin edges and centres (half bins), a little either side, and across north
         half = np.radians(rng.integers(0, int(2 * turn), (3000, 2)) * step_deg / 2.0)
@@ -364,8 +363,8 @@ def test_a_wall_spans_the_same_bins_with_the_fitted_bearings_as_with_atan2():
                               [0.0, 5.0, -1e-9, 5.0]]))
         n_fallback = 0
         for ax, ay, bx, by in np.concatenate(ends):
-            fitted = kernel._wall_bins(ax, ay, bx, by, per_radian, turn, guard)
-            exact = kernel._wall_bins(ax, ay, bx, by, per_radian, turn, -1.0)
+            fitted = kernel._wall_bins(ax, ay, bx, by, per_radian, turn, True)
+            exact = kernel._wall_bins(ax, ay, bx, by, per_radian, turn, False)
             assert fitted == exact, (step_deg, ax, ay, bx, by)
             alpha = np.degrees(np.arctan2([ax, bx], [ay, by])) / step_deg * 2.0  # in half bins
             n_fallback += bool(np.any(np.abs(alpha - np.round(alpha)) < 1e-6))

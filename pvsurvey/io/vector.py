@@ -403,9 +403,9 @@ def read_partition(part: Partition, declared_crs: str | None = None, rows=None,
             def read():
                 parquet = parquet_file(path)
                 covering = _bbox_covering(parquet.schema_arrow)  # the outlines' boxes: not read (the geometry has them)
+                names = parquet.schema_arrow.names
                 return parquet.schema_arrow, parquet.read_row_groups(
-                    list(part.row_groups),
-                    columns=None if covering is None else [c for c in parquet.schema_arrow.names if c != covering[0][0]])
+                    list(part.row_groups), columns=None if covering is None else [c for c in names if c != covering[0][0]])
 
             schema, table = KEPT.read(path, part.row_groups, read) if keep and not is_url(path) else read()
             gdf = geoframe_from_arrow(table if rows is None else table.take(rows), schema, problems=True)

@@ -60,15 +60,17 @@ def _off_integer(v):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _wall_bins(ax, ay, bx, by, per_radian, turn, guard):
+def _wall_bins(ax, ay, bx, by, per_radian, turn, fitted):
     """The azimuth bins a wall from (ax, ay) to (bx, by) spans, seen from the origin: its
     first bin (unwrapped), how many, and whether it is narrow (between two bin centres:
     its middle's bin alone). ``per_radian``: bins per radian; ``turn``: bins in a full turn.
 
-    With ``guard`` > 0 [bins], the ends' bearings come from the fit (:func:`_bearing_fit`)
-    and are taken again with ``math.atan2`` where any decision lies within ``guard`` of its
-    boundary; with ``guard`` ≤ 0, from ``math.atan2`` alone. Either way the same bins."""
-    exact = not guard > 0.0
+    ``fitted``: the ends' bearings come from the fit (:func:`_bearing_fit`) and are taken
+    again with ``math.atan2`` where any decision lies nearer its boundary than the fit's
+    error allows; else from ``math.atan2`` alone. Either way the same bins."""
+    # the fit's error on a bearing, and on the difference of two, with room for the sums' rounding [bins]
+    guard = 4.0 * ATAN_FIT_MAX_ERROR_RAD * per_radian + 1e-9 * turn
+    exact = not fitted
     for _ in range(2):  # the fit, then math.atan2 where the fit was too near a boundary
         if exact:
             alpha_a, alpha_b = math.atan2(ax, ay) * per_radian, math.atan2(bx, by) * per_radian
@@ -114,8 +116,6 @@ def _cast(px, py, first_pair, last_pair, pair_caster, pair_dh, wall_first, ax, a
     n_bins = slope.shape[0]
     turn = 360.0 / step_deg  # a full turn, in bins
     per_radian = turn / (2.0 * math.pi)
-    # the fit's error on a bearing, and on the difference of two, with room for the sums' rounding
-    guard = 4.0 * ATAN_FIT_MAX_ERROR_RAD * per_radian + 1e-9 * turn
     for k in range(first_pair, last_pair):
         c = pair_caster[k]
         rise = pair_dh[k]
@@ -127,7 +127,7 @@ def _cast(px, py, first_pair, last_pair, pair_caster, pair_dh, wall_first, ax, a
             if not sign[w] * (dx * (py - y0) - dy * (px - x0)) < 0.0:
                 continue
             # the bins between the bearings of the wall's ends; a narrow wall, at its nearest distance
-            first, count, narrow = _wall_bins(wx, wy, x1 - px, y1 - py, per_radian, turn, guard)
+            first, count, narrow = _wall_bins(wx, wy, x1 - px, y1 - py, per_radian, turn, True)
             across = wx * dy - wy * dx
             for b in range(first, first + count):
                 if b >= n_bins:
