@@ -14,7 +14,8 @@ from affine import Affine
 from rasterio.transform import from_origin
 
 from pvsurvey.errors import PVSurveyError
-from pvsurvey.io.raster import (is_high_resolution, open_irradiance, raster_pixel_size_m, zonal_ghi_kwh_per_m2_yr)
+from pvsurvey.io.raster import (is_high_resolution, open_irradiance, raster_pixel_size_m, sample_ghi_kwh_per_m2_yr,
+                               zonal_ghi_kwh_per_m2_yr)
 from pvsurvey.model.zonal import ZonalError, zonal_stats
 
 from conftest import UTM51N
@@ -205,6 +206,27 @@ def test_tiles_give_the_same_result_as_one_block(tmp_path):
     block = np.ma.masked_equal(data, NODATA)
     ref = zonal_stats(block, TRANSFORM, gpd.GeoSeries(geoms, crs=4326).to_crs(UTM51N).values, threshold=1000.0)
     np.testing.assert_allclose(one[0], ref.mean, rtol=1e-9)
+
+
+def test_a_south_up_raster_reads_as_its_north_up_twin(tmp_path):
+    """A GeoTIFF stored south-up (positive pixel height, as NetCDF conversions write them):
+    the same bounds, zonal means and sampled values as the same pixels stored north-up."""
+    rng = np.random.default_rng(3)
+    data = (1000 + 100 * rng.standard_normal((ROWS, COLS))).astype("float32")
+    north_up = open_irradiance(write_tif(tmp_path / "north.tif", data), "kWh/m2/yr")
+    with rasterio.open(tmp_path / "south.tif", "w", driver="GTiff", width=COLS, height=ROWS, count=1,
+                       dtype="float32", crs=UTM51N, nodata=NODATA,
+                       transform=Affine(1.0, 0.0, WEST, 0.0, 1.0, NORTH - ROWS)) as dst:
+        dst.write(data[::-1], 1)  # its first row is the southernmost
+    south_up = open_irradiance(tmp_path / "south.tif", "kWh/m2/yr")
+    assert south_up.bounds == north_up.bounds == (WEST, NORTH - ROWS, WEST + COLS, NORTH)
+    geoms, lon, lat = to_wgs84(random_rectangles(rng, 40, WEST, NORTH - ROWS, WEST + COLS, NORTH))
+    for read in (lambda info: zonal_ghi_kwh_per_m2_yr(info, geoms, lon, lat, 1000.0),
+                 lambda info: sample_ghi_kwh_per_m2_yr(info, lon, lat)):
+        for ours, theirs in zip(read(south_up), read(north_up)):
+            np.testing.assert_array_equal(ours, theirs)
+    _, lon, lat = to_wgs84([box_px(4.4, 7.4, 4.6, 7.6)])  # the middle of the pixel in row 7 (from the north), column 4
+    assert sample_ghi_kwh_per_m2_yr(south_up, lon, lat)[0][0] == pytest.approx(float(data[7, 4]), rel=1e-6)
 
 
 def test_high_resolution_helper(tmp_path, ghi_tif):

@@ -19,6 +19,7 @@ copied to a temporary file and read by the same readers as local files.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import shutil
 import tempfile
@@ -167,13 +168,44 @@ class _RasterOpener:
 
 
 def open_raster(loc: Location):
-    """``rasterio.open`` for a path or URL; GDAL reads the windows it needs through fsspec."""
+    """``rasterio.open`` for a path or URL; GDAL reads the windows it needs through fsspec.
+
+    A south-up raster (a positive pixel height, common in GeoTIFFs converted from
+    NetCDF) comes back as a north-up view of itself (:func:`_north_up`): every
+    reader here (windows, bounds, samples, the maps) assumes north-up, and the view
+    holds the same pixels on the same grid, turned over."""
     import rasterio
 
     if not is_url(loc):
-        return rasterio.open(loc)
-    fs, _ = filesystem(loc)
-    return rasterio.open(loc, opener=_RasterOpener(fs))
+        src = rasterio.open(loc)
+    else:
+        fs, _ = filesystem(loc)
+        src = rasterio.open(loc, opener=_RasterOpener(fs))
+    t = src.transform
+    if t.e > 0 and t.b == 0 and t.d == 0:
+        try:
+            return _north_up()(src)
+        except Exception:
+            src.close()
+            raise
+    return src
+
+
+@functools.lru_cache(maxsize=1)
+def _north_up():
+    """The class of :func:`open_raster`'s north-up views: GDAL's warped VRT of the
+    south-up dataset (nearest neighbour, onto the same grid turned over), closing the
+    dataset with itself."""
+    from rasterio.vrt import WarpedVRT
+
+    class NorthUp(WarpedVRT):
+        def close(self):
+            try:
+                super().close()
+            finally:
+                self.src_dataset.close()
+
+    return NorthUp
 
 
 @contextmanager
