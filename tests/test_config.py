@@ -33,6 +33,9 @@ def test_paths_are_relative_to_the_config_file(tmp_path):
      "key 'roof.rule_set': Input should be 'shanghai', 'swiss_sfoe_2016' or 'nrel_gagnon_2016' (got 'swiss')"),
     ({"roof": {"large_roof_area_m2": 500}}, "key 'roof': Value error, large_roof_area_m2 and large_roof_coverage_frac go together"),
     ({"shade": {"max_height_m": 0}}, "key 'shade.max_height_m': Input should be greater than 0 (got 0)"),
+    ({"roof": {"min_footprint_area_m2": 500, "max_footprint_area_m2": 400}},
+     "key 'roof': Value error, min_footprint_area_m2 (500) must be smaller than max_footprint_area_m2 (400)"),
+    ({"climate": {"temp_air_mean_c": 1000}}, "key 'climate.temp_air_mean_c': Input should be less than or equal to 40"),
     ({"footprints": {"path": "x", "crs": " "}}, "key 'footprints.crs'"),  # what pyproj reads: test_intake.py
     ({"name": None}, "key 'name'"),
     ({"parallel": {"shared_filesystem": "maybe"}}, "key 'parallel.shared_filesystem': Input should be 'auto', True or False"),

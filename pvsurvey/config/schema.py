@@ -305,6 +305,9 @@ class Roof(_Strict):
     def _large_roof_pair(self):
         if (self.large_roof_area_m2 is None) != (self.large_roof_coverage_frac is None):
             raise ValueError("large_roof_area_m2 and large_roof_coverage_frac go together")
+        if self.min_footprint_area_m2 >= self.max_footprint_area_m2:  # else every roof would be set aside
+            raise ValueError(f"min_footprint_area_m2 ({self.min_footprint_area_m2:g}) must be smaller than "
+                             f"max_footprint_area_m2 ({self.max_footprint_area_m2:g})")
         return self
 
     def overridden_keys(self) -> list[str]:
@@ -411,7 +414,8 @@ class Climate(_Strict):
     """
 
     typical_year: Literal["climate", "clearsky"] = "climate"
-    temp_air_mean_c: float | None = None
+    # annual means on Earth lie between about -55 °C (the East Antarctic plateau) and 35 °C (Dallol, Ethiopia)
+    temp_air_mean_c: float | None = Field(None, ge=-60.0, le=40.0)
     temp_air_seasonal_amplitude_c: float = Field(12.1, ge=0)
     temp_air_diurnal_amplitude_c: float = Field(3.5, ge=0)
     wind_speed_m_s: float | None = Field(None, ge=0)
