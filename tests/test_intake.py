@@ -251,6 +251,7 @@ def test_a_mapped_column_missing_from_the_file_names_the_key(tmp_path):
 def test_chinese_park_headers_are_recognised(tmp_path):
     from pvsurvey.config.loading import config_from_dict
     from pvsurvey.io.parks import read_parks
+    from pvsurvey.tools.map_writer import _park_outlines
 
     x, y = ORIGIN
     gpd.GeoDataFrame({"園區編號": ["P1"], "园区名称": ["金桥开发区"], "所在区": ["浦东新区"]},  # a traditional header too
@@ -261,6 +262,15 @@ def test_chinese_park_headers_are_recognised(tmp_path):
     parks, summary = read_parks(cfg)
     assert list(parks["park_id"]) == ["P1"] and list(parks["park_name"]) == ["金桥开发区"]
     assert list(parks["district"]) == ["浦东新区"]
+    # the maps read the outlines as the survey does (before, they dropped them: no 'park_id' header)
+    outlines = _park_outlines(cfg.model_dump(mode="json"), "zh")
+    assert list(outlines["park_id"]) == ["P1"] and list(outlines["outline_name"]) == ["金桥开发区"]
+    assert outlines.geometry.iloc[0].equals(parks.geometry.iloc[0])
+    # and a header named in the config's 'columns:'
+    gpd.read_file(tmp_path / "parks.gpkg").rename(columns={"園區編號": "代码"}).to_file(tmp_path / "p2.gpkg")
+    cfg = config_from_dict({"name": "x", "footprints": "a.gpkg", "irradiance": {"ghi": "g.tif"},
+                            "parks": {"path": "p2.gpkg", "columns": {"park_id": "代码"}}}, tmp_path)
+    assert list(_park_outlines(cfg.model_dump(mode="json"), "zh")["park_id"]) == ["P1"]
 
 
 @pytest.mark.slow

@@ -10,11 +10,21 @@ import geopandas as gpd
 from ..errors import InputFileError
 from .fields import geometry_column, plan_columns
 from .vector import read_vector
-from ..config.schema import SurveyConfig
+from ..config.schema import ParkSource, SurveyConfig
 from ..model.footprints import clean_footprints
 
 
 PARK_NAME_SOURCES = ("park_name", "name", "名称", "园区名称")
+
+
+def read_park_rows(src: ParkSource) -> gpd.GeoDataFrame:
+    """The parks file's rows (WGS84) with its columns under pvsurvey's names (the
+    recognised headers and the config's ``columns:``), as the survey and the maps
+    read them."""
+    raw = read_vector(src.path, src.crs, src.layer, what="parks", encoding=src.encoding,
+                      wkt_column=geometry_column(src))
+    return plan_columns([c for c in raw.columns if c not in (raw.geometry.name, "source_row")], src, "parks",
+                        src.path).apply(raw)
 
 
 def read_parks(config: SurveyConfig) -> tuple[gpd.GeoDataFrame | None, dict | None]:
@@ -27,10 +37,7 @@ def read_parks(config: SurveyConfig) -> tuple[gpd.GeoDataFrame | None, dict | No
     if config.parks is None:
         return None, None
     src = config.parks
-    raw = read_vector(src.path, src.crs, src.layer, what="parks", encoding=src.encoding,
-                      wkt_column=geometry_column(src))
-    raw = plan_columns([c for c in raw.columns if c not in (raw.geometry.name, "source_row")], src, "parks",
-                       src.path).apply(raw)
+    raw = read_park_rows(src)
     name_col = next((c for c in PARK_NAME_SOURCES if c in raw.columns), None)
     missing = [c for c, ok in (("park_id", "park_id" in raw), ("name", name_col), ("district", "district" in raw)) if not ok]
     if missing:

@@ -39,7 +39,6 @@ from ..maps import (TOP_CANDIDATES, IrradianceGrid, MapOptions, asset_files, bui
 
 log = logging.getLogger(__name__)
 
-PARK_NAME_SOURCES = ("park_name", "name", "名称", "园区名称")
 _BUILDING_COLUMNS = ("building_id", "park_id", "park_name", "district", "name", "owner", "usable_area_m2",
                      "capacity_kwp", "annual_yield_kwh", "specific_yield_kwh_per_kwp", "has_pv", "installed_kwp",
                      "pv_status")
@@ -74,9 +73,10 @@ def _park_outlines(cfg: dict, lang: str) -> gpd.GeoDataFrame | None:
     if not path.exists():
         log.warning("%s: park outlines not found; park maps are framed by their buildings instead", path)
         return None
-    from ..io.vector import read_vector
+    from ..config.schema import ParkSource
+    from ..io.parks import PARK_NAME_SOURCES, read_park_rows
 
-    parks = read_vector(path, src.get("crs"), src.get("layer"), what="parks")
+    parks = read_park_rows(ParkSource.model_validate(src))  # the run's own reading: encoding, headers, columns:
     name_col = "name_en" if lang == "en" and "name_en" in parks else next(
         (c for c in PARK_NAME_SOURCES if c in parks.columns), None)
     if "park_id" not in parks or name_col is None:
