@@ -145,6 +145,27 @@ def test_unknown_extension_and_missing_file(tmp_path):
         plan_partitions(tmp_path / "nope.gpkg", 10)
 
 
+def test_a_file_of_several_layers_reads_the_named_or_the_only_polygon_layer(tmp_path):
+    """GDAL reads the first layer of a GeoPackage and warns; a survey of the wrong layer
+    would look like a survey. Two polygon layers: one line naming them and the key;
+    the named one is read; beside a point layer, the only polygon layer is read."""
+    roofs = roofs_utm()
+    path = tmp_path / "two.gpkg"
+    roofs.iloc[:1].to_file(path, layer="sheds", engine="pyogrio")
+    roofs.to_file(path, layer="halls", engine="pyogrio")
+    with pytest.raises(InputFileError) as err:
+        read_vector(path, what="footprints")
+    assert "2 layers ('sheds' (Polygon), 'halls' (Polygon))" in str(err.value)
+    assert "'footprints: {path: two.gpkg, layer: sheds}'" in str(err.value)
+    assert len(read_vector(path, layer="halls", what="footprints")) == len(roofs)
+    mixed = tmp_path / "mixed.gpkg"
+    roofs.set_geometry(roofs.centroid).to_file(mixed, layer="entrances", engine="pyogrio")
+    roofs.to_file(mixed, layer="roofs", engine="pyogrio")
+    parts = plan_partitions(mixed, 10)
+    assert {p.layer for p in parts} == {"roofs"}
+    np.testing.assert_allclose(_areas(read_partition(parts[0], None)), EXPECTED_AREAS)
+
+
 # --- a folder of GeoParquet files (a dataset split by region, as large sources ship) ---------
 
 def _demo_split(folder, rows=(1500, 1200)):

@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ from .fields import FOOTPRINT_ID_HEADERS, ColumnPlan, header_key
 from .geometries import decode_geometries
 from .row_groups import KEPT
 from .storage import identity_digest, is_file, local_copy, parquet_file, parquet_files
+
+log = logging.getLogger(__name__)
 
 _FORMATS = {
     ".parquet": "parquet", ".geoparquet": "parquet",
@@ -258,6 +261,7 @@ def plan_partitions(path: Location, rows_per_partition: int, layer: str | None =
             encoding, total = scan.encoding, scan.lines - 1
         else:
             encoding = _ogr_encoding(path, encoding, what)
+            layer = layer if layer is not None else _default_layer(path, what)
             info = pyogrio.read_info(path, layer=layer, force_feature_count=True,
                                      encoding="utf-8" if encoding == "utf-8-sig" else encoding)
             total = int(info["features"])
@@ -271,6 +275,23 @@ def plan_partitions(path: Location, rows_per_partition: int, layer: str | None =
     return [Partition(path, kind, i, s, min(s + rows_per_partition, total), layer, encoding=encoding,
                       wkt_column=wkt_column if kind == "csv" else None)
             for i, s in enumerate(bounds)]
+
+
+def _default_layer(path, what: str) -> str | None:
+    """The layer to read where the config names none: the file's only layer, or its
+    only polygon layer (logged); a file of several polygon layers is refused in one
+    line naming them (GDAL would read the first and warn)."""
+    layers = pyogrio.list_layers(path)
+    if len(layers) <= 1:
+        return None
+    polygons = [str(name) for name, kind in layers if "polygon" in str(kind).lower()]
+    if len(polygons) == 1:
+        log.info("%s: reading layer '%s', its only polygon layer of %d (name another with 'layer:')", path,
+                 polygons[0], len(layers))
+        return polygons[0]
+    names = ", ".join(f"'{name}' ({kind})" for name, kind in layers)
+    raise InputFileError(f"{path}: {len(layers)} layers ({names}); name the one to read in the config, e.g. "
+                         f"'{what}: {{path: {name_of(path)}, layer: {polygons[0] if polygons else layers[0][0]}}}'")
 
 
 # a GeoParquet file whose largest row group holds more than this many partitions' rows is
