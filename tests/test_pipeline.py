@@ -291,8 +291,11 @@ def test_roofs_on_nodata_or_outside_the_raster_are_rejected(tmp_path):
     cfg = _hand_made_config(tmp_path)
     # roofs sit near 31.18 N 121.3 E: row 1, column 1 of the 0.25° raster starting at 120.9 E 31.6 N
     write_ghi_raster(tmp_path / "ghi.tif", value=3.6, nodata_cell=(1, 1))
-    with pytest.raises(InputFileError, match="no footprint was accepted"):
+    with pytest.raises(InputFileError) as err:
         run_survey(cfg, tmp_path / "run", serial=True)
+    # the file, the count per reason and what the commonest means
+    assert str(err.value).startswith(f"{cfg.footprints.path}: no footprint was accepted (no_irradiance: ")
+    assert str(err.value).endswith("— the commonest: irradiance raster has nodata under the footprint")
     rejected_dir = tmp_path / "run"
     assert not rejected_dir.exists()  # nothing published
 

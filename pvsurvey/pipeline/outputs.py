@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..columns import SUM_COLUMNS, WATERFALL_STEPS
+from ..model.footprints import REASONS
 from ..model.roof import waterfall_summary
 from ..store.cache import (combine, entry_name, frame_digest, row_hashes, rows_digest)
 from ..model.candidates import CANDIDATE_COLUMNS, STORED_CANDIDATE_COLUMNS, ranks_by_cost, stored_candidates
@@ -137,8 +138,9 @@ def _empty_candidates(out_dir: Path) -> None:
     gpd.GeoDataFrame(empty, geometry=gpd.GeoSeries([], crs=4326)).to_parquet(path)
 
 
-def _check_counts(results) -> dict:
-    """Row counts of the survey; stops the run when nothing was accepted."""
+def _check_counts(results, source) -> dict:
+    """Row counts of the survey; stops the run when nothing was accepted (naming
+    ``source``, the footprints, and what the commonest reason means)."""
     input_rows = sum(r.input_rows for r in results)
     accepted = sum(r.accepted for r in results)
     rejected = sum(r.rejected for r in results)
@@ -150,8 +152,10 @@ def _check_counts(results) -> dict:
     if accepted == 0:
         top = ", ".join(f"{k}: {v}" for k, v in reasons.most_common(3))
         hint = (" — the irradiance raster does not overlap the footprints; check both files' CRS and extent"
-                if reasons.get("outside_raster") == rejected else "")
-        raise InputFileError(f"no footprint was accepted ({top}){hint}")
+                if reasons.get("outside_raster") == rejected else
+                f" — the commonest: {REASONS.get(reasons.most_common(1)[0][0], reasons.most_common(1)[0][0])}"
+                if reasons else "")
+        raise InputFileError(f"{source}: no footprint was accepted ({top}){hint}")
     return {"input_rows": input_rows, "accepted": accepted, "rejected": rejected,
             "rejected_by_reason": dict(sorted(reasons.items())),
             "repaired_geometries": sum(r.repaired for r in results),
@@ -229,7 +233,7 @@ def _log_tasks_done(label: str, unit: str, every_s: float = 10.0) -> Callable[[i
 
 def write_outputs(results, inputs: CheckedInputs, cfg: SurveyConfig, as_of: dt.date, tmp_dir: Path,
                    run_dir: Path, executor: Executor, cache: Path | None, salt: str) -> tuple[dict, pd.DataFrame]:
-    counts = _check_counts(results)
+    counts = _check_counts(results, cfg.footprints.path)
     bounds = np.array([r.bounds for r in results if r.bounds is not None])
     survey_bounds = (bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(), bounds[:, 3].max())
     resolved, per_building = registry_outcome(inputs.registry, results, cfg, as_of, survey_bounds)
