@@ -625,3 +625,36 @@ def test_offline_map_draws_with_every_network_request_blocked(browser, run_dir, 
                  for e in browser.get_log("performance") if '"Network.requestWillBeSent"' in e["message"]]
     remote = [u for u in requested if not u.startswith(("file:", "data:"))]
     assert requested and all("tile.openstreetmap.org" in u for u in remote), remote
+
+
+def test_a_park_just_beyond_a_coarse_projected_raster_gets_its_edge_pixels(tmp_path):
+    """A 1 km raster in UTM 51N and a park whose outline lies just north of it, within
+    the maps' padding: the window onto the raster is a sliver under one pixel high,
+    which rounding emptied (the maps were drawn without the raster, after a warning);
+    it holds the raster's northernmost pixels now."""
+    import rasterio
+    from pyproj import Transformer
+    from rasterio.transform import from_origin
+
+    from pvsurvey.model.weather_year import ghi_to_kwh_per_m2_yr
+    from pvsurvey.tools.map_writer import read_irradiance_window
+
+    values = (3.0 + 0.01 * np.arange(2500, dtype="float32")).reshape(50, 50)  # kWh/m²/day, every pixel its own
+    with rasterio.open(tmp_path / "ghi.tif", "w", driver="GTiff", width=50, height=50, count=1, dtype="float32",
+                       crs="EPSG:32651", transform=from_origin(300_000.0, 3_470_000.0, 1000.0, 1000.0),
+                       nodata=-1.0) as dst:
+        dst.write(values, 1)
+    to_lonlat = Transformer.from_crs("EPSG:32651", 4326, always_xy=True)
+    cfg = {"irradiance": {"ghi": str(tmp_path / "ghi.tif"), "units": "kWh/m2/day"}}
+    x, y = 320_400.0, 3_450_300.0  # a park 200 m wide inside the pixel in row 19, column 20
+    lon, lat = to_lonlat.transform([x, x + 200], [y, y + 200])
+    inside = read_irradiance_window(cfg, (lon[0], lat[0], lon[1], lat[1]))
+    finite = inside.values_kwh_per_m2_yr[np.isfinite(inside.values_kwh_per_m2_yr)]
+    assert float(ghi_to_kwh_per_m2_yr(np.array([values[19, 20]], float), "kWh/m2/day")[0]) in finite
+    lon, lat = to_lonlat.transform([x, x + 2000], [3_475_600.0, 3_477_300.0])  # 5.6 km north: 0.05° pads it 5.5 km
+    edge = read_irradiance_window(cfg, (lon[0], lat[0], lon[1], lat[1]))
+    assert edge is not None
+    finite = edge.values_kwh_per_m2_yr[np.isfinite(edge.values_kwh_per_m2_yr)]
+    # the northernmost rows (the lon/lat view of a UTM grid is turned by the meridians' convergence)
+    north = ghi_to_kwh_per_m2_yr(values[:2].ravel().astype(float), "kWh/m2/day")
+    assert finite.size and np.isin(finite, north).all()

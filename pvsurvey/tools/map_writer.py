@@ -278,6 +278,8 @@ def read_irradiance_window(cfg: dict, bounds_deg, pad_deg: float = _IRRADIANCE_P
             if west >= east or south >= north:
                 return None
             window = from_bounds(west, south, east, north, vrt.transform).round_offsets().round_lengths()
+            # at least one pixel: rounding empties a sliver under half a pixel (a park beyond the edge, in the pad)
+            window = rasterio.windows.Window(window.col_off, window.row_off, max(window.width, 1), max(window.height, 1))
             window = window.intersection(rasterio.windows.Window(0, 0, vrt.width, vrt.height))
             scale = max(1.0, max(window.width, window.height) / max_px)
             shape = (max(1, int(window.height / scale)), max(1, int(window.width / scale)))
