@@ -9,6 +9,9 @@ the row keeps a ``reject_reason`` and is reported, not dropped.
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +32,10 @@ from .fields import CAPACITY_TO_KWP, geometry_column, numbers, parse_dates, plan
 from .vector import WGS84, read_vector, vector_format
 
 REQUIRED = ("capacity_kwp", "commissioned_on", "status")
+# A larger capacity [kWp] is a typing or unit error, not one rooftop system: 1 GWp of modules at
+# about 0.2 kWp/m² (21 % efficient modules at 1 kW/m²) covers some 5 km², several times the roof
+# of the largest factory buildings (Boeing's Everett plant covers about 0.4 km²).
+MAX_ROOFTOP_KWP = 1_000_000.0
 # Accepted spellings of the statuses (registries are typed by hand, in Chinese too).
 STATUS_ALIASES = {
     "connected": "connected", "grid_connected": "connected", "grid-connected": "connected", "operating": "connected",
@@ -55,12 +62,15 @@ def read_registry(source: VectorSource) -> pd.DataFrame:
         ``capacity_kwp`` [kWp], ``commissioned_on`` (date or NaT), ``status``,
         ``name``, ``reject_reason`` (NA when the row is usable), and
         ``metered_kwh_per_yr`` [kWh/yr] where the file has it (NaN where blank,
-        zero or unreadable: that system is not compared, the row still counts).
+        zero, infinite or unreadable: that system is not compared, the row
+        still counts). A CSV row with more fields than the header keeps its
+        ``registry_row`` with the reason ``malformed_row`` and no values.
 
     Raises
     ------
     InputFileError
-        Missing file, or required columns missing.
+        Missing or empty file, a CSV quote never closed, or required columns
+        missing.
     """
     path = location(source.path)
     if not is_file(path):
@@ -73,7 +83,7 @@ def _read_registry(path: Path, source: VectorSource) -> pd.DataFrame:
     kind = vector_format(path)
     if kind == "csv":
         encoding = text_file_encoding(path, source.encoding, "installations")
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding=encoding)
+        frame, malformed = _read_csv_rows(path, encoding)
         geometry = refused = None
         wkt_column = geometry_column(source) or ("geometry" if "geometry" in frame.columns else None)
         if wkt_column is not None:
@@ -84,6 +94,7 @@ def _read_registry(path: Path, source: VectorSource) -> pd.DataFrame:
                                                   shapely.from_wkt)
     else:
         gdf = read_vector(path, source.crs, source.layer, what="installations", encoding=source.encoding)
+        malformed = np.zeros(len(gdf), dtype=bool)
         refused = gdf[GEOMETRY_PROBLEM].to_numpy(dtype=object) if GEOMETRY_PROBLEM in gdf else None
         frame = pd.DataFrame(gdf.drop(columns=[gdf.geometry.name, "source_row", GEOMETRY_PROBLEM], errors="ignore"))
         geometry = np.asarray(gdf.geometry.values, dtype=object)
@@ -114,9 +125,11 @@ def _read_registry(path: Path, source: VectorSource) -> pd.DataFrame:
     def flag(mask, code):
         reason[mask & reason.isna()] = code
 
+    flag(pd.Series(malformed, index=out.index), "malformed_row")  # first: its values are not its own
     capacity = numbers(frame["capacity_kwp"]) * CAPACITY_TO_KWP[plan.units["capacity"]]
     out["capacity_kwp"] = capacity.astype(float)
-    flag(~(capacity > 0), "invalid_capacity")
+    flag(~(capacity > 0) | ~np.isfinite(capacity), "invalid_capacity")  # 'inf', '3e400' (inf as a float)
+    flag(capacity > MAX_ROOFTOP_KWP, "implausible_capacity")
     raw_date = frame["commissioned_on"]
     date = parse_dates(raw_date)
     given_date = raw_date.astype("string").str.strip().replace("", pd.NA).notna()
@@ -154,12 +167,100 @@ def _read_registry(path: Path, source: VectorSource) -> pd.DataFrame:
     out["array_geometry"] = arrays
     if "metered_kwh_per_yr" in frame.columns:  # optional: what 'pvsurvey validate' compares against
         metered = numbers(frame["metered_kwh_per_yr"]).astype(float)
-        out["metered_kwh_per_yr"] = metered.where(metered > 0)  # blank, zero or unreadable: not metered
+        # blank, zero, unreadable or infinite: not metered
+        out["metered_kwh_per_yr"] = metered.where((metered > 0) & np.isfinite(metered))
     if refused is not None:  # a polygon GEOS could not build, and nothing else locates the row
         unlocated = out["building_id"].isna().to_numpy() & ~np.isfinite(out["lon"].to_numpy())
         flag(pd.Series(~pd.isna(refused) & unlocated, index=out.index), "invalid_geometry")
     out["reject_reason"] = reason
     return out
+
+
+def _read_csv_rows(path: Path, encoding: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """The registry CSV as text columns, and which of its rows are malformed.
+
+    Parameters
+    ----------
+    path : Path
+        The local CSV file (compressed or not).
+    encoding : str
+        Its text encoding.
+
+    Returns
+    -------
+    frame : DataFrame
+        One row per non-blank row of the file after the header, every value
+        text or NaN (blank); a row with fewer fields than the header is padded
+        with NaN, a row with more has NaN in every column.
+    malformed : numpy.ndarray of bool
+        The rows with more fields than the header.
+
+    Raises
+    ------
+    InputFileError
+        The file is empty, or a quote opens and never closes.
+    """
+    opts = dict(dtype=str, keep_default_na=False, na_values=[""], encoding=encoding)
+    try:
+        frame = pd.read_csv(path, **opts)
+    except pd.errors.EmptyDataError:
+        raise InputFileError(f"{path}: the installations file is empty (no header row); export the registry again "
+                             f"with its header line (capacity_kwp, commissioned_on, status and building_id or "
+                             f"lon/lat), or remove 'installations' from the config") from None
+    except pd.errors.ParserError as exc:  # a row with more fields than the header, or a quote never closed
+        frame, problem = None, str(exc)
+    # pandas also reads a FIRST row with more fields without an error, taking its extra leading
+    # fields for an index and shifting every row by them: that too is split here
+    if frame is not None and isinstance(frame.index, pd.RangeIndex):
+        return frame, np.zeros(len(frame), dtype=bool)
+    with pd.io.common.get_handle(str(path), "r", encoding=encoding, compression="infer") as handle:
+        text = handle.handle.read()  # newline="" (pandas' text handles): quoted line breaks stay as written
+    line = _unclosed_quote_line(text)
+    if line is None and frame is None and "EOF inside string" in problem:  # the scan missed what pandas found
+        line = "(" + problem.rsplit("C error: ", 1)[-1].strip() + ")"
+    if line is not None:
+        raise InputFileError(f"{path}: line {line}: a quoted value opens (\") and is never closed, so the rows "
+                             f"after it cannot be told apart; close the quote on that line, or re-export the sheet "
+                             f"as CSV (in Excel: Save As 'CSV UTF-8')")
+    names = list(pd.read_csv(path, nrows=0, **opts).columns)  # pandas' names ('a.1', 'Unnamed: 2')
+    records = (row for row in csv.reader(io.StringIO(text, newline="")) if row)  # pandas skips blank lines
+    next(records, None)  # the header
+    rows, malformed = [], []
+    for record in records:
+        bad = len(record) > len(names)  # a value with an unquoted comma, or one field too many
+        malformed.append(bad)
+        # a malformed row keeps its place, so that every later row keeps its registry_row
+        rows.append([None] * len(names) if bad else [v or None for v in record] + [None] * (len(names) - len(record)))
+    frame = pd.DataFrame({name: pd.Series([row[i] for row in rows], dtype=str) for i, name in enumerate(names)},
+                         columns=names)
+    return frame, np.asarray(malformed, dtype=bool)
+
+
+# CSV tokens for the quote scan: a line break, a quote, a comma, or a run of anything else
+_CSV_TOKEN = re.compile(r'\r\n|[\r\n",]|[^\r\n",]+')
+
+
+def _unclosed_quote_line(text: str) -> int | None:
+    """The 1-based line on which a quote opens and never closes (None when every one closes).
+
+    The states of pandas' C tokenizer: a quote opens a quoted value only at the
+    start of a field (elsewhere it is a character of the value), and inside one
+    a doubled quote is a quote character.
+    """
+    line, opened, state = 1, 0, "start"  # start of a field, in a field, quoted, quote seen while quoted
+    for token in _CSV_TOKEN.finditer(text):
+        t = token.group()
+        newline = t in ("\r\n", "\r", "\n")
+        if state == "quoted":
+            state = "quote" if t == '"' else "quoted"
+        elif state == "quote" and t == '"':
+            state = "quoted"  # "" inside a quoted value
+        elif t == '"' and state == "start":
+            state, opened = "quoted", line
+        else:
+            state = "start" if (newline or t == ",") else "field"
+        line += newline
+    return opened if state == "quoted" else None
 
 
 def usable_rows(registry: pd.DataFrame) -> pd.DataFrame:

@@ -29,7 +29,11 @@ CONNECTED = "connected"
 # installations_matched.csv, with the message as ``unmatched_message``): the row
 # problems the reader flags (pvsurvey.io.registry), then the misses of matching.
 REGISTRY_REASONS = {
+    "malformed_row": "the row has more fields than the header (a value with an unquoted comma?), so its values "
+                     "cannot be told apart: quote that value or remove the extra field",
     "invalid_capacity": "capacity_kwp is not a positive number",
+    "implausible_capacity": "capacity_kwp is above 1,000,000 kWp (1 GWp), more than any rooftop system holds: "
+                            "a typing or unit error (kW in a column read as MW?)",
     "invalid_date": "commissioned_on is not a date (YYYY-MM-DD, YYYY/M/D, YYYY年M月D日 or an Excel serial number)",
     "unknown_status": "status is not connected, under_construction or planned (or a known Chinese spelling)",
     "connected_without_date": "a connected system needs its commissioned_on date",
