@@ -182,7 +182,7 @@ def open_raster(loc: Location):
         fs, _ = filesystem(loc)
         src = rasterio.open(loc, opener=_RasterOpener(fs))
     t = src.transform
-    if t.e > 0 and t.b == 0 and t.d == 0:
+    if t.e > 0 and t.b == 0 and t.d == 0 and src.crs is not None:  # (no CRS: identity, refused by the reader)
         try:
             return _north_up()(src)
         except Exception:
