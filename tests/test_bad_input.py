@@ -10,6 +10,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pvlib
+import pyarrow as pa
 import pytest
 import rasterio
 import shapely
@@ -22,6 +23,9 @@ from pvsurvey.cli import commands
 from pvsurvey.model.yield_table import SpecificYieldTable
 from pvsurvey.io.weather import read_weather
 from pvsurvey.config.schema import Climate, SurveyConfig, System
+from pvsurvey.errors import InputFileError
+from pvsurvey.store.candidate_status import read_candidate_statuses
+from pvsurvey.store.run_directory import BUILDINGS, RunDirectory
 from pvsurvey.model.footprints import clean_footprints
 from pvsurvey.model.registry_matching import REGISTRY_REASONS
 from pvsurvey.model.survey import survey_buildings
@@ -137,6 +141,110 @@ def test_parks_without_columns(good_inputs):
         good_inputs / "parks.geojson")
     cfg = write_config(good_inputs, parks="parks.geojson")
     assert_one_line_error(run_cli(cfg, "--out", good_inputs / "run"), "parks need the columns park_id, name and district")
+
+
+# --- the files beside the runs: read before the survey, not after it -------------------------
+
+def assert_nothing_surveyed(folder):
+    assert not any(p.name.startswith("run") for p in folder.iterdir()), sorted(p.name for p in folder.iterdir())
+
+
+def test_a_history_that_is_not_one_stops_the_run_before_the_survey(good_inputs):
+    history = good_inputs / "bad-history.csv"  # beside the run directory, for the survey named 'bad'
+    history.write_text("id,value\n1,2\n", encoding="utf-8")
+    cfg = write_config(good_inputs)
+    assert_one_line_error(run_cli(cfg, "--out", good_inputs / "run"), f"{history}: not a progress history",
+                          "no column as_of, level, key", "move it away (pvsurvey then starts a new history)")
+    assert_nothing_surveyed(good_inputs)
+    assert history.read_text(encoding="utf-8") == "id,value\n1,2\n"  # left as it was
+
+
+def test_a_history_file_key_naming_a_directory_stops_the_run_before_the_survey(good_inputs):
+    cfg = write_config(good_inputs, progress={"history_file": "."})
+    assert_one_line_error(run_cli(cfg, "--out", good_inputs / "run"),
+                          f"key 'progress.history_file': {good_inputs} is a directory",
+                          f"e.g. {good_inputs / 'bad-history.csv'}")
+    assert_nothing_surveyed(good_inputs)
+
+
+def test_a_candidate_status_store_unreadable_stops_the_run_before_the_survey(good_inputs):
+    store = good_inputs / "bad-candidate-status.csv"
+    store.write_text('project_id,status\n"C-1,agreed\n', encoding="utf-8")  # an unclosed quote
+    cfg = write_config(good_inputs)
+    assert_one_line_error(run_cli(cfg, "--out", good_inputs / "run"), f"{store}: not a readable candidate-status store",
+                          "EOF inside string", "move it away and run 'pvsurvey candidates import' again")
+    assert_nothing_surveyed(good_inputs)
+    store.write_text("id,value\n1,2\n", encoding="utf-8")
+    with pytest.raises(InputFileError, match=r"not a candidate-status store \(no column project_id, status; it has id, "
+                                             r"value\)"):
+        read_candidate_statuses(store)
+    store.write_bytes(b"")
+    assert read_candidate_statuses(store) is None  # empty: no statuses
+    store.write_bytes("project_id,status\nP01-1,agreed\n".encode("gbk"))
+    assert read_candidate_statuses(store).to_dict("records") == [{"project_id": "P01-1", "status": "agreed",
+                                                                   "notes": ""}]
+
+
+@pytest.mark.slow
+def test_a_history_saved_as_gbk_or_emptied_is_read_by_run_and_progress(good_inputs):
+    cfg, run, history = write_config(good_inputs), good_inputs / "run", good_inputs / "bad-history.csv"
+    assert run_cli(cfg, "--out", run, "--as-of", "2025-06-30").exit_code == 0
+    first = pd.read_csv(history, encoding="utf-8-sig")
+    history.write_bytes(history.read_text(encoding="utf-8-sig").encode("gbk"))  # as Excel saves it
+    second = run_cli(cfg, "--out", run, "--as-of", "2025-12-31")
+    assert second.exit_code == 0, second.output
+    assert history.read_bytes().startswith(b"\xef\xbb\xbf")  # rewritten as pvsurvey writes it
+    both = pd.read_csv(history, encoding="utf-8-sig")
+    pd.testing.assert_frame_equal(both[both["as_of"] == "2025-06-30"].reset_index(drop=True), first)
+    assert len(both) == 2 * len(first)
+    gbk = good_inputs / "gbk-history.csv"
+    gbk.write_bytes(history.read_text(encoding="utf-8-sig").encode("gbk"))
+    for args in ([], ["--history", gbk]):
+        report = CliRunner().invoke(commands(), ["progress", str(run), "--lang", "en", *map(str, args)])
+        assert report.exit_code == 0 and "Traceback" not in report.output, report.output
+    gbk.write_text("id,value\n1,2\n", encoding="utf-8")
+    assert_one_line_error(CliRunner().invoke(commands(), ["progress", str(run), "--history", str(gbk)]),
+                          f"{gbk}: not a progress history", "no column as_of, level, key")
+    history.write_bytes(b"")  # emptied: no history yet
+    third = run_cli(cfg, "--out", run, "--as-of", "2026-06-30")
+    assert third.exit_code == 0, third.output
+    assert set(pd.read_csv(history, encoding="utf-8-sig")["as_of"]) == {"2026-06-30"}
+
+
+def damaged_run(folder):
+    """A finished run directory (as far as its readers check) whose second buildings
+    part is truncated, as a full disk or a killed copy leaves it."""
+    run = folder / "run"
+    parts = run / "buildings.parquet"
+    parts.mkdir(parents=True)
+    roofs_utm().to_crs(4326).assign(building_id=["A", "B", "C"], specific_yield_kwh_per_kwp=1100.0).to_parquet(
+        parts / "part-00000.parquet")
+    good = (parts / "part-00000.parquet").read_bytes()
+    (parts / "part-00001.parquet").write_bytes(good[:len(good) // 2])
+    (run / "manifest.json").write_text(json.dumps({"name": "bad", "config": {"name": "bad"}}), encoding="utf-8")
+    (run / "_COMPLETE").write_text("")
+    (run / "installations_matched.csv").write_text("registry_id,matched_building_id,metered_kwh_per_yr\nR1,A,1000\n",
+                                                   encoding="utf-8-sig")
+    return run
+
+
+@pytest.mark.parametrize("command", ["map", "validate"])
+def test_a_damaged_run_file_is_one_line_naming_it(tmp_path, command):
+    run = damaged_run(tmp_path)
+    result = CliRunner().invoke(commands(), [command, str(run)])
+    assert_one_line_error(result, f"{run / 'buildings.parquet' / 'part-00001.parquet'}: damaged (",
+                          "run 'pvsurvey run --full' again with the run's config to rebuild the run directory")
+    assert "Traceback" not in result.output
+
+
+def test_a_read_failing_past_the_footers_is_one_line_too(tmp_path):
+    run = RunDirectory(damaged_run(tmp_path))
+    (run.file(BUILDINGS) / "part-00001.parquet").unlink()
+    assert len(run.buildings()) == 3  # the footers read: the dataset is whole again
+    with pytest.raises(InputFileError, match=r"buildings\.parquet: cannot read \(Couldn't deserialize\); a file of "
+                                             r"it may be damaged: run 'pvsurvey run --full' again"):
+        with run.reading(BUILDINGS):
+            raise pa.ArrowInvalid("Couldn't deserialize")
 
 
 # --- row-level problems -----------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Progress toward the targets: hand-computable ratios, every matching rule, the history."""
 
+import codecs
 import datetime as dt
 import json
 import subprocess
@@ -18,6 +19,7 @@ from pvsurvey.config.schema import VectorSource
 from pvsurvey.model.registry_matching import (REGISTRY_REASONS, match_by_id, match_registry, pv_by_building,
                                               resolve_matches)
 from pvsurvey.model.targets import pace_and_forecast, progress_metrics, progress_sums
+from pvsurvey.store.history import append_history, read_history
 
 BASELINE = dt.date(2022, 1, 1)
 
@@ -312,3 +314,71 @@ def test_two_registry_snapshots_give_a_history_a_forecast_and_a_report(tmp_path)
     zh = pvsurvey("progress", run, "--lang", "zh", cwd=tmp_path)
     assert "全市" in zh.stdout and "屋顶光伏目标进展" in zh.stdout
     assert "安装比例" in (run / "progress.svg").read_text(encoding="utf-8")
+
+
+# ------------------------------------------------------------- the history as Excel leaves it
+
+def _history_rows(new_kwp: float) -> pd.DataFrame:
+    """A run's history rows: the city, a district and a park, Chinese names included."""
+    return pd.DataFrame({"plan": "baiyi-2022-2025", "plan_status": "in_progress", "level": ["city", "district", "park"],
+                         "key": ["city", "徐汇区", "P01"], "name": ["", "徐汇区", "漕河泾新兴技术开发区"],
+                         "usable_area_m2": [556546.5810547941, 556546.5810547941, 0.1],
+                         "install_ratio_area_frac": [0.26326384386096957, 0.26326384386096957, 0.0],
+                         "new_kwp_since_baseline": [new_kwp, new_kwp, 0.0]})
+
+
+def test_a_history_saved_as_gbk_reads_as_the_utf8_one_and_is_rewritten_as_utf8(tmp_path):
+    written = tmp_path / "utf8-bom.csv"
+    append_history(written, _history_rows(7099.2), dt.date(2025, 6, 30), "2025-07-01T01:00:00+00:00", "baiyi-2022-2025")
+    expected = read_history(written, "baiyi-2022-2025")
+    assert list(expected["name"].fillna("")) == ["", "徐汇区", "漕河泾新兴技术开发区"]
+    text = written.read_text(encoding="utf-8-sig")
+    for encoding in ("gbk", "gb18030", "utf-8"):  # Excel on Chinese Windows; a plain UTF-8 editor
+        saved = tmp_path / f"{encoding}.csv"
+        saved.write_bytes(text.encode(encoding))
+        pd.testing.assert_frame_equal(read_history(saved, "baiyi-2022-2025"), expected)
+    # the next run appends to the GBK file: rewritten as UTF-8 with BOM, the old rows as they were
+    gbk = tmp_path / "gbk.csv"
+    append_history(gbk, _history_rows(9000.0), dt.date(2025, 12, 31), "2026-01-01T01:00:00+00:00", "baiyi-2022-2025")
+    assert gbk.read_bytes().startswith(codecs.BOM_UTF8)
+    again = pd.read_csv(gbk, encoding="utf-8-sig", dtype={"key": str, "name": str, "plan": str})
+    pd.testing.assert_frame_equal(again[again["as_of"] == "2025-06-30"].reset_index(drop=True), expected)
+    assert list(again.loc[again["as_of"] == "2025-12-31", "new_kwp_since_baseline"]) == [9000.0, 9000.0, 0.0]
+
+
+def test_history_dates_as_excel_writes_them_are_read_as_iso_dates(tmp_path):
+    path = tmp_path / "h.csv"
+    path.write_bytes("as_of,level,key,name,new_kwp_since_baseline\n2025/6/30,city,city,,5.0\n,,,,\n"
+                     "2025-12-31,city,city,,6.0\n".encode("gbk"))
+    history = read_history(path, "baiyi-2022-2025")
+    assert list(history["as_of"]) == ["2025-06-30", "2025-12-31"]  # the spreadsheet's empty row dropped
+    # a rerun for 2025-06-30 replaces that date's row, not adds a second one
+    out = append_history(path, _history_rows(7.0).iloc[:1], dt.date(2025, 6, 30), "x", "baiyi-2022-2025")
+    assert list(out["as_of"]) == ["2025-06-30", "2025-12-31"] and list(out["new_kwp_since_baseline"]) == [7.0, 6.0]
+    path.write_text("as_of,level,key\n2025-06-30,city,city\nlast june,city,city\n", encoding="utf-8")
+    with pytest.raises(InputFileError, match=r"h\.csv, line 3: as_of 'last june' is not a date; write it as YYYY-MM-DD"):
+        read_history(path)
+
+
+def test_an_empty_history_is_none_yet_and_a_foreign_file_one_clear_error(tmp_path):
+    path = tmp_path / "h.csv"
+    path.write_bytes(b"")
+    assert read_history(path) is None  # 0 bytes: nothing to keep; the next run writes it whole
+    append_history(path, _history_rows(1.0), dt.date(2025, 6, 30), "x", "baiyi-2022-2025")
+    assert len(read_history(path)) == 3
+    path.write_text("id,value\n1,2\n", encoding="utf-8")
+    with pytest.raises(InputFileError) as raised:
+        read_history(path)
+    assert str(raised.value) == (f"{path}: not a progress history (no column as_of, level, key; it has id, value); "
+                                 "move it away (pvsurvey then starts a new history), or set progress.history_file "
+                                 "to another file")
+    path.write_text('as_of,level,key\n"2025-06-30,city,city\n', encoding="utf-8")
+    with pytest.raises(InputFileError, match=r"h\.csv: not a readable progress history \(.*EOF inside string.*\); "
+                                             r"repair it, or move it away"):
+        read_history(path)
+    path.write_bytes("as_of,level,key\n2025-06-30,city,\u00e9\n".encode("utf-16-le"))  # no BOM: neither encoding
+    with pytest.raises(InputFileError, match=r"h\.csv: text that is neither UTF-8 nor GBK/GB18030 .*; save it again "
+                                             r"as UTF-8 \(Excel: 'CSV UTF-8'\) or GBK, or move it away"):
+        read_history(path)
+    with pytest.raises(InputFileError, match="a directory, not a progress history"):
+        read_history(tmp_path)

@@ -42,6 +42,9 @@ from ..io.weather import read_weather
 from ..tools.map_writer import map_options
 from ..config.schema import SurveyConfig
 from ..io.parks import read_parks
+from ..naming import name_file_stem
+from ..store.candidate_status import candidate_status_path, read_candidate_statuses
+from ..store.history import history_path, read_history
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +194,32 @@ def check_inputs(cfg: SurveyConfig, rewrite_dir: Path | None = None) -> CheckedI
     map_options(cfg.maps)  # a Tianditu base map without a key fails here, not after the survey
     return CheckedInputs(raster, parts, id_column, duplicates, parks, parks_summary, registry, yield_table,
                          weather_meta, rewritten)
+
+
+def check_stores(cfg: SurveyConfig, run_dir: Path) -> None:
+    """Read the files beside the runs that a run reads and rewrites only after the
+    survey (the progress history, the park managers' candidate statuses), so that
+    a bad one stops the run before any work, not after it.
+
+    Raises
+    ------
+    ConfigError
+        ``progress.history_file`` names a directory, or a path under a file.
+    InputFileError
+        One of the files unreadable, or not what it should be: one line naming it and the fix.
+    """
+    path = history_path(cfg.name, cfg.progress.history_file, run_dir)
+    if cfg.progress.history_file is not None:
+        default = f"{name_file_stem(cfg.name)}-history.csv"
+        if path.is_dir():
+            raise ConfigError(f"key 'progress.history_file': {path} is a directory; give a file in it (e.g. "
+                              f"{path / default}), or remove the key to keep the history beside the run directory")
+        folder = next(p for p in path.parents if p.exists())
+        if not folder.is_dir():
+            raise ConfigError(f"key 'progress.history_file': {folder} is a file, so {path} cannot be written; "
+                              "give a path in a folder")
+    read_history(path, cfg.default_plan.id)
+    read_candidate_statuses(candidate_status_path(cfg.name, run_dir))
 
 
 # the columns a building's height or storeys are read from (after the config's renames)

@@ -42,7 +42,7 @@ from ..store.runs import new_partial_dir, new_run_id, publish, run_lock, store_d
 from ..store.object_storage import check_writable, copy_run_to_url
 from ..store.history import append_history, history_path
 from ..store.cache import cache_dir, prune_cache, yields_entry
-from .inputs import (CheckedInputs, cache_salt, check_inputs, input_fingerprints, prewarm_flat_roofs,
+from .inputs import (CheckedInputs, cache_salt, check_inputs, check_stores, input_fingerprints, prewarm_flat_roofs,
                      shade_halo, uses_compiled_shade)
 from .outputs import write_outputs
 from ..store.run_directory import COMPLETE_MARKER, MANIFEST, MAPS, PARTS, RUN_LOG, VALIDATION
@@ -160,6 +160,7 @@ def run_survey(config: SurveyConfig | str | Path | None = None, out_dir: str | P
     workers = workers or cfg.parallel.workers
 
     with timer.step("check_inputs"):
+        check_stores(cfg, run_dir)  # first: a few small files, read again after the survey
         inputs = check_inputs(cfg, rewrite_dir=cache_dir(run_dir))
         for url in (cfg.output.publish_url, cfg.maps.publish_dir):
             if is_url(url):  # a run that could not be published stops before the survey, not after

@@ -28,14 +28,18 @@ Beside the run directory live the files that outlive a run: the progress history
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
+from typing import Iterator
 
 import geopandas as gpd
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ..errors import InputFileError
-from ..io.datasets import dataset_exists
+from ..io.datasets import dataset_exists, parquet_parts
 from .candidate_status import candidate_status_path
 from .history import history_path
 
@@ -84,6 +88,27 @@ def _read_json(path: Path) -> dict:
         raise InputFileError(f"{path}: cannot read ({exc}); rerun 'pvsurvey run' to rewrite it") from None
 
 
+# what mends a damaged run file: --full, since a reused part is a hard link to the run cache's
+# file (pvsurvey.store.cache.link) and may be damaged there too
+REBUILD = "run 'pvsurvey run --full' again with the run's config to rebuild the run directory"
+
+
+def _reason(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def damaged_part(path: Path) -> tuple[Path, str] | None:
+    """The first file of a Parquet dataset (or the file) whose footer cannot be read,
+    with the reason; None when every footer reads (a truncated or overwritten file
+    has none). Reads only the footers."""
+    for part in parquet_parts(path):
+        try:
+            pq.read_metadata(part)
+        except (pa.ArrowException, OSError) as exc:
+            return part, _reason(exc)
+    return None
+
+
 class RunDirectory:
     """A run directory written by ``pvsurvey run``, read the same way everywhere.
 
@@ -123,10 +148,26 @@ class RunDirectory:
         return dataset_exists(path) if name.endswith(".parquet") else path.exists()
 
     def require(self, name: str, hint: str = "rerun 'pvsurvey run' with this version") -> Path:
-        """The path of a file the caller cannot do without; one clear error when it is missing."""
+        """The path of a file the caller cannot do without; one clear error when it is
+        missing, or for a Parquet dataset when one of its files is damaged."""
         if not self.has(name):
             raise InputFileError(f"{self.path}: no {name} here; {hint}")
-        return self.file(name)
+        path = self.file(name)
+        if name.endswith(".parquet") and (damaged := damaged_part(path)) is not None:
+            raise InputFileError(f"{damaged[0]}: damaged ({damaged[1]}); {REBUILD}")
+        return path
+
+    @contextmanager
+    def reading(self, name: str) -> Iterator[Path]:
+        """``with run.reading(BUILDINGS) as path:`` around a read of one of the run's
+        Parquet datasets (its footers checked by :meth:`require`): a file damaged
+        past its footer is one clear error naming the dataset, not a pyarrow traceback."""
+        path = self.require(name, "give a run directory written by 'pvsurvey run'")
+        try:
+            yield path
+        except (pa.ArrowException, OSError) as exc:
+            raise InputFileError(f"{path}: cannot read ({_reason(exc)}); a file of it may be damaged: {REBUILD}") \
+                from None
 
     @cached_property
     def manifest(self) -> dict:
@@ -156,9 +197,9 @@ class RunDirectory:
 
     def buildings(self, columns: list[str] | None = None, filters=None) -> gpd.GeoDataFrame:
         """The surveyed buildings (WGS84), all columns or those named, optionally filtered row groups."""
-        path = self.require(BUILDINGS, "give a run directory written by 'pvsurvey run'")
-        frame = gpd.read_parquet(path, columns=None if columns is None else [*columns, "geometry"],
-                                 filters=filters)
+        with self.reading(BUILDINGS) as path:
+            frame = gpd.read_parquet(path, columns=None if columns is None else [*columns, "geometry"],
+                                     filters=filters)
         return frame.to_crs("EPSG:4326") if frame.crs is not None and not frame.crs.equals("EPSG:4326") else frame
 
     def history_path(self) -> Path:

@@ -161,7 +161,8 @@ def read_map_data(run_dir: str | Path, config=None, lang: str = "zh") -> RunData
         progress = _fallback_progress(buildings, _default_targets(cfg))
     candidates = None
     if run.has(CANDIDATES):
-        candidates = _read_candidates_to_draw(run.file(CANDIDATES))
+        with run.reading(CANDIDATES) as path:  # a damaged part: one line naming it
+            candidates = _read_candidates_to_draw(path)
         if candidates.crs is not None and not candidates.crs.equals("EPSG:4326"):
             candidates = candidates.to_crs("EPSG:4326")
         candidates["park_id"] = candidates["park_id"].astype("string").fillna("")

@@ -69,8 +69,9 @@ def validate_run(run_dir: str | Path, finished: bool = True, config: dict | None
         raise InputFileError(f"{run.path}: the registry carries no metered generation; add a column "
                              "metered_kwh_per_yr [kWh/yr] to it, or map the file's own header with "
                              "'installations: {columns: {metered_kwh_per_yr: <its header>}}', and run again")
-    buildings = pd.read_parquet(run.require(BUILDINGS), columns=["building_id", "park_id", "park_name", "district",
-                                                                 "specific_yield_kwh_per_kwp"])
+    with run.reading(BUILDINGS) as path:  # a damaged part: one line naming it
+        buildings = pd.read_parquet(path, columns=["building_id", "park_id", "park_name", "district",
+                                                   "specific_yield_kwh_per_kwp"])
     parts, interannual = _config_parts(run, config)
     sd_log = system_sd_log(parts, interannual)
     systems = compare_systems(matched, buildings, sd_log)
