@@ -233,7 +233,7 @@ def test_a_damaged_run_file_is_one_line_naming_it(tmp_path, command):
     run = damaged_run(tmp_path)
     result = CliRunner().invoke(commands(), [command, str(run)])
     assert_one_line_error(result, f"{run / 'buildings.parquet' / 'part-00001.parquet'}: damaged (",
-                          "run 'pvsurvey run --full' again with the run's config to rebuild the run directory")
+                          "run 'pvsurvey run' again with the run's config to rebuild the run directory")
     assert "Traceback" not in result.output
 
 
@@ -242,7 +242,7 @@ def test_a_read_failing_past_the_footers_is_one_line_too(tmp_path):
     (run.file(BUILDINGS) / "part-00001.parquet").unlink()
     assert len(run.buildings()) == 3  # the footers read: the dataset is whole again
     with pytest.raises(InputFileError, match=r"buildings\.parquet: cannot read \(Couldn't deserialize\); a file of "
-                                             r"it may be damaged: run 'pvsurvey run --full' again"):
+                                             r"it may be damaged: run 'pvsurvey run' again"):
         with run.reading(BUILDINGS):
             raise pa.ArrowInvalid("Couldn't deserialize")
 

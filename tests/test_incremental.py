@@ -95,6 +95,28 @@ def test_a_night_with_a_new_registry_finishes_only_the_partitions_it_touches(tmp
     assert not b_night.set_index("building_id").loc[gone, "has_pv"]
 
 
+def test_a_damaged_cached_part_is_computed_again_not_published_again(tmp_path):
+    """A run's part files are hard links of the cache's: one truncated in the run
+    directory is truncated in the cache too. The next run finishes that partition
+    again (its entry removed) and publishes whole files."""
+    import pyarrow.parquet as pq
+
+    fp = gpd.read_parquet(REPO / "data/demo/footprints.parquet").iloc[:2000]
+    fp.to_parquet(tmp_path / "fp.parquet", row_group_size=1000)
+    write_ghi_raster(tmp_path / "ghi.tif", value=3.6)
+    run_dir = tmp_path / "runs" / "inc"
+    run_survey(config(tmp_path), run_dir, serial=True)
+    before = gpd.read_parquet(run_dir / "buildings.parquet")
+    damaged = sorted((run_dir / "buildings.parquet").glob("*.parquet"))[0]
+    damaged.write_bytes(damaged.read_bytes()[:100])  # in place: the cache's link sees it too
+    again = run_survey(config(tmp_path), run_dir, serial=True)
+    # the surveys of both partitions are whole and reused; the damaged one's finishing is done again
+    assert (again.manifest["partitions"]["reused"], again.manifest["partitions"]["finished_from_cache"]) == (2, 1)
+    for part in (run_dir / "buildings.parquet").glob("*.parquet"):
+        pq.read_metadata(part)  # whole
+    pd.testing.assert_frame_equal(before, gpd.read_parquet(run_dir / "buildings.parquet"))
+
+
 def test_a_retried_task_may_link_over_its_first_attempt(tmp_path):
     """A worker that dies after storing a partition leaves the part file behind;
     the retry links the cached copy over it."""

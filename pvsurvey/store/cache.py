@@ -9,6 +9,7 @@ from __future__ import annotations
 
 
 import hashlib
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -21,6 +22,8 @@ from .runs import store_dir
 import pickle
 import uuid
 
+
+log = logging.getLogger(__name__)
 
 RESULT_FILE = "result.pkl"
 
@@ -46,7 +49,23 @@ def entry_path(cache_dir: Path | None, key: str | None, round_: str = "") -> Pat
 
 
 def has_entry(entry: Path | None) -> bool:
-    return entry is not None and (entry / RESULT_FILE).is_file()
+    """Whether ``entry`` holds a result to reuse. An entry with a Parquet file whose
+    footer cannot be read (truncated or overwritten: its files are hard links of a
+    published run's, so damage to one is damage to both) is removed and is none: the
+    partition is surveyed again rather than its damage published again."""
+    if entry is None or not (entry / RESULT_FILE).is_file():
+        return False
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for part in entry.glob("*.parquet"):
+        try:
+            pq.read_metadata(part)
+        except (pa.ArrowException, OSError) as exc:
+            log.warning("%s: damaged (%s); its partition is surveyed again", part, " ".join(str(exc).split()))
+            shutil.rmtree(entry, ignore_errors=True)
+            return False
+    return True
 
 
 def store_entry(entry: Path, files: dict[str, Path], result) -> None:

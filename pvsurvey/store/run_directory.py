@@ -88,9 +88,10 @@ def _read_json(path: Path) -> dict:
         raise InputFileError(f"{path}: cannot read ({exc}); rerun 'pvsurvey run' to rewrite it") from None
 
 
-# what mends a damaged run file: --full, since a reused part is a hard link to the run cache's
-# file (pvsurvey.store.cache.link) and may be damaged there too
-REBUILD = "run 'pvsurvey run --full' again with the run's config to rebuild the run directory"
+# what mends a damaged run file: a reused part is a hard link of the run cache's file
+# (pvsurvey.store.cache.link), damaged there too, and the next run computes it again
+# (pvsurvey.store.cache.has_entry)
+REBUILD = "run 'pvsurvey run' again with the run's config to rebuild the run directory"
 
 
 def _reason(exc: BaseException) -> str:
