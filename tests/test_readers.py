@@ -145,6 +145,32 @@ def test_unknown_extension_and_missing_file(tmp_path):
         plan_partitions(tmp_path / "nope.gpkg", 10)
 
 
+def test_a_csv_row_with_more_fields_is_set_aside_in_its_partition_and_the_rest_read(tmp_path):
+    """One row with an unquoted comma in a footprint CSV: that row is set aside as
+    malformed_row in whichever partition holds it, every other row is read with its
+    own id, number, geometry and types; a quote never closed is one line naming its line."""
+    roofs = roofs_utm().to_crs(4326)
+    n = len(roofs)
+    rows = [f"R{i},{3 + i * 1.5},\"{roofs.geometry.iloc[i % n].wkt}\"" for i in range(25)]
+    rows[13] = "R13,19.5,extra,\"POLYGON ((0 0, 1 0, 1 1, 0 0))\""  # 4 fields: an unquoted comma
+    (tmp_path / "f.csv").write_text("building_id,height_m,geometry\n" + "\n".join(rows) + "\n")
+    parts = plan_partitions(tmp_path / "f.csv", 10)
+    frames = [read_partition(p, "EPSG:4326") for p in parts]
+    assert [len(f) for f in frames] == [10, 10, 5]
+    accepted, rejected, _ = clean_footprints(pd.concat(frames, ignore_index=True), "f.csv", "building_id")
+    assert list(rejected["source_row"]) == [13] and list(rejected["reason"]) == ["malformed_row"]
+    assert rejected["message"].iloc[0].endswith("4 fields where the header has 3")
+    kept = accepted.sort_values("source_row")
+    assert list(kept["building_id"]) == [f"R{i}" for i in range(25) if i != 13]
+    assert list(kept["source_row"]) == [i for i in range(25) if i != 13]
+    columns = ["building_id", "height_m", "source_row"]
+    assert (frames[1][columns].dtypes == frames[0][columns].dtypes).all()  # the types of a clean partition
+    np.testing.assert_allclose(kept["height_m"], [3 + i * 1.5 for i in range(25) if i != 13])
+    (tmp_path / "q.csv").write_text("building_id,geometry\nA,\"POLYGON ((0 0, 1 0, 1 1, 0 0))\"\nB,\"POLYGON ((0 0\n")
+    with pytest.raises(InputFileError, match=r"q.csv: line 3: a quoted value opens \(\"\) and is never closed"):
+        read_partition(plan_partitions(tmp_path / "q.csv", 10)[0], "EPSG:4326")
+
+
 def test_a_file_of_several_layers_reads_the_named_or_the_only_polygon_layer(tmp_path):
     """GDAL reads the first layer of a GeoPackage and warns; a survey of the wrong layer
     would look like a survey. Two polygon layers: one line naming them and the key;

@@ -9,9 +9,6 @@ the row keeps a ``reject_reason`` and is reported, not dropped.
 
 from __future__ import annotations
 
-import csv
-import io
-import re
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +26,7 @@ from .encoding import text_file_encoding
 from ..model.footprints import GEOMETRY_PROBLEM
 from .geometries import decode_geometries
 from .fields import CAPACITY_TO_KWP, geometry_column, numbers, parse_dates, plan_columns
+from .csv_rows import file_text, read_rows_setting_aside_malformed, refuse_unclosed_quote
 from .vector import WGS84, read_vector, vector_format
 
 REQUIRED = ("capacity_kwp", "commissioned_on", "status")
@@ -213,54 +211,11 @@ def _read_csv_rows(path: Path, encoding: str) -> tuple[pd.DataFrame, np.ndarray]
     # fields for an index and shifting every row by them: that too is split here
     if frame is not None and isinstance(frame.index, pd.RangeIndex):
         return frame, np.zeros(len(frame), dtype=bool)
-    with pd.io.common.get_handle(str(path), "r", encoding=encoding, compression="infer") as handle:
-        text = handle.handle.read()  # newline="" (pandas' text handles): quoted line breaks stay as written
-    line = _unclosed_quote_line(text)
-    if line is None and frame is None and "EOF inside string" in problem:  # the scan missed what pandas found
-        line = "(" + problem.rsplit("C error: ", 1)[-1].strip() + ")"
-    if line is not None:
-        raise InputFileError(f"{path}: line {line}: a quoted value opens (\") and is never closed, so the rows "
-                             f"after it cannot be told apart; close the quote on that line, or re-export the sheet "
-                             f"as CSV (in Excel: Save As 'CSV UTF-8')")
-    names = list(pd.read_csv(path, nrows=0, **opts).columns)  # pandas' names ('a.1', 'Unnamed: 2')
-    records = (row for row in csv.reader(io.StringIO(text, newline="")) if row)  # pandas skips blank lines
-    next(records, None)  # the header
-    rows, malformed = [], []
-    for record in records:
-        bad = len(record) > len(names)  # a value with an unquoted comma, or one field too many
-        malformed.append(bad)
-        # a malformed row keeps its place, so that every later row keeps its registry_row
-        rows.append([None] * len(names) if bad else [v or None for v in record] + [None] * (len(names) - len(record)))
-    frame = pd.DataFrame({name: pd.Series([row[i] for row in rows], dtype=str) for i, name in enumerate(names)},
-                         columns=names)
-    return frame, np.asarray(malformed, dtype=bool)
-
-
-# CSV tokens for the quote scan: a line break, a quote, a comma, or a run of anything else
-_CSV_TOKEN = re.compile(r'\r\n|[\r\n",]|[^\r\n",]+')
-
-
-def _unclosed_quote_line(text: str) -> int | None:
-    """The 1-based line on which a quote opens and never closes (None when every one closes).
-
-    The states of pandas' C tokenizer: a quote opens a quoted value only at the
-    start of a field (elsewhere it is a character of the value), and inside one
-    a doubled quote is a quote character.
-    """
-    line, opened, state = 1, 0, "start"  # start of a field, in a field, quoted, quote seen while quoted
-    for token in _CSV_TOKEN.finditer(text):
-        t = token.group()
-        newline = t in ("\r\n", "\r", "\n")
-        if state == "quoted":
-            state = "quote" if t == '"' else "quoted"
-        elif state == "quote" and t == '"':
-            state = "quoted"  # "" inside a quoted value
-        elif t == '"' and state == "start":
-            state, opened = "quoted", line
-        else:
-            state = "start" if (newline or t == ",") else "field"
-        line += newline
-    return opened if state == "quoted" else None
+    text = file_text(path, encoding)
+    refuse_unclosed_quote(path, text, None if frame is not None else problem)
+    opts.pop("encoding")
+    frame, malformed, _ = read_rows_setting_aside_malformed(text, opts)
+    return frame, malformed
 
 
 def usable_rows(registry: pd.DataFrame) -> pd.DataFrame:

@@ -28,9 +28,10 @@ from pyproj import CRS, Transformer
 from ..columns import ID_SOURCES
 from ..coords import gcj02_to_wgs84, transform_geometries
 from ..errors import CRSError, InputFileError
-from ..model.footprints import GEOMETRY_PROBLEM
+from ..model.footprints import GEOMETRY_PROBLEM, MALFORMED_ROW_PROBLEM
 from ..locations import Location, is_url, location, name_of, suffix_of
 from .crs import declared_crs as declared_crs_of, is_gcj02
+from .csv_rows import file_text, read_rows_setting_aside_malformed, refuse_unclosed_quote
 from .encoding import scan_text, shapefile_encoding, text_file_encoding
 from .fields import FOOTPRINT_ID_HEADERS, ColumnPlan, header_key
 from .geometries import decode_geometries
@@ -490,7 +491,14 @@ def to_wgs84(gdf: gpd.GeoDataFrame, declared_crs: str | None, path: Location) ->
 def _read_csv_wkt(path: Path, start: int, nrows: int, encoding: str | None = None,
                   wkt_column: str | None = None) -> gpd.GeoDataFrame:
     opts = dict(nrows=nrows, dtype_backend="numpy_nullable", encoding=encoding or "utf-8")
-    df = pd.read_csv(path, skiprows=range(1, start + 1), **opts) if start else pd.read_csv(path, **opts)
+    malformed = None
+    try:
+        df = pd.read_csv(path, skiprows=range(1, start + 1), **opts) if start else pd.read_csv(path, **opts)
+    except pd.errors.ParserError as exc:  # a row with more fields than the header (or a quote never closed)
+        text = file_text(path, opts.pop("encoding"))
+        refuse_unclosed_quote(path, text, str(exc))
+        opts.pop("nrows")
+        df, malformed, fields = read_rows_setting_aside_malformed(text, opts, start, nrows)
     names = (wkt_column,) if wkt_column else CSV_GEOMETRY_COLUMNS
     geom_col = next((c for c in names if c in df.columns), None)
     if geom_col is None:
@@ -499,6 +507,9 @@ def _read_csv_wkt(path: Path, start: int, nrows: int, encoding: str | None = Non
                              "; name it in the config with 'columns: {geometry: <its header>}')")
     wkt = df.pop(geom_col).astype(object).where(lambda s: s.notna(), None).to_numpy()
     geoms, problems = decode_geometries(wkt, shapely.from_wkt)
+    if malformed is not None and malformed.any():  # set aside as rows without a geometry, saying why
+        problems = np.asarray(problems, dtype=object)
+        problems[malformed] = [f"{n} {MALFORMED_ROW_PROBLEM} {len(df.columns) + 1}" for n in fields]
     gdf = gpd.GeoDataFrame(df, geometry=geoms, crs=None)
     gdf[GEOMETRY_PROBLEM] = problems
     return gdf

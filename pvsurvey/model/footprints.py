@@ -18,11 +18,15 @@ from ..columns import ID_SOURCES, REJECTED_COLUMNS
 # Column a reader adds where a row's geometry was there but GEOS could not build it
 # (GEOS's message, pvsurvey.io.geometries); the row is rejected with that detail.
 GEOMETRY_PROBLEM = "_geometry_problem"
+# a reader's problem text for a CSV row with more fields than the header (pvsurvey.io.csv_rows)
+MALFORMED_ROW_PROBLEM = "fields where the header has"
 
 # Reason codes of rejected rows (the README lists them with what the user sees).
 REASONS = {
     "null_geometry": "no geometry",
     "unparsable_geometry": "geometry could not be parsed (not WKB/WKT)",
+    "malformed_row": "a CSV row with more fields than the header (a value with an unquoted comma?): its values "
+                     "cannot be told apart",
     "empty_geometry": "empty geometry",
     "not_polygon": "geometry is not a polygon",
     "coordinates_out_of_range": "coordinates outside -180..180 / -90..90 after reprojection to WGS84 (wrong CRS?)",
@@ -234,7 +238,8 @@ def clean_footprints(raw: gpd.GeoDataFrame, source_file: str, id_column: str | N
         problem = raw[GEOMETRY_PROBLEM].to_numpy(dtype=object)
         refused = np.flatnonzero(~pd.isna(problem))
         details[refused] = problem[refused]
-        reason[refused] = ["unparsable_geometry" if "ParseException" in str(p) else "invalid_geometry"
+        reason[refused] = ["unparsable_geometry" if "ParseException" in str(p) else
+                           "malformed_row" if MALFORMED_ROW_PROBLEM in str(p) else "invalid_geometry"
                            for p in problem[refused]]
     has = reason == None  # noqa: E711 (elementwise)
     geoms = geoms.copy()
