@@ -34,6 +34,25 @@ def invoke(*args):
     return result
 
 
+def test_the_out_file_names_the_format_and_a_conflict_is_one_line(small_run, tmp_path):
+    """``--out list.csv`` without ``--format`` is a CSV (it was an xlsx named .csv); a
+    suffix that is no format, or one --format contradicts, is one line and exit 2."""
+    run, _ = small_run
+    invoke("export", run.run_dir, "--out", tmp_path / "list.csv")
+    assert (tmp_path / "list.csv").read_bytes()[:3] == b"\xef\xbb\xbf"  # UTF-8 text with BOM, not a zip
+    assert len(pd.read_csv(tmp_path / "list.csv", encoding="utf-8-sig")) > 0
+    invoke("export", run.run_dir, "--layer", "buildings", "--out", tmp_path / "b.parquet")
+    assert len(gpd.read_parquet(tmp_path / "b.parquet")) == 3
+    cases = (((tmp_path / "x.docx",),
+              "--out {}: a file ending in .csv .xlsx .geojson .gpkg .fgb .parquet (the format it is written in)"),
+             ((tmp_path / "y.csv", "--format", "xlsx"),
+              "--out {} names a .csv file but --format is xlsx; give one of them, or both alike"))
+    for args, message in cases:
+        result = CliRunner().invoke(commands(), ["export", str(run.run_dir), "--out", *map(str, args)])
+        assert result.exit_code == 2 and result.output.strip() == f"pvsurvey: error: {message.format(args[0])}"
+        assert not args[0].exists()
+
+
 def test_hostile_text_arrives_inert_in_csv_and_xlsx(small_run):
     run, _ = small_run
     invoke("export", run.run_dir, "--format", "csv")

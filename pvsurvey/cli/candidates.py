@@ -8,6 +8,9 @@ from pathlib import Path
 import click
 
 from . import cli, handle_errors
+from ..errors import ConfigError
+
+EXPORT_FORMATS = ("csv", "xlsx", "geojson", "gpkg", "fgb", "parquet")
 
 SCOPE = [click.option("--park", "park", metavar="ID", help="One park's projects."),
          click.option("--district", "district", metavar="NAME", help="One district's projects.")]
@@ -25,9 +28,9 @@ def scope_options(func):
 @click.option("--layer", type=click.Choice(["candidates", "buildings"]), default="candidates", show_default=True,
               help="The candidate-project list, or every surveyed building (survey columns, PV status, "
                    "candidate project id) as one file for GIS.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "geojson", "gpkg", "fgb", "parquet"]),
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS),
               help="csv/xlsx for Excel; gpkg, fgb (FlatGeobuf), parquet (one GeoParquet file) or geojson for "
-                   "GIS/QGIS. Default: xlsx for candidates, gpkg for buildings.")
+                   "GIS/QGIS. Default: the suffix of --out, else xlsx for candidates, gpkg for buildings.")
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Header language.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Output file (default RUN_DIR/exports/LAYER[-park-ID|-district-NAME].FORMAT).")
@@ -42,6 +45,7 @@ def export_command(run_dir, park, district, layer, fmt, lang, out):
       pvsurvey export runs/shanghai-demo --park P05 --format xlsx
       pvsurvey export runs/shanghai-demo --layer buildings --district 浦东新区 --format gpkg
     """
+    fmt = _format_of(fmt, out)
     if layer == "buildings":
         from ..tools.building_export import export_buildings
 
@@ -51,6 +55,20 @@ def export_command(run_dir, park, district, layer, fmt, lang, out):
 
         path = export_candidates(run_dir, fmt or "xlsx", lang, park, district, out)
     click.echo(f"wrote {path}")
+
+
+def _format_of(fmt: str | None, out: Path | None) -> str | None:
+    """The format to write: ``--format``, else the one ``--out`` names by its suffix
+    (``list.csv`` is a CSV); one line when they disagree or the suffix is none of them."""
+    if out is None:
+        return fmt
+    suffix = out.suffix.lower().lstrip(".")
+    suffix = {"geoparquet": "parquet", "json": "geojson"}.get(suffix, suffix)
+    if suffix not in EXPORT_FORMATS:
+        raise ConfigError(f"--out {out}: a file ending in .{' .'.join(EXPORT_FORMATS)} (the format it is written in)")
+    if fmt is not None and fmt != suffix:
+        raise ConfigError(f"--out {out} names a .{suffix} file but --format is {fmt}; give one of them, or both alike")
+    return suffix
 
 
 @cli.group("candidates")
