@@ -172,9 +172,10 @@ def test_edited_statuses_survive_import_and_the_next_run(tmp_path, fmt):
 def test_unknown_status_is_reported_not_imported(tmp_path, small_run):
     run, _ = small_run
     path = tmp_path / "edit.csv"
-    pd.DataFrame({"project_id": ["C-A"], "status": ["maybe later"]}).to_csv(path, index=False)
+    pd.DataFrame({"project_id": ["C-A", "C-B"], "status": ["maybe later", None]}).to_csv(path, index=False)
     result = CliRunner().invoke(commands(), ["candidates", "import", str(path), "--run", str(run.run_dir)])
-    assert result.exit_code == 0 and "unknown status 'maybe later' left out" in result.stderr
+    assert result.exit_code == 0 and "C-A: unknown status 'maybe later' left out" in result.stderr
+    assert "C-B: no status left out" in result.stderr and "nan" not in result.stderr  # a blank cell
 
 
 @pytest.mark.slow

@@ -96,8 +96,8 @@ def import_command(file, run_dir):
         click.echo(f"warning: {len(result['unknown_projects'])} project id(s) not in this run, kept for later: "
                    f"{', '.join(result['unknown_projects'][:10])}", err=True)
     for row in result["bad_statuses"]:
-        click.echo(f"warning: {row['project_id']}: unknown status {row['status']!r} left out "
-                   f"(allowed: {', '.join(result['allowed'])})", err=True)
+        what = f"unknown status {row['status']!r}" if row["status"].strip() else "no status"
+        click.echo(f"warning: {row['project_id']}: {what} left out (allowed: {', '.join(result['allowed'])})", err=True)
 
 
 @candidates_group.command("plan")

@@ -159,8 +159,8 @@ def import_statuses(file: str | Path, run_dir: str | Path) -> dict:
     atomic_write(store_path, lambda tmp: merged.to_csv(tmp, index=False, encoding="utf-8-sig"))
     return {"updated": int(len(changed)), "unchanged": int(len(edits) - len(changed)),
             "unknown_projects": sorted(set(edits["project_id"]) - known),
-            "bad_statuses": [{"project_id": p, "status": s} for p, s in
-                             bad[["project_id", "status"]].astype(str).itertuples(index=False)],
+            "bad_statuses": [{"project_id": str(p), "status": "" if pd.isna(s) else str(s)} for p, s in
+                             bad[["project_id", "status"]].itertuples(index=False)],
             "store": str(store_path), "allowed": list(STATUSES)}
 
 
