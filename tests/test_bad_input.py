@@ -384,3 +384,20 @@ def test_survey_function_never_raises_and_accounts_for_every_row(geoms):
     assert (surveyed["footprint_area_m2"] >= 0).all() and (surveyed["usable_area_m2"] >= 0).all()
     assert (surveyed["usable_area_m2"] <= surveyed["footprint_area_m2"] + 1e-6).all()
     assert np.isfinite(surveyed[["capacity_kwp", "annual_yield_kwh"]].to_numpy()).all()
+
+
+def test_a_readers_warning_on_a_broken_feature_is_one_line(good_inputs):
+    """A GeoJSON footprint whose coordinates are text: GDAL warns and gives it no
+    geometry; the run sets it aside (null_geometry) and the warning is one line,
+    not a site-packages path and a line of pyogrio's source."""
+    roofs = roofs_utm().to_crs(4326)
+    features = json.loads(roofs.to_json())
+    features["features"][1]["geometry"]["coordinates"] = "x"
+    (good_inputs / "roofs.geojson").write_text(json.dumps(features))
+    result = run_cli(write_config(good_inputs, footprints="roofs.geojson"), "--out", good_inputs / "run")
+    assert result.exit_code == 3, (result.output, result.exception)  # rows set aside
+    warned = [line for line in result.stderr.splitlines() if "OGRGeoJSONReadPolygon" in line]
+    assert warned and all(line.startswith("pvsurvey: warning: ") for line in warned)
+    assert "site-packages" not in result.stderr and "ogr_read(" not in result.stderr
+    rejected = pd.read_parquet(good_inputs / "run" / "rejected.parquet")
+    assert list(rejected["source_row"]) == [1] and list(rejected["reason"]) == ["null_geometry"]

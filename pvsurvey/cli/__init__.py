@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+import warnings
 
 import click
 
@@ -48,6 +49,12 @@ def cli(debug: bool, quiet: bool):
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("pvsurvey").setLevel(logging.DEBUG if debug else (logging.WARNING if quiet else logging.INFO))
+    if not debug:  # a library's warning (GDAL on a broken feature) in one line, not a site-packages path and source
+        warnings.showwarning = _one_line_warning
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    click.echo(f"pvsurvey: warning: {' '.join(str(message).split())}", err=True)
 
 
 def commands() -> click.Group:
