@@ -171,6 +171,16 @@ def test_a_csv_row_with_more_fields_is_set_aside_in_its_partition_and_the_rest_r
         read_partition(plan_partitions(tmp_path / "q.csv", 10)[0], "EPSG:4326")
 
 
+def test_a_shapefile_without_its_dbf_is_one_line(tmp_path):
+    """GDAL reads a .shp without its .dbf, every attribute silently gone (ids become
+    row numbers, no heights): one line naming the missing file instead."""
+    write("shp", roofs_utm(), tmp_path / "f.shp")
+    assert len(read_vector(tmp_path / "f.shp")) == 3
+    (tmp_path / "f.dbf").unlink()
+    with pytest.raises(InputFileError, match=r"f.shp: no f.dbf beside it, so none of the footprints' attributes"):
+        plan_partitions(tmp_path / "f.shp", 10)
+
+
 def test_a_file_of_several_layers_reads_the_named_or_the_only_polygon_layer(tmp_path):
     """GDAL reads the first layer of a GeoPackage and warns; a survey of the wrong layer
     would look like a survey. Two polygon layers: one line naming them and the key;

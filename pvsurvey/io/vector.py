@@ -220,7 +220,12 @@ def _ogr_encoding(path: Location, declared: str | None, what: str) -> str | None
     formats (a Shapefile's DBF without .cpg, GeoJSON); None leaves it to GDAL."""
     suffix = suffix_of(path)
     if suffix == ".shp":
-        return shapefile_encoding(Path(path), declared, what)
+        shp = Path(path)
+        if not any(shp.with_suffix(s).is_file() for s in (".dbf", ".DBF")):  # GDAL reads the outlines alone
+            raise InputFileError(f"{path}: no {shp.with_suffix('.dbf').name} beside it, so none of the {what}' "
+                                 "attributes (ids, heights, names) can be read; copy the Shapefile's .dbf (and .prj, "
+                                 ".cpg) with its .shp")
+        return shapefile_encoding(shp, declared, what)
     if suffix in _TEXT_OGR:
         return text_file_encoding(Path(path), declared, what)
     return declared
