@@ -174,13 +174,18 @@ def open_raster(loc: Location):
     NetCDF) comes back as a north-up view of itself (:func:`_north_up`): every
     reader here (windows, bounds, samples, the maps) assumes north-up, and the view
     holds the same pixels on the same grid, turned over."""
-    import rasterio
+    import warnings
 
-    if not is_url(loc):
-        src = rasterio.open(loc)
-    else:
-        fs, _ = filesystem(loc)
-        src = rasterio.open(loc, opener=_RasterOpener(fs))
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+
+    with warnings.catch_warnings():  # the reader refuses a raster without a CRS in its own line
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        if not is_url(loc):
+            src = rasterio.open(loc)
+        else:
+            fs, _ = filesystem(loc)
+            src = rasterio.open(loc, opener=_RasterOpener(fs))
     t = src.transform
     if t.e > 0 and t.b == 0 and t.d == 0 and src.crs is not None:  # (no CRS: identity, refused by the reader)
         try:
