@@ -241,8 +241,8 @@ def test_every_registry_reason_code_has_a_message():
     # the codes the reader flags and the codes matching sets, read from the code itself
     codes = set(re.findall(r'flag\(.*, "(\w+)"\)', inspect.getsource(registry)))
     codes |= set(re.findall(r'reason\[.*\] = "(\w+)"', inspect.getsource(registry_matching)))
-    assert len(codes) == 12  # invalid_geometry: an array polygon GEOS cannot build, and nothing else locates the row;
-    # malformed_row: more fields than the header; implausible_capacity: above MAX_ROOFTOP_KWP
+    assert len(codes) == 13  # invalid_geometry: an array polygon GEOS cannot build, and nothing else locates the row;
+    # malformed_row: more fields than the header; implausible_capacity: above MAX_ROOFTOP_KWP; duplicate_row
     assert all(REGISTRY_REASONS.get(code, "").strip() for code in codes)
     assert set(REGISTRY_REASONS) == codes  # and no message for a code that never occurs
 

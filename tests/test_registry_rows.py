@@ -162,3 +162,21 @@ def test_a_run_sets_aside_a_malformed_row_and_impossible_numbers_and_validates(t
     validated = invoke("validate", tmp_path / "run", "--lang", "en")
     assert validated.exit_code == 0, (validated.output, validated.exception)
     assert "Traceback" not in validated.output
+
+
+def test_a_row_repeated_to_the_last_value_counts_once_and_a_repeated_id_is_told(tmp_path, caplog):
+    """A sheet pasted twice would count its capacity twice: an exact copy of an earlier
+    row is set aside (duplicate_row); rows that share an id but differ (phases of one
+    project?) both count, and the log says which id repeats."""
+    with caplog.at_level("WARNING", logger="pvsurvey.io.registry"):
+        reg = registry(tmp_path, HEADER
+                       + "R1,A,100,2023-01-01,connected\n"
+                       + "R2,B,50,2023-02-01,connected\n"
+                       + "R1,A,100,2023-01-01,connected\n"        # the first row again, every value alike
+                       + "R2,B,80,2024-05-01,connected\n")        # R2 again, a second phase
+    assert reasons(reg) == ["", "", "duplicate_row", ""]
+    assert usable_rows(reg)["registry_row"].tolist() == [0, 1, 3]
+    assert reg.loc[reg["reject_reason"].isna(), "capacity_kwp"].sum() == pytest.approx(230.0)
+    warned = [r.getMessage() for r in caplog.records if "registry id(s) name several rows" in r.getMessage()]
+    assert len(warned) == 1 and "1 registry id(s)" in warned[0] and "(e.g. R2)" in warned[0]
+    assert REGISTRY_REASONS["duplicate_row"].startswith("the same row as an earlier one")

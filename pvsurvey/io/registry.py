@@ -9,6 +9,7 @@ the row keeps a ``reject_reason`` and is reported, not dropped.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,8 @@ from .geometries import decode_geometries
 from .fields import CAPACITY_TO_KWP, geometry_column, numbers, parse_dates, plan_columns
 from .csv_rows import file_text, read_rows_setting_aside_malformed, refuse_unclosed_quote
 from .vector import WGS84, read_vector, vector_format
+
+log = logging.getLogger(__name__)
 
 REQUIRED = ("capacity_kwp", "commissioned_on", "status")
 # A larger capacity [kWp] is a typing or unit error, not one rooftop system: 1 GWp of modules at
@@ -170,6 +173,14 @@ def _read_registry(path: Path, source: VectorSource) -> pd.DataFrame:
     if refused is not None:  # a polygon GEOS could not build, and nothing else locates the row
         unlocated = out["building_id"].isna().to_numpy() & ~np.isfinite(out["lon"].to_numpy())
         flag(pd.Series(~pd.isna(refused) & unlocated, index=out.index), "invalid_geometry")
+    # a row repeated to the last value (a sheet pasted twice) would count its capacity twice
+    values = frame.astype("string").assign(_geometry=shapely.to_wkb(geometry, hex=True) if geometry is not None else "")
+    flag(values.duplicated(keep="first") & ~pd.Series(malformed, index=out.index), "duplicate_row")
+    usable = out["registry_id"][reason.isna()]
+    repeated = usable[usable.duplicated(keep=False)].dropna().unique()
+    if id_col and len(repeated):  # different rows under one id: each counts (phases of one project?), but say so
+        log.warning("%s: %d registry id(s) name several rows with different values (e.g. %s); each row counts, "
+                    "check them for double entries", path, len(repeated), ", ".join(map(str, repeated[:5])))
     out["reject_reason"] = reason
     return out
 

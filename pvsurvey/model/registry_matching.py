@@ -32,6 +32,7 @@ REGISTRY_REASONS = {
     "malformed_row": "the row has more fields than the header (a value with an unquoted comma?), so its values "
                      "cannot be told apart: quote that value or remove the extra field",
     "invalid_capacity": "capacity_kwp is not a positive number",
+    "duplicate_row": "the same row as an earlier one, every value alike (a sheet pasted twice?): counted once",
     "implausible_capacity": "capacity_kwp is above 1,000,000 kWp (1 GWp), more than any rooftop system holds: "
                             "a typing or unit error (kW in a column read as MW?)",
     "invalid_date": "commissioned_on is not a date (YYYY-MM-DD, YYYY/M/D, YYYY年M月D日 or an Excel serial number)",
