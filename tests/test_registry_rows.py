@@ -25,17 +25,24 @@ def registry(tmp_path, text, name="reg.csv"):
     return read_registry(VectorSource(path=path))
 
 
+def refused(tmp_path, text) -> str:
+    """The one-line message a registry ``text`` is refused with (reg.csv named first)."""
+    with pytest.raises(InputFileError) as err:
+        registry(tmp_path, text)
+    message = str(err.value)
+    assert message.startswith(f"{tmp_path / 'reg.csv'}: ") and "\n" not in message
+    return message
+
+
 def reasons(reg):
     return list(reg["reject_reason"].fillna(""))
 
 
 @pytest.mark.parametrize("text", ["", "\n\n"], ids=["no bytes", "blank lines"])
 def test_an_empty_registry_csv_is_one_line_naming_the_file(tmp_path, text):
-    with pytest.raises(InputFileError) as err:
-        registry(tmp_path, text)
-    message = str(err.value)
+    message = refused(tmp_path, text)
     assert message.startswith(f"{tmp_path / 'reg.csv'}: the installations file is empty (no header row); ")
-    assert "remove 'installations' from the config" in message and "\n" not in message
+    assert "remove 'installations' from the config" in message
 
 
 def test_a_row_with_more_fields_is_set_aside_and_every_other_row_keeps_its_number(tmp_path):
@@ -75,11 +82,9 @@ def test_a_well_formed_registry_reads_as_before(tmp_path):
     (HEADER + 'R1,"A\nB",100,2023-01-01,connected,x\n' + "R2,B,1,2023-01-01,connected\n" + 'R3,C,"1,2023\n', 5),
 ], ids=["quote", "after a ragged row"])
 def test_a_quote_never_closed_is_one_line_naming_the_line_where_it_opens(tmp_path, text, line):
-    with pytest.raises(InputFileError) as err:
-        registry(tmp_path, text)
-    message = str(err.value)
+    message = refused(tmp_path, text)
     assert message.startswith(f"{tmp_path / 'reg.csv'}: line {line}: a quoted value opens (\") and is never closed")
-    assert "close the quote on that line, or re-export the sheet as CSV" in message and "\n" not in message
+    assert "close the quote on that line, or re-export the sheet as CSV" in message
 
 
 def test_infinite_and_impossible_capacities_are_set_aside(tmp_path):

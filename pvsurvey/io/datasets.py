@@ -28,6 +28,19 @@ def parquet_parts(path: Path) -> list[Path]:
     return [Path(path)] if files is None else files
 
 
+def damaged_part(*paths: Path) -> tuple[Path, str] | None:
+    """The first file of these Parquet datasets (or files) whose footer cannot be read,
+    with the reason; None when every footer reads (a truncated or overwritten file
+    has none). Reads only the footers."""
+    for path in paths:
+        for part in parquet_parts(path):
+            try:
+                pq.read_metadata(part)
+            except (pa.ArrowException, OSError) as exc:
+                return part, " ".join(str(exc).split()) or type(exc).__name__
+    return None
+
+
 def read_parts(parts: list[Path], columns: list[str] | None = None) -> list[pa.Table]:
     """Each part's table, read on every core (Arrow releases the GIL), in order."""
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:

@@ -150,11 +150,11 @@ def _check_counts(results, source) -> dict:
     if input_rows != accepted + rejected:  # the invariant every run must keep
         raise PVSurveyError(f"internal error: {input_rows} input rows but {accepted} accepted + {rejected} rejected")
     if accepted == 0:
-        top = ", ".join(f"{k}: {v}" for k, v in reasons.most_common(3))
+        commonest = reasons.most_common(3)
+        top = ", ".join(f"{k}: {v}" for k, v in commonest)
         hint = (" — the irradiance raster does not overlap the footprints; check both files' CRS and extent"
                 if reasons.get("outside_raster") == rejected else
-                f" — the commonest: {REASONS.get(reasons.most_common(1)[0][0], reasons.most_common(1)[0][0])}"
-                if reasons else "")
+                f" — the commonest: {REASONS.get(commonest[0][0], commonest[0][0])}" if commonest else "")
         raise InputFileError(f"{source}: no footprint was accepted ({top}){hint}")
     return {"input_rows": input_rows, "accepted": accepted, "rejected": rejected,
             "rejected_by_reason": dict(sorted(reasons.items())),

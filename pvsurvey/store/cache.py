@@ -55,16 +55,13 @@ def has_entry(entry: Path | None) -> bool:
     partition is surveyed again rather than its damage published again."""
     if entry is None or not (entry / RESULT_FILE).is_file():
         return False
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    from ..io.datasets import damaged_part  # (geopandas: only where a cache is read)
 
-    for part in entry.glob("*.parquet"):
-        try:
-            pq.read_metadata(part)
-        except (pa.ArrowException, OSError) as exc:
-            log.warning("%s: damaged (%s); its partition is surveyed again", part, " ".join(str(exc).split()))
-            shutil.rmtree(entry, ignore_errors=True)
-            return False
+    damaged = damaged_part(*sorted(entry.glob("*.parquet")))
+    if damaged is not None:
+        log.warning("%s: damaged (%s); its partition is computed again", *damaged)
+        shutil.rmtree(entry, ignore_errors=True)
+        return False
     return True
 
 

@@ -36,10 +36,9 @@ from typing import Iterator
 import geopandas as gpd
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ..errors import InputFileError
-from ..io.datasets import dataset_exists, parquet_parts
+from ..io.datasets import damaged_part, dataset_exists
 from .candidate_status import candidate_status_path
 from .history import history_path
 
@@ -96,18 +95,6 @@ REBUILD = "run 'pvsurvey run' again with the run's config to rebuild the run dir
 
 def _reason(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
-
-
-def damaged_part(path: Path) -> tuple[Path, str] | None:
-    """The first file of a Parquet dataset (or the file) whose footer cannot be read,
-    with the reason; None when every footer reads (a truncated or overwritten file
-    has none). Reads only the footers."""
-    for part in parquet_parts(path):
-        try:
-            pq.read_metadata(part)
-        except (pa.ArrowException, OSError) as exc:
-            return part, _reason(exc)
-    return None
 
 
 class RunDirectory:
